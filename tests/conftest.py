@@ -1,0 +1,32 @@
+"""Shared fixtures: a digits CNN trained once per session on real data, and its converted variants."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def digits_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tf_keras CNN trained on digits:train, saved as .keras (about 98% on digits:test)."""
+    from tflite_deploy import zoo
+
+    path = tmp_path_factory.mktemp("model") / "digits_cnn.keras"
+    zoo.train_digits_cnn(epochs=30).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_variants(digits_keras: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every preset converted from the digits CNN through our API: {recipe name: Artifact}."""
+    from tflite_deploy.convert import convert
+    from tflite_deploy.recipes import PRESETS
+
+    out = tmp_path_factory.mktemp("variants")
+    arts = convert(digits_keras, list(PRESETS.values()), "digits:train", out)
+    return {a.recipe: a for a in arts}

@@ -1,0 +1,130 @@
+"""The command line: happy paths, bad input (clear message, non-zero exit, no partial file), start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tflite_deploy.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_convert_several_recipes_json(digits_keras, tmp_path):
+    r = run("convert", digits_keras, "-r", "float32", "-r", "int8", "-r", "float16", "--data", "digits:train",
+            "--out", tmp_path, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    rows = {a["recipe"]: a for a in doc["artifacts"]}
+    assert set(rows) == {"float32", "int8", "float16"}
+    assert rows["float32"]["ratio"] == 1.0 and rows["int8"]["ratio"] > 2.5
+    assert (tmp_path / "digits_cnn.int8.tflite").is_file() and (tmp_path / "digits_cnn.int8.json").is_file()
+
+
+def test_convert_table_and_user_recipe_file(digits_keras, tmp_path):
+    f = tmp_path / "recipes.toml"
+    f.write_text('[recipes.int8-pt]\nbase = "int8"\nper_channel = false\n')
+    r = run("convert", digits_keras, "-r", "float32", "-r", "int8-pt", "-f", f, "-d", "digits:train",
+            "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert "int8-pt" in r.stdout and "per-tensor" in r.stdout and "x" in r.stdout
+    assert (tmp_path / "out" / "digits_cnn.int8-pt.tflite").is_file()
+
+
+def test_recipes_lists_presets():
+    r = run("recipes", "--json")
+    assert r.exit_code == 0
+    assert [d["name"] for d in json.loads(r.stdout)][:3] == ["float32", "dynamic", "int8"]
+
+
+def _assert_clean_failure(r, out_dir, *needles):
+    assert r.exit_code != 0
+    message = r.stderr
+    assert "Traceback" not in r.output
+    for n in needles:
+        assert n in message, message
+    assert not list(out_dir.rglob("*.tflite")) and not list(out_dir.rglob("*.part"))
+
+
+def test_missing_model(tmp_path):
+    r = run("convert", tmp_path / "nope.keras", "-o", tmp_path, "-d", "digits")
+    _assert_clean_failure(r, tmp_path, "nope.keras", "does not exist")
+
+
+def test_non_model_file(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_text("this is not a model")
+    r = run("convert", bad, "-o", tmp_path / "o", "-d", "digits")
+    _assert_clean_failure(r, tmp_path, "model.keras", "not a Keras file")
+    other = tmp_path / "weights.bin"
+    other.write_bytes(b"\0" * 10)
+    r = run("convert", other, "-o", tmp_path / "o")
+    _assert_clean_failure(r, tmp_path, "weights.bin", "unsupported file type")
+
+
+def test_truncated_h5_model(digits_keras, tmp_path):
+    import tf_keras
+
+    h5 = tmp_path / "m.h5"
+    tf_keras.models.load_model(digits_keras, compile=False).save(h5)
+    h5.write_bytes(h5.read_bytes()[:2000])
+    r = run("convert", h5, "-o", tmp_path / "o", "-d", "digits")
+    _assert_clean_failure(r, tmp_path, "m.h5", "could not be loaded")
+
+
+def test_dataset_shape_does_not_fit(digits_keras, tmp_path):
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((10, 28, 28, 1), np.float32))
+    r = run("convert", digits_keras, "-r", "int8", "-d", tmp_path / "wrong.npz", "-o", tmp_path / "o")
+    _assert_clean_failure(r, tmp_path, "wrong.npz", "(28, 28, 1)", "(8, 8, 1)")
+
+
+def test_int8_without_data(digits_keras, tmp_path):
+    r = run("convert", digits_keras, "-r", "int8", "-o", tmp_path / "o")
+    _assert_clean_failure(r, tmp_path, "int8", "--data")
+
+
+def test_recipe_file_with_unknown_key(digits_keras, tmp_path):
+    f = tmp_path / "r.yaml"
+    f.write_text("recipes:\n  mine:\n    base: int8\n    calibration_sample: 10\n")
+    r = run("convert", digits_keras, "-r", "mine", "-f", f, "-d", "digits", "-o", tmp_path / "o")
+    _assert_clean_failure(r, tmp_path, "r.yaml", "calibration_sample")
+
+
+def _modules_after(args: list[str]) -> tuple[set[str], float, int]:
+    code = ("import sys, time; t = time.perf_counter(); from tflite_deploy.cli import app\n"
+            "try:\n    app(%r)\nexcept SystemExit as e:\n    rc = e.code or 0\n"
+            "print(time.perf_counter() - t, rc); print(' '.join(sorted(sys.modules)))" % (args,))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = p.stdout.strip().splitlines()
+    seconds, rc = lines[-2].split()[-2:]
+    return set(lines[-1].split()), float(seconds), int(rc)
+
+
+def test_help_does_not_import_tensorflow():
+    modules, seconds, rc = _modules_after(["--help"])
+    assert rc == 0
+    assert "tensorflow" not in modules and "tf_keras" not in modules and "keras" not in modules
+    assert seconds < 1.0
+
+
+def test_recipes_command_does_not_import_tensorflow():
+    modules, _, rc = _modules_after(["recipes"])
+    assert rc == 0 and "tensorflow" not in modules
+
+
+def test_console_script_starts_fast():
+    exe = sys.executable.replace("python", "tflite-deploy")
+    started = time.perf_counter()
+    p = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "tflite-deploy" in p.stdout
+    assert time.perf_counter() - started < 2.0  # a whole process, generous for a loaded CI machine

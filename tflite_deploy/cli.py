@@ -1,0 +1,251 @@
+"""The ``tflite-deploy`` command: parse arguments, call the Python API, render the answer.
+
+Heavy modules (TensorFlow above all) are imported inside the commands that need them, so that
+``--help``, ``inspect``, ``bench`` and ``devices`` start fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tflite_deploy import __version__
+from tflite_deploy.errors import UserError
+
+app = typer.Typer(
+    name="tflite-deploy",
+    help="Take a trained Keras model to a fast, small, accurate TensorFlow Lite model, and prove it "
+         "with numbers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"tflite-deploy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                        help="Print the version and exit.")) -> None:
+    pass
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a UserError into its one-paragraph message and a non-zero exit, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _quiet_python_warnings() -> None:
+    """TensorFlow and TF-MOT emit deprecation warnings a user can do nothing about."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(tensorflow|tf_keras|keras)")
+
+
+def fmt_bytes(n: Optional[float]) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+# --------------------------------------------------------------------------------------- recipes
+@app.command()
+@user_errors
+def recipes(
+    recipes_file: List[Path] = typer.Option([], "--recipes-file", "-f", help="YAML/TOML file(s) of user recipes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the built-in recipes (presets) and those in recipe files."""
+    from tflite_deploy.recipes import PRESETS, load_recipe_file
+
+    found = dict(PRESETS)
+    for f in recipes_file:
+        found.update(load_recipe_file(f))
+    if as_json:
+        print(json.dumps([r.to_dict() for r in found.values()], indent=2))
+        return
+    t = Table(title="Recipes", title_justify="left")
+    for col in ("name", "what it makes", "calibrates", "description"):
+        t.add_column(col)
+    for r in found.values():
+        t.add_row(r.name, r.summary(), "yes" if r.needs_calibration else "no", r.description)
+    out.print(t)
+
+
+# --------------------------------------------------------------------------------------- convert
+@app.command()
+@user_errors
+def convert(
+    model: Path = typer.Argument(..., help="A .keras or .h5 file, or a SavedModel folder."),
+    recipe: List[str] = typer.Option(["float32", "int8"], "--recipe", "-r",
+                                     help="Recipe name; repeat for several (see `tflite-deploy recipes`)."),
+    data: Optional[str] = typer.Option(None, "--data", "-d",
+                                       help="Representative dataset: digits[:train], photos, an image folder, "
+                                            "or a .npz/.npy file."),
+    out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for the .tflite files and sidecars."),
+    recipes_file: List[Path] = typer.Option([], "--recipes-file", "-f", help="YAML/TOML file(s) of user recipes."),
+    size: Optional[str] = typer.Option(None, "--size", help="Resize images to H,W (image folders)."),
+    scale: Optional[float] = typer.Option(None, "--scale", help="Multiply pixels by this (default 1/255)."),
+    mean: Optional[str] = typer.Option(None, "--mean", help="Subtract after scaling: one value or R,G,B."),
+    std: Optional[str] = typer.Option(None, "--std", help="Divide after the mean: one value or R,G,B."),
+    color: Optional[str] = typer.Option(None, "--color", help="rgb (default) or grayscale (image folders)."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="NHWC (default) or NCHW (image folders)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
+    from tflite_deploy import recipes as recipes_mod
+    from tflite_deploy.datasets import open_dataset
+
+    chosen = recipes_mod.resolve(recipe, recipes_file)
+    dataset = open_dataset(data, _preprocess(size, scale, mean, std, color, layout)) if data else None
+    _quiet_python_warnings()
+    from tflite_deploy.convert import convert as convert_api
+    from tflite_deploy.models import load_model
+
+    with err.status(f"Loading {model} (TensorFlow) ...", spinner="dots") if not as_json else _null():
+        source = load_model(model)
+    arts = _convert_with_progress(convert_api, source, chosen, dataset, out_dir, show=not as_json)
+    _print_conversion(arts, as_json)
+
+
+def _convert_with_progress(convert_api: Callable[..., Any], source: Any, chosen: list, dataset: Any,
+                           out_dir: Path, show: bool) -> list:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not show:
+        return convert_api(source, chosen, dataset, out_dir)
+    with Progress(TextColumn("[bold]converting[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        task = progress.add_task(chosen[0].name, total=len(chosen))
+        names = [r.name for r in chosen]
+
+        def done(recipe: Any, _art: Any) -> None:
+            i = names.index(recipe.name) + 1
+            progress.update(task, advance=1, description=names[i] if i < len(names) else "")
+
+        return convert_api(source, chosen, dataset, out_dir, on_done=done)
+
+
+def _print_conversion(arts: list, as_json: bool) -> None:
+    from tflite_deploy.convert import conversion_table_rows
+
+    rows = conversion_table_rows(arts)
+    if as_json:
+        print(json.dumps({"artifacts": rows}, indent=2))
+        return
+    t = Table(title=f"{arts[0].model}: {len(arts)} variant(s) in {arts[0].path.parent}", title_justify="left")
+    for col, just in (("recipe", "left"), ("what it is", "left"), ("size", "right"), ("gzipped", "right"),
+                      ("x smaller", "right"), ("x smaller gz", "right"), ("time", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        t.add_row(r["recipe"], r["summary"], fmt_bytes(r["size_bytes"]), fmt_bytes(r["gzip_bytes"]),
+                  "-" if r["ratio"] is None else f"{r['ratio']:.2f}x",
+                  "-" if r["gzip_ratio"] is None else f"{r['gzip_ratio']:.2f}x", f"{r['seconds']:.1f} s")
+    out.print(t)
+    if all(r["ratio"] is None for r in rows):
+        out.print("[dim]Add --recipe float32 to see each variant's ratio to the float model.[/]")
+
+
+def _preprocess(size: Optional[str], scale: Optional[float], mean: Optional[str], std: Optional[str],
+                color: Optional[str] = None, layout: Optional[str] = None) -> Any:
+    from tflite_deploy.datasets import Preprocess
+
+    def floats(text: Optional[str], what: str) -> Optional[tuple[float, ...]]:
+        if text is None:
+            return None
+        try:
+            return tuple(float(v) for v in text.split(","))
+        except ValueError:
+            raise UserError(f"--{what} takes numbers separated by commas, not {text!r}") from None
+
+    kw: dict[str, Any] = {}
+    if size:
+        hw = floats(size, "size")
+        if not hw or len(hw) not in (1, 2):
+            raise UserError(f"--size takes H,W or one number, not {size!r}")
+        kw["size"] = (int(hw[0]), int(hw[-1]))
+    if scale is not None:
+        kw["scale"] = scale
+    if mean is not None:
+        kw["mean"] = floats(mean, "mean")
+    if std is not None:
+        kw["std"] = floats(std, "std")
+    if color is not None:
+        kw["color"] = color
+    if layout is not None:
+        kw["layout"] = layout.upper()
+    return Preprocess(**kw) if kw else None
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: Any) -> None:
+        return None
+
+
+# ------------------------------------------------------------------------------------------ demo
+@app.command()
+@user_errors
+def demo(
+    out_dir: Path = typer.Option(Path("out/demo"), "--out", "-o", help="Where the model and variants go."),
+    epochs: int = typer.Option(30, help="Training epochs for the digits CNN."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Train a small CNN on the bundled digits, convert it with every preset, show the sizes."""
+    _quiet_python_warnings()
+    from tflite_deploy.demo import train_demo_model
+
+    with err.status("Training a digits CNN on real handwriting (scikit-learn digits) ...") \
+            if not as_json else _null():
+        model_path, accuracy = train_demo_model(out_dir, epochs)
+    if not as_json:
+        out.print(f"Trained [bold]{model_path}[/]: float test accuracy {accuracy:.1%} on digits:test")
+    from tflite_deploy.convert import convert as convert_api
+    from tflite_deploy.models import load_model
+    from tflite_deploy.recipes import PRESETS
+
+    arts = _convert_with_progress(convert_api, load_model(model_path), list(PRESETS.values()),
+                                  "digits:train", out_dir, show=not as_json)
+    _print_conversion(arts, as_json)
+    if not as_json:
+        out.print(f"Next: [bold]tflite-deploy inspect {arts[2].path}[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The Dataset interface and the preprocessing spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+from tflite_deploy.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How raw images become model input: ``((pixels * scale) - mean) / std`` after resizing.
+
+    ``size`` is (height, width); ``color`` is ``rgb`` or ``grayscale``; ``layout`` is ``NHWC``
+    (TensorFlow's) or ``NCHW``. Mean and std take one value or one per channel.
+    """
+
+    size: Optional[tuple[int, int]] = None
+    color: str = "rgb"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    layout: str = "NHWC"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.layout not in ("NHWC", "NCHW"):
+            raise DatasetError(f"layout must be NHWC or NCHW, not {self.layout!r}")
+        if self.color not in ("rgb", "grayscale"):
+            raise DatasetError(f"color must be rgb or grayscale, not {self.color!r}")
+        if any(s == 0 for s in self.std):
+            raise DatasetError("std must not contain 0")
+
+    def normalize(self, hwc: np.ndarray) -> np.ndarray:
+        """Scale and normalise an HWC array of raw pixel values, then apply the layout."""
+        x = hwc.astype(np.float32) * np.float32(self.scale)
+        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        if self.layout == "NCHW":
+            x = np.transpose(x, (2, 0, 1))
+        return x.astype(self.dtype)
+
+
+class Dataset:
+    """Indexable samples with optional labels. Subclasses implement ``__len__`` and ``sample``."""
+
+    name: str = "dataset"
+    labels: Optional[np.ndarray] = None
+    class_names: Optional[list[str]] = None
+
+    def __len__(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample(self, i: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.sample(0).shape)
+
+    @property
+    def num_classes(self) -> Optional[int]:
+        if self.class_names:
+            return len(self.class_names)
+        if self.labels is not None and len(self.labels):
+            return int(np.max(self.labels)) + 1
+        return None
+
+    def take(self, n: Optional[int] = None) -> np.ndarray:
+        """The first ``n`` samples (all when None) stacked into one batch."""
+        n = len(self) if n is None else min(n, len(self))
+        return np.stack([self.sample(i) for i in range(n)]) if n else np.empty((0,))
+
+    def batches(self, batch_size: int = 32, limit: Optional[int] = None
+                ) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
+        """Yield ``(x, y)`` batches in order; ``y`` is None when the set has no labels."""
+        n = len(self) if limit is None else min(limit, len(self))
+        for start in range(0, n, batch_size):
+            idx = range(start, min(start + batch_size, n))
+            x = np.stack([self.sample(i) for i in idx])
+            y = None if self.labels is None else self.labels[start:idx.stop]
+            yield x, y
+
+    def check_fits(self, input_shape: Sequence[Optional[int]], input_dtype: str, where: str) -> None:
+        """Raise a DatasetError when samples do not fit a model input of ``input_shape``.
+
+        ``input_shape`` includes the batch dimension; None or -1 dimensions accept any size.
+        """
+        want = tuple(None if (d is None or d < 0) else int(d) for d in list(input_shape)[1:])
+        got = self.sample_shape
+        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+            shown = "(" + ", ".join("?" if w is None else str(w) for w in want) + ")"
+            raise DatasetError(
+                f"Dataset {self.name!r} gives samples of shape {got}, but {where} takes inputs of "
+                f"shape {shown} (batch dimension left out). Resize or re-layout the data (e.g. "
+                f"--size H,W, --layout, --color) or pick the matching model.")
+        if input_dtype.startswith("float") and not np.issubdtype(self.sample(0).dtype, np.floating):
+            raise DatasetError(
+                f"Dataset {self.name!r} gives {self.sample(0).dtype} samples, but {where} takes "
+                f"{input_dtype}: store floats in the file or use an image folder with --scale.")
+
+    def subset(self, indices: Sequence[int], name: Optional[str] = None) -> "Dataset":
+        return _Subset(self, np.asarray(indices, dtype=np.int64), name or self.name)
+
+
+class ArrayDataset(Dataset):
+    """Samples already in memory (a ``.npz``/``.npy`` file, or a bundled set)."""
+
+    def __init__(self, x: np.ndarray, y: Optional[np.ndarray] = None, name: str = "arrays",
+                 class_names: Optional[list[str]] = None) -> None:
+        if len(x) == 0:
+            raise DatasetError(f"Dataset {name!r} is empty.")
+        if y is not None:
+            y = np.asarray(y)
+            if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+                raise DatasetError(
+                    f"Dataset {name!r}: labels must be one whole number per sample "
+                    f"({len(x)} samples, labels of shape {y.shape} and type {y.dtype}).")
+            if y.min() < 0:
+                raise DatasetError(f"Dataset {name!r}: labels must not be negative.")
+        self.x, self.labels, self.name, self.class_names = x, y, name, class_names
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def sample(self, i: int) -> np.ndarray:
+        return self.x[i]
+
+    def take(self, n: Optional[int] = None) -> np.ndarray:
+        return self.x[: len(self) if n is None else n]
+
+
+class _Subset(Dataset):
+    def __init__(self, parent: Dataset, indices: np.ndarray, name: str) -> None:
+        self.parent, self.indices, self.name = parent, indices, name
+        self.class_names = parent.class_names
+        self.labels = None if parent.labels is None else parent.labels[indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def sample(self, i: int) -> np.ndarray:
+        return self.parent.sample(int(self.indices[i]))
+
+
+def split_indices(n: int, part: str, test_fraction: float = 0.2, seed: int = 0) -> np.ndarray:
+    """A fixed, seeded train/test split so that every command sees the same samples."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_fraction))
+    return np.sort(order[n_test:] if part == "train" else order[:n_test])

@@ -1,0 +1,33 @@
+"""Errors a user can act on.
+
+Every failure caused by the user's input (a missing file, a corrupt model, a dataset that does not
+fit) is raised as a :class:`UserError` whose message is one paragraph naming the file and what is
+wrong. The CLI prints that message and exits non-zero; nothing else should reach the user as a
+traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input: the message says which file or option and what is wrong with it."""
+
+    exit_code = 2
+
+
+class ModelError(UserError):
+    """A model file that cannot be read, converted or run."""
+
+
+class DatasetError(UserError):
+    """A dataset that cannot be read or does not fit the model."""
+
+
+class RecipeError(UserError):
+    """An unknown recipe or an invalid recipe file."""
+
+
+class DeviceError(UserError):
+    """An Android device that is missing, offline, unauthorized or failed a command."""
+
+    exit_code = 3
