@@ -215,6 +215,107 @@ class _null:
         return None
 
 
+# ------------------------------------------------------------------------------------------ eval
+@app.command(name="eval")
+@user_errors
+def eval_cmd(
+    models: List[Path] = typer.Argument(..., help="The float reference (.keras/.h5/SavedModel or a float32 "
+                                                  ".tflite) first, then the .tflite variants to judge."),
+    data: str = typer.Option(..., "--data", "-d", help="Evaluation data, e.g. digits:test or an image folder."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most this many samples."),
+    top_k: int = typer.Option(5, "--top-k", help="Also report top-k accuracy (when there are more classes)."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Per-layer error of full-integer variants "
+                                                              "(QuantizationDebugger), worst first."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
+    size: Optional[str] = typer.Option(None, "--size", help="Resize images to H,W (image folders)."),
+    scale: Optional[float] = typer.Option(None, "--scale", help="Multiply pixels by this (default 1/255)."),
+    mean: Optional[str] = typer.Option(None, "--mean", help="Subtract after scaling: one value or R,G,B."),
+    std: Optional[str] = typer.Option(None, "--std", help="Divide after the mean: one value or R,G,B."),
+    color: Optional[str] = typer.Option(None, "--color", help="rgb (default) or grayscale (image folders)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (Result records) instead of tables."),
+) -> None:
+    """Accuracy of each variant against the float reference, with a 95% interval on the drop."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tflite_deploy.datasets import open_dataset
+    from tflite_deploy.result import dump_results
+
+    if len(models) < 2:
+        raise UserError("Give the float reference and at least one .tflite variant to compare with it.")
+    _quiet_python_warnings()
+    from tflite_deploy import evaluate as ev
+
+    ds = open_dataset(data, _preprocess(size, scale, mean, std, color))
+    n = len(ds) if limit is None else min(limit, len(ds))
+    with Progress(TextColumn("[bold]evaluating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task("", total=n * len(models))
+        results = ev.evaluate(models[0], models[1:], ds, limit=limit, top_k=top_k, threads=threads,
+                              on_progress=lambda name, k: progress.update(task, advance=k,
+                                                                          description=Path(name).name))
+    layers = {}
+    if per_layer:
+        for r in results[1:]:
+            side = __import__("tflite_deploy.artifact", fromlist=["read_sidecar"]).read_sidecar(Path(r.artifact))
+            if side and side["recipe"]["activations"] == "int8":
+                with err.status(f"Per-layer error of {Path(r.artifact).name} ...") if not as_json else _null():
+                    layers[r.artifact] = ev.per_layer_errors(r.artifact, ds)
+    if as_json:
+        doc = json.loads(dump_results(results))
+        if per_layer:
+            doc["per_layer"] = {k: [e.to_dict() for e in v] for k, v in layers.items()}
+        print(json.dumps(doc, indent=2))
+        return
+    from tflite_deploy.render import eval_report, layer_report
+
+    eval_report(results, out)
+    for path, rows in layers.items():
+        layer_report(Path(path).name, rows, out)
+    if per_layer and not layers:
+        out.print("[dim]--per-layer: no full-integer variant with a sidecar among the models given.[/]")
+
+
+# ----------------------------------------------------------------------------------------- bench
+@app.command()
+@user_errors
+def bench(
+    files: List[Path] = typer.Argument(..., help=".tflite file(s); several are measured interleaved."),
+    threads: int = typer.Option(1, "--threads", "-t", help="Interpreter threads."),
+    runs: int = typer.Option(50, "--runs", help="Measured runs (at least; see --min-seconds)."),
+    warmup: int = typer.Option(5, "--warmup", help="Warm-up runs, reported apart."),
+    min_seconds: float = typer.Option(1.0, "--min-seconds", help="Keep measuring at least this long."),
+    delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack (default), none (builtin "
+                                                               "kernels) or reference (reference kernels)."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per file to this CSV."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (Result records, every sample) instead."),
+) -> None:
+    """Latency and memory of .tflite files on this machine (LiteRT interpreter), hyperfine-style."""
+    from tflite_deploy.bench.host import HostBenchSettings, bench_host
+    from tflite_deploy.result import dump_results
+    from tflite_deploy.runtime import check_host_delegate
+
+    check_host_delegate(delegate)
+    for f in files:
+        if not f.is_file():
+            raise UserError(f"Model {f} does not exist.")
+    if runs < 1 or warmup < 0 or threads < 1:
+        raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
+    settings = HostBenchSettings(threads=threads, runs=runs, warmup=warmup, min_seconds=min_seconds,
+                                 delegate=delegate)
+    with err.status(f"Measuring {len(files)} model(s), interleaved ...") if not as_json else _null():
+        results = bench_host(files, settings)
+    if csv_path:
+        from tflite_deploy.export import write_csv
+
+        write_csv(results, csv_path)
+    if as_json:
+        print(dump_results(results))
+        return
+    from tflite_deploy.render import bench_report
+
+    bench_report(results, out)
+
+
 # ------------------------------------------------------------------------------------------ demo
 @app.command()
 @user_errors

@@ -1,0 +1,1 @@
+"""Benchmarking: host and device runners, and parsing of what they print."""

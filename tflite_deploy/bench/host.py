@@ -1,0 +1,137 @@
+"""Benchmark .tflite files on this machine with the LiteRT interpreter, interleaved.
+
+Several files are measured round-robin (one invoke of each per round) so that a machine that gets
+busier or hotter during the run affects all of them alike, and their ratios stay meaningful.
+Timings cover ``invoke()`` only; inputs are set once (random, fixed seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from tflite_deploy.bench.stats import timing_warnings
+from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
+from tflite_deploy.runtime import TfliteModel, check_host_delegate
+
+
+@dataclass(frozen=True)
+class HostBenchSettings:
+    threads: int = 1
+    runs: int = 50
+    warmup: int = 5
+    min_seconds: float = 1.0
+    max_runs: int = 100_000
+    delegate: str = "xnnpack"
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 1e6
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # KiB on Linux
+
+
+def timer_overhead_ms(rounds: int = 2000) -> float:
+    """What the timing loop itself costs per measured call, measured around a no-op."""
+    noop = (lambda: None)
+    t = time.perf_counter_ns
+    samples = []
+    for _ in range(rounds):
+        start = t()
+        noop()
+        samples.append(t() - start)
+    return float(np.median(samples)) / 1e6
+
+
+def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBenchSettings(),
+               on_round: Optional[Callable[[int, int], None]] = None) -> list[Result]:
+    """Measure each file; returns one ``Result`` per file, in the order given."""
+    check_host_delegate(settings.delegate)
+    loaded, inits, mem = [], [], []
+    for p in paths:
+        before = _rss_mb()
+        start = time.perf_counter_ns()
+        m = TfliteModel(p, threads=settings.threads, delegate=settings.delegate)
+        inits.append((time.perf_counter_ns() - start) / 1e6)
+        m.fill_random_input()
+        mem.append(_rss_mb() - before)
+        loaded.append(m)
+
+    invokes = [m.interpreter.invoke for m in loaded]
+    t = time.perf_counter_ns
+    first = []
+    for inv in invokes:
+        s = t()
+        inv()
+        first.append((t() - s) / 1e6)
+    warm: list[list[float]] = [[] for _ in loaded]
+    for _ in range(settings.warmup):
+        for i, inv in enumerate(invokes):
+            s = t()
+            inv()
+            warm[i].append((t() - s) / 1e6)
+
+    runs: list[list[float]] = [[] for _ in loaded]
+    started = time.monotonic()
+    rounds = 0
+    while rounds < settings.max_runs and (rounds < settings.runs or time.monotonic() - started < settings.min_seconds):
+        for i, inv in enumerate(invokes):
+            s = t()
+            inv()
+            runs[i].append((t() - s) / 1e6)
+        rounds += 1
+        if on_round and rounds % 10 == 0:
+            on_round(rounds, settings.runs)
+
+    overhead = timer_overhead_ms()
+    peak = _peak_rss_mb()
+    cpu = {"cpu_count": os.cpu_count(), "machine": os.uname().machine, "system": os.uname().sysname}
+    results = []
+    for i, m in enumerate(loaded):
+        lat = LatencyStats.from_samples(runs[i])
+        warnings = timing_warnings(lat, first[i])
+        results.append(Result(
+            kind="bench", artifact=str(m.path), target="host", runner="litert-python",
+            delegate=settings.delegate, artifact_sha256=hashlib.sha256(m.path.read_bytes()).hexdigest(),
+            recipe=_recipe(m.path),
+            settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
+                      "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
+                      "timer_overhead_ms": overhead},
+            init_ms=inits[i], first_ms=first[i],
+            warmup=LatencyStats.from_samples(warm[i]) if warm[i] else None, latency=lat,
+            init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,
+            coverage=_coverage(m, settings.delegate),
+            device=cpu, warnings=tuple(warnings)))
+    return results
+
+
+def _coverage(m: TfliteModel, delegate: str) -> DelegateCoverage:
+    if delegate != "xnnpack":
+        return DelegateCoverage(requested=delegate, applied=False, fully=False, delegate_kernels=0,
+                                message="no delegate: every op runs on the interpreter's own kernels")
+    n = m.delegate_kernels()
+    if n == 0:
+        return DelegateCoverage(requested=delegate, applied=False, fully=False, delegate_kernels=0,
+                                message="XNNPACK took no op (e.g. int16x8 has no XNNPACK kernels): "
+                                        "everything runs on the slower builtin kernels")
+    return DelegateCoverage(requested=delegate, applied=True, delegate_kernels=n,
+                            message=f"XNNPACK took {n} partition(s) of the graph")
+
+
+def _recipe(path: Path) -> Optional[str]:
+    from tflite_deploy.artifact import read_sidecar
+
+    side = read_sidecar(path)
+    return side.get("recipe_name") if side else None

@@ -1,0 +1,268 @@
+"""Evaluate variants against the float reference on the same samples, with honest uncertainty.
+
+Every variant sees exactly the samples the reference sees, so the accuracy *drop* is a paired
+quantity: its 95% interval comes from a paired bootstrap over samples (resample sample indices,
+recompute both accuracies on the same resample). Output agreement with the reference (MSE, max
+abs error, cosine similarity, SQNR, label agreement) needs no labels and tells quantization modes
+apart even where accuracy cannot.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from tflite_deploy.datasets import Dataset, open_dataset
+from tflite_deploy.errors import DatasetError, UserError
+from tflite_deploy.result import Result
+from tflite_deploy.runtime import TfliteModel
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """One model's outputs over the evaluation samples."""
+
+    name: str
+    path: str
+    values: np.ndarray  # (n, outputs...) float32
+
+
+def reference_predictor(path: str | Path, threads: Optional[int] = None) -> Predictor:
+    """A float reference: a float .tflite, or a Keras/SavedModel model run by TensorFlow."""
+    p = Path(path)
+    if p.suffix == ".tflite":
+        m = TfliteModel(p, threads=threads)
+        return _checked(m.predict, m, p)
+    from tflite_deploy.models import load_model
+
+    source = load_model(p)
+    if source.keras_model is not None:
+        return lambda x: np.asarray(source.keras_model.predict(x, verbose=0, batch_size=256), np.float32)
+    from tflite_deploy.tf_loader import tensorflow
+
+    tf = tensorflow()
+    fn = tf.saved_model.load(str(source.saved_model_dir)).signatures["serving_default"]
+    arg = list(fn.structured_input_signature[1])[0]
+    return lambda x: np.asarray(list(fn(**{arg: tf.constant(x)}).values())[0], np.float32)
+
+
+def _checked(predict: Predictor, model: TfliteModel, path: Path) -> Predictor:
+    checked: list[bool] = []
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if not checked:
+            model.check_input(tuple(x.shape[1:]), "the dataset")
+            checked.append(True)
+        return predict(x)
+
+    return run
+
+
+def collect(predict: Predictor, dataset: Dataset, limit: Optional[int], batch_size: int,
+            on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
+    outs = []
+    for x, _ in dataset.batches(batch_size, limit):
+        outs.append(predict(x.astype(np.float32)))
+        if on_batch:
+            on_batch(len(x))
+    return np.concatenate(outs)
+
+
+# ------------------------------------------------------------------------------------- metrics
+def agreement(ref: np.ndarray, var: np.ndarray) -> dict[str, float]:
+    """How close a variant's outputs are to the reference's, sample by sample."""
+    r = ref.reshape(len(ref), -1).astype(np.float64)
+    v = var.reshape(len(var), -1).astype(np.float64)
+    err = v - r
+    noise = float(np.sum(err ** 2))
+    signal = float(np.sum(r ** 2))
+    norms = np.linalg.norm(r, axis=1) * np.linalg.norm(v, axis=1)
+    cos = np.where(norms > 0, np.sum(r * v, axis=1) / np.where(norms > 0, norms, 1), 1.0)
+    out = {
+        "mse": float(np.mean(err ** 2)),
+        "max_abs_error": float(np.max(np.abs(err))),
+        "cosine": float(np.mean(cos)),
+        "sqnr_db": float("inf") if noise == 0 else float(10 * np.log10(signal / noise)) if signal else float("-inf"),
+    }
+    if r.shape[1] > 1:
+        out["label_agreement"] = float(np.mean(r.argmax(1) == v.argmax(1)))
+    return out
+
+
+def topk_correct(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, values.shape[1])
+    top = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    return (top == labels[:, None]).any(axis=1)
+
+
+def paired_bootstrap(ref_correct: np.ndarray, var_correct: np.ndarray, resamples: int = 2000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Accuracy drop (reference minus variant, in points) and its 95% interval."""
+    n = len(ref_correct)
+    rng = np.random.default_rng(seed)
+    diff = ref_correct.astype(np.float64) - var_correct.astype(np.float64)
+    means = np.empty(resamples)
+    for start in range(0, resamples, 250):  # chunks keep memory flat for large sets
+        idx = rng.integers(0, n, size=(min(250, resamples - start), n))
+        means[start:start + len(idx)] = diff[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return 100 * float(diff.mean()), 100 * float(lo), 100 * float(hi)
+
+
+def bootstrap_interval(correct: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    c = correct.astype(np.float64)
+    idx = rng.integers(0, len(c), size=(resamples, len(c)))
+    lo, hi = np.percentile(c[idx].mean(axis=1), [2.5, 97.5])
+    return 100 * float(lo), 100 * float(hi)
+
+
+# -------------------------------------------------------------------------------------- evaluate
+def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str | Dataset, *,
+             limit: Optional[int] = None, top_k: int = 5, batch_size: int = 64, resamples: int = 2000,
+             threads: Optional[int] = None, delegate: str = "xnnpack",
+             on_progress: Optional[Callable[[str, int], None]] = None) -> list[Result]:
+    """Evaluate the reference and each variant on ``dataset``; one ``Result`` (kind ``eval``) each.
+
+    The reference's result holds its accuracy; each variant's holds accuracy, the paired drop with
+    its 95% interval, and output agreement with the reference.
+    """
+    ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
+    n = len(ds) if limit is None else min(limit, len(ds))
+    progress = (lambda name: (lambda k: on_progress(name, k))) if on_progress else (lambda name: None)
+
+    ref_predict = reference_predictor(reference, threads)
+    ref_values = collect(ref_predict, ds, n, batch_size, progress(str(reference)))
+    labels = _labels_for(ds, ref_values, n, str(reference))
+    settings = {"dataset": ds.name, "samples": n, "top_k": top_k, "resamples": resamples, "threads": threads}
+
+    ref_metrics: dict[str, Any] = {"role": "reference"}
+    ref_correct = None
+    if labels is not None:
+        ref_correct = ref_values.argmax(1) == labels
+        ref_metrics.update(_accuracy(ref_values, labels, top_k, resamples))
+    results = [Result(kind="eval", artifact=str(reference), delegate=delegate if str(reference).endswith(
+        ".tflite") else "tensorflow", runner="litert-python" if str(reference).endswith(".tflite")
+        else "tensorflow", settings=settings, metrics=ref_metrics)]
+
+    for path in variants:
+        model = TfliteModel(path, threads=threads, delegate=delegate)
+        model.check_input(ds.sample_shape, f"dataset {ds.name!r}")
+        values = collect(model.predict, ds, n, batch_size, progress(str(path)))
+        if values.shape != ref_values.shape:
+            raise UserError(f"Model {path} gives outputs of shape {values.shape[1:]}, the reference "
+                            f"{reference} {ref_values.shape[1:]}: they are not variants of one model.")
+        metrics: dict[str, Any] = {"role": "variant", "reference": str(reference), **agreement(ref_values, values)}
+        if labels is not None and ref_correct is not None:
+            metrics.update(_accuracy(values, labels, top_k, resamples))
+            drop, lo, hi = paired_bootstrap(ref_correct, values.argmax(1) == labels, resamples)
+            metrics.update({"top1_drop": drop, "top1_drop_ci95": [lo, hi]})
+        results.append(Result(kind="eval", artifact=str(path), delegate=delegate, settings=settings,
+                              metrics=metrics, recipe=_recipe_name(path)))
+    return results
+
+
+def _accuracy(values: np.ndarray, labels: np.ndarray, top_k: int, resamples: int) -> dict[str, Any]:
+    correct = values.argmax(1) == labels
+    out: dict[str, Any] = {"top1": 100 * float(correct.mean()),
+                           "top1_ci95": list(bootstrap_interval(correct, resamples))}
+    if values.shape[1] > top_k:
+        out[f"top{top_k}"] = 100 * float(topk_correct(values, labels, top_k).mean())
+    return out
+
+
+def _labels_for(ds: Dataset, ref_values: np.ndarray, n: int, reference: str) -> Optional[np.ndarray]:
+    if ds.labels is None:
+        return None
+    if ref_values.ndim != 2:
+        raise DatasetError(f"Dataset {ds.name!r} has class labels, but {reference} outputs shape "
+                           f"{ref_values.shape[1:]}, not one score per class.")
+    classes = ref_values.shape[1]
+    labels = np.asarray(ds.labels[:n])
+    wanted = ds.num_classes or 0
+    if wanted > classes or labels.max() >= classes:
+        raise DatasetError(f"Dataset {ds.name!r} has {max(wanted, int(labels.max()) + 1)} classes, but "
+                           f"{reference} outputs {classes} scores: the labels do not match the model's "
+                           "classes (wrong dataset, or a model trained on other classes?).")
+    return labels
+
+
+def _recipe_name(path: str | Path) -> Optional[str]:
+    from tflite_deploy.artifact import read_sidecar
+
+    side = read_sidecar(Path(path))
+    return side.get("recipe_name") if side else None
+
+
+# ------------------------------------------------------------------------------------- per layer
+@dataclass(frozen=True)
+class LayerError:
+    op_name: str
+    tensor_name: str
+    scale: float
+    zero_point: int
+    mean_error: float
+    max_abs_error: float
+    rmse: float
+
+    @property
+    def rmse_over_scale(self) -> float:
+        """RMSE in units of the quantization step: ~0.29 is ideal rounding noise, > 1 hurts."""
+        return self.rmse / self.scale if self.scale else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "rmse_over_scale": self.rmse_over_scale}
+
+
+def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int = 64) -> list[LayerError]:
+    """Per-layer quantization error of a full-integer variant, worst first (TFLite's QuantizationDebugger).
+
+    The debugger re-quantizes the source model with the variant's recipe and compares every
+    quantized op with its float twin on the same samples; the variant's sidecar says which source
+    model and recipe made it.
+    """
+    from tflite_deploy.artifact import read_sidecar
+    from tflite_deploy.convert import configure
+    from tflite_deploy.models import load_model
+    from tflite_deploy.recipes import Recipe
+    from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
+
+    side = read_sidecar(Path(variant))
+    if side is None:
+        raise UserError(f"--per-layer needs the sidecar JSON of {variant} (written by `tflite-deploy "
+                        "convert`) to know its source model and recipe.")
+    recipe = Recipe.from_dict(side["recipe"])
+    if recipe.activations != "int8":
+        # The debugger's float/quantized comparison exists for int8 only; for int16x8 it silently
+        # quantizes to int8 instead, which would report the wrong model.
+        raise UserError(f"--per-layer applies to int8 full-integer variants; {variant} is {recipe.summary()}.")
+    source_path = Path(side["source"]["path"])
+    source = load_model(source_path)
+    ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
+    ds.check_fits(source.input_shape, source.input_dtype, f"model {source_path}")
+    x = ds.take(max(samples, recipe.calibration_samples)).astype(np.float32)
+    conv = source.converter()
+    configure(conv, recipe, x)
+    tf = tensorflow()
+    debug_x = x[:samples]
+    with captured_native_stderr():
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=conv, debug_dataset=lambda: ([debug_x[i:i + 1]] for i in range(len(debug_x))),
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                fully_quantize=recipe.io != "float32"))
+        debugger.run()
+        buf = io.StringIO()
+        debugger.layer_statistics_dump(buf)
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    layers = [LayerError(r["op_name"], r["tensor_name"], float(r["scale"]), int(float(r["zero_point"])),
+                         float(r["mean_error"]), float(r["max_abs_error"]),
+                         float(np.sqrt(float(r["mean_squared_error"])))) for r in rows]
+    return sorted(layers, key=lambda e: -np.nan_to_num(e.rmse_over_scale, nan=-1.0))

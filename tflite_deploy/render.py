@@ -1,0 +1,107 @@
+"""Rich rendering of results for the terminal (the CLI's only job beyond parsing arguments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from tflite_deploy.result import Result
+
+
+def ms(v: Optional[float]) -> str:
+    if v is None:
+        return "-"
+    if v < 1:
+        return f"{v * 1000:.1f} µs"
+    return f"{v:.2f} ms" if v < 1000 else f"{v / 1000:.2f} s"
+
+
+def _name(r: Result) -> str:
+    return Path(r.artifact).name
+
+
+def bench_report(results: Sequence[Result], console: Console) -> None:
+    """Per file, hyperfine's shape; then one table with ratios against the first file."""
+    for r in results:
+        head = f"[bold]{_name(r)}[/]  [dim]{r.target} · {r.delegate} · {r.settings.get('threads', '?')} thread(s)[/]"
+        console.print(head)
+        if not r.ok or r.latency is None:
+            console.print(f"  [red]{r.status}[/]: {r.error}")
+            continue
+        lat = r.latency
+        console.print(f"  Time ([green]mean[/] ± [green]σ[/]):   [green]{ms(lat.mean_ms)}[/] ± {ms(lat.std_ms)}"
+                      f"    [dim]p50[/] {ms(lat.p50_ms)}  [dim]p90[/] {ms(lat.p90_ms)}  [dim]p99[/] {ms(lat.p99_ms)}")
+        console.print(f"  Range ([cyan]min[/] … [magenta]max[/]): [cyan]{ms(lat.min_ms)}[/] … "
+                      f"[magenta]{ms(lat.max_ms)}[/]    {lat.count} runs")
+        warm = f"{ms(r.warmup.mean_ms)} mean of {r.warmup.count}" if r.warmup and r.warmup.count else "-"
+        mem = (f"init +{r.init_memory_mb:.1f} MB" if r.init_memory_mb is not None else "") + \
+              (f", peak {r.peak_memory_mb:.1f} MB" if r.peak_memory_mb is not None else "")
+        console.print(f"  Init {ms(r.init_ms)} · first {ms(r.first_ms)} · warm-up {warm} · memory {mem or '-'}")
+        if r.coverage and r.coverage.message:
+            console.print(f"  [dim]{r.coverage.message}[/]")
+        for w in r.warnings:
+            console.print(f"  [yellow]Warning:[/] {w}")
+        console.print()
+    ok = [r for r in results if r.ok and r.latency and r.latency.p50_ms]
+    if len(ok) > 1:
+        base = ok[0]
+        t = Table(title=f"Summary (ratios of p50 against {_name(base)})", title_justify="left")
+        for col in ("model", "p50", "mean ± σ", "× vs first"):
+            t.add_column(col, justify="left" if col == "model" else "right")
+        for r in ok:
+            ratio = r.latency.p50_ms / base.latency.p50_ms  # type: ignore[union-attr,operator]
+            faster = f"{ratio:.2f}x" + (" [green](faster)[/]" if ratio < 0.95 else " [red](slower)[/]" if ratio > 1.05 else "")
+            t.add_row(r.recipe or _name(r), ms(r.latency.p50_ms),  # type: ignore[union-attr]
+                      f"{ms(r.latency.mean_ms)} ± {ms(r.latency.std_ms)}", faster)  # type: ignore[union-attr]
+        console.print(t)
+
+
+def _pct(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.2f}%"
+
+
+def eval_report(results: Sequence[Result], console: Console) -> None:
+    ref, variants = results[0], results[1:]
+    s = ref.settings
+    console.print(f"Reference [bold]{_name(ref)}[/] on [bold]{s.get('dataset')}[/] ({s.get('samples')} samples)"
+                  + (f": top-1 {_pct(ref.metrics.get('top1'))} "
+                     f"[dim](95% CI {_pct(ref.metrics['top1_ci95'][0])} … {_pct(ref.metrics['top1_ci95'][1])})[/]"
+                     if "top1" in ref.metrics else ""))
+    labelled = "top1" in ref.metrics
+    t = Table(title_justify="left")
+    cols = ["variant"] + (["top-1", "drop, points (95% CI)"] if labelled else []) + \
+        ["agree", "SQNR dB", "max |err|"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "variant" else "right")
+    for r in variants:
+        m = r.metrics
+        row = [r.recipe or _name(r)]
+        if labelled:
+            lo, hi = m["top1_drop_ci95"]
+            colour = "green" if hi <= 1.0 else "yellow" if lo <= 1.0 else "red"
+            row += [_pct(m.get("top1")), f"[{colour}]{m['top1_drop']:+.2f} ({lo:+.2f} … {hi:+.2f})[/]"]
+        row += [_pct(100 * m["label_agreement"]) if "label_agreement" in m else "-",
+                "∞" if m["sqnr_db"] is None else f"{m['sqnr_db']:.1f}", f"{m['max_abs_error']:.3g}"]
+        t.add_row(*row)
+    console.print(t)
+    if labelled:
+        console.print("[dim]drop = reference top-1 minus variant top-1 on the same samples; the interval is a "
+                      "paired bootstrap. An interval that holds 0 means no measurable loss on this data.[/]")
+
+
+def layer_report(name: str, layers: Sequence, console: Console, top: int = 15) -> None:
+    t = Table(title=f"Per-layer quantization error of {name} (worst first, QuantizationDebugger)",
+              title_justify="left")
+    for c in ("op", "layer (output tensor)", "RMSE/scale", "RMSE", "mean err", "max |err|", "scale"):
+        t.add_column(c, justify="left" if c in ("op", "layer (output tensor)") else "right")
+    for e in list(layers)[:top]:
+        rs = e.rmse_over_scale
+        colour = "red" if rs > 1 else "yellow" if rs > 0.5 else "green"
+        t.add_row(e.op_name, e.tensor_name.split(";")[0][-60:], f"[{colour}]{rs:.3f}[/]", f"{e.rmse:.3g}",
+                  f"{e.mean_error:+.3g}", f"{e.max_abs_error:.3g}", f"{e.scale:.3g}")
+    console.print(t)
+    console.print("[dim]RMSE/scale ≈ 0.29 is pure rounding noise; layers well above 1 are candidates for "
+                  "float_layers in a recipe (selective quantization).[/]")
