@@ -143,3 +143,18 @@ def test_bench_does_not_import_tensorflow(digits_variants):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert json.loads(p.stdout)["results"][0]["status"] == "ok"
     assert p.stderr.strip().endswith("NO-TF")
+
+
+def test_a_slower_dynamic_range_model_is_flagged(digits_variants):
+    """On x86, dynamic-range is often slower than float32 (MobileNetV2: ~2x); the report must say so."""
+    from tflite_deploy.bench.host import _flag_slow_dynamic
+    from tflite_deploy.result import LatencyStats, Result
+
+    def res(recipe: str, p50: float) -> Result:
+        return Result(kind="bench", artifact=str(digits_variants[recipe].path), recipe=recipe,
+                      latency=LatencyStats(count=10, p50_ms=p50))
+
+    flagged = _flag_slow_dynamic([res("float32", 8.0), res("dynamic", 15.2), res("int8", 3.7)])
+    assert flagged[0].warnings == () and flagged[2].warnings == ()
+    assert "1.9x SLOWER than float32" in flagged[1].warnings[0]
+    assert _flag_slow_dynamic([res("float32", 8.0), res("dynamic", 7.0)])[1].warnings == ()

@@ -114,7 +114,38 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
             init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,
             coverage=_coverage(m, settings.delegate),
             device=cpu, warnings=tuple(warnings)))
-    return results
+    return _flag_slow_dynamic(results)
+
+
+def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
+    """Dynamic-range models run hybrid kernels that XNNPACK lacks on x86: often slower than float32.
+
+    A user comparing modes must see that, not find it in a table, so say it where it happens.
+    """
+    from dataclasses import replace
+
+    from tflite_deploy.artifact import read_sidecar
+
+    def kind(r: Result) -> str:
+        side = read_sidecar(Path(r.artifact)) or {}
+        rec = side.get("recipe", {})
+        return f"{rec.get('weights')}/{rec.get('activations')}"
+
+    floats = [r for r in results if kind(r) == "float32/float32" and r.latency and r.latency.p50_ms]
+    if not floats:
+        return results
+    ref = floats[0]
+    out = []
+    for r in results:
+        if kind(r) == "int8/float32" and r.latency and r.latency.p50_ms and ref.latency.p50_ms:  # type: ignore[union-attr]
+            ratio = r.latency.p50_ms / ref.latency.p50_ms  # type: ignore[union-attr]
+            if ratio > 1.1:
+                r = replace(r, warnings=r.warnings + (
+                    f"This dynamic-range model is {ratio:.1f}x SLOWER than float32 "
+                    f"({Path(ref.artifact).name}) here: its hybrid kernels are not XNNPACK's on this CPU. "
+                    "Measure on the target phone before choosing it; int8 is usually the faster choice.",))
+        out.append(r)
+    return out
 
 
 def _coverage(m: TfliteModel, delegate: str) -> DelegateCoverage:
