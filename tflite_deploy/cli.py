@@ -280,34 +280,149 @@ def eval_cmd(
 @user_errors
 def bench(
     files: List[Path] = typer.Argument(..., help=".tflite file(s); several are measured interleaved."),
-    threads: int = typer.Option(1, "--threads", "-t", help="Interpreter threads."),
+    device: List[str] = typer.Option([], "--device", "-D", help="Android device: SERIAL, adb:SERIAL or "
+                                     "adb://HOST:PORT/SERIAL (remote adb server); repeat for several."),
+    delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack, none or reference. Device: a "
+                                 "comma list of xnnpack, gpu, nnapi, cpu."),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Threads (host 1, device 4)."),
     runs: int = typer.Option(50, "--runs", help="Measured runs (at least; see --min-seconds)."),
     warmup: int = typer.Option(5, "--warmup", help="Warm-up runs, reported apart."),
     min_seconds: float = typer.Option(1.0, "--min-seconds", help="Keep measuring at least this long."),
-    delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack (default), none (builtin "
-                                                               "kernels) or reference (reference kernels)."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per file to this CSV."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (Result records, every sample) instead."),
+    benchmark_binary: Optional[Path] = typer.Option(
+        None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
+        help="TFLite's benchmark_model for the device's ABI (device runs)."),
+    gpu_precision: str = typer.Option("fp16", "--gpu-precision", help="GPU delegate: fp16 or fp32."),
+    nnapi_accelerator: Optional[str] = typer.Option(None, "--nnapi-accelerator", help="NNAPI accelerator name."),
+    op_profiling: bool = typer.Option(False, "--op-profiling", help="Per-op timings (device runs)."),
+    pin_big_cores: bool = typer.Option(False, "--pin-big-cores", help="taskset the run to the big cores."),
+    cooldown: float = typer.Option(0.0, "--cooldown", help="Seconds to rest between device runs."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds one device run may take."),
+    cleanup: bool = typer.Option(False, "--cleanup", help="Remove pushed models from the device afterwards."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per result to this CSV."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (Result records) instead."),
 ) -> None:
-    """Latency and memory of .tflite files on this machine (LiteRT interpreter), hyperfine-style."""
-    from tflite_deploy.bench.host import HostBenchSettings, bench_host
+    """Latency and memory of .tflite files on this machine (LiteRT) or on Android devices (adb)."""
     from tflite_deploy.result import dump_results
-    from tflite_deploy.runtime import check_host_delegate
 
-    check_host_delegate(delegate)
     for f in files:
         if not f.is_file():
             raise UserError(f"Model {f} does not exist.")
-    if runs < 1 or warmup < 0 or threads < 1:
+    if runs < 1 or warmup < 0 or (threads is not None and threads < 1):
         raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
-    settings = HostBenchSettings(threads=threads, runs=runs, warmup=warmup, min_seconds=min_seconds,
-                                 delegate=delegate)
-    with err.status(f"Measuring {len(files)} model(s), interleaved ...") if not as_json else _null():
-        results = bench_host(files, settings)
+    if device:
+        results = _bench_devices(files, device, delegate, threads, runs, warmup, min_seconds, benchmark_binary,
+                                 gpu_precision, nnapi_accelerator, op_profiling, pin_big_cores, cooldown,
+                                 timeout, cleanup, as_json)
+    else:
+        from tflite_deploy.bench.host import HostBenchSettings, bench_host
+        from tflite_deploy.runtime import check_host_delegate
+
+        check_host_delegate(delegate)
+        settings = HostBenchSettings(threads=threads or 1, runs=runs, warmup=warmup, min_seconds=min_seconds,
+                                     delegate=delegate)
+        with err.status(f"Measuring {len(files)} model(s), interleaved ...") if not as_json else _null():
+            results = bench_host(files, settings)
     if csv_path:
         from tflite_deploy.export import write_csv
 
         write_csv(results, csv_path)
+    if as_json:
+        print(dump_results(results))
+    else:
+        from tflite_deploy.render import bench_report
+
+        bench_report(results, out)
+    if results and not any(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _bench_devices(files: list, device: list, delegate: str, threads: Optional[int], runs: int, warmup: int,
+                   min_seconds: float, benchmark_binary: Optional[Path], gpu_precision: str,
+                   nnapi_accelerator: Optional[str], op_profiling: bool, pin_big_cores: bool, cooldown: float,
+                   timeout: float, cleanup: bool, as_json: bool) -> list:
+    from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices
+
+    if benchmark_binary is None:
+        raise UserError("bench --device needs TFLite's benchmark_model binary for the phone's ABI: pass "
+                        "--benchmark-binary PATH or set TFLITE_DEPLOY_BENCHMARK_BINARY.")
+    if gpu_precision not in ("fp16", "fp32"):
+        raise UserError(f"--gpu-precision is fp16 or fp32, not {gpu_precision!r}")
+    settings = DeviceBenchSettings(
+        delegates=tuple(d.strip() for d in delegate.split(",") if d.strip()), threads=threads or 4, runs=runs,
+        warmup_runs=warmup, min_seconds=min_seconds, gpu_precision=gpu_precision,
+        nnapi_accelerator=nnapi_accelerator, op_profiling=op_profiling, pin_big_cores=pin_big_cores,
+        cooldown_seconds=cooldown, timeout_seconds=timeout, cleanup=cleanup)
+    total = len(files) * len(device) * len(settings.delegates)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]on device[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task("", total=total)
+        return bench_devices(files, device, benchmark_binary, settings,
+                             on_result=lambda r: progress.update(
+                                 task, advance=1, description=f"{r.target} {r.delegate}: {r.status}"))
+
+
+# ---------------------------------------------------------------------------------------- devices
+@app.command()
+@user_errors
+def devices(
+    adb_server: Optional[str] = typer.Option(None, "--adb-server", help="HOST:PORT of a remote adb server."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Android devices the adb server knows, with their facts; offline ones with what to do."""
+    from dataclasses import asdict
+
+    from tflite_deploy.adb import AdbServer, list_devices
+
+    server = None
+    if adb_server:
+        host, _, port = adb_server.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"--adb-server takes HOST:PORT, not {adb_server!r}")
+        server = AdbServer(host, int(port))
+    found = list_devices(server)
+    if as_json:
+        print(json.dumps([asdict(d) for d in found], indent=2))
+        return
+    if not found:
+        out.print("No Android device found. Plug one in with USB debugging on, or `adb connect HOST:PORT`.")
+        return
+    t = Table(title="Android devices", title_justify="left")
+    for col in ("serial", "state", "model", "SoC / board", "ABIs", "Android", "emulator"):
+        t.add_column(col)
+    for d in found:
+        t.add_row(d.serial, d.state if d.usable else f"[red]{d.state}[/]",
+                  " ".join(x for x in (d.manufacturer, d.model) if x) or "-", d.soc or d.board or "-",
+                  ",".join(d.abis) or "-", f"{d.android_release} (SDK {d.sdk})" if d.sdk else "-",
+                  "yes" if d.is_emulator else "no")
+    out.print(t)
+    for d in found:
+        if d.hint:
+            out.print(f"[yellow]{d.serial}:[/] {d.hint}")
+
+
+# -------------------------------------------------------------------------------------- parse-log
+@app.command(name="parse-log")
+@user_errors
+def parse_log(
+    logs: List[Path] = typer.Argument(..., help="benchmark_model output or a logcat dump of the benchmark APK."),
+    delegate: str = typer.Option("cpu", "--delegate", help="Delegate the run used (for the record)."),
+    target: str = typer.Option("unknown", "--target", help="Where it ran, e.g. adb:SERIAL (for the record)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (Result records) instead."),
+) -> None:
+    """Parse benchmark_model output captured elsewhere into the same Result records as bench."""
+    from tflite_deploy.bench.parse import parse_benchmark_log, to_result
+    from tflite_deploy.result import dump_results
+
+    results = []
+    for f in logs:
+        if not f.is_file():
+            raise UserError(f"Log {f} does not exist.")
+        log = parse_benchmark_log(f.read_bytes())
+        graph = log.params.get("Graph") or log.params.get("graph") or str(f)
+        results.append(to_result(log, artifact=graph, target=target, delegate=delegate, runner="log",
+                                 settings={"log_file": str(f)}))
     if as_json:
         print(dump_results(results))
         return

@@ -1,0 +1,141 @@
+"""bench --device end to end: real adb client and server (29 and 36), fake devices on 127.0.0.1,
+a stand-in benchmark_model that really runs the model and prints the tool's line formats."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.support.fixtures import adb_binary, adb_device, adb_server, fake_devices  # noqa: F401
+from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices, split_harness_output
+from tflite_deploy.cli import app
+
+runner = CliRunner()
+FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
+
+
+@pytest.fixture
+def benchmark_binary(tmp_path: Path) -> Path:
+    exe = tmp_path / "benchmark_model"
+    exe.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
+    exe.chmod(0o755)
+    return exe
+
+
+def test_xnnpack_parsed_and_gpu_unavailable_without_failing_the_run(adb_device, digits_variants,
+                                                                      benchmark_binary):
+    model = digits_variants["int8"].path
+    r = runner.invoke(app, ["bench", str(model), "--device", adb_device.serial, "--delegate", "xnnpack,gpu",
+                            "--runs", "20", "--benchmark-binary", str(benchmark_binary), "--json"])
+    assert r.exit_code == 0, r.output
+    xnn, gpu = json.loads(r.stdout)["results"]
+    assert xnn["status"] == "ok" and xnn["delegate"] == "xnnpack" and xnn["target"] == f"adb:{adb_device.serial}"
+    assert xnn["latency"]["count"] == 20 and 0 < xnn["latency"]["min_ms"] <= xnn["latency"]["mean_ms"]
+    assert xnn["init_ms"] > 0 and xnn["peak_memory_mb"] == 12.5
+    assert xnn["device"]["model"] == "Pixel 7" and "arm64-v8a" in xnn["device"]["abis"]
+    assert "uptime" in xnn["device"]["state_before"]
+    assert gpu["status"] == "unavailable" and "GPU delegate not available" in gpu["error"]
+    assert "libOpenCL.so" in gpu["raw_log"]
+    # the pushed files live under the tool's folder on the device
+    pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy"
+    assert (pushed / "bin" / "benchmark_model").is_file() and (pushed / "run_benchmark.sh").is_file()
+
+
+def test_table_output_and_hostile_model_name(adb_device, digits_variants, benchmark_binary, tmp_path):
+    canary = adb_device.sandbox / "data" / "local" / "tmp" / "x"
+    canary.mkdir(parents=True)
+    (canary / "keep").write_text("still here")
+    hostile = tmp_path / "a b;rm -rf x.tflite"
+    shutil.copy(digits_variants["float32"].path, hostile)
+    r = runner.invoke(app, ["bench", str(hostile), "-D", f"adb:{adb_device.serial}", "--runs", "10",
+                            "--benchmark-binary", str(benchmark_binary)])
+    assert r.exit_code == 0, r.output
+    assert "Time (mean ± σ)" in r.stdout and "a b;rm -rf x.tflite" in r.stdout
+    assert (canary / "keep").read_text() == "still here"
+
+
+def test_device_killed_mid_run_is_reported_and_other_device_finishes(adb_server, fake_devices, digits_variants,
+                                                                     benchmark_binary):
+    good, doomed = fake_devices(), fake_devices()
+    serials = [adb_server.connect(good), adb_server.connect(doomed)]
+    # runs with min_secs >= 30 sleep in the fake tool: kill the doomed device while it sleeps
+    settings = DeviceBenchSettings(delegates=("xnnpack",), runs=5, min_seconds=30, timeout_seconds=60)
+    fast = DeviceBenchSettings(delegates=("xnnpack",), runs=5, min_seconds=0)
+
+    def kill_soon():
+        deadline = time.time() + 30
+        while time.time() < deadline and not any("benchmark_model" in c for c in doomed.shell_commands):
+            time.sleep(0.1)
+        time.sleep(1.0)
+        doomed.kill()
+
+    threading.Thread(target=kill_soon, daemon=True).start()
+    model = digits_variants["int8"].path
+    started = time.time()
+    doomed_results = bench_devices([model], [serials[1]], benchmark_binary, settings)
+    good_results = bench_devices([model, digits_variants["float32"].path], [serials[0]], benchmark_binary, fast)
+    assert time.time() - started < 60
+    (dead,) = doomed_results
+    assert dead.status == "failed" and serials[1] in dead.error
+    assert all(r.ok for r in good_results) and len(good_results) == 2
+
+
+def test_two_devices_in_parallel_one_unreachable(adb_server, fake_devices, digits_variants, benchmark_binary):
+    ok_dev = fake_devices()
+    serial = adb_server.connect(ok_dev)
+    results = bench_devices([digits_variants["int8"].path], [serial, "adb:127.0.0.1:1"], benchmark_binary,
+                            DeviceBenchSettings(runs=5, min_seconds=0))
+    assert [r.status for r in results] == ["ok", "failed"]
+    assert "127.0.0.1:1" in results[1].error
+
+
+def test_devices_command_lists_facts(adb_device):
+    r = runner.invoke(app, ["devices", "--json"])
+    assert r.exit_code == 0, r.output
+    (d,) = [x for x in json.loads(r.stdout) if x["serial"] == adb_device.serial]
+    assert d["state"] == "device" and d["model"] == "Pixel 7" and d["sdk"]
+
+
+def test_missing_binary_and_unknown_delegate(digits_variants, tmp_path):
+    model = str(digits_variants["int8"].path)
+    r = runner.invoke(app, ["bench", model, "-D", "emulator-5554"])
+    assert r.exit_code != 0 and "--benchmark-binary" in r.stderr
+    r = runner.invoke(app, ["bench", model, "-D", "emulator-5554", "--benchmark-binary", str(tmp_path / "nope")])
+    assert r.exit_code != 0 and "nope" in r.stderr
+    exe = tmp_path / "bm"
+    exe.write_text("#!/bin/sh\n")
+    r = runner.invoke(app, ["bench", model, "-D", "emulator-5554", "--benchmark-binary", str(exe),
+                            "--delegate", "tpu"])
+    assert r.exit_code != 0 and "Unknown device delegate 'tpu'" in r.stderr
+
+
+def test_harness_script_runs_under_posix_sh(tmp_path):
+    """The device-side script itself, under dash: one block, exit code passed through."""
+    from tflite_deploy.bench.device import HARNESS
+
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\necho 'INFO: hello'\necho 'oops' >&2\nexit 3\n")
+    tool.chmod(0o755)
+    p = subprocess.run(["sh", str(HARNESS), "run", str(tool), "--graph=x"], capture_output=True, text=True)
+    assert p.returncode == 3
+    parts = split_harness_output(p.stdout)
+    assert parts["benchmark"] == "INFO: hello\noops" and parts["exit"] == "3" and "end" in parts
+    assert "uptime" in parts["state-before"]
+
+
+def test_bench_device_does_not_import_tensorflow(digits_variants, tmp_path):
+    code = ("import sys\nfrom tflite_deploy.cli import app\ntry:\n    app(['bench', %r, '-D', 'adb:x', "
+            "'--benchmark-binary', %r, '--json'])\nexcept SystemExit:\n    pass\n"
+            "print('TF' if 'tensorflow' in sys.modules else 'NO-TF', file=sys.stderr)"
+            % (str(digits_variants["int8"].path), sys.executable))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"PATH": "/usr/bin:/bin", "ANDROID_ADB_SERVER_PORT": "1", "HOME": str(tmp_path)})
+    assert p.stderr.strip().endswith("NO-TF"), p.stderr
