@@ -290,7 +290,13 @@ def bench(
     min_seconds: float = typer.Option(1.0, "--min-seconds", help="Keep measuring at least this long."),
     benchmark_binary: Optional[Path] = typer.Option(
         None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
-        help="TFLite's benchmark_model for the device's ABI (device runs)."),
+        help="TFLite's benchmark_model for the device's ABI (device runs); default: the official nightly "
+             "build, downloaded once per ABI into ~/.cache/tflite-deploy."),
+    runner: str = typer.Option("binary", "--runner", help="Device runner: binary (benchmark_model over adb "
+                               "shell) or apk (TFLite's benchmark app, read from logcat)."),
+    benchmark_apk: Optional[Path] = typer.Option(
+        None, "--benchmark-apk", envvar="TFLITE_DEPLOY_BENCHMARK_APK",
+        help="TFLite's benchmark APK (with --runner apk); default: the official nightly build."),
     gpu_precision: str = typer.Option("fp16", "--gpu-precision", help="GPU delegate: fp16 or fp32."),
     nnapi_accelerator: Optional[str] = typer.Option(None, "--nnapi-accelerator", help="NNAPI accelerator name."),
     op_profiling: bool = typer.Option(False, "--op-profiling", help="Per-op timings (device runs)."),
@@ -310,8 +316,8 @@ def bench(
     if runs < 1 or warmup < 0 or (threads is not None and threads < 1):
         raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
     if device:
-        results = _bench_devices(files, device, delegate, threads, runs, warmup, min_seconds, benchmark_binary,
-                                 gpu_precision, nnapi_accelerator, op_profiling, pin_big_cores, cooldown,
+        results = _bench_devices(files, device, delegate, threads, runs, warmup, min_seconds,
+                                 benchmark_apk if runner == "apk" else benchmark_binary, runner, gpu_precision, nnapi_accelerator, op_profiling, pin_big_cores, cooldown,
                                  timeout, cleanup, as_json)
     else:
         from tflite_deploy.bench.host import HostBenchSettings, bench_host
@@ -337,28 +343,27 @@ def bench(
 
 
 def _bench_devices(files: list, device: list, delegate: str, threads: Optional[int], runs: int, warmup: int,
-                   min_seconds: float, benchmark_binary: Optional[Path], gpu_precision: str,
+                   min_seconds: float, tool: Optional[Path], runner: str, gpu_precision: str,
                    nnapi_accelerator: Optional[str], op_profiling: bool, pin_big_cores: bool, cooldown: float,
                    timeout: float, cleanup: bool, as_json: bool) -> list:
     from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices
 
-    if benchmark_binary is None:
-        raise UserError("bench --device needs TFLite's benchmark_model binary for the phone's ABI: pass "
-                        "--benchmark-binary PATH or set TFLITE_DEPLOY_BENCHMARK_BINARY.")
+    if runner not in ("binary", "apk"):
+        raise UserError(f"--runner is binary or apk, not {runner!r}")
     if gpu_precision not in ("fp16", "fp32"):
         raise UserError(f"--gpu-precision is fp16 or fp32, not {gpu_precision!r}")
     settings = DeviceBenchSettings(
         delegates=tuple(d.strip() for d in delegate.split(",") if d.strip()), threads=threads or 4, runs=runs,
         warmup_runs=warmup, min_seconds=min_seconds, gpu_precision=gpu_precision,
         nnapi_accelerator=nnapi_accelerator, op_profiling=op_profiling, pin_big_cores=pin_big_cores,
-        cooldown_seconds=cooldown, timeout_seconds=timeout, cleanup=cleanup)
+        cooldown_seconds=cooldown, timeout_seconds=timeout, cleanup=cleanup, runner=runner)
     total = len(files) * len(device) * len(settings.delegates)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("[bold]on device[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task("", total=total)
-        return bench_devices(files, device, benchmark_binary, settings,
+        return bench_devices(files, device, tool, settings,
                              on_result=lambda r: progress.update(
                                  task, advance=1, description=f"{r.target} {r.delegate}: {r.status}"))
 

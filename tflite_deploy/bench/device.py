@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from tflite_deploy.adb import AdbDevice, DeviceTarget, parse_target, remote_path
+from tflite_deploy.bench.binaries import fetch_tool
 from tflite_deploy.bench.parse import parse_benchmark_log, to_result
 from tflite_deploy.errors import DeviceError, UserError
 from tflite_deploy.result import Result
@@ -41,6 +42,7 @@ class DeviceBenchSettings:
     cooldown_seconds: float = 0.0
     timeout_seconds: float = 600.0
     cleanup: bool = False
+    runner: str = "binary"  # "binary" (benchmark_model over adb shell) or "apk" (the benchmark app)
 
 
 def delegate_flags(delegate: str, s: DeviceBenchSettings) -> list[str]:
@@ -104,9 +106,13 @@ def _failed(model: Path, target: str, delegate: str, error: str, device: dict, s
                   delegate=delegate, status=status, error=error, device=device)
 
 
-def bench_one_device(target: DeviceTarget, models: Sequence[Path], binary: Path, s: DeviceBenchSettings,
+def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optional[Path], s: DeviceBenchSettings,
                      on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
-    """Every model × delegate on one device. Never raises for device faults: they become results."""
+    """Every model × delegate on one device. Never raises for device faults: they become results.
+
+    ``tool`` is the benchmark_model binary (or the APK with ``s.runner == "apk"``); None fetches the
+    official build for the device's ABI.
+    """
     name = f"adb:{target.serial}" if target.server.is_local else str(target)
     combos = [(m, d) for m in models for d in s.delegates]
     facts: dict = {"serial": target.serial}
@@ -119,15 +125,22 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], binary: Path,
 
     try:
         dev = AdbDevice.open(target, timeout=30)
-        facts = {k: v for k, v in asdict(dev.info()).items() if v not in (None, (), "")}
-        bin_remote = remote_path("bin", "benchmark_model")
+        info = dev.info()
+        facts = {k: v for k, v in asdict(info).items() if v not in (None, (), "")}
         harness_remote = remote_path("run_benchmark.sh")
-        dev.push(binary, bin_remote, mode=0o755)
         dev.push(HARNESS, harness_remote, mode=0o755)
+        if s.runner == "apk":
+            from tflite_deploy.bench.apk import install_apk
+
+            install_apk(dev, tool or fetch_tool(info.abis[0] if info.abis else "arm64-v8a", kind="apk"))
+            bin_remote = ""
+        else:
+            bin_remote = remote_path("bin", "benchmark_model")
+            dev.push(tool or fetch_tool(info.abis[0] if info.abis else "arm64-v8a"), bin_remote, mode=0o755)
         remote_models = {m: remote_path("models", _sha16(m), m.name) for m in models}
         for m, r in remote_models.items():
             dev.push(m, r)
-    except DeviceError as e:
+    except (DeviceError, UserError) as e:
         for m, d in combos:
             emit(_failed(m, name, d, str(e), facts))
         return results
@@ -139,17 +152,22 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], binary: Path,
             continue
         if i and s.cooldown_seconds:
             time.sleep(s.cooldown_seconds)
-        args = ["sh", harness_remote, "run", *(["--pin-big"] if s.pin_big_cores else []), bin_remote,
-                *benchmark_args(remote_models[m], d, s)]
         try:
-            sh = dev.shell(args, timeout=s.timeout_seconds)
+            if s.runner == "apk":
+                from tflite_deploy.bench.apk import run_apk
+
+                text, code = run_apk(dev, harness_remote, benchmark_args(remote_models[m], d, s), s.timeout_seconds)
+            else:
+                args = ["sh", harness_remote, "run", *(["--pin-big"] if s.pin_big_cores else []), bin_remote,
+                        *benchmark_args(remote_models[m], d, s)]
+                sh = dev.shell(args, timeout=s.timeout_seconds)
+                text, code = sh.stdout + ("\n" + sh.stderr if sh.stderr else ""), sh.exit_code
         except DeviceError as e:
             emit(_failed(m, name, d, str(e), facts))
             if getattr(e, "reason", "") in LOST:
                 lost = getattr(e, "reason", "device error")
             continue
-        emit(_result_from_run(sh.stdout + ("\n" + sh.stderr if sh.stderr else ""), sh.exit_code, m, name, d,
-                              s, facts))
+        emit(_result_from_run(text, code, m, name, d, s, facts))
     if s.cleanup:
         try:
             dev.remove(remote_path("models"))
@@ -166,6 +184,7 @@ def _result_from_run(text: str, exit_code: int, model: Path, target: str, delega
     settings = {"threads": s.threads, "runs": s.runs, "warmup": s.warmup_runs, "min_seconds": s.min_seconds,
                 "pin_big_cores": s.pin_big_cores, "exit_code": exit_code}
     r = to_result(log, artifact=str(model), target=target, delegate=delegate, settings=settings,
+                  runner="benchmark_apk" if s.runner == "apk" else "benchmark_model",
                   device={**facts, "state_before": before, "state_after": after})
     warnings = list(r.warnings) + hygiene_warnings(before, after)
     if "end" not in parts and r.ok:
@@ -180,7 +199,7 @@ def _result_from_run(text: str, exit_code: int, model: Path, target: str, delega
     return replace(r, warnings=tuple(warnings))
 
 
-def bench_devices(models: Sequence[str | Path], targets: Sequence[str], binary: str | Path,
+def bench_devices(models: Sequence[str | Path], targets: Sequence[str], tool: Optional[str | Path],
                   settings: DeviceBenchSettings = DeviceBenchSettings(),
                   on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
     """Run every model × delegate on every target, one worker per device; results in target order."""
@@ -188,14 +207,14 @@ def bench_devices(models: Sequence[str | Path], targets: Sequence[str], binary: 
     for p in paths:
         if not p.is_file():
             raise UserError(f"Model {p} does not exist.")
-    binary = Path(binary)
-    if not binary.is_file():
-        raise UserError(f"benchmark_model binary {binary} does not exist. Download TFLite's benchmark_model "
-                        "for your phone's ABI (android_arm64) and pass --benchmark-binary PATH, or set "
-                        "TFLITE_DEPLOY_BENCHMARK_BINARY.")
+    tool_path = Path(tool) if tool is not None else None
+    if tool_path is not None and not tool_path.is_file():
+        what = "benchmark APK" if settings.runner == "apk" else "benchmark_model binary"
+        raise UserError(f"The {what} {tool_path} does not exist. Download TFLite's official build for your "
+                        "phone's ABI, or leave the option out to fetch it (needs internet).")
     for d in settings.delegates:
         delegate_flags(d, settings)
     parsed = [parse_target(t if t.startswith("adb") else f"adb:{t}") for t in targets]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(parsed))) as pool:
-        futures = [pool.submit(bench_one_device, t, paths, binary, settings, on_result) for t in parsed]
+        futures = [pool.submit(bench_one_device, t, paths, tool_path, settings, on_result) for t in parsed]
         return [r for f in futures for r in f.result()]
