@@ -46,7 +46,8 @@ from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
 __all__ = ["BenchmarkLog", "ProfileTable", "parse_benchmark_log", "to_result"]
 
 # A number as C++ iostreams print int64 and double: "119375", "34825.1", "1.78988e+06", "nan".
-_NUM = r"(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|-?nan|-?inf)"
+# (Written so that a run of digits splits only one way: no quadratic backtracking on garbage.)
+_NUM = r"(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|-?nan|-?inf)"
 
 # --- line prefixes -------------------------------------------------------------------------
 # `adb logcat` (threadtime, the default): "05-31 10:38:42.607 22206 22206 E tflite  : text"
@@ -121,7 +122,7 @@ _UNSUPPORTED_PLATFORM = re.compile(r"(?P<name>\w+) acceleration is unsupported o
 _GPU_UNSUPPORTED_HEAD = re.compile(r"^(?:Following|Next) operations are not supported by GPU delegate:")
 _GPU_UNSUPPORTED_OP = re.compile(r"^[A-Z][A-Z0-9_]*:")  # "UNPACK: Operation is not supported."
 _GPU_SPLIT_START = re.compile(r"^(?:First )?\d+ operations will run")
-_GPU_SPLIT = re.compile(r"(?P<gpu>\d+) operations will run on the GPU, and the remaining (?P<cpu>\d+)")
+_GPU_SPLIT = re.compile(r"\b(?P<gpu>\d+) operations will run on the GPU, and the remaining (?P<cpu>\d+)")
 _NNAPI_AVAILABLE = re.compile(r"NNAPI accelerators available: \[(?P<names>[^\]]*)\]")
 _NNAPI_OLD = re.compile(  # 2020 provider: "nnapi accelerator name: [x] (Available: a,b)"
     r"^nnapi accelerator name: \[(?P<name>[^\]]*)\](?: \(Available: (?P<names>[^)]*)\))?"
@@ -143,7 +144,7 @@ _SECTION = re.compile(
 )
 _HEADER_CELL = re.compile(r"\[([^\]]*)\]")
 _INT = re.compile(r"^-?\d+$")
-_FLOAT = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?$")
+_FLOAT = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?$")
 _TEXT_COLUMNS = ("node_type", "name")
 
 
