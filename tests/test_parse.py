@@ -3,13 +3,15 @@
 Every file under tests/data/benchmark_logs/ is a verbatim copy of a published capture; its
 ``# source:`` header (and that folder's README) says where from. A few formats have no public
 capture we could find (LiteRT's p5/median/p95, ``count=0``, the oldest ``curr=.. count=..``, the
-``Failed to apply`` line): those tests build the line from the tool's own source and say so.
+``Failed to apply`` line, a finished run whose delegate took part or none of the graph): those
+tests build the lines from the tool's own source and say so.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -525,6 +527,21 @@ def test_binary_and_garbage_input():
         assert not log.complete
         assert log.error.startswith("no benchmark_model output recognised")
         assert result_of(log).status == "failed"
+
+
+def test_pathological_lines_parse_in_linear_time():
+    # Regexes that backtrack quadratically would take minutes on these; a garbled capture can hold them.
+    n = 50_000
+    lines = [
+        "count=" + "1" * n + "x", "x" * n, "a" + " " * n + "x", "I/tflite" + " " * n + "x",
+        "01-01 00:00:00.000 1 1 I tflite" + " " * n, "= " * n + "x", "Explicitly applied " * (n // 20),
+        "\t".join(["1.0"] * (n // 4)), "7 " * n,
+    ]
+    text = "\n".join(lines) + "\n============ T ============\n" + "[a" * n + "\n"
+    started = time.perf_counter()
+    log = parse_benchmark_log(text)
+    assert time.perf_counter() - started < 5.0
+    assert not log.complete
 
 
 def test_unknown_lines_are_kept_and_ignored():

@@ -59,7 +59,7 @@ _LOGCAT_STUDIO = re.compile(
     r"^\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+-\d+/\S*\s+(?P<level>[VDIWEF])/(?P<tag>[^:\s]+)\s*:\s?(?P<msg>.*)$"
 )
 # `adb logcat -v brief`: "I/tflite  ( 1234): text"
-_LOGCAT_BRIEF = re.compile(r"^(?P<level>[VDIWEF])/(?P<tag>[^(:\s]+)\s*(?:\(\s*\d+\))?\s*:\s?(?P<msg>.*)$")
+_LOGCAT_BRIEF = re.compile(r"^(?P<level>[VDIWEF])/(?P<tag>[^(:\s]+)\s*(?:\(\s*\d+\)\s*)?:\s?(?P<msg>.*)$")
 # TFLite's own logger (TFLITE_LOG and the runtime's minimal logging): "INFO: text"
 _TFLITE_LEVEL = re.compile(r"^(?P<level>INFO|WARNING|WARN|ERROR|VERBOSE|DEBUG|FATAL):\s?(?P<msg>.*)$")
 
@@ -92,16 +92,16 @@ _MODEL_SIZE = re.compile(rf"The input model file size \(MB\): (?P<mb>{_NUM})")
 
 # --- delegates ------------------------------------------------------------------------------
 _FULLY = re.compile(
-    r"Explicitly applied (?P<name>.+?) delegate, and the model graph will be completely executed by the delegate"
+    r"Explicitly applied (?P<name>\S+) delegate, and the model graph will be completely executed by the delegate"
 )
 _PARTIALLY = re.compile(
-    r"Explicitly applied (?P<name>.+?) delegate, and the model graph will be partially executed by the "
+    r"Explicitly applied (?P<name>\S+) delegate, and the model graph will be partially executed by the "
     r"delegate w/ (?P<kernels>\d+) delegate kernels"
 )
 _NOT_EXECUTED = re.compile(
-    r"Though (?P<name>.+?) delegate is explicitly applied, the model graph will not be executed by the delegate"
+    r"Though (?P<name>\S+) delegate is explicitly applied, the model graph will not be executed by the delegate"
 )
-_FAILED_APPLY = re.compile(r"Failed to apply (?P<name>.+?) delegate")
+_FAILED_APPLY = re.compile(r"Failed to apply (?P<name>\S+) delegate")
 _CREATED = re.compile(
     r"Created TensorFlow Lite (?:(?P<name>\w+) )?delegate for (?P<target>\w+)|^(?P<provider>[A-Za-z]+) delegate created"
 )
@@ -118,7 +118,7 @@ _KERNEL_DELEGATE = {  # delegate kernel name -> the name the tool prints for its
     "TfLiteCoreMlDelegate": "CoreML",
 }
 _VERDICTS = ("Explicitly applied", "Though", "Failed to apply")
-_UNSUPPORTED_PLATFORM = re.compile(r"(?P<name>\w+) acceleration is unsupported on this platform")
+_UNSUPPORTED_PLATFORM = re.compile(r"\b(?P<name>\w+) acceleration is unsupported on this platform")
 _GPU_UNSUPPORTED_HEAD = re.compile(r"^(?:Following|Next) operations are not supported by GPU delegate:")
 _GPU_UNSUPPORTED_OP = re.compile(r"^[A-Z][A-Z0-9_]*:")  # "UNPACK: Operation is not supported."
 _GPU_SPLIT_START = re.compile(r"^(?:First )?\d+ operations will run")
@@ -129,20 +129,20 @@ _NNAPI_OLD = re.compile(  # 2020 provider: "nnapi accelerator name: [x] (Availab
 )
 # printed without an ERROR prefix by older builds, yet they mean something failed
 _FAILURE_TEXT = re.compile(
-    r"Benchmarking failed|Failed to (?!get the input model file size)|failed to prepare|Disallowed CPU fallback|unable to open library"
-    r"|is unsupported on this platform|Restored original execution plan",
+    r"Benchmarking failed|Failed to (?!get the input model file size)|failed to prepare|Disallowed CPU fallback"
+    r"|unable to open library|is unsupported on this platform|Restored original execution plan",
     re.IGNORECASE,
 )
 
 # --- echoed parameters and op profiling -----------------------------------------------------
 _APK_ARGS = re.compile(r"^Running TensorFlow Lite benchmark with args: (?P<args>.*)$")  # the APK's activity
-_PARAM = re.compile(r"^(?P<key>[#A-Za-z][^\[\]=:]*?)\s*:\s*\[(?P<value>[^\]]*)\]$")
+_PARAM = re.compile(r"^(?P<key>[#A-Za-z][^\[\]=:]*):\s*\[(?P<value>[^\]]*)\]$")  # key is stripped later
 _TABLE_TITLE = re.compile(r"^=+ (?P<title>.+?) =+$")
 _SECTION = re.compile(
     r"^(?P<label>(?:Operator-wise )?Profiling Info for [^:]+|Delegate internal|Primary graph \w+"
     r"|Subgraph \(index: \d+\) \w+):\s*$"
 )
-_HEADER_CELL = re.compile(r"\[([^\]]*)\]")
+_HEADER_CELL = re.compile(r"\[([^\[\]]*)\]")
 _INT = re.compile(r"^-?\d+$")
 _FLOAT = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?$")
 _TEXT_COLUMNS = ("node_type", "name")
