@@ -137,3 +137,24 @@ def test_bench_device_does_not_import_tensorflow(digits_variants, tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={"PATH": "/usr/bin:/bin", "ANDROID_ADB_SERVER_PORT": "1", "HOME": str(tmp_path)})
     assert p.stderr.strip().endswith("NO-TF"), p.stderr
+
+
+def test_remote_adb_server_option(adb_device, digits_variants, benchmark_binary, monkeypatch):
+    """--adb-server HOST:PORT turns plain serials into adb://HOST:PORT/SERIAL targets."""
+    port = adb_device.server.port
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # the local default would be wrong
+    r = runner.invoke(app, ["bench", str(digits_variants["int8"].path), "-D", adb_device.serial,
+                            "--adb-server", f"127.0.0.1:{port}", "--runs", "5", "--min-seconds", "0",
+                            "--benchmark-binary", str(benchmark_binary), "--json"])
+    assert r.exit_code == 0, r.output
+    (res,) = json.loads(r.stdout)["results"]
+    assert res["status"] == "ok" and res["target"] == f"adb://127.0.0.1:{port}/{adb_device.serial}"
+
+
+def test_parse_log_command(tmp_path):
+    logs = Path(__file__).parent / "data" / "benchmark_logs"
+    r = runner.invoke(app, ["parse-log", str(logs / "tf2_cpu_memory_delta.txt"), "--json"])
+    assert r.exit_code == 0, r.output
+    (res,) = json.loads(r.stdout)["results"]
+    assert res["status"] == "ok" and res["settings"]["threads"] == 4
+    assert res["latency"]["count"] == 2 and res["latency"]["mean_ms"] == pytest.approx(6.4795)

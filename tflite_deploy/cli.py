@@ -284,6 +284,8 @@ def bench(
                                      "adb://HOST:PORT/SERIAL (remote adb server); repeat for several."),
     delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack, none or reference. Device: a "
                                  "comma list of xnnpack, gpu, nnapi, cpu."),
+    adb_server: Optional[str] = typer.Option(None, "--adb-server", help="HOST:PORT of a remote adb server for "
+                                             "the --device serials (a device farm)."),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Threads (host 1, device 4)."),
     runs: int = typer.Option(50, "--runs", help="Measured runs (at least; see --min-seconds)."),
     warmup: int = typer.Option(5, "--warmup", help="Warm-up runs, reported apart."),
@@ -315,6 +317,8 @@ def bench(
             raise UserError(f"Model {f} does not exist.")
     if runs < 1 or warmup < 0 or (threads is not None and threads < 1):
         raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
+    if adb_server and device:
+        device = [d if d.startswith("adb://") else f"adb://{adb_server}/{d.removeprefix('adb:')}" for d in device]
     if device:
         results = _bench_devices(files, device, delegate, threads, runs, warmup, min_seconds,
                                  benchmark_apk if runner == "apk" else benchmark_binary, runner, gpu_precision, nnapi_accelerator, op_profiling, pin_big_cores, cooldown,
@@ -425,9 +429,11 @@ def parse_log(
         if not f.is_file():
             raise UserError(f"Log {f} does not exist.")
         log = parse_benchmark_log(f.read_bytes())
-        graph = log.params.get("Graph") or log.params.get("graph") or str(f)
+        graph = log.params.get("Graph") or str(f)
+        threads = log.params.get("Num threads") or log.params.get("#threads used for CPU inference")
         results.append(to_result(log, artifact=graph, target=target, delegate=delegate, runner="log",
-                                 settings={"log_file": str(f)}))
+                                 settings={"log_file": str(f), "threads": int(threads) if threads and
+                                           threads.isdigit() else None}))
     if as_json:
         print(dump_results(results))
         return

@@ -23,6 +23,8 @@ class LatencyStats:
 
     ``samples_ms`` holds every sample when the runner gives them (host); a device's benchmark_model
     only prints a summary, so there it is empty and percentiles it does not print are ``None``.
+    ``std_ms`` is the sample standard deviation (ddof=1) for host runs; benchmark_model prints a
+    population one, rounded down to whole microseconds, and parsed results keep that.
     """
 
     count: int

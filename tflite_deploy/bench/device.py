@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from tflite_deploy.adb import AdbDevice, DeviceTarget, parse_target, remote_path
+from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, parse_target, remote_path
 from tflite_deploy.bench.binaries import fetch_tool
 from tflite_deploy.bench.parse import parse_benchmark_log, to_result
 from tflite_deploy.errors import DeviceError, UserError
@@ -113,7 +113,8 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
     ``tool`` is the benchmark_model binary (or the APK with ``s.runner == "apk"``); None fetches the
     official build for the device's ABI.
     """
-    name = f"adb:{target.serial}" if target.server.is_local else str(target)
+    # "adb:SERIAL" means the default adb server; any other server is named in the target
+    name = f"adb:{target.serial}" if target.server == AdbServer.from_env() else str(target)
     combos = [(m, d) for m in models for d in s.delegates]
     facts: dict = {"serial": target.serial}
     results: list[Result] = []
