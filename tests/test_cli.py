@@ -128,3 +128,40 @@ def test_console_script_starts_fast():
     p = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "tflite-deploy" in p.stdout
     assert time.perf_counter() - started < 2.0  # a whole process, generous for a loaded CI machine
+
+
+def test_inspect_shows_what_the_recipes_made(digits_variants, digits_keras, tmp_path):
+    """int8 weights, one scale per output channel on conv kernels (none per-tensor), I/O as the recipe says."""
+    r = run("inspect", digits_variants["int8"].path, "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["quantization"]["kind"] == "int8"
+    assert [i["dtype"] for i in rep["inputs"]] == ["float32"]
+    conv = [t for t in rep["per_channel_tensors"] if len(t["shape"]) == 4 and t["role"] == "weight"]
+    assert conv and all(t["num_scales"] == t["shape"][t["quantized_dimension"]] for t in conv)
+    assert {w["dtype"] for w in rep["quantization"]["weight_dtypes"] if w["role"] == "weight"} == {"int8"}
+    io = json.loads(run("inspect", digits_variants["int8-io"].path, "--json").stdout)
+    assert [i["dtype"] for i in io["inputs"] + io["outputs"]] == ["int8", "int8"]
+    pt = tmp_path / "pt"
+    f = tmp_path / "r.yaml"
+    f.write_text("recipes:\n  int8-pt:\n    base: int8\n    per_channel: false\n")
+    assert run("convert", digits_keras, "-r", "int8-pt", "-f", f, "-d", "digits:train", "-o", pt).exit_code == 0
+    per_tensor = json.loads(run("inspect", pt / "digits_cnn.int8-pt.tflite", "--json").stdout)
+    assert per_tensor["per_channel_tensors"] == [] and per_tensor["quantization"]["kind"] == "int8"
+    table = run("inspect", digits_variants["int8"].path)
+    assert table.exit_code == 0 and "Per-channel" in table.stdout and "XNNPACK" in table.stdout
+
+
+def test_inspect_bad_files(tmp_path, digits_variants):
+    data = digits_variants["int8"].path.read_bytes()
+    (tmp_path / "cut.tflite").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.tflite").write_text("hello, not a model")
+    for name in ("cut.tflite", "text.tflite", "missing.tflite"):
+        r = run("inspect", tmp_path / name)
+        assert r.exit_code != 0 and name in r.stderr and "Traceback" not in r.output
+
+
+def test_inspect_does_not_import_tensorflow(digits_variants):
+    modules, seconds, rc = _modules_after(["inspect", str(digits_variants["int8"].path), "--json"])
+    assert rc == 0 and "tensorflow" not in modules
+    assert seconds < 1.0

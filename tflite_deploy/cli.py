@@ -215,6 +215,25 @@ class _null:
         return None
 
 
+# --------------------------------------------------------------------------------------- inspect
+@app.command()
+@user_errors
+def inspect(
+    model: Path = typer.Argument(..., help="A .tflite file."),
+    top: int = typer.Option(10, "--top", help="Show the N layers with the most weight bytes."),
+    tensors: bool = typer.Option(False, "--tensors", help="With --json, include every tensor."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Inputs, outputs, ops, dtypes, quantization and delegate support of a .tflite (no TensorFlow)."""
+    from tflite_deploy.inspect import inspect_model, render_report
+
+    report = inspect_model(model)
+    if as_json:
+        print(report.to_json(include_tensors=tensors, indent=2))
+    else:
+        render_report(report, out, top=top)
+
+
 # ------------------------------------------------------------------------------------------ eval
 @app.command(name="eval")
 @user_errors
@@ -440,6 +459,127 @@ def parse_log(
     from tflite_deploy.render import bench_report
 
     bench_report(results, out)
+
+
+# -------------------------------------------------------------------------------------- optimize
+@app.command()
+@user_errors
+def optimize(
+    model: Path = typer.Argument(..., help="A .keras or .h5 model saved with tf_keras (Keras 2)."),
+    technique: str = typer.Option(..., "--technique", "-t", help="qat, prune, cluster, pqat (prune, then QAT "
+                                  "keeping zeros), cqat (cluster, then QAT keeping centroids) or pcqat (all three)."),
+    data: str = typer.Option(..., "--data", "-d", help="Labelled training data: digits:train, an image folder "
+                             "with class sub-folders, or a .npz with x and y."),
+    epochs: int = typer.Option(2, "--epochs", "-e", help="Fine-tuning epochs per stage."),
+    out_dir: Path = typer.Option(Path("out/optimize"), "--out", "-o", help="Folder for the model, the .tflite "
+                                 "files, the report and checkpoints/."),
+    sparsity: float = typer.Option(0.75, "--sparsity", help="prune/pqat/pcqat: target fraction of zero weights."),
+    schedule: str = typer.Option("polynomial", "--schedule", help="prune: polynomial (ramp 0 -> target) or constant."),
+    clusters: int = typer.Option(16, "--clusters", help="cluster/cqat/pcqat: unique values per kernel."),
+    init: str = typer.Option("kmeans++", "--init", help="Centroid initialisation: kmeans++, linear, density, random."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Batch size per replica."),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", help="Adam learning rate."),
+    eval_data: Optional[str] = typer.Option(None, "--eval-data", help="Evaluation split for accuracy before/after "
+                                            "(default: the :test split when --data is a :train split)."),
+    skip_unsupported: bool = typer.Option(False, "--skip-unsupported", help="Leave layers TF-MOT cannot wrap as "
+                                          "they are and optimize the others."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/checkpoints."),
+    strategy: str = typer.Option("default", "--strategy", help="tf.distribute strategy: default, mirrored "
+                                 "(all local GPUs) or multiworker (TF_CONFIG)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for shuffling and initialisation."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
+) -> None:
+    """Fine-tune with TF-MOT (QAT, pruning, clustering, PQAT, CQAT, PCQAT), convert to int8, verify in the file."""
+    _quiet_python_warnings()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tflite_deploy.optimize import run as opt_run
+
+    tasks: dict[Any, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=as_json) as progress:
+        def on_event(e: Any) -> None:
+            if e.kind == "phase":
+                for t in tasks.values():
+                    progress.update(t, visible=False)
+                tasks["phase"] = progress.add_task(e.text, total=None)
+                return
+            key = e.stage_index
+            if e.kind == "stage":
+                for t in tasks.values():
+                    progress.update(t, visible=False)
+                tasks[key] = progress.add_task("", total=e.epochs * e.steps, completed=e.resumed_from * e.steps)
+            logs = "  ".join(f"{k} {v:.3f}" for k, v in e.logs.items() if k in ("loss", "accuracy"))
+            progress.update(tasks[key], completed=e.epoch * e.steps + e.step, description=(
+                f"[bold]{e.stage}[/] {e.stage_index + 1}/{e.stages}  epoch {e.epoch + 1}/{e.epochs}  {logs}"))
+
+        report = opt_run.optimize(model, technique, data, epochs, out_dir, eval_data=eval_data, sparsity=sparsity,
+                                  schedule=schedule, clusters=clusters, init=init, batch_size=batch_size,
+                                  learning_rate=learning_rate, skip_unsupported=skip_unsupported, resume=resume,
+                                  strategy=strategy, seed=seed, on_event=on_event)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    _print_optimize(report)
+
+
+def _print_optimize(r: Any) -> None:
+    resumed = "; ".join(f"{s.kind} resumed at epoch {s.resumed_from + 1}" for s in r.stages if s.resumed_from)
+    out.print(f"[bold]{r.tag}[/] ({r.technique}) of {r.model}: {len(r.stages)} stage(s) x {r.stages[0].epochs} "
+              f"epoch(s) on {r.data}, strategy {r.strategy} ({r.replicas} replica(s)), {r.seconds:.0f} s"
+              + (f"; {resumed}" if resumed else ""), highlight=False)
+    if r.skipped_layers:
+        out.print(f"[yellow]Left as they are (not supported by TF-MOT):[/] {', '.join(r.skipped_layers)}")
+    if r.accuracy:
+        t = Table(title=f"Accuracy on {r.eval_data}", title_justify="left")
+        for col, just in (("model", "left"), ("top-1", "right"), ("95% CI", "right"),
+                          ("drop vs float", "right"), ("95% CI of drop", "right")):
+            t.add_column(col, justify=just)  # type: ignore[arg-type]
+        for a in r.accuracy:
+            t.add_row(a.name, f"{a.top1:.2f}%", f"{a.top1_ci95[0]:.1f} … {a.top1_ci95[1]:.1f}",
+                      "-" if a.drop is None else f"{a.drop:+.2f}",
+                      "-" if a.drop_ci95 is None else f"{a.drop_ci95[0]:+.2f} … {a.drop_ci95[1]:+.2f}")
+        out.print(t)
+        if r.vs_ptq is not None:
+            d, lo, hi = r.vs_ptq
+            verdict = ("better than" if hi < 0 else "worse than" if lo > 0 else "within noise of")
+            out.print(f"{r.tag}-int8 is {verdict} plain PTQ int8: PTQ minus it {d:+.2f} points "
+                      f"(95% CI {lo:+.2f} … {hi:+.2f}, paired bootstrap).", highlight=False)
+    ptq = r.files.get("ptq-int8")
+    t = Table(title=f"Files in {Path(r.report_path).parent} (measured in the .tflite)", title_justify="left")
+    for col, just in (("file", "left"), ("size", "right"), ("gzipped", "right"), ("gz vs PTQ int8", "right"),
+                      ("sparsity", "right"), ("unique values / clustered kernel", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for role, f in r.files.items():
+        v = r.verification[role]
+        sp = v.sparsity(r.pruned_layers) if r.pruned_layers else v.sparsity()
+        target = f" (target {r.target_sparsity:.0f}%)" if r.target_sparsity is not None and role != "ptq-int8" else ""
+        uniq = "-"
+        if r.clustered_layers and v.select(r.clustered_layers):
+            uniq = f"≤ {v.max_unique(r.clustered_layers)}" + (f" (target {r.target_clusters})" if role != "ptq-int8"
+                                                              else "")
+        t.add_row(Path(f["path"]).name, fmt_bytes(f["size_bytes"]), fmt_bytes(f["gzip_bytes"]),
+                  f"{ptq['gzip_bytes'] / f['gzip_bytes']:.2f}x smaller" if ptq else "-",
+                  "-" if sp is None else f"{100 * sp:.1f}%{target}", uniq)
+    out.print(t)
+    v8 = r.verification["optimized-int8"]
+    t = Table(title=f"Kernels in {Path(v8.path).name}", title_justify="left")
+    for col, just in (("layer", "left"), ("op", "left"), ("shape", "left"), ("scales", "left"),
+                      ("sparsity", "right"), ("unique values", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    from tflite_deploy.optimize.verify import layer_rows
+
+    known = [*r.pruned_layers, *r.clustered_layers, *(w for s in r.stages for w in s.wrapped_layers)]
+    for row in layer_rows(v8, known):
+        marks = [m for m, names in (("pruned", r.pruned_layers), ("clustered", r.clustered_layers))
+                 if row["layer"] in names]
+        t.add_row(row["layer"] + (f" ({', '.join(marks)})" if marks else ""), row["op"],
+                  "x".join(map(str, row["shape"])), "per channel" if row["per_channel"] else "per tensor"
+                  if row["dtype"] == "INT8" else row["dtype"].lower(), f"{100 * row['sparsity']:.1f}%",
+                  f"{row['unique_values']}" + (" per channel" if row["per_channel"] else ""))
+    out.print(t)
+    out.print(f"[dim]Report {r.report_path}; checkpoints {r.checkpoints}"
+              + (f"; model {r.keras_model}" if r.keras_model else "") + "[/]", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------ demo

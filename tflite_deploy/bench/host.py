@@ -124,20 +124,16 @@ def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
     """
     from dataclasses import replace
 
-    from tflite_deploy.artifact import read_sidecar
+    from tflite_deploy.inspect import inspect_model
 
-    def kind(r: Result) -> str:
-        side = read_sidecar(Path(r.artifact)) or {}
-        rec = side.get("recipe", {})
-        return f"{rec.get('weights')}/{rec.get('activations')}"
-
-    floats = [r for r in results if kind(r) == "float32/float32" and r.latency and r.latency.p50_ms]
+    kinds = {r.artifact: inspect_model(r.artifact).kind for r in results}  # from the tensors, not names
+    floats = [r for r in results if kinds[r.artifact] == "float32" and r.latency and r.latency.p50_ms]
     if not floats:
         return results
     ref = floats[0]
     out = []
     for r in results:
-        if kind(r) == "int8/float32" and r.latency and r.latency.p50_ms and ref.latency.p50_ms:  # type: ignore[union-attr]
+        if kinds[r.artifact] == "dynamic" and r.latency and r.latency.p50_ms and ref.latency.p50_ms:  # type: ignore[union-attr]
             ratio = r.latency.p50_ms / ref.latency.p50_ms  # type: ignore[union-attr]
             if ratio > 1.1:
                 r = replace(r, warnings=r.warnings + (
