@@ -44,8 +44,13 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     artifacts = []
     for recipe in recipes:
         started = time.perf_counter()
-        data = convert_bytes(source, recipe, None if calibration is None else calibration[0])
-        meta = {**meta_common, "recipe": recipe.to_dict()}
+        variant, extra = source, {}
+        if recipe.optimize:  # TF-MOT steps (QAT, prune, cluster, ...) fine-tune on the dataset first
+            from tflite_deploy.optimize.run import apply_steps
+
+            variant, extra = apply_steps(source, recipe, dataset)
+        data = convert_bytes(variant, recipe, None if calibration is None else calibration[0])
+        meta = {**meta_common, **extra, "recipe": recipe.to_dict()}
         art = save_artifact(Path(out_dir), source.name, recipe.name, data, meta,
                             time.perf_counter() - started)
         artifacts.append(art)

@@ -228,7 +228,14 @@ def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = ()) -> li
     out = []
     for n in names:
         if n not in available:
-            raise RecipeError(f"Unknown recipe {n!r}. Available: {', '.join(available)}. "
-                              "Define your own in a YAML/TOML file and pass it with --recipes-file.")
+            # optimization recipes are names, not presets: prune50-int8, cluster16-int8, qat-int8, ...
+            from tflite_deploy.optimize.techniques import recipe_from_name
+
+            made = recipe_from_name(n)
+            if made is None:
+                raise RecipeError(f"Unknown recipe {n!r}. Available: {', '.join(available)}, and optimization "
+                                  "recipes such as qat-int8, prune50-int8, cluster16-int8, pqat50-int8, "
+                                  "cqat16-int8. Define your own in a YAML/TOML file and pass it with --recipes-file.")
+            available[n] = made
         out.append(available[n])
     return out
