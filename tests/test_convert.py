@@ -165,3 +165,19 @@ def test_mobilenet_v1_size_ratios(tmp_path):
     assert f32 / arts["int8"].size_bytes >= 3.7
     assert f32 / arts["int8-pt"].size_bytes >= 3.9
     assert f32 / arts["float16"].size_bytes >= 1.95
+
+
+def test_unsupported_op_is_named(tmp_path):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from tflite_deploy.convert import convert
+    from tflite_deploy.errors import ModelError
+    from tflite_deploy.models import from_keras_model
+    from tflite_deploy.recipes import PRESETS
+
+    inp = keras.Input((4, 4))
+    model = keras.Model(inp, keras.layers.Lambda(lambda t: tf.linalg.svd(t, compute_uv=False))(inp))
+    with pytest.raises(ModelError, match=r"op\(s\) Svd are not TFLite builtins"):
+        convert(from_keras_model(model, "svd"), [PRESETS["float32"]], None, tmp_path)
+    assert not list(tmp_path.iterdir())

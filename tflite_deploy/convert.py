@@ -165,7 +165,7 @@ def _resolve_float_layers(source: SourceModel, recipe: Recipe) -> list[str]:
                           ) from None
 
 
-_TF_OP = re.compile(r"\btf\.([A-Za-z0-9_]+)")
+_TF_OP = re.compile(r"\btf\.([A-Z][A-Za-z0-9_]*)")  # TF op names are CamelCase
 
 
 def _explain_converter_error(path: Path, recipe: Recipe, e: Exception, native_log: str = "") -> str:
