@@ -524,16 +524,18 @@ def optimize(
 
 
 def _print_optimize(r: Any) -> None:
-    resumed = "; ".join(f"{s.kind} resumed at epoch {s.resumed_from + 1}" for s in r.stages if s.resumed_from)
-    out.print(f"[bold]{r.tag}[/] ({r.technique}) of {r.model}: {len(r.stages)} stage(s) x {r.stages[0].epochs} "
-              f"epoch(s) on {r.data}, strategy {r.strategy} ({r.replicas} replica(s)), {r.seconds:.0f} s"
+    from tflite_deploy.optimize.verify import layer_rows
+
+    resumed = "; ".join(f"{s.kind} resumed after epoch {s.resumed_from}" for s in r.stages if s.resumed_from)
+    out.print(f"[bold]{r.tag}[/] of {r.model}: {' -> '.join(s.kind for s in r.stages)}, {r.stages[0].epochs} "
+              f"epoch(s) each on {r.data}, strategy {r.strategy} x{r.replicas}, {r.seconds:.0f} s"
               + (f"; {resumed}" if resumed else ""), highlight=False)
     if r.skipped_layers:
-        out.print(f"[yellow]Left as they are (not supported by TF-MOT):[/] {', '.join(r.skipped_layers)}")
+        out.print(f"[yellow]Left as they are (TF-MOT cannot wrap them):[/] {', '.join(r.skipped_layers)}")
     if r.accuracy:
         t = Table(title=f"Accuracy on {r.eval_data}", title_justify="left")
-        for col, just in (("model", "left"), ("top-1", "right"), ("95% CI", "right"),
-                          ("drop vs float", "right"), ("95% CI of drop", "right")):
+        for col, just in (("model", "left"), ("top-1", "right"), ("95% CI", "right"), ("drop vs float", "right"),
+                          ("95% CI of drop", "right")):
             t.add_column(col, justify=just)  # type: ignore[arg-type]
         for a in r.accuracy:
             t.add_row(a.name, f"{a.top1:.2f}%", f"{a.top1_ci95[0]:.1f} … {a.top1_ci95[1]:.1f}",
@@ -542,41 +544,39 @@ def _print_optimize(r: Any) -> None:
         out.print(t)
         if r.vs_ptq is not None:
             d, lo, hi = r.vs_ptq
-            verdict = ("better than" if hi < 0 else "worse than" if lo > 0 else "within noise of")
-            out.print(f"{r.tag}-int8 is {verdict} plain PTQ int8: PTQ minus it {d:+.2f} points "
-                      f"(95% CI {lo:+.2f} … {hi:+.2f}, paired bootstrap).", highlight=False)
+            verdict = "better than" if hi < 0 else "worse than" if lo > 0 else "within noise of"
+            out.print(f"{r.tag}-int8 is {verdict} int8 PTQ: PTQ minus it {d:+.2f} points (95% CI {lo:+.2f} … "
+                      f"{hi:+.2f}, paired bootstrap).", highlight=False)
     ptq = r.files.get("ptq-int8")
-    t = Table(title=f"Files in {Path(r.report_path).parent} (measured in the .tflite)", title_justify="left")
-    for col, just in (("file", "left"), ("size", "right"), ("gzipped", "right"), ("gz vs PTQ int8", "right"),
-                      ("sparsity", "right"), ("unique values / clustered kernel", "right")):
+    t = Table(title=f"Files in {Path(r.report_path).parent}, measured in the .tflite", title_justify="left")
+    for col, just in (("file", "left"), ("size", "right"), ("gzipped", "right"), ("gz vs PTQ", "right"),
+                      ("sparsity (target)", "right"), ("unique/kernel (target)", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for role, f in r.files.items():
         v = r.verification[role]
-        sp = v.sparsity(r.pruned_layers) if r.pruned_layers else v.sparsity()
-        target = f" (target {r.target_sparsity:.0f}%)" if r.target_sparsity is not None and role != "ptq-int8" else ""
+        mine = role != "ptq-int8"
+        sp = v.sparsity(r.pruned_layers or None)
+        target = f" ({r.target_sparsity:g}%)" if r.target_sparsity is not None and mine else ""
         uniq = "-"
         if r.clustered_layers and v.select(r.clustered_layers):
-            uniq = f"≤ {v.max_unique(r.clustered_layers)}" + (f" (target {r.target_clusters})" if role != "ptq-int8"
-                                                              else "")
+            uniq = f"≤{v.max_unique(r.clustered_layers)}" + (f" ({r.target_clusters})" if mine else "")
         t.add_row(Path(f["path"]).name, fmt_bytes(f["size_bytes"]), fmt_bytes(f["gzip_bytes"]),
-                  f"{ptq['gzip_bytes'] / f['gzip_bytes']:.2f}x smaller" if ptq else "-",
+                  f"{ptq['gzip_bytes'] / f['gzip_bytes']:.2f}x" if ptq else "-",
                   "-" if sp is None else f"{100 * sp:.1f}%{target}", uniq)
     out.print(t)
     v8 = r.verification["optimized-int8"]
-    t = Table(title=f"Kernels in {Path(v8.path).name}", title_justify="left")
-    for col, just in (("layer", "left"), ("op", "left"), ("shape", "left"), ("scales", "left"),
-                      ("sparsity", "right"), ("unique values", "right")):
+    t = Table(title=f"Kernels of {Path(v8.path).name}", title_justify="left")
+    for col, just in (("layer", "left"), ("optimized", "left"), ("op", "left"), ("shape", "left"),
+                      ("scales", "left"), ("sparsity", "right"), ("unique", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
-    from tflite_deploy.optimize.verify import layer_rows
-
     known = [*r.pruned_layers, *r.clustered_layers, *(w for s in r.stages for w in s.wrapped_layers)]
     for row in layer_rows(v8, known):
         marks = [m for m, names in (("pruned", r.pruned_layers), ("clustered", r.clustered_layers))
                  if row["layer"] in names]
-        t.add_row(row["layer"] + (f" ({', '.join(marks)})" if marks else ""), row["op"],
-                  "x".join(map(str, row["shape"])), "per channel" if row["per_channel"] else "per tensor"
-                  if row["dtype"] == "INT8" else row["dtype"].lower(), f"{100 * row['sparsity']:.1f}%",
-                  f"{row['unique_values']}" + (" per channel" if row["per_channel"] else ""))
+        scales = "channel" if row["per_channel"] else "tensor" if row["dtype"] == "INT8" else row["dtype"].lower()
+        t.add_row(row["layer"], ", ".join(marks) or "-", row["op"].replace("_CONV_2D", "_CONV")
+                  .replace("FULLY_CONNECTED", "FC"), "x".join(map(str, row["shape"])), scales,
+                  f"{100 * row['sparsity']:.1f}%", f"{row['unique_values']}" + ("/ch" if row["per_channel"] else ""))
     out.print(t)
     out.print(f"[dim]Report {r.report_path}; checkpoints {r.checkpoints}"
               + (f"; model {r.keras_model}" if r.keras_model else "") + "[/]", highlight=False)
