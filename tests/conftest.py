@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 REPO = Path(__file__).resolve().parents[1]
+# adb fixtures: a private adb server per test and fake devices (tests/support/fixtures.py)
+pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(scope="session")

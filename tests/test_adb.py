@@ -31,24 +31,8 @@ from tflite_deploy.adb import (
 )
 from tflite_deploy.errors import DeviceError, UserError
 
-try:
-    from tests.support.fake_adbd import DEFAULT_FEATURES, FakeAdbd
-    from tests.support.fixtures import (  # noqa: F401 - fixtures used by name
-        adb_binary,
-        adb_device,
-        adb_server,
-        fake_devices,
-        free_port,
-    )
-except ImportError:  # tests/ itself on sys.path (pytest's rootdir insertion)
-    from support.fake_adbd import DEFAULT_FEATURES, FakeAdbd  # type: ignore[no-redef]
-    from support.fixtures import (  # type: ignore[no-redef]  # noqa: F401
-        adb_binary,
-        adb_device,
-        adb_server,
-        fake_devices,
-        free_port,
-    )
+from tests.support.fake_adbd import DEFAULT_FEATURES, FakeAdbd
+from tests.support.fixtures import free_port
 
 NO_SHELL_V2 = tuple(f for f in DEFAULT_FEATURES if f != "shell_v2")
 

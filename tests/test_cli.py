@@ -8,7 +8,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.cli import app

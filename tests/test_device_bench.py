@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.fixtures import adb_binary, adb_device, adb_server, fake_devices  # noqa: F401
 from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices, split_harness_output
 from tflite_deploy.cli import app
 

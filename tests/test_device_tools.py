@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fixtures import adb_binary, adb_device, adb_server, fake_devices  # noqa: F401
 from tflite_deploy.bench import binaries
 from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices
 from tflite_deploy.errors import UserError

@@ -29,7 +29,6 @@ TensorFlow is never imported here.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 import posixpath
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from tflite_deploy.errors import DeviceError, UserError
+from tflite_deploy.hashing import sha256_file
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -974,7 +974,7 @@ class AdbDevice:
                 status, digest = self._remote_digest(path, max(0.05, deadline.left()))
                 if status == "no-tool":
                     return False  # no hash tool on the device: the same size counts as the same
-                if status == "ok" and digest == _sha256_file(src):
+                if status == "ok" and digest == sha256_file(src):
                     return False
         self.mkdir(posixpath.dirname(path), timeout=max(0.05, deadline.left()))
         perms = stat.S_IMODE(st.st_mode) if mode is None else mode
@@ -1075,9 +1075,3 @@ def _short(command: str, limit: int = 80) -> str:
     return command if len(command) <= limit else command[: limit - 3] + "..."
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

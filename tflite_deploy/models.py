@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tflite_deploy.errors import ModelError
+from tflite_deploy.hashing import sha256_file
 from tflite_deploy.tf_loader import tensorflow, tf_keras
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -35,16 +35,6 @@ class SourceModel:
         if self.keras_model is not None:
             return tf.lite.TFLiteConverter.from_keras_model(self.keras_model)
         return tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model_dir))
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    paths = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for p in paths:
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def load_model(path: str | Path) -> SourceModel:
@@ -89,7 +79,7 @@ def _from_keras(p: Path, model: Any, framework: str, sha256: Optional[str] = Non
     inp = model.inputs[0]
     shape = tuple(None if d is None else int(d) for d in inp.shape)
     dtype = getattr(inp.dtype, "name", str(inp.dtype))
-    sm = SourceModel(p, p.stem, sha256 or file_sha256(p), framework, shape, dtype)
+    sm = SourceModel(p, p.stem, sha256 or sha256_file(p), framework, shape, dtype)
     if framework == "tf_keras":
         sm.keras_model = model
     else:
@@ -133,7 +123,7 @@ def _load_saved_model(p: Path, name: str) -> SourceModel:
                          "models for now.")
     spec = specs[0]
     shape = tuple(None if d is None else int(d) for d in spec.shape)
-    return SourceModel(p, name, file_sha256(p), "saved_model", shape, spec.dtype.name, saved_model_dir=p)
+    return SourceModel(p, name, sha256_file(p), "saved_model", shape, spec.dtype.name, saved_model_dir=p)
 
 
 def _first_line(e: Exception) -> str:

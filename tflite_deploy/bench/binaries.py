@@ -8,7 +8,6 @@ recording its size and sha256; a cached file that no longer matches its manifest
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from tflite_deploy.errors import UserError
+from tflite_deploy.hashing import sha256_file
 
 # TensorFlow's documented nightly builds (tensorflow/lite/tools/benchmark/README.md).
 NIGHTLY_URL = ("https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/lite/tools/"
@@ -43,14 +43,6 @@ def url_for(file: str) -> str:
     return (os.environ.get("TFLITE_DEPLOY_BENCHMARK_URL") or NIGHTLY_URL).format(file=file)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_tool(abi: str, kind: str = "binary", version: str = "nightly", expected_sha256: Optional[str] = None,
                timeout: float = 120.0) -> Path:
     """The cached benchmark_model (``kind="binary"``) or benchmark APK for ``abi``, downloading it once."""
@@ -69,7 +61,7 @@ def fetch_tool(abi: str, kind: str = "binary", version: str = "nightly", expecte
         manifest = folder / "manifest.json"
         if target.is_file() and manifest.is_file():
             info = json.loads(manifest.read_text())
-            if info.get("size") == target.stat().st_size and info.get("sha256") == _sha256(target) and (
+            if info.get("size") == target.stat().st_size and info.get("sha256") == sha256_file(target) and (
                     expected_sha256 is None or info["sha256"] == expected_sha256):
                 return target
         return _download(url_for(file), target, manifest, kind, expected_sha256, timeout)
@@ -88,7 +80,7 @@ def _download(url: str, target: Path, manifest: Path, kind: str, expected_sha256
         if head != _MAGIC[kind]:
             raise UserError(f"Downloaded {url} but it is not an Android {'executable' if kind == 'binary' else 'APK'} "
                             f"(starts with {head!r}); not using it.")
-        digest = _sha256(tmp)
+        digest = sha256_file(tmp)
         if expected_sha256 and digest != expected_sha256:
             raise UserError(f"Downloaded {url} but its sha256 is {digest}, not the expected {expected_sha256}; "
                             "not using it.")

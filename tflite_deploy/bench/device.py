@@ -9,7 +9,6 @@ goes offline or times out turns into failed ``Result`` records for that device; 
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import re
 import time
 from dataclasses import asdict, dataclass, replace
@@ -20,6 +19,7 @@ from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, parse_target, 
 from tflite_deploy.bench.binaries import fetch_tool
 from tflite_deploy.bench.parse import parse_benchmark_log, to_result
 from tflite_deploy.errors import DeviceError, UserError
+from tflite_deploy.hashing import sha256_file
 from tflite_deploy.result import Result
 
 HARNESS = Path(__file__).resolve().parent.parent / "data" / "run_benchmark.sh"
@@ -98,7 +98,7 @@ def hygiene_warnings(before: dict[str, str], after: dict[str, str]) -> list[str]
 
 
 def _sha16(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return sha256_file(path)[:16]
 
 
 def _failed(model: Path, target: str, delegate: str, error: str, device: dict, status: str = "failed") -> Result:

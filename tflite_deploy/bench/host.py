@@ -7,7 +7,6 @@ Timings cover ``invoke()`` only; inputs are set once (random, fixed seed).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from tflite_deploy.bench.stats import timing_warnings
+from tflite_deploy.hashing import sha256_file
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
 from tflite_deploy.runtime import TfliteModel, check_host_delegate
 
@@ -104,7 +104,7 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         warnings = timing_warnings(lat, first[i])
         results.append(Result(
             kind="bench", artifact=str(m.path), target="host", runner="litert-python",
-            delegate=settings.delegate, artifact_sha256=hashlib.sha256(m.path.read_bytes()).hexdigest(),
+            delegate=settings.delegate, artifact_sha256=sha256_file(m.path),
             recipe=_recipe(m.path),
             settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
                       "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
