@@ -273,8 +273,10 @@ def eval_cmd(
                                                                           description=Path(name).name))
     layers = {}
     if per_layer:
+        from tflite_deploy.artifact import read_sidecar
+
         for r in results[1:]:
-            side = __import__("tflite_deploy.artifact", fromlist=["read_sidecar"]).read_sidecar(Path(r.artifact))
+            side = read_sidecar(Path(r.artifact))
             if side and side["recipe"]["activations"] == "int8":
                 with err.status(f"Per-layer error of {Path(r.artifact).name} ...") if not as_json else _null():
                     layers[r.artifact] = ev.per_layer_errors(r.artifact, ds)
