@@ -164,3 +164,15 @@ def test_inspect_does_not_import_tensorflow(digits_variants):
     modules, seconds, rc = _modules_after(["inspect", str(digits_variants["int8"].path), "--json"])
     assert rc == 0 and "tensorflow" not in modules
     assert seconds < 1.0
+
+
+def test_demo_end_to_end(tmp_path):
+    r = run("demo", "--out", tmp_path, "--epochs", "8", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    recipes = [a["recipe"] for a in doc["artifacts"]]
+    assert recipes == ["float32", "dynamic", "int8", "int8-io", "float16", "int16x8"]
+    assert doc["eval"][0]["metrics"]["role"] == "reference" and len(doc["eval"]) == 7
+    assert all("top1_drop_ci95" in e["metrics"] for e in doc["eval"][1:])
+    assert [b["recipe"] for b in doc["bench"]] == recipes and all(b["status"] == "ok" for b in doc["bench"])
+    assert (tmp_path / "digits_cnn.keras").is_file()

@@ -27,6 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
+if not out.is_terminal:  # piped or captured (CI logs): no terminal width to respect, so don't wrap at 80
+    out = Console(width=120)
 err = Console(stderr=True)
 
 
@@ -591,9 +593,13 @@ def demo(
     epochs: int = typer.Option(30, help="Training epochs for the digits CNN."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Train a small CNN on the bundled digits, convert it with every preset, show the sizes."""
+    """The whole job on bundled data: train a digits CNN, convert it with every preset, then measure
+    each variant's size, accuracy cost (with its interval) and host latency side by side."""
     _quiet_python_warnings()
+    from tflite_deploy.bench.host import HostBenchSettings, bench_host
     from tflite_deploy.demo import train_demo_model
+    from tflite_deploy.evaluate import evaluate
+    from tflite_deploy.result import dump_results
 
     with err.status("Training a digits CNN on real handwriting (scikit-learn digits) ...") \
             if not as_json else _null():
@@ -606,9 +612,23 @@ def demo(
 
     arts = _convert_with_progress(convert_api, load_model(model_path), list(PRESETS.values()),
                                   "digits:train", out_dir, show=not as_json)
-    _print_conversion(arts, as_json)
-    if not as_json:
-        out.print(f"Next: [bold]tflite-deploy inspect {arts[2].path}[/]")
+    paths = [a.path for a in arts]
+    with err.status("Evaluating every variant on digits:test ...") if not as_json else _null():
+        evals = evaluate(model_path, paths, "digits:test")
+    with err.status("Measuring host latency, interleaved ...") if not as_json else _null():
+        benches = bench_host(paths, HostBenchSettings(runs=300, warmup=20, min_seconds=0.5))
+    if as_json:
+        from tflite_deploy.convert import conversion_table_rows
+
+        print(json.dumps({"artifacts": conversion_table_rows(arts),
+                          **{k: json.loads(dump_results(v))["results"] for k, v in
+                             (("eval", evals), ("bench", benches))}}, indent=2))
+        return
+    from tflite_deploy.render import demo_report
+
+    demo_report(arts, evals[1:], benches, out)
+    out.print(f"Next: [bold]tflite-deploy inspect {arts[2].path}[/], "
+              f"[bold]tflite-deploy eval {model_path} {arts[2].path} -d digits:test --per-layer[/]")
 
 
 def main() -> None:

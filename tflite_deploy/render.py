@@ -105,3 +105,35 @@ def layer_report(name: str, layers: Sequence, console: Console, top: int = 15) -
     console.print(t)
     console.print("[dim]RMSE/scale ≈ 0.29 is pure rounding noise; layers well above 1 are candidates for "
                   "float_layers in a recipe (selective quantization).[/]")
+
+
+def demo_report(artifacts: Sequence, evals: Sequence[Result], benches: Sequence[Result], console: Console) -> None:
+    """One table: each variant's size, accuracy cost and latency, all measured in this run."""
+    from rich import box
+
+    base = artifacts[0]
+    base_p50 = benches[0].latency.p50_ms if benches[0].latency else None
+    t = Table(title="Every variant, measured side by side", title_justify="left", box=box.SIMPLE_HEAD,
+              pad_edge=False)
+    for c in ("recipe", "size", "smaller", "top-1", "drop [95% CI]", "SQNR dB", "p50", "vs f32"):
+        t.add_column(c, justify="left" if c == "recipe" else "right", no_wrap=True)
+    for a, e, b in zip(artifacts, evals, benches):
+        m = e.metrics
+        lo, hi = m.get("top1_drop_ci95", (None, None))
+        p50 = b.latency.p50_ms if b.latency else None
+        t.add_row(a.recipe, f"{a.size_bytes / 1000:.0f} KB", f"{base.size_bytes / a.size_bytes:.2f}x",
+                  _pct(m.get("top1")),
+                  "-" if lo is None else f"{m['top1_drop']:+.2f} [{lo:.2f},{hi:.2f}]",
+                  "∞" if m.get("sqnr_db") is None else f"{m['sqnr_db']:.0f}", ms(p50),
+                  "-" if not (p50 and base_p50) else f"{p50 / base_p50:.2f}x")
+    console.print(t)
+    console.print("[dim]drop: points of top-1 lost against the Keras model on the same 359 test digits (paired "
+                  "bootstrap). Latency: LiteRT + XNNPACK on this machine, 1 thread; the digits CNN is tiny, so "
+                  "its times are mostly interpreter overhead (see tools/bench_host_modes.py for MobileNet).[/]")
+    for b in benches:
+        for w in b.warnings:
+            if "SLOWER" in w or "XNNPACK" in w:
+                console.print(f"[yellow]{Path(b.artifact).name}:[/] {w}")
+    for b in benches:
+        if b.coverage and b.coverage.applied is False:
+            console.print(f"[yellow]{Path(b.artifact).name}:[/] {b.coverage.message}")
