@@ -490,13 +490,26 @@ def optimize(
     strategy: str = typer.Option("default", "--strategy", help="tf.distribute strategy: default, mirrored "
                                  "(all local GPUs) or multiworker (TF_CONFIG)."),
     seed: int = typer.Option(0, "--seed", help="Random seed for shuffling and initialisation."),
+    size: Optional[str] = typer.Option(None, "--size", help="Resize images to H,W (image folders)."),
+    scale: Optional[float] = typer.Option(None, "--scale", help="Multiply pixels by this (default 1/255)."),
+    mean: Optional[str] = typer.Option(None, "--mean", help="Subtract after scaling: one value or R,G,B."),
+    std: Optional[str] = typer.Option(None, "--std", help="Divide after the mean: one value or R,G,B."),
+    color: Optional[str] = typer.Option(None, "--color", help="rgb (default) or grayscale (image folders)."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="NHWC (default) or NCHW (image folders)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
 ) -> None:
     """Fine-tune with TF-MOT (QAT, pruning, clustering, PQAT, CQAT, PCQAT), convert to int8, verify in the file."""
     _quiet_python_warnings()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from tflite_deploy.datasets import open_dataset
     from tflite_deploy.optimize import run as opt_run
+
+    pre = _preprocess(size, scale, mean, std, color, layout)
+    if eval_data is None and data.endswith(":train"):
+        eval_data = data[: -len(":train")] + ":test"
+    train_set: Any = open_dataset(data, pre) if pre else data
+    eval_set: Any = open_dataset(eval_data, pre) if pre and eval_data else eval_data
 
     tasks: dict[Any, Any] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -516,7 +529,7 @@ def optimize(
             progress.update(tasks[key], completed=e.epoch * e.steps + e.step, description=(
                 f"[bold]{e.stage}[/] {e.stage_index + 1}/{e.stages}  epoch {e.epoch + 1}/{e.epochs}  {logs}"))
 
-        report = opt_run.optimize(model, technique, data, epochs, out_dir, eval_data=eval_data, sparsity=sparsity,
+        report = opt_run.optimize(model, technique, train_set, epochs, out_dir, eval_data=eval_set, sparsity=sparsity,
                                   schedule=schedule, clusters=clusters, init=init, batch_size=batch_size,
                                   learning_rate=learning_rate, skip_unsupported=skip_unsupported, resume=resume,
                                   strategy=strategy, seed=seed, on_event=on_event)

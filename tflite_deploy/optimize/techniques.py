@@ -1,0 +1,459 @@
+"""The optimization techniques (TF-MOT), registered by name, and the recipe names that use them.
+
+A technique is a sequence of *stages*; each stage wraps a tf_keras model (``prune_low_magnitude``,
+``cluster_weights``, ``quantize_apply``), is fine-tuned by :mod:`tflite_deploy.optimize.run`, and is
+stripped back to a plain model (``strip_pruning``, ``strip_clustering``; a QAT model stays wrapped:
+the converter reads its fake-quant ranges)::
+
+    qat     QAT                                      quantize_apply(Default8BitQuantizeScheme)
+    prune   prune                                    prune_low_magnitude + strip_pruning
+    cluster cluster                                  cluster_weights + strip_clustering
+    pqat    prune -> QAT keeping the zeros           Default8BitPrunePreserveQuantizeScheme
+    cqat    cluster -> QAT keeping the centroids     Default8BitClusterPreserveQuantizeScheme
+    pcqat   prune -> cluster keeping the zeros ->    cluster_weights(preserve_sparsity=True),
+            QAT keeping both                         ClusterPreserveQuantizeScheme(preserve_sparsity=True)
+
+``qat`` started from the float weights with a short schedule is also "fine-tune after PTQ": the
+int8 file it gives replaces the post-training-quantized one.
+
+TF-MOT works on Keras 2 models built with ``tf_keras`` only (Sequential or Functional). Layers it
+cannot wrap are found up front (:func:`unsupported_layers`) so that the user sees them by name and
+can choose to leave them un-annotated (``skip``).
+
+Everything here that needs TensorFlow imports it inside the function (through ``tf_loader``), so
+:func:`recipe_from_name` and :func:`parse_step` stay cheap for ``recipes.resolve``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from tflite_deploy.errors import RecipeError, UserError
+
+
+class OptimizeError(UserError):
+    """A model or option that TF-MOT cannot work with; the message says what to change."""
+
+
+# ------------------------------------------------------------------------------------- options
+SCHEDULES = ("polynomial", "constant")
+#: Centroid initialisations, by our name -> TF-MOT's CentroidInitialization member.
+CENTROID_INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR", "density": "DENSITY_BASED",
+                  "random": "RANDOM"}
+DEFAULT_SPARSITY = 0.75
+DEFAULT_CLUSTERS = 16
+DEFAULT_EPOCHS = 2
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every knob of a technique. Stages read the ones they need."""
+
+    sparsity: float = DEFAULT_SPARSITY          # prune: target fraction of zero weights
+    schedule: str = "polynomial"                # prune: polynomial (0 -> target) or constant
+    clusters: int = DEFAULT_CLUSTERS            # cluster: centroids per kernel
+    init: str = "kmeans++"                      # cluster: centroid initialisation
+    epochs: int = DEFAULT_EPOCHS                # per stage
+    batch_size: int = 32                        # per replica
+    learning_rate: float = 1e-3                 # Adam
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.sparsity, (int, float)) and 0.0 < self.sparsity < 1.0):
+            raise OptimizeError(f"sparsity is a fraction between 0 and 1 (e.g. 0.75), not {self.sparsity!r}")
+        if self.schedule not in SCHEDULES:
+            raise OptimizeError(f"schedule is one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
+        if not isinstance(self.clusters, int) or isinstance(self.clusters, bool) or not 2 < self.clusters <= 256:
+            raise OptimizeError(f"clusters is a whole number from 3 to 256, not {self.clusters!r}")
+        if self.init not in CENTROID_INITS:
+            raise OptimizeError(f"init is one of {', '.join(CENTROID_INITS)}, not {self.init!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise OptimizeError(f"epochs must be at least 1, not {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise OptimizeError(f"batch_size must be at least 1, not {self.batch_size!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise OptimizeError(f"learning_rate must be positive, not {self.learning_rate!r}")
+
+
+@dataclass
+class Context:
+    """What a stage's wrap needs besides the model: the options, layers to leave alone, the step count."""
+
+    options: Options
+    skip: frozenset[str] = frozenset()
+    steps_per_epoch: int = 1
+    wrapped: list[str] = field(default_factory=list)  # filled by wrap: layers the stage really changes
+
+
+# -------------------------------------------------------------------------------------- stages
+@dataclass(frozen=True)
+class Stage:
+    """One wrap -> fine-tune -> strip step. ``kind`` names its checkpoint folder."""
+
+    kind: str  # prune | cluster | qat
+    wrap: Callable[[Any, Context], Any]
+    strip: Callable[[Any], Any]
+    supports: Callable[[Any], Optional[str]]  # None when the layer can be wrapped, else why not
+    callbacks: Callable[[Context], list] = lambda ctx: []
+    description: str = ""
+
+
+def _tfmot() -> Any:
+    from tflite_deploy.tf_loader import tensorflow
+
+    tensorflow()  # sets TF_USE_LEGACY_KERAS before TF-MOT imports TensorFlow
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # tfmot uses distutils.LooseVersion
+        import tensorflow_model_optimization as tfmot
+    return tfmot
+
+
+def _is_input(layer: Any) -> bool:
+    from tflite_deploy.tf_loader import tf_keras
+
+    return isinstance(layer, tf_keras().layers.InputLayer)
+
+
+def _nested(layer: Any) -> Optional[str]:
+    from tflite_deploy.tf_loader import tf_keras
+
+    if isinstance(layer, tf_keras().Model):
+        return "a model nested inside the model (TF-MOT wraps layers, not inner models): flatten it"
+    return None
+
+
+# --- pruning
+def _prune_supports(layer: Any) -> Optional[str]:
+    from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer, prune_registry
+
+    _tfmot()
+    if _is_input(layer):
+        return None
+    if (reason := _nested(layer)) is not None:
+        return reason
+    if (isinstance(layer, prunable_layer.PrunableLayer) or hasattr(layer, "get_prunable_weights")
+            or prune_registry.PruneRegistry.supports(layer)):
+        return None
+    return (f"{type(layer).__name__} is not in TF-MOT's pruning registry (make it a "
+            "tfmot.sparsity.keras.PrunableLayer to prune it)")
+
+
+def _prune_schedule(opts: Options, steps_per_epoch: int) -> Any:
+    """A schedule that reaches the target well before the end, on steps the wrapper really prunes at.
+
+    TF-MOT updates masks only every ``frequency`` steps (100 by default), so a short fine-tune with
+    the default frequency never reaches its target: the frequency is scaled to the run. Polynomial
+    decay ramps 0 -> target over the first 70% of the steps; the rest recovers accuracy at the target.
+    """
+    tfmot = _tfmot()
+    total = max(1, opts.epochs * steps_per_epoch)
+    frequency = max(1, min(100, total // 10))
+    if opts.schedule == "constant":
+        return tfmot.sparsity.keras.ConstantSparsity(opts.sparsity, begin_step=0, frequency=frequency)
+    end = max(frequency, (int(total * 0.7) // frequency) * frequency)
+    return tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=opts.sparsity,
+                                                begin_step=0, end_step=end, frequency=frequency)
+
+
+def _prune_wrap(model: Any, ctx: Context) -> Any:
+    tfmot = _tfmot()
+    schedule = _prune_schedule(ctx.options, ctx.steps_per_epoch)
+
+    def wrap(layer: Any) -> Any:
+        if _is_input(layer) or layer.name in ctx.skip:
+            return layer
+        w = tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        if w.layer.get_prunable_weights():
+            ctx.wrapped.append(layer.name)
+        return w
+
+    return _clone(model, wrap)
+
+
+def _prune_callbacks(ctx: Context) -> list:
+    return [_tfmot().sparsity.keras.UpdatePruningStep()]
+
+
+def _prune_strip(model: Any) -> Any:
+    return _tfmot().sparsity.keras.strip_pruning(model)
+
+
+# --- clustering
+def _cluster_supports(layer: Any) -> Optional[str]:
+    from tensorflow_model_optimization.python.core.clustering.keras import clusterable_layer, clustering_registry
+
+    _tfmot()
+    if _is_input(layer):
+        return None
+    if (reason := _nested(layer)) is not None:
+        return reason
+    if isinstance(layer, clusterable_layer.ClusterableLayer) or clustering_registry.ClusteringRegistry.supports(layer):
+        return None
+    return (f"{type(layer).__name__} is not in TF-MOT's clustering registry (make it a "
+            "tfmot.clustering.keras.ClusterableLayer to cluster it)")
+
+
+def _cluster_wrap_factory(preserve_sparsity: bool) -> Callable[[Any, Context], Any]:
+    def wrap_model(model: Any, ctx: Context) -> Any:
+        tfmot = _tfmot()
+        init = getattr(tfmot.clustering.keras.CentroidInitialization, CENTROID_INITS[ctx.options.init])
+
+        def wrap(layer: Any) -> Any:
+            if _is_input(layer) or layer.name in ctx.skip:
+                return layer
+            kwargs = {"preserve_sparsity": True} if preserve_sparsity else {}
+            w = tfmot.clustering.keras.cluster_weights(layer, number_of_clusters=ctx.options.clusters,
+                                                       cluster_centroids_init=init, **kwargs)
+            # cluster_weights leaves a Conv2D with too few weights alone (returns the layer itself)
+            if w is not layer and hasattr(w, "layer") and w.layer.get_clusterable_weights():
+                ctx.wrapped.append(layer.name)
+            return w
+
+        return _clone(model, wrap)
+
+    return wrap_model
+
+
+def _cluster_strip(model: Any) -> Any:
+    return _tfmot().clustering.keras.strip_clustering(model)
+
+
+# --- quantization-aware training
+def _scheme(kind: str) -> Any:
+    tfmot = _tfmot()
+    if kind == "qat":
+        return tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme()
+    if kind == "pqat":
+        return tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+    return tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=kind == "pcqat")
+
+
+def _qat_supports_factory(kind: str) -> Callable[[Any], Optional[str]]:
+    def supports(layer: Any) -> Optional[str]:
+        tfmot = _tfmot()
+        if _is_input(layer):
+            return None
+        if (reason := _nested(layer)) is not None:
+            return reason
+        if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2):
+            return None
+        if _scheme(kind).get_quantize_registry().supports(layer):
+            return None
+        return (f"{type(layer).__name__} is not in TF-MOT's 8-bit quantization registry (give it a "
+                "tfmot.quantization.keras.QuantizeConfig to quantize it)")
+
+    return supports
+
+
+def _qat_wrap_factory(kind: str) -> Callable[[Any, Context], Any]:
+    def wrap_model(model: Any, ctx: Context) -> Any:
+        tfmot = _tfmot()
+        q = tfmot.quantization.keras
+
+        def annotate(layer: Any) -> Any:
+            if _is_input(layer) or layer.name in ctx.skip:
+                return layer
+            ctx.wrapped.append(layer.name)
+            return q.quantize_annotate_layer(layer)
+
+        annotated = _clone(model, annotate)
+        if not ctx.wrapped:
+            raise OptimizeError("No layer of the model can be quantized: nothing to train.")
+        with q.quantize_scope():
+            return q.quantize_apply(annotated, _scheme(kind))
+
+    return wrap_model
+
+
+def _qat_strip(model: Any) -> Any:
+    return model  # the converter reads the fake-quant ranges from the QAT model itself
+
+
+def _clone(model: Any, fn: Callable[[Any], Any]) -> Any:
+    from tflite_deploy.tf_loader import tf_keras
+
+    return tf_keras().models.clone_model(model, clone_function=fn)
+
+
+PRUNE = Stage("prune", _prune_wrap, _prune_strip, _prune_supports, _prune_callbacks,
+              "prune_low_magnitude to the target sparsity, strip_pruning")
+CLUSTER = Stage("cluster", _cluster_wrap_factory(False), _cluster_strip, _cluster_supports,
+                description="cluster_weights to N centroids per kernel, strip_clustering")
+CLUSTER_SPARSE = Stage("cluster", _cluster_wrap_factory(True), _cluster_strip, _cluster_supports,
+                       description="cluster_weights(preserve_sparsity=True), strip_clustering")
+
+
+def _qat(kind: str, description: str) -> Stage:
+    return Stage("qat", _qat_wrap_factory(kind), _qat_strip, _qat_supports_factory(kind), description=description)
+
+
+@dataclass(frozen=True)
+class Technique:
+    name: str
+    stages: tuple[Stage, ...]
+    description: str
+    prunes: bool = False
+    clusters: bool = False
+
+    @property
+    def quantizes(self) -> bool:
+        """QAT techniques give int8 files only (their model carries fake-quant ranges)."""
+        return self.stages[-1].kind == "qat"
+
+
+#: The registry: technique name -> its stages.
+TECHNIQUES: dict[str, Technique] = {t.name: t for t in (
+    Technique("qat", (_qat("qat", "quantize_apply (8-bit), fine-tune"),),
+              "quantization-aware training from the float weights (also: fine-tune after PTQ)"),
+    Technique("prune", (PRUNE,), "magnitude pruning to a target sparsity", prunes=True),
+    Technique("cluster", (CLUSTER,), "weight clustering to N unique values per kernel", clusters=True),
+    Technique("pqat", (PRUNE, _qat("pqat", "QAT keeping the zeros (PrunePreserveQuantizeScheme)")),
+              "prune, then QAT that keeps the sparsity", prunes=True),
+    Technique("cqat", (CLUSTER, _qat("cqat", "QAT keeping the centroids (ClusterPreserveQuantizeScheme)")),
+              "cluster, then QAT that keeps the clusters", clusters=True),
+    Technique("pcqat", (PRUNE, CLUSTER_SPARSE,
+                        _qat("pcqat", "QAT keeping zeros and centroids (preserve_sparsity=True)")),
+              "prune, cluster keeping the zeros, then QAT keeping both", prunes=True, clusters=True),
+)}
+
+
+def technique(name: str) -> Technique:
+    if name not in TECHNIQUES:
+        raise OptimizeError(f"Unknown technique {name!r}. Choose one of {', '.join(TECHNIQUES)}.")
+    return TECHNIQUES[name]
+
+
+def tag(tech: Technique, opts: Options) -> str:
+    """The short name of a technique with its main parameter: prune75, cluster16, cqat16, pcqat50c16."""
+    pct = f"{opts.sparsity * 100:g}"
+    return {"qat": "qat", "prune": f"prune{pct}", "cluster": f"cluster{opts.clusters}",
+            "pqat": f"pqat{pct}", "cqat": f"cqat{opts.clusters}",
+            "pcqat": f"pcqat{pct}c{opts.clusters}"}[tech.name]
+
+
+# ---------------------------------------------------------------------------- model compatibility
+@dataclass(frozen=True)
+class UnsupportedLayer:
+    name: str
+    type: str
+    reason: str
+
+
+def check_keras_model(model: Any, where: str) -> None:
+    """Refuse, with a message that says what to do, models TF-MOT cannot wrap at all."""
+    from tflite_deploy.tf_loader import tf_keras
+
+    keras = tf_keras()
+    if model is None:
+        raise OptimizeError(f"{where}: no model (a TF-MOT call returned None?).")
+    if not isinstance(model, keras.Model):
+        module = type(model).__module__
+        if module.startswith("keras") or hasattr(model, "_keras_api_names"):
+            raise OptimizeError(keras3_message(where))
+        raise OptimizeError(f"{where} is a {type(model).__name__}, not a Keras model.")
+    if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network", False):
+        raise OptimizeError(
+            f"{where} is a subclassed Keras model ({type(model).__name__}): TF-MOT wraps only Sequential and "
+            "Functional models, whose layers it can see. Rebuild it as a Functional model "
+            "(inputs = keras.Input(...); outputs = ...; keras.Model(inputs, outputs)) with the same layers "
+            "and copy the weights over (set_weights), then optimize that.")
+
+
+def keras3_message(where: str) -> str:
+    return (f"{where} is a Keras 3 model. TF-MOT (QAT, pruning, clustering) works only with Keras 2 models "
+            "built with tf_keras (`import tf_keras as keras`, and TF_USE_LEGACY_KERAS=1 before TensorFlow "
+            "loads); with Keras 3 it raises or silently returns None. Rebuild the model with tf_keras (the "
+            "layer code is the same), load its weights, save it as .keras/.h5, and optimize that file. "
+            "`tflite-deploy convert` converts Keras 3 models as they are (post-training quantization).")
+
+
+def unsupported_layers(model: Any, tech: Technique) -> list[UnsupportedLayer]:
+    """Layers that some stage of ``tech`` cannot wrap, in model order, with the reason."""
+    out: dict[str, UnsupportedLayer] = {}
+    for layer in model.layers:
+        for stage in tech.stages:
+            reason = stage.supports(layer)
+            if reason and layer.name not in out:
+                out[layer.name] = UnsupportedLayer(layer.name, type(layer).__name__, reason)
+    return list(out.values())
+
+
+def unsupported_message(where: str, tech: Technique, layers: Sequence[UnsupportedLayer]) -> str:
+    shown = "; ".join(f"{u.name} ({u.reason})" for u in layers)
+    return (f"{where}: {len(layers)} layer(s) cannot be wrapped for {tech.name}: {shown}. Pass "
+            "--skip-unsupported (skip_unsupported=True) to leave them as they are and optimize the other "
+            "layers, or replace them with supported layers.")
+
+
+# ------------------------------------------------------------------------------------- recipes
+_STEP_KEYS = {"technique", "sparsity", "schedule", "clusters", "init", "epochs", "batch_size", "learning_rate"}
+_NAME = re.compile(r"^(?P<tech>pcqat|pqat|cqat|qat|prune|cluster)(?P<num>\d+(?:\.\d+)?)?(?:c(?P<c>\d+))?"
+                   r"-(?P<base>[A-Za-z0-9][A-Za-z0-9_.+-]*)$")
+
+
+def parse_step(step: Mapping[str, Any], where: str = "recipe") -> tuple[Technique, Options]:
+    """A recipe's optimize step (a mapping) -> the technique and its options; errors name the key."""
+    if not isinstance(step, Mapping):
+        raise RecipeError(f"{where}: an optimize step is a table such as {{technique: prune, sparsity: 0.5}}")
+    unknown = sorted(set(map(str, step)) - _STEP_KEYS)
+    if unknown:
+        raise RecipeError(f"{where}: optimize step has unknown key(s) {', '.join(unknown)}. "
+                          f"Allowed: {', '.join(sorted(_STEP_KEYS))}.")
+    name = step.get("technique")
+    if name not in TECHNIQUES:
+        raise RecipeError(f"{where}: optimize step needs technique: one of {', '.join(TECHNIQUES)} "
+                          f"(got {name!r}).")
+    try:
+        opts = Options(**{k: v for k, v in step.items() if k != "technique"})
+    except OptimizeError as e:
+        raise RecipeError(f"{where}: {e}") from None
+    return TECHNIQUES[name], opts
+
+
+def recipe_from_name(name: str) -> Optional[Any]:
+    """A recipe for names like ``prune50-int8``, ``cluster16-int8``, ``qat-int8``, ``cqat16-int8``,
+    ``pqat50-int8``, ``pcqat50c16-int8``: technique, its parameter, ``-``, then a preset to convert
+    with. None when the name does not have that shape (``recipes.resolve`` then says it is unknown).
+
+    The number is the sparsity in percent for prune/pqat, the number of clusters for cluster/cqat;
+    pcqat takes both (``pcqat<sparsity>c<clusters>``). Without a number the defaults apply (75%, 16).
+    """
+    from tflite_deploy.recipes import PRESETS, Recipe
+
+    m = _NAME.match(name)
+    if not m:
+        return None
+    tech, num, c, base = m["tech"], m["num"], m["c"], m["base"]
+    if base not in PRESETS:
+        raise RecipeError(f"Recipe {name!r}: {base!r} after the technique is not a preset to convert with; "
+                          f"use one of {', '.join(PRESETS)} (e.g. {tech}{num or ''}-int8).")
+    if c is not None and tech != "pcqat":
+        raise RecipeError(f"Recipe {name!r}: only pcqat takes c<clusters> (e.g. pcqat50c16-int8).")
+    step: dict[str, Any] = {"technique": tech}
+    if num is not None:
+        if tech == "qat":
+            raise RecipeError(f"Recipe {name!r}: qat takes no number (qat-int8).")
+        if tech in ("prune", "pqat", "pcqat"):
+            step["sparsity"] = float(num) / 100
+        else:
+            if "." in num:
+                raise RecipeError(f"Recipe {name!r}: the number of clusters is a whole number.")
+            step["clusters"] = int(num)
+    if c is not None:
+        step["clusters"] = int(c)
+    t, opts = parse_step(step, f"Recipe {name!r}")
+    basis = PRESETS[base]
+    if t.quantizes and basis.activations != "int8":
+        raise RecipeError(f"Recipe {name!r}: {tech} trains for int8 inference; convert it with int8 or int8-io, "
+                          f"not {base}.")
+    step["epochs"] = opts.epochs
+    what = {"qat": "QAT", "prune": f"pruned to {opts.sparsity:.0%}", "cluster": f"{opts.clusters} clusters",
+            "pqat": f"pruned to {opts.sparsity:.0%}, then sparsity-preserving QAT",
+            "cqat": f"{opts.clusters} clusters, then cluster-preserving QAT",
+            "pcqat": f"pruned to {opts.sparsity:.0%}, {opts.clusters} clusters, then QAT keeping both"}[tech]
+    fields = {k: v for k, v in basis.__dict__.items() if k not in ("name", "optimize", "description")}
+    return Recipe(name=name, **fields, optimize=(step,),
+                  description=f"{what} (TF-MOT, trained on --data), then {base}: {basis.description}")
