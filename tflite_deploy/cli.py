@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
@@ -30,6 +30,15 @@ out = Console()
 if not out.is_terminal:  # piped or captured (CI logs): no terminal width to respect, so don't wrap at 80
     out = Console(width=120)
 err = Console(stderr=True)
+
+
+# Preprocessing options shared by every command that reads an image dataset.
+ImageSize = Annotated[Optional[str], typer.Option("--size", help="Resize images to H,W (image folders).")]
+PixelScale = Annotated[Optional[float], typer.Option("--scale", help="Multiply pixels by this (default 1/255).")]
+PixelMean = Annotated[Optional[str], typer.Option("--mean", help="Subtract after scaling: one value or R,G,B.")]
+PixelStd = Annotated[Optional[str], typer.Option("--std", help="Divide after the mean: one value or R,G,B.")]
+ColorMode = Annotated[Optional[str], typer.Option("--color", help="rgb (default) or grayscale (image folders).")]
+Layout = Annotated[Optional[str], typer.Option("--layout", help="NHWC (default) or NCHW (image folders).")]
 
 
 def _version(value: bool) -> None:
@@ -115,12 +124,12 @@ def convert(
                                             "or a .npz/.npy file."),
     out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for the .tflite files and sidecars."),
     recipes_file: List[Path] = typer.Option([], "--recipes-file", "-f", help="YAML/TOML file(s) of user recipes."),
-    size: Optional[str] = typer.Option(None, "--size", help="Resize images to H,W (image folders)."),
-    scale: Optional[float] = typer.Option(None, "--scale", help="Multiply pixels by this (default 1/255)."),
-    mean: Optional[str] = typer.Option(None, "--mean", help="Subtract after scaling: one value or R,G,B."),
-    std: Optional[str] = typer.Option(None, "--std", help="Divide after the mean: one value or R,G,B."),
-    color: Optional[str] = typer.Option(None, "--color", help="rgb (default) or grayscale (image folders)."),
-    layout: Optional[str] = typer.Option(None, "--layout", help="NHWC (default) or NCHW (image folders)."),
+    size: ImageSize = None,
+    scale: PixelScale = None,
+    mean: PixelMean = None,
+    std: PixelStd = None,
+    color: ColorMode = None,
+    layout: Layout = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
@@ -247,11 +256,12 @@ def eval_cmd(
     per_layer: bool = typer.Option(False, "--per-layer", help="Per-layer error of full-integer variants "
                                                               "(QuantizationDebugger), worst first."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
-    size: Optional[str] = typer.Option(None, "--size", help="Resize images to H,W (image folders)."),
-    scale: Optional[float] = typer.Option(None, "--scale", help="Multiply pixels by this (default 1/255)."),
-    mean: Optional[str] = typer.Option(None, "--mean", help="Subtract after scaling: one value or R,G,B."),
-    std: Optional[str] = typer.Option(None, "--std", help="Divide after the mean: one value or R,G,B."),
-    color: Optional[str] = typer.Option(None, "--color", help="rgb (default) or grayscale (image folders)."),
+    size: ImageSize = None,
+    scale: PixelScale = None,
+    mean: PixelMean = None,
+    std: PixelStd = None,
+    color: ColorMode = None,
+    layout: Layout = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON (Result records) instead of tables."),
 ) -> None:
     """Accuracy of each variant against the float reference, with a 95% interval on the drop."""
@@ -265,7 +275,7 @@ def eval_cmd(
     _quiet_python_warnings()
     from tflite_deploy import evaluate as ev
 
-    ds = open_dataset(data, _preprocess(size, scale, mean, std, color))
+    ds = open_dataset(data, _preprocess(size, scale, mean, std, color, layout))
     n = len(ds) if limit is None else min(limit, len(ds))
     with Progress(TextColumn("[bold]evaluating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, transient=True, disable=as_json) as progress:
@@ -490,12 +500,12 @@ def optimize(
     strategy: str = typer.Option("default", "--strategy", help="tf.distribute strategy: default, mirrored "
                                  "(all local GPUs) or multiworker (TF_CONFIG)."),
     seed: int = typer.Option(0, "--seed", help="Random seed for shuffling and initialisation."),
-    size: Optional[str] = typer.Option(None, "--size", help="Resize images to H,W (image folders)."),
-    scale: Optional[float] = typer.Option(None, "--scale", help="Multiply pixels by this (default 1/255)."),
-    mean: Optional[str] = typer.Option(None, "--mean", help="Subtract after scaling: one value or R,G,B."),
-    std: Optional[str] = typer.Option(None, "--std", help="Divide after the mean: one value or R,G,B."),
-    color: Optional[str] = typer.Option(None, "--color", help="rgb (default) or grayscale (image folders)."),
-    layout: Optional[str] = typer.Option(None, "--layout", help="NHWC (default) or NCHW (image folders)."),
+    size: ImageSize = None,
+    scale: PixelScale = None,
+    mean: PixelMean = None,
+    std: PixelStd = None,
+    color: ColorMode = None,
+    layout: Layout = None,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
 ) -> None:
     """Fine-tune with TF-MOT (QAT, pruning, clustering, PQAT, CQAT, PCQAT), convert to int8, verify in the file."""

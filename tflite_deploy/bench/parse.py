@@ -418,24 +418,12 @@ class _Parser:
         if m:
             self.v["init_ms"] = _num(m["ms"])
             return True
-        m = _TIMINGS.search(s)
+        m = _TIMINGS.search(s) or _TIMINGS_OLD.search(s)  # the old line has no first inference
         if m:
-            self.v.update(
-                complete=True,
-                init_ms=_us_to_ms(m["init"]),
-                first_ms=_us_to_ms(m["first"]),
-                warmup_avg_ms=_us_to_ms(m["warmup"]),
-                inference_avg_ms=_us_to_ms(m["inference"]),
-            )
-            return True
-        m = _TIMINGS_OLD.search(s)
-        if m:
-            self.v.update(
-                complete=True,
-                init_ms=_us_to_ms(m["init"]),
-                warmup_avg_ms=_us_to_ms(m["warmup"]),
-                inference_avg_ms=_us_to_ms(m["inference"]),
-            )
+            self.v.update(complete=True, init_ms=_us_to_ms(m["init"]), warmup_avg_ms=_us_to_ms(m["warmup"]),
+                          inference_avg_ms=_us_to_ms(m["inference"]))
+            if m.groupdict().get("first"):
+                self.v["first_ms"] = _us_to_ms(m["first"])
             return True
         if _BENCHMARK_FAILED.search(s):
             self.failed = True
