@@ -157,3 +157,15 @@ def test_parse_log_command(tmp_path):
     (res,) = json.loads(r.stdout)["results"]
     assert res["status"] == "ok" and res["settings"]["threads"] == 4
     assert res["latency"]["count"] == 2 and res["latency"]["mean_ms"] == pytest.approx(6.4795)
+
+
+def test_charging_or_hot_device_is_flagged():
+    from tflite_deploy.bench.device import hygiene_warnings, parse_state
+
+    before = parse_state("cpu.cpu0.governor=schedutil\nbattery.level=81\nbattery.status=Charging\n")
+    after = parse_state("thermal.cpu-1-0-usr.millicelsius=47300\nthermal.battery.millicelsius=33000\n"
+                        "battery.status=Charging\n")
+    warnings = hygiene_warnings(before, after)
+    assert any("charging" in w for w in warnings) and any("47 °C" in w for w in warnings)
+    cool = parse_state("thermal.cpu.millicelsius=38000\nbattery.status=Discharging\n")
+    assert hygiene_warnings(cool, cool) == []
