@@ -616,8 +616,7 @@ def demo(
     epochs: int = typer.Option(30, help="Training epochs for the digits CNN."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """The whole job on bundled data: train a digits CNN, convert it with every preset, then measure
-    each variant's size, accuracy cost (with its interval) and host latency side by side."""
+    """The whole job on bundled data: train, convert with every preset, measure size, accuracy and latency."""
     _quiet_python_warnings()
     from tflite_deploy.bench.host import HostBenchSettings, bench_host
     from tflite_deploy.demo import train_demo_model
