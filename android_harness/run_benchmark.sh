@@ -65,19 +65,23 @@ case "$1" in
     run)
         shift
         pin=""
+        pin_note=""
         if [ "$1" = "--pin-big" ]; then
             shift
             mask=$(big_core_mask)
-            if command -v taskset >/dev/null 2>&1 && [ "$mask" != "0" ]; then
-                pin=$mask
+            if ! command -v taskset >/dev/null 2>&1; then
+                pin_note="unpinned: no taskset on this device"
+            elif [ "$mask" = "0" ]; then
+                pin_note="unpinned: no cpufreq information to find the big cores"
             else
-                echo "tflite-deploy: cannot pin to big cores (no taskset or no cpufreq); running unpinned" >&2
+                pin=$mask
             fi
         fi
         [ -x "$1" ] || { echo "tflite-deploy: benchmark binary $1 is missing or not executable" >&2; exit 127; }
         echo "==== tflite-deploy state-before ===="
         state
         [ -n "$pin" ] && echo "pinned.mask=$pin"
+        [ -n "$pin_note" ] && echo "pinned.note=$pin_note"
         echo "==== tflite-deploy benchmark ===="
         if [ -n "$pin" ]; then
             taskset "$pin" "$@" 2>&1

@@ -169,3 +169,21 @@ def test_charging_or_hot_device_is_flagged():
     assert any("charging" in w for w in warnings) and any("47 °C" in w for w in warnings)
     cool = parse_state("thermal.cpu.millicelsius=38000\nbattery.status=Discharging\n")
     assert hygiene_warnings(cool, cool) == []
+
+
+def test_op_profiling_cleanup_pinning_and_cooldown(adb_device, digits_variants, benchmark_binary):
+    pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy"
+    settings = DeviceBenchSettings(delegates=("xnnpack", "cpu"), runs=5, min_seconds=0, op_profiling=True,
+                                   pin_big_cores=True, cooldown_seconds=0.5, cleanup=True)
+    started = time.monotonic()
+    results = bench_devices([digits_variants["int8"].path], [adb_device.serial], benchmark_binary, settings)
+    assert time.monotonic() - started >= 0.5  # one rest between the two runs
+    assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
+    table = results[0].metrics["op_profile"][0]
+    assert table["title"] == "Run Order" and "avg_ms" in table["columns"]
+    assert {row["node_type"] for row in table["rows"]} >= {"CONV_2D", "FULLY_CONNECTED"}
+    # pinning is attempted; this host may have no cpufreq, and then the run says so and goes on unpinned
+    assert results[0].settings["pin_big_cores"] is True
+    state = results[0].device["state_before"]
+    assert "pinned.mask" in state or any("--pin-big-cores: unpinned" in w for w in results[0].warnings)
+    assert not (pushed / "models").exists() and (pushed / "bin" / "benchmark_model").is_file()

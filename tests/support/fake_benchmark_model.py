@@ -69,3 +69,12 @@ print("INFO: Note: as the benchmark tool itself affects memory footprint, the fo
       "to the actual memory footprint of the model at runtime. Take the information at your discretion.")
 print("INFO: Memory footprint delta from the start of the tool (MB): init=3.5 overall=5.25")
 print("INFO: Overall peak memory footprint (MB) via periodic monitoring: 12.5")
+if args.get("enable_op_profiling") == "true":  # the 2021+ table layout (no [start] column), per op
+    ops = it._get_ops_details()
+    avg = sum(runs) / len(runs) / 1000 / max(1, len(ops))
+    print("INFO: Operator-wise Profiling Info for Regular Benchmark Runs:")
+    print("============================== Run Order ==============================")
+    print("\t[node type]\t[first]\t[avg ms]\t[%]\t[cdf%]\t[mem KB]\t[times called]\t[Name]")
+    for i, op in enumerate(ops):
+        share = 100 / len(ops)
+        print(f"\t{op['op_name']}\t{avg:.3f}\t{avg:.3f}\t{share:.3f}%\t{share * (i + 1):.3f}%\t0.000\t1\t[op{i}]:{i}")

@@ -188,6 +188,8 @@ def _result_from_run(text: str, exit_code: int, model: Path, target: str, delega
                   runner="benchmark_apk" if s.runner == "apk" else "benchmark_model",
                   device={**facts, "state_before": before, "state_after": after})
     warnings = list(r.warnings) + hygiene_warnings(before, after)
+    if "pinned.note" in before:
+        warnings.append(f"--pin-big-cores: {before['pinned.note']}")
     if "end" not in parts and r.ok:
         r = replace(r, status="failed", error="the harness output was cut off (device lost mid-run?)")
     if r.ok and exit_code != 0:
