@@ -67,7 +67,7 @@ def test_qat_int8_is_as_accurate_as_ptq_int8_within_noise(runs):
     assert abs(r.vs_ptq[0] - var.metrics["top1_drop"]) < 1e-9
     # a real integer model: every kernel int8, conv per-channel, the QAT dense kernels per-tensor
     v = verify_tflite(qat)
-    assert {k.dtype for k in v.kernels} == {"INT8"}
+    assert {k.dtype for k in v.kernels} == {"int8"}
     assert all(k.per_channel for k in v.kernels if k.op == "CONV_2D")
     assert not any(k.per_channel for k in v.kernels if k.op == "FULLY_CONNECTED")
     side = json.loads(Path(r.files["optimized-int8"]["path"]).with_suffix(".json").read_text())
@@ -103,7 +103,7 @@ def test_pqat_keeps_the_sparsity_through_qat(runs):
     r = runs("pqat", sparsity=0.75)
     assert [s.kind for s in r.stages] == ["prune", "qat"]
     v, ks = _kernels(r.files["optimized-int8"]["path"], r.pruned_layers)
-    assert {k.dtype for k in ks} == {"INT8"}
+    assert {k.dtype for k in ks} == {"int8"}
     for k in ks:
         assert abs(100 * k.sparsity - 75) <= 2, (k.tensor, k.sparsity)
     assert abs(r.sparsity - 75) <= 2
@@ -120,7 +120,7 @@ def test_cluster_16_leaves_at_most_16_values_per_kernel_in_the_file(digits_keras
     assert set(clustered) == {"conv1", "pwconv", "fc", "logits"}  # TF-MOT does not cluster depthwise kernels
     vf, ks_f = _kernels(doc["files"]["optimized-float32"]["path"], clustered)
     for k in ks_f:
-        assert k.dtype == "FLOAT32" and not k.per_channel
+        assert k.dtype == "float32" and not k.per_channel
         assert k.unique <= 16, (k.tensor, k.unique)
     assert vf.max_unique(["dwconv"]) > 16  # the check is not vacuous: an unclustered kernel has more
     v8, ks_8 = _kernels(doc["files"]["optimized-int8"]["path"], clustered)
@@ -136,7 +136,7 @@ def test_cqat_keeps_the_clusters_through_qat(runs):
     assert [s.kind for s in r.stages] == ["cluster", "qat"]
     v, ks = _kernels(r.files["optimized-int8"]["path"], r.clustered_layers)
     for k in ks:  # conv kernels per channel, QAT's per-tensor dense kernels whole
-        assert k.dtype == "INT8" and k.unique_values <= 16, (k.tensor, k.unique_values)
+        assert k.dtype == "int8" and k.unique_values <= 16, (k.tensor, k.unique_values)
     assert any(not k.per_channel for k in ks)
     assert all(n <= 16 for n in r.unique_values.values())
 

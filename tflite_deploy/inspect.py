@@ -157,6 +157,7 @@ class WeightTensor:
     quantized_dimension: Optional[int] = None
     via: Optional[str] = None  # "DEQUANTIZE" when the layer gets it through a dequantize op
     external: bool = False  # bytes live outside the .tflite (external buffer)
+    tensor_index: int = -1  # the constant's index in its subgraph (see constant_values)
 
 
 @dataclass(frozen=True)
@@ -605,6 +606,34 @@ def inspect_model(path: Union[str, Path]) -> ModelReport:
         src.close()
 
 
+def constant_values(path: Union[str, Path]) -> dict[tuple[int, int], Any]:
+    """The values of every dense constant tensor, keyed by (subgraph, tensor index).
+
+    The file is verified as :func:`inspect_model` does first. Sparse-encoded and external tensors
+    are left out (their bytes are not a dense array). Arrays are copies: the file is closed after.
+    """
+    import numpy as np
+
+    path = Path(path)
+    report = inspect_model(path)
+    src = _Source(path)
+    try:
+        model = _schema().Model.GetRootAs(src.buf, 0)
+        out: dict[tuple[int, int], Any] = {}
+        for t in report.tensors:
+            dtype = _NUMPY_DTYPES.get(t.dtype)
+            if not t.is_constant or t.sparse or t.external_buffer or not t.buffer or dtype is None:
+                continue
+            b = model.Buffers(t.buffer)
+            off = int(b.Offset())
+            raw = bytes(src.buf[off:off + int(b.Size())]) if off > 1 else b.DataAsNumpy().tobytes()
+            shape = t.static_shape or (len(raw) // np.dtype(dtype).itemsize,)
+            out[(t.subgraph, t.index)] = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        return out
+    finally:
+        src.close()
+
+
 def _corrupt_message(path: Path, size: int, detail: str) -> str:
     return (f"{path} is not a readable TensorFlow Lite model: it starts like one but is truncated "
             f"or corrupt ({detail}; the file is {size} bytes). Export or copy it again; a "
@@ -867,7 +896,7 @@ def _analyse(path: Path, size: int, version: int, description: str,
                 name=t.name, dtype=t.dtype, shape=t.shape, nbytes=t.nbytes, role=r,
                 num_scales=q.num_scales if q else 0,
                 quantized_dimension=q.quantized_dimension if q and q.per_channel else None,
-                via=via, external=bool(t.external_buffer)))
+                via=via, external=bool(t.external_buffer), tensor_index=t.index))
         layers.append(LayerWeights(index=op.index, subgraph=op.subgraph, op=op.name,
                                    name=op.label, weight_bytes=sum(e.nbytes for e in entries),
                                    weights=tuple(entries)))

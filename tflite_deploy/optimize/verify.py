@@ -7,8 +7,8 @@ channel: each channel has its own scale, so 16 clusters become up to 16 values *
 many more across the kernel; a per-tensor or float kernel is counted whole. Zeros of an int8 kernel
 are its zero point.
 
-The file is read with the flatbuffer schema that ships inside ``ai-edge-litert``
-(``ai_edge_litert.schema_py_generated``): no TensorFlow, no interpreter.
+The file is read by :mod:`tflite_deploy.inspect` (verified flatbuffer, no TensorFlow, no
+interpreter), which also says which constant is each layer's kernel.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from tflite_deploy.errors import ModelError
+from tflite_deploy.inspect import Quantization
 
-_KERNEL_INPUT = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1, "CONV_3D": 1}
-_NP = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16,
-       "INT32": np.int32, "FLOAT64": np.float64, "INT64": np.int64}
+KERNEL_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"})
 
 
 @dataclass(frozen=True)
@@ -101,87 +99,32 @@ class Verification:
 
 def verify_tflite(path: str | Path) -> Verification:
     """Read the kernels of a ``.tflite`` file and measure them (see the module docs)."""
+    from tflite_deploy.inspect import constant_values, inspect_model
+
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise ModelError(f"Model {p} cannot be read: {e.strerror or e}") from None
-    try:
-        kernels = tuple(_kernels(data))
-    except ModelError as e:
-        raise ModelError(f"Model {p}: {e}") from None
-    except Exception as e:  # a corrupt flatbuffer raises anything from struct/IndexError
-        raise ModelError(f"Model {p} is not a readable .tflite file ({type(e).__name__}: {e}).") from None
-    return Verification(str(p), len(data), len(gzip.compress(data, compresslevel=9, mtime=0)), kernels)
+    report = inspect_model(p)  # verifies the flatbuffer; a bad file is a ModelError naming it
+    values = constant_values(p)
+    tensors = {(t.subgraph, t.index): t for t in report.tensors}
+    kernels = []
+    for layer in report.layers:
+        if layer.op not in KERNEL_OPS:
+            continue
+        # the kernel is the layer's first weight (followed through DEQUANTIZE for float16 files)
+        w = next((w for w in layer.weights if w.role == "weight"), None)
+        arr = None if w is None else values.get((layer.subgraph, w.tensor_index))
+        if arr is None:  # sparse-encoded or external storage: not a dense kernel to count
+            continue
+        t = tensors[(layer.subgraph, w.tensor_index)]
+        kernels.append(_stats(layer.op, layer.name, t.name, arr, t.quantization, t.dtype))
+    data = p.read_bytes()
+    return Verification(str(p), len(data), len(gzip.compress(data, compresslevel=9, mtime=0)), tuple(kernels))
 
 
-def _enum(cls: Any) -> dict[int, str]:
-    return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
-
-
-def _kernels(data: bytes) -> Iterable[KernelStats]:
-    from ai_edge_litert import schema_py_generated as s
-
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ModelError("not a .tflite file (no TFL3 identifier)")
-    model = s.Model.GetRootAsModel(data, 0)
-    opnames, types = _enum(s.BuiltinOperator), _enum(s.TensorType)
-    codes = []
-    for i in range(model.OperatorCodesLength()):
-        oc = model.OperatorCodes(i)
-        codes.append(opnames.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "CUSTOM"))
-    for g_i in range(model.SubgraphsLength()):
-        g = model.Subgraphs(g_i)
-        producer = {}
-        for i in range(g.OperatorsLength()):
-            op = g.Operators(i)
-            for j in range(op.OutputsLength()):
-                producer[op.Outputs(j)] = op
-        for i in range(g.OperatorsLength()):
-            op = g.Operators(i)
-            code = codes[op.OpcodeIndex()]
-            slot = _KERNEL_INPUT.get(code)
-            if slot is None or op.InputsLength() <= slot or op.Inputs(slot) < 0:
-                continue
-            t_index = op.Inputs(slot)
-            values = _constant(model, g, t_index, types)
-            if values is None and t_index in producer:  # float16 / sparse weights: DEQUANTIZE(const)
-                src = producer[t_index]
-                if codes[src.OpcodeIndex()] in ("DEQUANTIZE", "DENSIFY") and src.InputsLength():
-                    t_index = src.Inputs(0)
-                    values = _constant(model, g, t_index, types)
-            if values is None:
-                continue
-            t = g.Tensors(t_index)
-            out_name = g.Tensors(op.Outputs(0)).Name().decode(errors="replace") if op.OutputsLength() else ""
-            yield _stats(code, out_name, t.Name().decode(errors="replace"), values, t.Quantization(),
-                         types.get(t.Type(), "?"))
-
-
-def _constant(model: Any, g: Any, t_index: int, types: dict[int, str]) -> Optional[np.ndarray]:
-    t = g.Tensors(t_index)
-    if t.Sparsity() is not None:
-        return None  # sparse-encoded storage: not a dense kernel to count
-    buf = model.Buffers(t.Buffer())
-    raw: Optional[bytes] = None
-    if buf is not None and buf.DataLength():
-        raw = buf.DataAsNumpy().tobytes()
-    elif buf is not None and buf.Offset() > 1:  # large models keep buffers after the flatbuffer
-        raw = bytes(model._tab.Bytes[buf.Offset():buf.Offset() + buf.Size()])
-    if not raw:
-        return None
-    dtype = _NP.get(types.get(t.Type(), ""))
-    if dtype is None:
-        return None
-    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else (len(raw) // np.dtype(dtype).itemsize,)
-    return np.frombuffer(raw, dtype=dtype).reshape(shape)
-
-
-def _stats(op: str, op_name: str, tensor: str, w: np.ndarray, q: Any, dtype: str) -> KernelStats:
-    scales = q.ScaleLength() if q is not None else 0
-    zps = q.ZeroPointAsNumpy() if q is not None and q.ZeroPointLength() else None
-    axis = int(q.QuantizedDimension()) if q is not None and scales > 1 else None
-    if zps is None or not len(zps):
+def _stats(op: str, op_name: str, tensor: str, w: np.ndarray, q: Optional[Quantization], dtype: str
+           ) -> KernelStats:
+    axis = q.quantized_dimension if q is not None and q.per_channel else None
+    zps = q.zero_points if q is not None else ()
+    if not zps:
         zero = np.zeros((), w.dtype)
     elif axis is not None and len(zps) == w.shape[axis]:
         shape = [1] * w.ndim
