@@ -12,6 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from tflite_deploy.errors import ModelError, UserError
+from tflite_deploy.inspect import Quantization, dequantize, quantize
 from tflite_deploy.native_output import captured_native_stderr
 
 # Host "delegates": what the LiteRT interpreter's op resolver can be asked for.
@@ -91,14 +92,13 @@ class TfliteModel:
         if not scale:
             raise ModelError(f"Model {self.path} takes {dtype.name} input without quantization parameters; "
                              "tflite-deploy cannot map float data onto it.")
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+        return quantize(x, Quantization((scale,), (zero,)), dtype.name)
 
     def dequantize_output(self, y: np.ndarray) -> np.ndarray:
         if np.issubdtype(y.dtype, np.floating):
             return y.astype(np.float32)
         scale, zero = self.output["quantization"]
-        return ((y.astype(np.float32) - zero) * scale).astype(np.float32) if scale else y.astype(np.float32)
+        return dequantize(y, Quantization((scale,), (zero,))) if scale else y.astype(np.float32)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Float outputs for a float batch; batched when the model allows it, else sample by sample."""
