@@ -78,3 +78,9 @@ def read_sidecar(tflite_path: Path) -> Optional[dict[str, Any]]:
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) and doc.get("schema") == SIDECAR_SCHEMA else None
+
+
+def recipe_name(tflite_path: str | Path) -> Optional[str]:
+    """The recipe that made a .tflite, from its sidecar (None for a file converted elsewhere)."""
+    side = read_sidecar(Path(tflite_path))
+    return side.get("recipe_name") if side else None

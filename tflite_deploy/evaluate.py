@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from tflite_deploy.artifact import recipe_name
 from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, UserError
 from tflite_deploy.result import Result
@@ -164,7 +165,7 @@ def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str
             drop, lo, hi = paired_bootstrap(ref_correct, values.argmax(1) == labels, resamples)
             metrics.update({"top1_drop": drop, "top1_drop_ci95": [lo, hi]})
         results.append(Result(kind="eval", artifact=str(path), delegate=delegate, settings=settings,
-                              metrics=metrics, recipe=_recipe_name(path)))
+                              metrics=metrics, recipe=recipe_name(path)))
     return results
 
 
@@ -191,13 +192,6 @@ def _labels_for(ds: Dataset, ref_values: np.ndarray, n: int, reference: str) -> 
                            f"{reference} outputs {classes} scores: the labels do not match the model's "
                            "classes (wrong dataset, or a model trained on other classes?).")
     return labels
-
-
-def _recipe_name(path: str | Path) -> Optional[str]:
-    from tflite_deploy.artifact import read_sidecar
-
-    side = read_sidecar(Path(path))
-    return side.get("recipe_name") if side else None
 
 
 # ------------------------------------------------------------------------------------- per layer

@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from tflite_deploy.artifact import recipe_name
 from tflite_deploy.bench.stats import timing_warnings
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
@@ -105,7 +106,7 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         results.append(Result(
             kind="bench", artifact=str(m.path), target="host", runner="litert-python",
             delegate=settings.delegate, artifact_sha256=sha256_file(m.path),
-            recipe=_recipe(m.path),
+            recipe=recipe_name(m.path),
             settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
                       "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
                       "timer_overhead_ms": overhead},
@@ -155,10 +156,3 @@ def _coverage(m: TfliteModel, delegate: str) -> DelegateCoverage:
                                         "everything runs on the slower builtin kernels")
     return DelegateCoverage(requested=delegate, applied=True, delegate_kernels=n,
                             message=f"XNNPACK took {n} partition(s) of the graph")
-
-
-def _recipe(path: Path) -> Optional[str]:
-    from tflite_deploy.artifact import read_sidecar
-
-    side = read_sidecar(path)
-    return side.get("recipe_name") if side else None
