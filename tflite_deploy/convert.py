@@ -34,11 +34,7 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
         raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
     source = model if isinstance(model, SourceModel) else load_model(model)
     calibration = _calibration_samples(source, recipes, dataset)
-    meta_common = {
-        "source": {"path": str(source.path), "sha256": source.sha256, "format": source.framework,
-                   "input_shape": list(source.input_shape), "input_dtype": source.input_dtype},
-        "versions": versions(),
-    }
+    meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
     if calibration is not None:
         meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
     artifacts = []
@@ -49,14 +45,31 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
             from tflite_deploy.optimize.run import apply_steps
 
             variant, extra = apply_steps(source, recipe, dataset)
-        data = convert_bytes(variant, recipe, None if calibration is None else calibration[0])
-        meta = {**meta_common, **extra, "recipe": recipe.to_dict()}
-        art = save_artifact(Path(out_dir), source.name, recipe.name, data, meta,
-                            time.perf_counter() - started)
+        art = convert_to_artifact(variant, recipe, None if calibration is None else calibration[0], out_dir,
+                                  {**meta_common, **extra}, started)
         artifacts.append(art)
         if on_done:
             on_done(recipe, art)
     return artifacts
+
+
+def source_meta(source: SourceModel) -> dict[str, Any]:
+    """What a sidecar records of the model a variant was made from."""
+    return {"path": str(source.path), "sha256": source.sha256, "format": source.framework,
+            "input_shape": list(source.input_shape), "input_dtype": source.input_dtype}
+
+
+def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray],
+                        out_dir: str | Path, meta: dict[str, Any], started: Optional[float] = None) -> Artifact:
+    """Convert with one recipe and write ``NAME.RECIPE.tflite`` and its sidecar.
+
+    ``started`` (a ``time.perf_counter()`` value) lets the recorded time include earlier work on
+    this variant, such as fine-tuning.
+    """
+    started = time.perf_counter() if started is None else started
+    data = convert_bytes(source, recipe, calibration)
+    return save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
+                         time.perf_counter() - started)
 
 
 def _calibration_samples(source: SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None

@@ -38,7 +38,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from tflite_deploy.artifact import Artifact, save_artifact, write_atomic
+from tflite_deploy.artifact import Artifact, write_atomic
+from tflite_deploy.convert import convert_to_artifact, source_meta
 from tflite_deploy.datasets import ArrayDataset, Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, RecipeError
 from tflite_deploy.models import SourceModel, from_keras_model, load_model
@@ -48,6 +49,7 @@ from tflite_deploy.optimize.techniques import (Context, OptimizeError, Options, 
 from tflite_deploy.optimize.techniques import technique as get_technique
 from tflite_deploy.optimize.verify import Verification, verify_tflite
 from tflite_deploy.recipes import PRESETS, Recipe
+from tflite_deploy.tf_loader import versions
 
 REPORT_SCHEMA = "tflite-deploy/optimize/1"
 
@@ -218,8 +220,7 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
     keras_path = _save_keras(result.model, out / f"{name}.{tg}.keras")
     step = {"technique": tech.name, **dataclasses.asdict(opts)}
     calibration = train_ds.take(PRESETS["int8"].calibration_samples).astype(np.float32)
-    meta_common = {"source": {"path": str(source.path), "sha256": source.sha256, "format": source.framework,
-                              "input_shape": list(source.input_shape), "input_dtype": source.input_dtype},
+    meta_common = {"source": source_meta(source), "versions": versions(),
                    "calibration": {"dataset": train_ds.name, "samples_available": len(calibration)},
                    "optimization": _train_summary(result, train_ds.name)}
     optimized = _wrap_source(result.model, source)
@@ -227,10 +228,11 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
     bases = ["int8"] if tech.quantizes else ["int8", "float32"]
     for base in bases:
         recipe = _recipe(f"{tg}-{base}", PRESETS[base], step, tech)
-        roles[f"optimized-{base}"] = _convert(optimized, recipe, calibration, out, name, meta_common)
+        roles[f"optimized-{base}"] = convert_to_artifact(
+            optimized, recipe, calibration if recipe.needs_calibration else None, out, meta_common)
     if baseline:
         base_meta = {k: v for k, v in meta_common.items() if k != "optimization"}
-        roles["ptq-int8"] = _convert(source, PRESETS["int8"], calibration, out, name, base_meta)
+        roles["ptq-int8"] = convert_to_artifact(source, PRESETS["int8"], calibration, out, base_meta)
 
     verification = {role: verify_tflite(a.path) for role, a in roles.items()}
     v8 = verification["optimized-int8"]
@@ -595,17 +597,6 @@ def _wrap_source(model: Any, source: SourceModel) -> SourceModel:
     sm = from_keras_model(model, source.name)
     sm.path, sm.sha256, sm.name = source.path, source.sha256, source.name
     return sm
-
-
-def _convert(source: SourceModel, recipe: Recipe, calibration: np.ndarray, out: Path, name: str,
-             meta: Mapping[str, Any]) -> Artifact:
-    from tflite_deploy.convert import convert_bytes
-    from tflite_deploy.tf_loader import versions
-
-    started = time.perf_counter()
-    data = convert_bytes(source, recipe, calibration if recipe.needs_calibration else None)
-    return save_artifact(out, name, recipe.name, data, {**meta, "versions": versions(), "recipe": recipe.to_dict()},
-                         time.perf_counter() - started)
 
 
 def _save_keras(model: Any, path: Path) -> Optional[Path]:
