@@ -116,7 +116,8 @@ def recipes(
 @app.command()
 @user_errors
 def convert(
-    model: Path = typer.Argument(..., help="A .keras or .h5 file, or a SavedModel folder."),
+    model: Path = typer.Argument(..., help="A .keras or .h5 file, a SavedModel folder, a float .tflite (AI Edge "
+                                           "Quantizer) or an .onnx (onnx2tf)."),
     recipe: List[str] = typer.Option(["float32", "int8"], "--recipe", "-r",
                                      help="Recipe name; repeat for several (see `tflite-deploy recipes`)."),
     data: Optional[str] = typer.Option(None, "--data", "-d",
@@ -130,6 +131,8 @@ def convert(
     std: PixelStd = None,
     color: ColorMode = None,
     layout: Layout = None,
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="ONNX models with dynamic dimensions: "
+                                              "the input shape to convert with, e.g. 1,3,224,224."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
@@ -140,12 +143,21 @@ def convert(
     dataset = open_dataset(data, _preprocess(size, scale, mean, std, color, layout)) if data else None
     _quiet_python_warnings()
     from tflite_deploy.convert import convert as convert_api
-    from tflite_deploy.models import load_model
+    from tflite_deploy.sources import open_source  # hook: .tflite and .onnx sources
 
-    with err.status(f"Loading {model} (TensorFlow) ...", spinner="dots") if not as_json else _null():
-        source = load_model(model)
+    with err.status(f"Loading {model} ...", spinner="dots") if not as_json else _null():
+        source = open_source(model, _shape(input_shape), dataset)
     arts = _convert_with_progress(convert_api, source, chosen, dataset, out_dir, show=not as_json)
     _print_conversion(arts, as_json)
+
+
+def _shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--input-shape takes whole numbers separated by commas, e.g. 1,3,224,224, not {text!r}") from None
 
 
 def _convert_with_progress(convert_api: Callable[..., Any], source: Any, chosen: list, dataset: Any,
@@ -248,8 +260,9 @@ def inspect(
 @app.command(name="eval")
 @user_errors
 def eval_cmd(
-    models: List[Path] = typer.Argument(..., help="The float reference (.keras/.h5/SavedModel or a float32 "
-                                                  ".tflite) first, then the .tflite variants to judge."),
+    models: List[Path] = typer.Argument(..., help="The float reference (.keras/.h5/SavedModel, a float32 "
+                                                  ".tflite, or an .onnx run by ONNX Runtime) first, then the "
+                                                  ".tflite variants to judge."),
     data: str = typer.Option(..., "--data", "-d", help="Evaluation data, e.g. digits:test or an image folder."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most this many samples."),
     top_k: int = typer.Option(5, "--top-k", help="Also report top-k accuracy (when there are more classes)."),
@@ -311,7 +324,8 @@ def eval_cmd(
 @app.command()
 @user_errors
 def bench(
-    files: List[Path] = typer.Argument(..., help=".tflite file(s); several are measured interleaved."),
+    files: List[Path] = typer.Argument(..., help=".tflite file(s) (and on the host .onnx files, run by ONNX "
+                                           "Runtime); several are measured interleaved."),
     device: List[str] = typer.Option([], "--device", "-D", help="Android device: SERIAL, adb:SERIAL or "
                                      "adb://HOST:PORT/SERIAL (remote adb server); repeat for several."),
     delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack, none or reference. Device: a "

@@ -16,7 +16,7 @@ import numpy as np
 from tflite_deploy.artifact import Artifact, save_artifact
 from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, ModelError, RecipeError
-from tflite_deploy.models import SourceModel, load_model
+from tflite_deploy.models import SourceModel
 from tflite_deploy.recipes import Recipe
 from tflite_deploy.tf_loader import captured_native_stderr, tensorflow, versions
 
@@ -24,15 +24,24 @@ Progress = Callable[[Recipe, Optional[Artifact]], None]
 
 
 def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None = None,
-            out_dir: str | Path = "out", *, on_done: Optional[Progress] = None) -> list[Artifact]:
+            out_dir: str | Path = "out", *, on_done: Optional[Progress] = None,
+            input_shape: Optional[Sequence[int]] = None) -> list[Artifact]:
     """Convert ``model`` with each recipe into ``out_dir``; returns the artifacts in recipe order.
 
     ``dataset`` (a spec such as ``digits:train`` or a :class:`Dataset`) is required when a recipe
     calibrates (int8, int16x8); its samples must fit the model's input, which is checked first.
+    ``model`` may also be a float ``.tflite`` (quantized by the AI Edge Quantizer) or an ``.onnx``
+    (converted by onnx2tf first; ``input_shape`` fixes its dynamic dimensions).
     """
     if not recipes:
         raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
-    source = model if isinstance(model, SourceModel) else load_model(model)
+    from tflite_deploy.sources import open_source  # hook: .tflite (AEQ) and .onnx (onnx2tf) sources
+
+    source = open_source(model, input_shape, dataset)
+    if source.framework == "tflite":
+        from tflite_deploy.quantizer import quantize_all
+
+        return quantize_all(source, recipes, dataset, out_dir, on_done)
     calibration = _calibration_samples(source, recipes, dataset)
     meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
     if calibration is not None:
@@ -88,6 +97,10 @@ def _calibration_samples(source: SourceModel, recipes: Sequence[Recipe], dataset
 
 def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray]) -> bytes:
     """Run the TFLite converter for one recipe; returns the flatbuffer."""
+    if recipe.needs_aeq:  # hook: int4 / weight-only / blockwise exist only in the AI Edge Quantizer
+        raise RecipeError(f"Recipe {recipe.name!r} ({recipe.summary()}) needs the AI Edge Quantizer, which "
+                          f"quantizes float .tflite files: convert {source.path} with -r float32 first, then "
+                          "convert the float32 .tflite with this recipe.")
     conv = source.converter()
     configure(conv, recipe, calibration)
     with captured_native_stderr() as log:

@@ -11,3 +11,6 @@ PY="${PYTHON:-python3}"
 if ! command -v adb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq adb >/dev/null) || echo "warning: could not install adb" >&2
 fi
+# onnx2tf (ONNX sources) pins TF 2.19 / numpy 1.26 / ai-edge-litert 2.1 and more exactly (see the comment at the
+# top of requirements.lock); installed without its pins it converts correctly on our set (tests/test_onnx_source.py).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps onnx2tf==1.29.24
