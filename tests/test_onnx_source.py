@@ -143,8 +143,9 @@ def _conv_only(path: Path, dims: list, opset: int = OPSET, op: str = "Conv") -> 
     node = helper.make_node(op, ["x", "W"], ["y"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]) if op == "Conv" \
         else helper.make_node(op, ["x", "x"], ["y"])
     inits = [_const("W", rng.normal(size=(4, 3, 3, 3)))] if op == "Conv" else []
+    out_dims = [dims[0], 4, *dims[2:]] if op == "Conv" else dims
     graph = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_dims)], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
     return path
 
@@ -193,8 +194,14 @@ def test_onnx_errors_are_one_clear_paragraph(tmp_path):
     assert res.exit_code != 0 and "--input-shape" in res.output and "Traceback" not in res.output
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch: "legacy TorchScript-based ONNX export"
 def test_pytorch_model_through_torch_onnx_export(rgb_digits, tmp_path):
-    """The documented PyTorch path: train a tiny CNN on digits, torch.onnx.export, convert, evaluate."""
+    """The documented PyTorch path: train a tiny CNN on digits, torch.onnx.export, convert, evaluate.
+
+    torch 2.13's default exporter (dynamo=True) needs onnxscript, which is not installed: the
+    TorchScript exporter (dynamo=False) needs nothing more.
+    """
     torch = pytest.importorskip("torch", reason="PyTorch is installed by tools/setup.sh only where its "
                                                 "CPU wheel is available")
     from torch import nn
@@ -225,3 +232,9 @@ def test_pytorch_model_through_torch_onnx_export(rgb_digits, tmp_path):
     assert ref.metrics["top1"] > 90
     assert r32.metrics["max_abs_error"] < 1e-3 and r32.metrics["top1_drop"] == 0
     assert r8.metrics["label_agreement"] > 0.95
+
+
+def test_bench_refuses_an_onnx_on_a_device(tmp_path):
+    model = _conv_only(tmp_path / "conv.onnx", [1, 3, 8, 8])
+    res = runner.invoke(app, ["bench", str(model), "--device", "R58M123"])
+    assert res.exit_code != 0 and "ONNX Runtime" in res.output and "Traceback" not in res.output

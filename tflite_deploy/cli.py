@@ -363,6 +363,10 @@ def bench(
             raise UserError(f"Model {f} does not exist.")
     if runs < 1 or warmup < 0 or (threads is not None and threads < 1):
         raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
+    onnx_files = [str(f) for f in files if f.suffix.lower() == ".onnx"]
+    if device and onnx_files:  # hook: .onnx runs on the host (ONNX Runtime) only
+        raise UserError(f"{', '.join(onnx_files)}: .onnx files are measured on this machine with ONNX Runtime; "
+                        "devices run .tflite files. Leave out --device, or the .onnx.")
     if adb_server and device:
         device = [d if d.startswith("adb://") else f"adb://{adb_server}/{d.removeprefix('adb:')}" for d in device]
     if device:
