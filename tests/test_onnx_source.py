@@ -151,14 +151,17 @@ def _conv_only(path: Path, dims: list, opset: int = OPSET, op: str = "Conv") -> 
 
 
 def test_nchw_outputs_are_compared_channels_last(tmp_path):
-    """A 4-D output: ONNX gives NCHW, the TFLite model NHWC; eval lines them up explicitly."""
+    """A 4-D output: ONNX gives NCHW, the TFLite model NHWC; eval lines them up explicitly. The
+    model's height and width are dynamic, fixed by ``input_shape`` (the CLI's --input-shape)."""
     from tflite_deploy.datasets import open_dataset
 
-    model = _conv_only(tmp_path / "conv.onnx", [1, 3, 16, 16])
+    model = _conv_only(tmp_path / "conv.onnx", [1, 3, "h", "w"])  # dynamic: needs --input-shape
     photos = open_dataset("photos")  # real photographs, 224x224x3
     x = photos.take(8)[:, ::14, ::14, :].astype(np.float32)  # 16x16 crops of them
     np.save(tmp_path / "photos16.npy", x)
-    art, = convert(model, [PRESETS["float32"]], str(tmp_path / "photos16.npy"), tmp_path / "out")
+    art, = convert(model, [PRESETS["float32"]], str(tmp_path / "photos16.npy"), tmp_path / "out",
+                   input_shape=(1, 3, 16, 16))
+    assert json.loads(art.sidecar.read_text())["source"]["input_shape"] == [1, 16, 16, 3]
     ref, var = evaluate(model, [art.path], str(tmp_path / "photos16.npy"))
     assert var.metrics["max_abs_error"] < 1e-4 and var.metrics["cosine"] > 0.9999
     y = OnnxRuntimeModel(model).predict(x)

@@ -139,7 +139,10 @@ def load_onnx(path: str | Path, input_shape: Optional[Sequence[int]] = None,
 def _run_onnx2tf(path: Path, info: OnnxInfo, shape: Optional[list[int]], samples: Optional[np.ndarray],
                  work: Path) -> Path:
     model_copy = work / "model.onnx"  # onnx2tf may rewrite the file it is given
-    shutil.copyfile(path, model_copy)
+    if shape is None:
+        shutil.copyfile(path, model_copy)
+    else:
+        _fix_input_shape(path, info.input_name, shape, model_copy)
     data = _sample_data(info, shape, samples)
     np.save(work / "samples.npy", data)
     np.save(work / _ONNX2TF_SAMPLE_FILE, data.astype(np.float32))  # found locally: no download
@@ -149,8 +152,6 @@ def _run_onnx2tf(path: Path, info: OnnxInfo, shape: Optional[list[int]], samples
         "output_signaturedefs": True, "not_use_onnxsim": True, "verbosity": "error",
         "custom_input_op_name_np_data_path": [[info.input_name, str(work / "samples.npy")]],
     }
-    if shape is not None:
-        kwargs["overwrite_input_shape"] = [f"{info.input_name}:{','.join(map(str, shape))}"]
     code = "import json, sys, onnx2tf; onnx2tf.convert(**json.loads(sys.argv[1]))"
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
            # an unreachable proxy: whatever onnx2tf tries to fetch fails at once instead of downloading
@@ -166,6 +167,23 @@ def _run_onnx2tf(path: Path, info: OnnxInfo, shape: Optional[list[int]], samples
         raise ModelError(f"onnx2tf could not convert model {path} (opset {info.opset}, exit code "
                          f"{run.returncode}): {_explain(log)}")
     return out
+
+
+def _fix_input_shape(path: Path, input_name: str, shape: list[int], out: Path) -> None:
+    """Write a copy of the model with its input dimensions fixed (onnx2tf's own
+    ``overwrite_input_shape`` only reaches onnxsim, which tflite-deploy does not run)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    inp = next(i for i in model.graph.input if i.name == input_name)
+    for dim, value in zip(inp.type.tensor_type.shape.dim, shape):
+        dim.Clear()
+        dim.dim_value = value
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception as e:
+        raise ModelError(f"Model {path} does not take input shape {tuple(shape)}: {_first_line(e)}") from None
+    onnx.save(model, str(out))
 
 
 def _sample_data(info: OnnxInfo, shape: Optional[list[int]], samples: Optional[np.ndarray]) -> np.ndarray:
