@@ -32,7 +32,7 @@ def float_tflite(digits_variants, tmp_path_factory) -> Path:
 def aeq_variants(float_tflite, tmp_path_factory) -> dict:
     recipes = [PRESETS[n] for n in ("float32", "int8", "int8-io", "dynamic", "int16x8")] + [
         Recipe("int4-wo", weights="int4", weight_only=True),
-        Recipe("int8-b32", weights="int8", block_size=32),
+        Recipe("int4-b32", weights="int4", block_size=32),
         Recipe("int8-pt", weights="int8", activations="int8", per_channel=False),
     ]
     arts = convert(float_tflite, recipes, "digits:train", tmp_path_factory.mktemp("aeq"))
@@ -68,7 +68,8 @@ def test_each_recipe_family_maps_to_its_aeq_mode(aeq_variants, float_tflite):
     assert kinds["dynamic"].kind == "dynamic"
     assert kinds["int4-wo"].kind == "weight-only" and "int4" in kinds["int4-wo"].tensor_dtypes
     assert aeq_variants["int4-wo"].size_bytes < aeq_variants["dynamic"].size_bytes < aeq_variants["float32"].size_bytes
-    assert aeq_variants["int8-b32"].size_bytes < aeq_variants["float32"].size_bytes
+    assert kinds["int4-b32"].kind != "float32"
+    assert aeq_variants["int4-b32"].size_bytes < aeq_variants["float32"].size_bytes / 3
     ref, *variants = evaluate(float_tflite, [a.path for a in aeq_variants.values()], "digits:test")
     for r in variants:  # every variant runs in LiteRT and stays close to the float model
         assert r.metrics["label_agreement"] > 0.9, r.recipe
@@ -94,6 +95,13 @@ def test_float_layers_are_checked_against_the_model_and_kept_float(float_tflite,
     assert logits and all(t.dtype == "float32" for t in logits)
     convs = [t for t in report.tensors if "conv1" in t.name and not t.is_constant]
     assert any(t.dtype == "int8" for t in convs)  # the rest stays integer
+
+
+def test_a_mode_the_quantizer_applies_to_no_op_is_refused(float_tflite, tmp_path):
+    """AEQ's policy has no int8 blockwise kernels for these ops and would return the float model."""
+    with pytest.raises(ModelError, match="quantized no op.*'int8-b32'"):
+        convert(float_tflite, [Recipe("int8-b32", weights="int8", block_size=32)], None, tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_quantized_tflite_is_refused_as_a_source(digits_variants, tmp_path):

@@ -215,6 +215,7 @@ def quantize_bytes(source: TfliteSource, recipe: Recipe, calibration: Optional[n
         raise ModelError(f"Model {source.path} could not be quantized by the AI Edge Quantizer with recipe "
                          f"{recipe.name!r}: {detail}" + (f" (its log: {log[-600:]})" if log else ""))
     _check_io(source, recipe, data)
+    _check_quantized(source, recipe, data)
     return data
 
 
@@ -245,6 +246,23 @@ def _check_io(source: TfliteSource, recipe: Recipe, data: bytes) -> None:
         raise ModelError(f"The AI Edge Quantizer made {', '.join(sorted(got))} inputs/outputs for model "
                          f"{source.path} with recipe {recipe.name!r}, which asks for {want.name} I/O; "
                          "the file was not written.")
+
+
+def _check_quantized(source: TfliteSource, recipe: Recipe, data: bytes) -> None:
+    """AEQ leaves ops its policy does not cover in float without a word: refuse a result that
+    quantized nothing (e.g. a block size no op of this model supports)."""
+    import tempfile
+
+    from tflite_deploy.inspect import inspect_model
+
+    with tempfile.TemporaryDirectory(prefix="tflite-deploy-aeq-") as tmp:
+        probe = Path(tmp) / "probe.tflite"
+        probe.write_bytes(data)
+        kind = inspect_model(probe).kind
+    if kind == "float32":
+        raise ModelError(f"The AI Edge Quantizer quantized no op of model {source.path} with recipe {recipe.name!r} "
+                         f"({recipe.summary()}): its policy supports that mode for none of the model's ops "
+                         f"({', '.join(source.op_types)}). Try another mode (e.g. drop block_size or weight_only).")
 
 
 @contextlib.contextmanager
