@@ -137,3 +137,140 @@ def demo_report(artifacts: Sequence, evals: Sequence[Result], benches: Sequence[
     for b in benches:
         if b.coverage and b.coverage.applied is False:
             console.print(f"[yellow]{Path(b.artifact).name}:[/] {b.coverage.message}")
+
+
+# ============================================================================================
+# The .tflite inspect report (moved from tflite_deploy/inspect.py; reads tflite_deploy.tflite)
+# ============================================================================================
+
+
+from collections import Counter as _Counter
+from typing import Any as _Any
+
+from tflite_deploy.tflite.analysis import human_bytes
+from tflite_deploy.tflite.records import ModelReport, Quantization
+
+
+def _quant_text(q: Optional[Quantization]) -> str:
+    if q is None:
+        return "-"
+    if q.per_channel:
+        return f"{q.num_scales} scales (axis {q.quantized_dimension})"
+    return f"scale {q.scales[0]:.6g}, zero point {q.zero_point}"
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+
+def _short(name: str, width: int = 60) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def render_report(report: ModelReport, console: _Any = None, *, top: int = 10) -> None:
+    """Print ``report`` as Rich tables on ``console`` (a new ``rich.console.Console`` if None)."""
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    q = report.quantization
+    share = (100.0 * report.constant_bytes / report.file_size) if report.file_size else 0.0
+    console.print(f"[bold]{escape(report.path)}[/bold]  {human_bytes(report.file_size)}")
+    console.print(f"  [bold]{escape(q.label)}[/bold]")
+    qp = (f", quantization parameters {human_bytes(report.quantization_param_bytes)}"
+          if report.quantization_param_bytes else "")
+    console.print(f"  {report.op_count} ops, {report.tensor_count} tensors, "
+                  f"{report.subgraphs} subgraph(s); constants {human_bytes(report.constant_bytes)} "
+                  f"({share:.0f}% of the file){qp}; schema v{report.schema_version}")
+    if q.weight_dtypes:
+        parts = []
+        for w in q.weight_dtypes:
+            pc = f", {w.per_channel_tensors} per-channel" if w.per_channel_tensors else ""
+            roles = "biases" if w.role == "bias" else w.role + "s"
+            n = f"{w.tensors} tensor{'s' if w.tensors != 1 else ''}"
+            parts.append(f"{w.dtype} {roles} {human_bytes(w.bytes)} ({n}{pc})")
+        console.print("  " + escape("; ".join(parts)))
+
+    t = Table(title="Inputs and outputs", box=box.SIMPLE_HEAVY, title_justify="left")
+    for col in ("", "tensor", "signature name", "shape", "dtype", "quantization"):
+        t.add_column(col)
+    for kind, items in (("in", report.inputs), ("out", report.outputs)):
+        for ti in items:
+            t.add_row(kind, escape(_short(ti.name, 48)), escape(ti.signature_name or "-"),
+                      _shape_text(ti.shape), ti.dtype, _quant_text(ti.quantization))
+    console.print(t)
+
+    marks: dict[str, dict[str, bool]] = {}
+    for d in report.delegates:
+        bad = set(d.unsupported_ops)
+        marks[d.target] = {name: name not in bad for name in report.op_histogram}
+    t = Table(title="Ops", box=box.SIMPLE_HEAVY, title_justify="left")
+    t.add_column("op")
+    t.add_column("count", justify="right")
+    headers = {"int8": "int8 kernel", "int16x8": "int16x8 kernel", "gpu": "GPU",
+               "xnnpack": "XNNPACK"}
+    for d in report.delegates:
+        t.add_column(headers.get(d.target, d.target), justify="center")
+    for name, count in report.op_histogram.items():
+        t.add_row(escape(name), str(count),
+                  *["[green]yes[/green]" if marks[d.target][name] else "[red]no[/red]"
+                    for d in report.delegates])
+    console.print(t)
+
+    layers = sorted((l for l in report.layers if l.weight_bytes), key=lambda l: -l.weight_bytes)
+    if layers:
+        total = sum(l.weight_bytes for l in report.layers) or 1
+        t = Table(title=f"Weights by layer (top {min(top, len(layers))} of {len(layers)})",
+                  box=box.SIMPLE_HEAVY, title_justify="left")
+        for col, just in (("op", "left"), ("layer (output tensor)", "left"),
+                          ("constants", "left"), ("bytes", "right"), ("share", "right")):
+            t.add_column(col, justify=just)
+        for l in layers[:top]:
+            desc = []
+            for w in l.weights:
+                s = f"{w.dtype}{_shape_text(w.shape)}"
+                if w.num_scales > 1:
+                    s += f" ({w.num_scales} scales)"
+                if w.via:
+                    s += f" via {w.via}"
+                desc.append(s)
+            t.add_row(l.op, escape(_short(l.name, 48)), escape(", ".join(desc)),
+                      human_bytes(l.weight_bytes), f"{100.0 * l.weight_bytes / total:.0f}%")
+        console.print(t)
+
+    if report.per_channel_tensors:
+        pcs = sorted(report.per_channel_tensors,
+                     key=lambda p: (p.one_scale_per_channel, p.role != "weight"))
+        t = Table(title=f"Per-channel quantized tensors ({len(pcs)})", box=box.SIMPLE_HEAVY,
+                  title_justify="left")
+        for col in ("tensor", "role", "dtype", "shape", "scales", "axis", "one per channel"):
+            t.add_column(col)
+        for p in pcs[:top]:
+            t.add_row(escape(_short(p.name, 48)), p.role, p.dtype, _shape_text(p.shape),
+                      str(p.num_scales), str(p.quantized_dimension),
+                      "yes" if p.one_scale_per_channel else "[red]no[/red]")
+        if len(pcs) > top:
+            rest = pcs[top:]
+            ok = sum(p.one_scale_per_channel for p in rest)
+            roles = _Counter(p.role for p in rest)
+            t.add_row(f"... {len(rest)} more", ", ".join(f"{n} {r}" for r, n in roles.items()),
+                      "", "", "", "", f"{ok} of {len(rest)}")
+        console.print(t)
+    elif q.kind not in ("float32", "float16", "other"):
+        console.print("No per-channel quantized tensors (per-tensor quantization).")
+
+    t = Table(title="Kernel and delegate support (published op lists)", box=box.SIMPLE_HEAVY,
+              title_justify="left")
+    for col in ("backend", "ops taken", "not taken"):
+        t.add_column(col)
+    for d in report.delegates:
+        verdict = ("[green]all[/green]" if d.supported
+                   else f"[yellow]{d.ops_supported} of {d.ops_checked}[/yellow]")
+        missing = "; ".join(f"{u.op} x{u.count}: {u.reason}" for u in d.unsupported) or "-"
+        t.add_row(escape(d.title), verdict, escape(missing))
+    console.print(t)
+
+    for n in q.notes + report.notes:
+        console.print(f"  [dim]-[/dim] {escape(n)}")

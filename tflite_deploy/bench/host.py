@@ -125,7 +125,7 @@ def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
     """
     from dataclasses import replace
 
-    from tflite_deploy.inspect import inspect_model
+    from tflite_deploy.tflite.reader import inspect_model
 
     kinds = {r.artifact: inspect_model(r.artifact).kind for r in results}  # from the tensors, not names
     floats = [r for r in results if kinds[r.artifact] == "float32" and r.latency and r.latency.p50_ms]
