@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from tflite_deploy.adb.facts import DeviceInfo, parse_getprop
-from tflite_deploy.adb.faults import STATE_HINTS, Faults, device_error, explain, state_error
+from tflite_deploy.adb.faults import STATE_HINTS, Faults, explain, state_error
 from tflite_deploy.adb.paths import DEVICE_ROOT, check_remote_path
 from tflite_deploy.adb.targets import AdbServer, DeviceTarget, parse_target
 from tflite_deploy.adb.transport import Deadline, ShellResult, Transport, client, ensure_server
@@ -119,12 +119,12 @@ def connect(
     with Faults(address, server, f"connecting to {address}"):
         answer = client(server, deadline).connect(address, timeout=deadline.check())
     if re.search(r"unable|failed|cannot|error", answer, re.I) and "authenticate" not in answer:
-        raise device_error(
-            address,
-            "not-found",
+        raise DeviceError(
             f"Could not connect to Android device {address}: {answer.strip()}. "
             "Check the address, that the phone has wireless debugging on, and "
             "that both are on the same network.",
+            serial=address,
+            reason="not-found",
         )
     serial = (
         answer.strip().rsplit(" ", 1)[-1]

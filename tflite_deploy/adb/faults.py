@@ -41,13 +41,6 @@ STATE_HINTS: dict[str, str] = {
 """What to do about a device in a state other than ``device``."""
 
 
-def device_error(serial: Optional[str], reason: str, text: str) -> DeviceError:
-    err = DeviceError(text)
-    err.serial = serial  # type: ignore[attr-defined]
-    err.reason = reason  # type: ignore[attr-defined]
-    return err
-
-
 _MEANINGS: list[tuple[str, re.Pattern[str]]] = [
     ("unauthorized", re.compile(r"unauthori[sz]ed|failed to authenticate", re.I)),
     ("offline", re.compile(r"\boffline\b", re.I)),
@@ -114,7 +107,9 @@ def explain(
         text = f"{who} failed while {action}."
     if detail:
         text += f" (adb said: {detail})"
-    return device_error(serial, "offline" if reason == "no-permissions" else reason, text)
+    # a device without USB permissions is as unreachable as an offline one
+    reason = "offline" if reason == "no-permissions" else reason
+    return DeviceError(text, serial=serial, reason=reason)
 
 
 def state_error(serial: str, server: AdbServer, state: str, action: str) -> DeviceError:
@@ -123,8 +118,10 @@ def state_error(serial: str, server: AdbServer, state: str, action: str) -> Devi
     if reason in ("unauthorized", "offline", "no-permissions"):
         return explain(serial, server, reason, action)
     hint = STATE_HINTS.get(state, "it cannot run commands in this state")
-    return device_error(
-        serial, "state", f"Android device {serial} is in state {state!r} (while {action}): {hint}."
+    return DeviceError(
+        f"Android device {serial} is in state {state!r} (while {action}): {hint}.",
+        serial=serial,
+        reason="state",
     )
 
 
@@ -163,11 +160,11 @@ class Faults:
 def cut_off(serial: str, action: str, partial: bytes) -> DeviceError:
     """The error for a command whose output stopped before it finished."""
     tail = partial.decode("utf-8", "replace").strip().splitlines()[-1:] if partial else []
-    return device_error(
-        serial,
-        "closed",
+    return DeviceError(
         f"Android device {serial} closed the connection while {action}, before the command "
         "finished (its output is cut off"
         + (f" after {tail[0]!r}" if tail else "")
         + "): it was disconnected, rebooted or adbd crashed; check `adb devices -l` and retry.",
+        serial=serial,
+        reason="closed",
     )

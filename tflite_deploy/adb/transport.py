@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Optional
 
-from tflite_deploy.adb.faults import Faults, cut_off, device_error, explain
+from tflite_deploy.adb.faults import Faults, cut_off, explain
 from tflite_deploy.adb.targets import AdbServer
-from tflite_deploy.errors import UserError
+from tflite_deploy.errors import DeviceError, UserError
 
 _SHELL_HEADER = struct.Struct("<BI")
 _SHELL_STDOUT, _SHELL_STDERR, _SHELL_EXIT = 1, 2, 3
@@ -128,11 +128,11 @@ class ShellResult:
         if self.exit_code == 0:
             return self
         tail = (self.stderr or self.stdout).strip().splitlines()[-5:]
-        raise device_error(
-            self.serial,
-            "failed",
+        raise DeviceError(
             f"Command `{self.command}` failed on Android device {self.serial} with exit code "
             f"{self.exit_code}" + (": " + " / ".join(tail) if tail else "."),
+            serial=self.serial,
+            reason="failed",
         )
 
 
@@ -244,16 +244,16 @@ class Transport:
             ident, length = _SYNC_HEADER.unpack(recv_exact(sock, 8, deadline))
             if ident == b"FAIL":
                 msg = recv_exact(sock, length, deadline).decode("utf-8", "replace")
-                raise device_error(
-                    self.serial,
-                    "failed",
+                raise DeviceError(
                     f"Android device {self.serial} refused the push of {src} to {path}: {msg}",
+                    serial=self.serial,
+                    reason="failed",
                 )
             if ident != b"OKAY":
-                raise device_error(
-                    self.serial,
-                    "failed",
+                raise DeviceError(
                     f"Android device {self.serial} answered {ident!r} to a push.",
+                    serial=self.serial,
+                    reason="failed",
                 )
             sendall(sock, _SYNC_HEADER.pack(b"QUIT", 0), deadline)
 
@@ -272,16 +272,16 @@ class Transport:
                 break
             elif ident == b"FAIL":
                 msg = recv_exact(sock, length, deadline).decode("utf-8", "replace")
-                raise device_error(
-                    self.serial,
-                    "failed",
+                raise DeviceError(
                     f"Android device {self.serial} could not send {path}: {msg}",
+                    serial=self.serial,
+                    reason="failed",
                 )
             else:
-                raise device_error(
-                    self.serial,
-                    "failed",
+                raise DeviceError(
                     f"Android device {self.serial} answered {ident!r} to a pull.",
+                    serial=self.serial,
+                    reason="failed",
                 )
         sendall(sock, _SYNC_HEADER.pack(b"QUIT", 0), deadline)
         return total
