@@ -202,8 +202,8 @@ def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[Progre
     from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
     from tflite_deploy.runtime import check_host_delegate
 
-    (delegate,) = opts.delegates or ("xnnpack",)
-    check_host_delegate(delegate)
+    delegate = ",".join(opts.delegates) or "xnnpack"
+    check_host_delegate(delegate)  # one host delegate: a list is refused here with the choices
     settings = HostBenchSettings(threads=opts.threads or 1, runs=opts.runs, warmup=opts.warmup,
                                  min_seconds=opts.min_seconds, delegate=delegate)
     report(progress, "bench", 0, opts.runs, f"Measuring {len(paths)} model(s), interleaved ...")

@@ -122,7 +122,10 @@ def convert(
         arts = api.convert(model, recipe, data, out_dir, recipe_files=recipes_file, preprocess=pre,
                            progress=progress)
     rows = api.as_items("convert", arts)
-    print(dumps("convert", rows)) if as_json else render.conversion_table(rows, out)
+    if as_json:
+        print(dumps("convert", rows))
+    else:
+        render.conversion_table(rows, out)
 
 
 # --------------------------------------------------------------------------------------- inspect
@@ -225,7 +228,10 @@ def bench(
         from tflite_deploy.export import write_csv
 
         write_csv(results, csv_path)
-    print(dumps("bench", [r.to_dict() for r in results])) if as_json else render.bench_report(results, out)
+    if as_json:
+        print(dumps("bench", [r.to_dict() for r in results]))
+    else:
+        render.bench_report(results, out)
     if results and not any(r.ok for r in results):
         raise typer.Exit(1)
 
@@ -241,7 +247,10 @@ def devices(
     from dataclasses import asdict
 
     found = api.list_devices(adb_server)
-    print(dumps("devices", [asdict(d) for d in found])) if as_json else render.devices_table(found, out)
+    if as_json:
+        print(dumps("devices", [asdict(d) for d in found]))
+    else:
+        render.devices_table(found, out)
 
 
 # -------------------------------------------------------------------------------------- parse-log
@@ -255,7 +264,10 @@ def parse_log(
 ) -> None:
     """Parse benchmark_model output captured elsewhere into the same Result records as bench."""
     results = api.parse_logs(logs, delegate=delegate, target=target)
-    print(dumps("parse-log", [r.to_dict() for r in results])) if as_json else render.bench_report(results, out)
+    if as_json:
+        print(dumps("parse-log", [r.to_dict() for r in results]))
+    else:
+        render.bench_report(results, out)
 
 
 # -------------------------------------------------------------------------------------- optimize
@@ -296,7 +308,10 @@ def optimize(
                               sparsity=sparsity, schedule=schedule, clusters=clusters, init=init,
                               batch_size=batch_size, learning_rate=learning_rate, skip_unsupported=skip_unsupported,
                               resume=resume, strategy=strategy, seed=seed)
-    print(dumps("optimize", [report.to_dict()])) if as_json else render.optimize_report(report, out)
+    if as_json:
+        print(dumps("optimize", [report.to_dict()]))
+    else:
+        render.optimize_report(report, out)
 
 
 # ------------------------------------------------------------------------------------------ demo

@@ -1,4 +1,4 @@
-"""Convert a source model to .tflite artifacts, one per recipe, with the TFLite converter.
+"""The convert verb: a source model to .tflite artifacts, one per recipe (the TF converter is in ``converter``).
 
 The model is loaded once and every recipe that needs calibration draws the same samples from the
 dataset, so variants differ only by their recipe.
@@ -13,8 +13,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from tflite_deploy.artifact import Artifact
-from tflite_deploy.converter import (configure, convert_bytes, convert_to_artifact, float_layer_names,  # noqa: F401
-                                     match_layers, source_meta)
+from tflite_deploy.converter import convert_to_artifact, source_meta
 from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, RecipeError
 from tflite_deploy.models import SourceModel, load_model

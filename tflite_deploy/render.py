@@ -289,4 +289,4 @@ def optimize_report(r: Any, console: Console) -> None:
                   f"{100 * row['sparsity']:.1f}%", f"{row['unique_values']}" + ("/ch" if row["per_channel"] else ""))
     console.print(t)
     console.print(f"[dim]Report {r.report_path}; checkpoints {r.checkpoints}"
-              + (f"; model {r.keras_model}" if r.keras_model else "") + "[/]", highlight=False)
+                  + (f"; model {r.keras_model}" if r.keras_model else "") + "[/]", highlight=False)

@@ -38,7 +38,7 @@ import numpy as np
 
 from tflite_deploy.artifact import Artifact, write_atomic
 from tflite_deploy.converter import convert_to_artifact, source_meta
-from tflite_deploy.datasets import Dataset, eval_split, open_dataset
+from tflite_deploy.datasets import Dataset, eval_split
 from tflite_deploy.models import SourceModel
 from tflite_deploy.optimization.techniques import OptimizeError, Options, Technique, tag
 from tflite_deploy.optimization.techniques import technique as get_technique

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from tflite_deploy.errors import UserError
 from tflite_deploy.recipes import CENTROID_INITS as RECIPE_CENTROID_INITS
