@@ -12,24 +12,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from tflite_deploy.artifact import Artifact, recipe_name
-from tflite_deploy.datasets import Dataset, Preprocess, eval_split, open_dataset
 from tflite_deploy.errors import UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.progress import ProgressCallback, ProgressEvent, report
 from tflite_deploy.recipes import PRESETS, Recipe, load_recipe_file, resolve
 from tflite_deploy.result import Result
 
-if TYPE_CHECKING:  # records of the heavier verbs, for signatures only
+if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for signatures only
+    from tflite_deploy.datasets import Dataset, Preprocess
     from tflite_deploy.debug import LayerError
     from tflite_deploy.inspect import ModelReport
     from tflite_deploy.optimization.run import OptimizeReport
 
 PathLike = Union[str, Path]
-DataSpec = Union[str, Dataset, None]
+DataSpec = Union[str, "Dataset", None]
 
 __all__ = ["Artifact", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "convert", "demo", "evaluate",
            "inspect_model", "layer_errors", "list_devices", "load_recipes", "open_dataset", "optimize",
            "parse_logs"]
+
+
+def open_dataset(spec: str, preprocess: Optional["Preprocess"] = None) -> "Dataset":
+    """A Dataset from a spec: ``digits[:train|:test]``, ``photos``, an image folder, a .npz/.npy file."""
+    from tflite_deploy.datasets import open_dataset as open_spec
+
+    return open_spec(spec, preprocess)
 
 
 # ---------------------------------------------------------------------------------------- recipes
@@ -53,6 +60,8 @@ def preprocess(size: Optional[str] = None, scale: Optional[float] = None, mean: 
                ) -> Optional[Preprocess]:
     """A Preprocess from text options as the CLI takes them (``size="224,224"``, ``mean="0.5,0.5,0.5"``);
     None when every option is left at its default."""
+    from tflite_deploy.datasets import Preprocess
+
     def floats(text: Optional[str], what: str) -> Optional[tuple[float, ...]]:
         if text is None:
             return None
@@ -291,6 +300,8 @@ def optimize(model: Any, technique: str, data: str | Dataset, epochs: int = 2, o
     ``options``: sparsity, schedule, clusters, init, batch_size, learning_rate, skip_unsupported, resume,
     strategy, seed (see :func:`tflite_deploy.optimization.run.optimize`)."""
     from tflite_deploy.optimization.run import optimize as optimize_verb
+
+    from tflite_deploy.datasets import eval_split
 
     if eval_data is None:
         eval_data = eval_split(data)
