@@ -1,14 +1,12 @@
 """Old import path of the ``.tflite`` reader: it now lives in :mod:`tflite_deploy.tflite`.
 
 Every public name of the former ``inspect.py`` is re-exported from its new module, so
-``from tflite_deploy.inspect import inspect_model`` keeps working. ``render_report`` (now in
-:mod:`tflite_deploy.render`) is loaded on first use, so importing this module does not load the
-rendering layer. New code imports from the new modules.
+``from tflite_deploy.inspect import inspect_model`` keeps working. ``render_report`` moved to
+:mod:`tflite_deploy.render` (the rendering layer, above this one). New code imports from the new
+modules.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from tflite_deploy.tflite.analysis import load_op_support
 from tflite_deploy.tflite.quant import Quantization, dequantize, quantize
@@ -31,13 +29,6 @@ __all__ = [
     "KINDS", "SCHEMA", "DelegateSupport", "LayerWeights", "ModelReport", "PerChannelTensor",
     "Quantization", "QuantizationSummary", "TensorInfo", "UnsupportedOp", "WeightDtype",
     "WeightTensor", "constant_values", "dequantize", "inspect_model", "load_op_support",
-    "quantize", "render_report",
+    "quantize",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "render_report":
-        from tflite_deploy.render import render_report
-
-        return render_report
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
