@@ -16,9 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
-from tflite_deploy.convert import convert
+from tflite_deploy.conversion import convert
+from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import ModelError
-from tflite_deploy.evaluate import evaluate
+from tflite_deploy.evaluation import evaluate
 from tflite_deploy.recipes import PRESETS
 from tflite_deploy.sources.onnx_runtime import OnnxRuntimeModel
 
@@ -95,7 +96,7 @@ def onnx_variants(onnx_digits, rgb_digits, tmp_path_factory) -> dict:
     res = runner.invoke(app, ["convert", str(onnx_digits), "-r", "float32", "-r", "int8",
                               "--data", f"{rgb_digits}:train", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
-    return {r["recipe"]: r for r in json.loads(res.stdout)["artifacts"]}
+    return {r["recipe"]: r for r in items_of(json.loads(res.stdout), "convert")}
 
 
 def test_the_onnx_model_is_the_trained_network(onnx_digits, rgb_digits, digits_keras):
@@ -128,13 +129,13 @@ def test_onnx_converts_evaluates_against_onnxruntime_and_benches_beside_it(onnx_
     res = runner.invoke(app, ["bench", str(onnx_digits), str(f32), str(i8), "--runs", "10", "--min-seconds", "0",
                               "--json"])
     assert res.exit_code == 0, res.output
-    results = json.loads(res.stdout)["results"]
+    results = items_of(json.loads(res.stdout), "bench")
     assert [r["runner"] for r in results] == ["onnxruntime", "litert-python", "litert-python"]
     assert all(r["latency"]["p50_ms"] > 0 for r in results)
 
     res = runner.invoke(app, ["eval", str(onnx_digits), str(i8), "--data", f"{rgb_digits}:test", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["results"][0]["runner"] == "onnxruntime"
+    assert items_of(json.loads(res.stdout), "eval")[0]["runner"] == "onnxruntime"
 
 
 def _conv_only(path: Path, dims: list, opset: int = OPSET, op: str = "Conv") -> Path:

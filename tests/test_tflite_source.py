@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
-from tflite_deploy.convert import convert
+from tflite_deploy.conversion import convert
+from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import ModelError, RecipeError
-from tflite_deploy.evaluate import evaluate
+from tflite_deploy.evaluation import evaluate
 from tflite_deploy.inspect import inspect_model
 from tflite_deploy.recipes import PRESETS, Recipe, from_mapping
 
@@ -135,12 +136,12 @@ def test_cli_converts_a_float_tflite(float_tflite, tmp_path):
     res = runner.invoke(app, ["convert", str(float_tflite), "-r", "float32", "-r", "int8", "-r", "dynamic",
                               "--data", "digits:train", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
-    rows = {r["recipe"]: r for r in json.loads(res.stdout)["artifacts"]}
+    rows = {r["recipe"]: r for r in items_of(json.loads(res.stdout), "convert")}
     assert rows["int8"]["ratio"] > 2.5 and rows["float32"]["ratio"] == 1
     assert (out / "digits_cnn.int8.json").is_file()
     res = runner.invoke(app, ["bench", str(out / "digits_cnn.float32.tflite"), str(out / "digits_cnn.int8.tflite"),
                               "--runs", "5", "--min-seconds", "0", "--json"])
     assert res.exit_code == 0, res.output
-    assert [r["recipe"] for r in json.loads(res.stdout)["results"]] == ["float32", "int8"]
+    assert [r["recipe"] for r in items_of(json.loads(res.stdout), "bench")] == ["float32", "int8"]
     res = runner.invoke(app, ["convert", str(float_tflite), "-r", "int8", "--out", str(out)])
     assert res.exit_code != 0 and "need a representative dataset" in res.output

@@ -1,9 +1,9 @@
 """Quantize a float ``.tflite`` with Google's AI Edge Quantizer (AEQ): our recipes, no TensorFlow.
 
-A model from a model zoo, MediaPipe or another converter arrives as a float ``.tflite``; AEQ
-rewrites its flatbuffer directly. This module maps a :class:`~tflite_deploy.recipes.Recipe`'s
-fields onto an AEQ recipe (never its name), calibrates from our dataset, and writes the same
-artifacts (``.tflite`` + sidecar) as the TF converter path.
+A float ``.tflite`` source (:mod:`tflite_deploy.sources.tflite`) is rewritten by AEQ directly. This
+module maps a :class:`~tflite_deploy.recipes.Recipe`'s fields onto an AEQ recipe (never its name),
+calibrates from our dataset, and writes the same artifacts (``.tflite`` + sidecar) as the TF
+converter path.
 
 Two AEQ habits we guard against:
 
@@ -23,81 +23,20 @@ import io
 import re
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, save_artifact
 from tflite_deploy.errors import ModelError, RecipeError
-from tflite_deploy.hashing import sha256_file
 from tflite_deploy.native_output import captured_native_stderr
+from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.recipes import Recipe
+from tflite_deploy.sources.common import calibration_samples, match_layers, source_meta
+from tflite_deploy.sources.tflite import TfliteSource, interpreter
 
 _CALIBRATION_BATCH = 256  # samples per calibration call (memory, not accuracy: ranges are min/max)
-
-
-@dataclass
-class TfliteSource:
-    """A float ``.tflite`` used as a source model (``framework`` is ``tflite``)."""
-
-    path: Path
-    name: str
-    sha256: str
-    input_shape: tuple[Optional[int], ...]
-    input_dtype: str
-    signature: str
-    input_name: str  # the signature's input argument name (AEQ calibrates through signatures)
-    op_outputs: tuple[str, ...]  # op output tensor names: what AEQ's rules match
-    op_types: tuple[str, ...]
-    framework: str = "tflite"
-
-    @property
-    def data(self) -> bytes:
-        return self.path.read_bytes()
-
-
-def load_tflite_source(path: str | Path) -> TfliteSource:
-    """Check that ``path`` is a float, single-input ``.tflite`` with a signature, and describe it."""
-    from tflite_deploy.inspect import inspect_model
-
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"Model {p} does not exist.")
-    report = inspect_model(p)  # a truncated or foreign file is a ModelError here
-    if report.kind != "float32":
-        raise ModelError(
-            f"Model {p} is already quantized ({report.quantization.label or report.kind}); a .tflite "
-            "source must be a float32 model so each recipe starts from full precision. Give the float "
-            "model it was made from (or the Keras/ONNX original).")
-    if len(report.inputs) != 1:
-        raise ModelError(f"Model {p} has {len(report.inputs)} inputs; tflite-deploy handles single-input "
-                         "models for now.")
-    interp = _interpreter(p.read_bytes(), p)
-    sigs = interp.get_signature_list()
-    if not sigs:
-        raise ModelError(f"Model {p} has no signature (SignatureDef); the AI Edge Quantizer calibrates and "
-                         "validates through signatures. Re-export it with one (the TFLite converter adds "
-                         "`serving_default` by default).")
-    signature = "serving_default" if "serving_default" in sigs else next(iter(sigs))
-    inputs = sigs[signature]["inputs"]
-    tensors = interp.get_tensor_details()
-    outputs = tuple(tensors[op["outputs"][0]]["name"] for op in interp._get_ops_details() if len(op["outputs"]))
-    types = tuple(sorted({op["op_name"] for op in interp._get_ops_details()}))
-    inp = report.inputs[0]
-    shape = tuple(None if d < 0 else int(d) for d in inp.shape)
-    return TfliteSource(p, p.stem, sha256_file(p), shape, inp.dtype, signature, inputs[0], outputs, types)
-
-
-def _interpreter(data: bytes, path: Path) -> Any:
-    from ai_edge_litert.interpreter import Interpreter
-
-    try:
-        with captured_native_stderr():
-            return Interpreter(model_content=data)
-    except (ValueError, RuntimeError) as e:
-        raise ModelError(f"Model {path} could not be loaded by the LiteRT interpreter: {e}") from None
 
 
 # ------------------------------------------------------------------------------------- recipes
@@ -153,8 +92,6 @@ def _float_ops(recipe: Recipe, source: TfliteSource) -> list[str]:
 
 def float_layer_tensors(recipe: Recipe, source: TfliteSource) -> list[str]:
     """Op output tensor names the recipe's ``float_layers`` name (each name must match one)."""
-    from tflite_deploy.convert import match_layers
-
     if not recipe.float_layers:
         return []
     try:
@@ -239,7 +176,7 @@ def _calibrate(source: TfliteSource, rules: list, samples: np.ndarray) -> dict:
 
 def _check_io(source: TfliteSource, recipe: Recipe, data: bytes) -> None:
     """Make sure the model's I/O types are what the recipe's ``io`` asked for."""
-    interp = _interpreter(data, source.path)
+    interp = interpreter(data, source.path)
     want = np.dtype("float32") if recipe.activations == "float32" else np.dtype(recipe.io)
     got = {np.dtype(d["dtype"]).name for d in interp.get_input_details() + interp.get_output_details()}
     if got != {want.name}:
@@ -253,7 +190,7 @@ def _check_quantized(source: TfliteSource, recipe: Recipe, data: bytes) -> None:
     quantized nothing (e.g. a block size no op of this model supports)."""
     import tempfile
 
-    from tflite_deploy.inspect import inspect_model
+    from tflite_deploy.tflite.reader import inspect_model
 
     with tempfile.TemporaryDirectory(prefix="tflite-deploy-aeq-") as tmp:
         probe = Path(tmp) / "probe.tflite"
@@ -282,29 +219,30 @@ def _quiet_absl() -> Any:
 
 
 def quantize_all(source: TfliteSource, recipes: Sequence[Recipe], dataset: Any, out_dir: str | Path,
-                 on_done: Optional[Callable[[Recipe, Optional[Artifact]], None]] = None) -> list[Artifact]:
-    """``convert`` for a float ``.tflite`` source: one artifact per recipe, as the TF converter path."""
-    from tflite_deploy.convert import _calibration_samples, source_meta
+                 progress: Optional[ProgressCallback] = None) -> list[Artifact]:
+    """``convert`` for a float ``.tflite`` source: one artifact per recipe, as the TF converter path
+    (and the same ``convert`` progress events)."""
     from tflite_deploy.tf_loader import versions
 
     for r in recipes:
         check_recipe(r)
         float_layer_tensors(r, source)  # unmatched names fail before any quantizing
         _float_ops(r, source)
-    calibration = _calibration_samples(source, recipes, dataset)  # type: ignore[arg-type]
+    calibration = calibration_samples(source, recipes, dataset)
     meta: dict[str, Any] = {"source": source_meta(source), "versions": {**versions(), **_aeq_version()},
                             "quantizer": "ai-edge-quantizer"}
     if calibration is not None:
         meta["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
-    artifacts = []
+    artifacts: list[Artifact] = []
+    report(progress, "convert", 0, len(recipes), recipes[0].name)
     for recipe in recipes:
         started = time.perf_counter()
         data = quantize_bytes(source, recipe, None if calibration is None else calibration[0])
         art = save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
                             time.perf_counter() - started)
         artifacts.append(art)
-        if on_done:
-            on_done(recipe, art)
+        upcoming = recipes[len(artifacts)].name if len(artifacts) < len(recipes) else ""
+        report(progress, "convert", len(artifacts), len(recipes), upcoming, art)
     return artifacts
 
 

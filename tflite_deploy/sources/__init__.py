@@ -21,17 +21,20 @@ def source_kind(model: Any) -> str:
     return "tflite" if getattr(model, "framework", None) == "tflite" else "tensorflow"
 
 
-def open_source(model: Any, input_shape: Optional[Sequence[int]] = None, dataset: Any = None) -> Any:
+def open_source(model: Any, input_shape: str | Sequence[int] | None = None, dataset: Any = None) -> Any:
     """Load ``model`` (a path or an already loaded source) as the matching source object.
 
-    ``input_shape`` fixes an ONNX model's dynamic input dimensions; samples from ``dataset`` (a
-    spec or a Dataset) feed onnx2tf's own checks (never a download).
+    ``input_shape`` (``(1, 3, 224, 224)`` or ``"1,3,224,224"``) fixes an ONNX model's dynamic input
+    dimensions; samples from ``dataset`` (a spec or a Dataset) feed onnx2tf's own checks (never a
+    download).
     """
     if not isinstance(model, (str, Path)):
         return model
+    if isinstance(input_shape, str):
+        input_shape = parse_input_shape(input_shape)
     kind = source_kind(model)
     if kind == "tflite":
-        from tflite_deploy.quantizer import load_tflite_source
+        from tflite_deploy.sources.tflite import load_tflite_source
 
         return load_tflite_source(model)
     if kind == "onnx":
@@ -45,6 +48,17 @@ def open_source(model: Any, input_shape: Optional[Sequence[int]] = None, dataset
     from tflite_deploy.models import load_model
 
     return load_model(model)
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """``"1,3,224,224"`` -> ``(1, 3, 224, 224)`` (the CLI's ``--input-shape``)."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        from tflite_deploy.errors import UserError
+
+        raise UserError(f"--input-shape takes whole numbers separated by commas, e.g. 1,3,224,224, not {text!r}."
+                        ) from None
 
 
 def _samples(dataset: Any, n: int = 20) -> Optional[np.ndarray]:

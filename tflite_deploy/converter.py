@@ -1,7 +1,7 @@
-"""Convert a source model to .tflite artifacts, one per recipe, with the TFLite converter.
+"""The TFLite converter adapter: one recipe + one (possibly fine-tuned) model -> a .tflite artifact.
 
-The model is loaded once and every recipe that needs calibration draws the same samples from the
-dataset, so variants differ only by their recipe.
+This module only drives TensorFlow's converter; it never trains. Recipes with ``optimize`` steps
+are fine-tuned by the verb layer (:mod:`tflite_deploy.conversion`) before they reach it.
 """
 
 from __future__ import annotations
@@ -9,63 +9,16 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, save_artifact
-from tflite_deploy.datasets import Dataset, open_dataset
-from tflite_deploy.errors import DatasetError, ModelError, RecipeError
+from tflite_deploy.errors import ModelError, RecipeError
 from tflite_deploy.models import SourceModel
 from tflite_deploy.recipes import Recipe
-from tflite_deploy.tf_loader import captured_native_stderr, tensorflow, versions
-
-Progress = Callable[[Recipe, Optional[Artifact]], None]
-
-
-def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None = None,
-            out_dir: str | Path = "out", *, on_done: Optional[Progress] = None,
-            input_shape: Optional[Sequence[int]] = None) -> list[Artifact]:
-    """Convert ``model`` with each recipe into ``out_dir``; returns the artifacts in recipe order.
-
-    ``dataset`` (a spec such as ``digits:train`` or a :class:`Dataset`) is required when a recipe
-    calibrates (int8, int16x8); its samples must fit the model's input, which is checked first.
-    ``model`` may also be a float ``.tflite`` (quantized by the AI Edge Quantizer) or an ``.onnx``
-    (converted by onnx2tf first; ``input_shape`` fixes its dynamic dimensions).
-    """
-    if not recipes:
-        raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
-    from tflite_deploy.sources import open_source  # hook: .tflite (AEQ) and .onnx (onnx2tf) sources
-
-    source = open_source(model, input_shape, dataset)
-    if source.framework == "tflite":
-        from tflite_deploy.quantizer import quantize_all
-
-        return quantize_all(source, recipes, dataset, out_dir, on_done)
-    calibration = _calibration_samples(source, recipes, dataset)
-    meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
-    if calibration is not None:
-        meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
-    artifacts = []
-    for recipe in recipes:
-        started = time.perf_counter()
-        variant, extra = source, {}
-        if recipe.optimize:  # TF-MOT steps (QAT, prune, cluster, ...) fine-tune on the dataset first
-            from tflite_deploy.optimize.run import apply_steps
-
-            variant, extra = apply_steps(source, recipe, dataset)
-        art = convert_to_artifact(variant, recipe, None if calibration is None else calibration[0], out_dir,
-                                  {**meta_common, **extra}, started)
-        artifacts.append(art)
-        if on_done:
-            on_done(recipe, art)
-    return artifacts
-
-
-def source_meta(source: SourceModel) -> dict[str, Any]:
-    """What a sidecar records of the model a variant was made from."""
-    return {"path": str(source.path), "sha256": source.sha256, "format": source.framework,
-            "input_shape": list(source.input_shape), "input_dtype": source.input_dtype}
+from tflite_deploy.sources.common import match_layers, source_meta  # noqa: F401  (source_meta: old import path)
+from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
 
 
 def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray],
@@ -79,20 +32,6 @@ def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Option
     data = convert_bytes(source, recipe, calibration)
     return save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
                          time.perf_counter() - started)
-
-
-def _calibration_samples(source: SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None
-                         ) -> Optional[tuple[np.ndarray, str]]:
-    needed = max((r.calibration_samples for r in recipes if r.needs_calibration), default=0)
-    if dataset is None:
-        if needed:
-            names = ", ".join(r.name for r in recipes if r.needs_calibration)
-            raise DatasetError(f"Recipe(s) {names} calibrate activation ranges and need a representative "
-                               "dataset: pass --data (e.g. --data digits:train or an image folder).")
-        return None
-    ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
-    ds.check_fits(source.input_shape, source.input_dtype, f"model {source.path}")
-    return ds.take(max(needed, 1)).astype(np.float32), ds.name
 
 
 def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray]) -> bytes:
@@ -164,22 +103,6 @@ def float_layer_names(source: SourceModel) -> list[str]:
     return [tensors[op["outputs"][0]]["name"] for op in interp._get_ops_details() if len(op["outputs"])]
 
 
-def match_layers(wanted: Sequence[str], names: Sequence[str]) -> list[str]:
-    """Expand user layer names to op output tensor names.
-
-    A name matches a tensor name exactly, or matches a Keras layer: the converter names tensors
-    like ``model/logits/MatMul;model/logits/BiasAdd``, so ``logits`` matches any op whose name has
-    ``logits`` as a path component.
-    """
-    out = []
-    for w in wanted:
-        hits = [n for n in names if n == w or any(w in part.split("/") for part in n.split(";"))]
-        if not hits:
-            raise KeyError(w)
-        out += [h for h in hits if h not in out]
-    return out
-
-
 def _resolve_float_layers(source: SourceModel, recipe: Recipe) -> list[str]:
     names = float_layer_names(source)
     try:
@@ -208,17 +131,3 @@ def _explain_converter_error(path: Path, recipe: Recipe, e: Exception, native_lo
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     detail = "; ".join(lines[:3])[:600] if lines else type(e).__name__
     return f"Model {path} could not be converted with recipe {recipe.name!r}: {detail}"
-
-
-def conversion_table_rows(artifacts: Iterable[Artifact]) -> list[dict[str, Any]]:
-    """Rows for the size table: raw and gzipped size, and the ratio to the float32 variant."""
-    arts = list(artifacts)
-    ref = next((a for a in arts if a.meta.get("recipe", {}).get("weights") == "float32"
-                and a.meta.get("recipe", {}).get("activations") == "float32"), None)
-    rows = []
-    for a in arts:
-        rows.append({**a.to_dict(),
-                     "ratio": (ref.size_bytes / a.size_bytes) if ref else None,
-                     "gzip_ratio": (ref.gzip_bytes / a.gzip_bytes) if ref else None,
-                     "summary": Recipe.from_dict(a.meta["recipe"]).summary()})
-    return rows
