@@ -160,9 +160,15 @@ def test_nchw_outputs_are_compared_channels_last(tmp_path):
     photos = open_dataset("photos")  # real photographs, 224x224x3
     x = photos.take(8)[:, ::14, ::14, :].astype(np.float32)  # 16x16 crops of them
     np.save(tmp_path / "photos16.npy", x)
-    art, = convert(model, [PRESETS["float32"]], str(tmp_path / "photos16.npy"), tmp_path / "out",
-                   input_shape=(1, 3, 16, 16))
-    assert json.loads(art.sidecar.read_text())["source"]["input_shape"] == [1, 16, 16, 3]
+    art, int8 = convert(model, [PRESETS["float32"], PRESETS["int8"]], str(tmp_path / "photos16.npy"),
+                        tmp_path / "out", input_shape=(1, 3, 16, 16))
+    side = json.loads(art.sidecar.read_text())["source"]
+    assert side["input_shape"] == [1, 16, 16, 3] and side["onnx_input_shape"] == [1, 3, 16, 16]
+    # the sidecar's --input-shape lets --per-layer reconvert the dynamic-shape source by itself
+    from tflite_deploy.debug import per_layer_errors
+
+    layers = per_layer_errors(int8.path, str(tmp_path / "photos16.npy"), samples=4)
+    assert layers and all(np.isfinite(e.rmse) for e in layers)
     ref, var = evaluate(model, [art.path], str(tmp_path / "photos16.npy"))
     assert var.metrics["max_abs_error"] < 1e-4 and var.metrics["cosine"] > 0.9999
     y = OnnxRuntimeModel(model).predict(x)
@@ -242,3 +248,18 @@ def test_bench_refuses_an_onnx_on_a_device(tmp_path):
     model = _conv_only(tmp_path / "conv.onnx", [1, 3, 8, 8])
     res = runner.invoke(app, ["bench", str(model), "--device", "R58M123"])
     assert res.exit_code != 0 and "ONNX Runtime" in res.output and "Traceback" not in res.output
+
+
+def test_public_api_refuses_onnx_on_a_device_and_reads_shape_text(tmp_path):
+    import tflite_deploy
+    from tflite_deploy.errors import UserError
+    from tflite_deploy.sources import parse_input_shape
+
+    model = _conv_only(tmp_path / "conv.onnx", [1, 3, 8, 8])
+    with pytest.raises(UserError, match="ONNX Runtime"):
+        tflite_deploy.bench([model], ["adb:R58M123"])
+    assert parse_input_shape("1,3,224,224") == (1, 3, 224, 224)
+    with pytest.raises(UserError, match="whole numbers"):
+        parse_input_shape("1x3x224x224")
+    res = runner.invoke(app, ["convert", str(model), "-r", "float32", "--input-shape", "1,3,a,8", "--json"])
+    assert res.exit_code != 0 and "whole numbers" in res.output and "Traceback" not in res.output

@@ -69,7 +69,12 @@ def test_each_recipe_family_maps_to_its_aeq_mode(aeq_variants, float_tflite):
     assert kinds["dynamic"].kind == "dynamic"
     assert kinds["int4-wo"].kind == "weight-only" and "int4" in kinds["int4-wo"].tensor_dtypes
     assert aeq_variants["int4-wo"].size_bytes < aeq_variants["dynamic"].size_bytes < aeq_variants["float32"].size_bytes
-    assert kinds["int4-b32"].kind != "float32"
+    # blockwise int4: its float16 per-block scales are quantization parameters, not float16 weights
+    b32 = kinds["int4-b32"]
+    assert b32.kind == "dynamic" and "int4 weights, blocks of 32" in b32.quantization.label, b32.quantization.label
+    assert "float16" not in {w.dtype for w in b32.quantization.weight_dtypes if w.role == "weight"}
+    assert b32.quantization_param_bytes > 0 and b32.weight_bytes < b32.constant_bytes
+    assert "int4 weights" in kinds["int4-wo"].quantization.label
     assert aeq_variants["int4-b32"].size_bytes < aeq_variants["float32"].size_bytes / 3
     ref, *variants = evaluate(float_tflite, [a.path for a in aeq_variants.values()], "digits:test")
     for r in variants:  # every variant runs in LiteRT and stays close to the float model
@@ -145,3 +150,16 @@ def test_cli_converts_a_float_tflite(float_tflite, tmp_path):
     assert [r["recipe"] for r in items_of(json.loads(res.stdout), "bench")] == ["float32", "int8"]
     res = runner.invoke(app, ["convert", str(float_tflite), "-r", "int8", "--out", str(out)])
     assert res.exit_code != 0 and "need a representative dataset" in res.output
+
+
+def test_public_api_reaches_a_float_tflite_source(float_tflite, tmp_path):
+    import tflite_deploy
+    from tflite_deploy.errors import UserError
+
+    events = []
+    arts = tflite_deploy.convert(float_tflite, ["float32", "dynamic"], out=tmp_path, progress=events.append)
+    assert [a.recipe for a in arts] == ["float32", "dynamic"]
+    assert json.loads(arts[1].sidecar.read_text())["quantizer"] == "ai-edge-quantizer"
+    assert [e.done for e in events if e.stage == "convert"] == [0, 1, 2]  # the same events as the TF path
+    with pytest.raises(UserError, match="--input-shape applies to ONNX models"):
+        tflite_deploy.convert(float_tflite, ["float32"], out=tmp_path, input_shape="1,8,8,1")

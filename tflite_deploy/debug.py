@@ -65,7 +65,7 @@ def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int =
     if side["source"].get("format") == "onnx":  # reconverted through onnx2tf, as convert did
         from tflite_deploy.sources import open_source
 
-        source = open_source(source_path)
+        source = open_source(source_path, side["source"].get("onnx_input_shape"))
     else:
         source = load_model(source_path)
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset

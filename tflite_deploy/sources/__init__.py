@@ -33,6 +33,10 @@ def open_source(model: Any, input_shape: str | Sequence[int] | None = None, data
     if isinstance(input_shape, str):
         input_shape = parse_input_shape(input_shape)
     kind = source_kind(model)
+    if input_shape is not None and kind != "onnx":
+        from tflite_deploy.errors import UserError
+
+        raise UserError(f"--input-shape applies to ONNX models; {model} has its input shape built in.")
     if kind == "tflite":
         from tflite_deploy.sources.tflite import load_tflite_source
 
@@ -41,10 +45,6 @@ def open_source(model: Any, input_shape: str | Sequence[int] | None = None, data
         from tflite_deploy.sources.onnx import load_onnx
 
         return load_onnx(model, input_shape, _samples(dataset))
-    if input_shape is not None:
-        from tflite_deploy.errors import UserError
-
-        raise UserError(f"--input-shape applies to ONNX models; {model} has its input shape built in.")
     from tflite_deploy.models import load_model
 
     return load_model(model)

@@ -18,8 +18,12 @@ from tflite_deploy.recipes import Recipe
 
 def source_meta(source: Any) -> dict[str, Any]:
     """What a sidecar records of the model a variant was made from."""
-    return {"path": str(source.path), "sha256": source.sha256, "format": source.framework,
+    meta = {"path": str(source.path), "sha256": source.sha256, "format": source.framework,
             "input_shape": list(source.input_shape), "input_dtype": source.input_dtype}
+    onnx_shape = getattr(source, "onnx_input_shape", None)  # ONNX sources: the --input-shape converted with
+    if onnx_shape:
+        meta["onnx_input_shape"] = list(onnx_shape)
+    return meta
 
 
 def calibration_samples(source: Any, recipes: Sequence[Recipe], dataset: str | Dataset | None

@@ -28,6 +28,7 @@ import numpy as np
 
 from tflite_deploy.errors import ModelError
 from tflite_deploy.hashing import sha256_file
+from tflite_deploy.models import SourceModel, load_model
 
 #: The file onnx2tf downloads when it finds none in its working folder (utils/common_functions.py).
 _ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -113,15 +114,21 @@ def resolve_shape(info: OnnxInfo, path: Path, input_shape: Optional[Sequence[int
     return shape
 
 
+@dataclasses.dataclass
+class OnnxSource(SourceModel):
+    """An ``.onnx`` converted by onnx2tf (``framework`` is ``onnx``); ``onnx_input_shape`` is the
+    ``--input-shape`` it was converted with (ONNX layout), recorded in sidecars so it can be redone."""
+
+    onnx_input_shape: Optional[tuple[int, ...]] = None
+
+
 def load_onnx(path: str | Path, input_shape: Optional[Sequence[int]] = None,
-              samples: Optional[np.ndarray] = None) -> Any:
+              samples: Optional[np.ndarray] = None) -> OnnxSource:
     """Convert ``path`` with onnx2tf and return a :class:`~tflite_deploy.models.SourceModel` for it.
 
     ``samples`` (channels-last, as the converted model takes them) feed onnx2tf's own checks;
     without them it gets fixed pseudo-random data, never a download.
     """
-    from tflite_deploy.models import load_model
-
     p = Path(path)
     info = read_onnx(p)
     missing = unsupported_ops(info)
@@ -133,7 +140,9 @@ def load_onnx(path: str | Path, input_shape: Optional[Sequence[int]] = None,
     work = Path(tmp.name)
     saved_model = _run_onnx2tf(p, info, shape, samples, work)
     source = load_model(saved_model)
-    return dataclasses.replace(source, path=p, name=p.stem, sha256=sha256_file(p), framework="onnx", _tmp=tmp)
+    fields = {f.name: getattr(source, f.name) for f in dataclasses.fields(SourceModel)}
+    return OnnxSource(**{**fields, "path": p, "name": p.stem, "sha256": sha256_file(p), "framework": "onnx",
+                         "_tmp": tmp}, onnx_input_shape=None if shape is None else tuple(shape))
 
 
 def _run_onnx2tf(path: Path, info: OnnxInfo, shape: Optional[list[int]], samples: Optional[np.ndarray],
