@@ -653,6 +653,9 @@ def demo(
               f"[bold]tflite-deploy eval {model_path} {arts[2].path} -d digits:test --per-layer[/]")
 
 
+__import__("tflite_deploy.store_cli").store_cli.register(app)  # history, compare, report (the results store)
+
+
 def main() -> None:
     app()
 

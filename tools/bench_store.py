@@ -1,0 +1,83 @@
+"""Speed of the results store on SQLite: writing 10,000 results, and compare over 1,000-cell runs.
+
+    .venv/bin/python tools/bench_store.py [--results 10000] [--cells 1000] [--samples 50]
+
+Writes synthetic bench Results (each with its raw samples, 5 per-repeat medians and a short log,
+like `bench --repeat 5`) into a fresh store in a temp folder: one transaction per result, as the
+measuring commands do, and the same again in batches for reference. Then it records two runs of
+N cells each and times `compare` between them (store reads plus one verdict per cell).
+Target: writing 10,000 results plus the compare under 2 s in all on the project's 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from tflite_deploy.report.compare import compare_runs
+from tflite_deploy.result import LatencyStats, Result
+from tflite_deploy.store import open_store
+
+
+def synthetic(i: int, p50: float, rng: np.random.Generator, samples: int) -> Result:
+    s = p50 * np.exp(rng.normal(0, 0.02, samples))
+    reps = list(p50 * np.exp(rng.normal(0, 0.02, 5)))
+    return Result(kind="bench", artifact=f"models/m{i // 4}.{['float32', 'int8', 'float16', 'dynamic'][i % 4]}.tflite",
+                  recipe=["float32", "int8", "float16", "dynamic"][i % 4], latency=LatencyStats.from_samples(s),
+                  init_ms=10.0, peak_memory_mb=50.0, metrics={"repeat_p50_ms": reps},
+                  raw_log="INFO: Inference timings in us: Init: 10000, First inference: 4000")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=int, default=10_000)
+    ap.add_argument("--cells", type=int, default=1_000)
+    ap.add_argument("--samples", type=int, default=50)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [synthetic(i, 3.0 + (i % 7), rng, args.samples) for i in range(args.results)]
+        with open_store(Path(tmp) / "bench.db") as st:
+            run = st.start_run(tag="write")
+            t0 = time.perf_counter()
+            for r in results:
+                st.add_result(run, r)
+            rows.append(("write, one transaction per result", args.results, time.perf_counter() - t0))
+
+            run = st.start_run(tag="batch")
+            t0 = time.perf_counter()
+            for start in range(0, len(results), 500):
+                st.add_results(run, results[start:start + 500])
+            rows.append(("write, batches of 500 (reference)", args.results, time.perf_counter() - t0))
+
+            base_cells = [synthetic(i, 3.0 + (i % 7), rng, args.samples) for i in range(args.cells)]
+            new_cells = [synthetic(i, (3.0 + (i % 7)) * (1.25 if i % 10 == 0 else 1.0), rng, args.samples)
+                         for i in range(args.cells)]
+            for tag, cells in (("nightly", base_cells), ("nightly", new_cells)):
+                st.add_results(st.start_run(tag=tag), cells)
+            t0 = time.perf_counter()
+            cmp = compare_runs(st, "latest~1", "latest")
+            rows.append((f"compare two runs of {args.cells} cells", len(cmp.cells), time.perf_counter() - t0))
+            slower = sum(c.verdict == "slower" for c in cmp.cells)
+    t = Table(title="Results store on SQLite", title_justify="left")
+    for col, just in (("operation", "left"), ("count", "right"), ("seconds", "right"), ("per item (ms)", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for op, n, sec in rows:
+        t.add_row(op, f"{n:,}", f"{sec:.2f}", f"{1000 * sec / n:.3f}")
+    total = rows[0][2] + rows[2][2]
+    t.add_row("[bold]write 10,000 (one each) + compare[/]", "", f"[bold]{total:.2f}[/]", "")
+    con = Console()
+    con.print(t)
+    con.print(f"compare found {slower} slower cell(s) of {args.cells} ({args.cells // 10} were made 25% slower); "
+              f"target under 2 s: {'met' if total < 2 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
