@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -47,19 +47,20 @@ def test_compare_stored_runs_gives_a_verdict_per_cell(store_url: str) -> None:
 
 
 def test_history_of_a_cell_under_the_tag_widens_the_band(store_url: str) -> None:
-    rng = np.random.default_rng(0)
     with open_store(store_url) as st:
-        for i in range(6):  # past nightly runs that wander ±15%
+        for f in (0.88, 1.10, 0.95, 1.12, 0.90, 1.05):  # past nightly runs that wander ±12%
             run = st.start_run(tag="nightly")
-            st.add_result(run, bench_result("a", "int8", p50=float(3.0 * np.exp(rng.normal(0, 0.08)))))
+            st.add_result(run, bench_result("a", "int8", p50=3.0 * f))
+        other = st.start_run(tag="weekly")  # another tag's history does not count
+        st.add_result(other, bench_result("a", "int8", p50=30.0))
         base = st.start_run(tag="nightly")
         st.add_result(base, bench_result("a", "int8", p50=3.0))
-        new = st.start_run(tag="nightly")
-        st.add_result(new, bench_result("a", "int8", p50=3.0 * 1.18))
-        cmp = compare_runs(st, str(base), str(new))
-    cell, = cmp.cells
-    assert "history band" in cell.latency.basis and "over 6 past runs" in cell.latency.basis
-    assert cell.latency.threshold > 0.15 and cell.verdict == "no change"
+        for factor, expected in ((1.18, "no change"), (1.8, "slower")):
+            new = st.start_run(tag="nightly")
+            st.add_result(new, bench_result("a", "int8", p50=3.0 * factor))
+            cell, = compare_runs(st, str(base), str(new)).cells
+            assert "history band" in cell.latency.basis and "past runs" in cell.latency.basis  # weekly not among them
+            assert cell.latency.threshold > 0.2 and cell.verdict == expected, cell.latency
 
 
 @pytest.fixture
@@ -115,7 +116,8 @@ def test_report_command_writes_html_and_markdown(store_url: str, cli: CliRunner,
     assert r.exit_code == 0, r.output
     html = out.read_text()
     assert html.count("<svg") == int(html.split('data-plot-count="')[1].split('"')[0]) >= 4
-    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
+    # opens offline: the only URLs are SVG's XML namespace names, never fetched
+    assert set(re.findall(r"https?://[^\s\"'<>]+", html)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
     assert "slower" in html and "failed on new" in html
     pngs = sorted(p.name for p in md.glob("*.png"))
     text = (md / "report.md").read_text()

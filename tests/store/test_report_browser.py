@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def _store_with_history(path: Path) -> None:
                     reps = list(p50 * f * slow * np.exp(rng.normal(0, 0.02, 5)))
                     r = bench_result("mobilenet_v2", recipe, delegate=delegate, p50=float(np.median(reps)),
                                      repeats=reps, seed=night)
-                    st.add_result(run, r.__class__(**{**r.__dict__, "settings": {"size_bytes": int(mb * 1e6)}}))
+                    st.add_result(run, replace(r, settings={"size_bytes": int(mb * 1e6)}))
                 if drop is not None:
                     st.add_result(run, eval_result("mobilenet_v2", recipe, top1=71.8 - drop, drop=drop,
                                                    ci=(drop - 0.4, drop + 0.4)))

@@ -118,7 +118,7 @@ def _samples(rows: list, target: str) -> dict:
 
 
 def _trend(store: Any, tag: str) -> dict:
-    """{cell label: [(run started_at, p50), ...]} over every run with this tag."""
+    """{cell label: [((run started_at, run id), p50), ...]} over every run with this tag."""
     from tflite_deploy.store.query import history
 
     per: dict = {}
@@ -127,5 +127,6 @@ def _trend(store: Any, tag: str) -> dict:
             continue
         label = f"{row['model']}.{row['recipe']} {row['target']}/{row['delegate']}"
         per.setdefault(label, {}).setdefault((row["started_at"], row["run_id"]), []).append(row["p50_ms"])
-    trend = {k: sorted((t, statistics.median(v)) for (t, _), v in runs.items()) for k, runs in per.items()}
+    trend = {k: sorted(((t, run_id), statistics.median(v)) for (t, run_id), v in runs.items())
+             for k, runs in per.items()}
     return {k: v for k, v in trend.items() if len(v) >= 2}
