@@ -58,6 +58,7 @@ def _bench_run(store, tag: str, path: Path, delegate: str = "xnnpack") -> int:
     return run
 
 
+@pytest.mark.slow  # ten trials of two 3-repeat runs: ~30 s
 def test_same_host_benchmark_twice_is_no_change_ten_times(models: dict, tmp_path: Path) -> None:
     with open_store(tmp_path / "s.db") as st:
         verdicts = []

@@ -111,3 +111,16 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
 
     pts = [(1.0, 10.0), (2.0, 5.0), (3.0, 6.0), (0.5, 20.0), (2.5, 1.0)]
     assert sorted(pareto_front(pts)) == [0, 1, 3, 4]
+
+
+def test_mann_whitney_and_t_quantiles_agree_with_scipy() -> None:
+    from scipy.stats import mannwhitneyu, t
+
+    rng = np.random.default_rng(2)
+    for m, n in ((3, 3), (3, 5), (5, 5), (4, 7), (10, 12)):
+        for _ in range(5):
+            a, b = rng.normal(0, 1, m), rng.normal(0.7, 1, n)
+            for slower in (True, False):
+                ref = mannwhitneyu(b, a, alternative="greater" if slower else "less", method="exact").pvalue
+                assert V.mann_whitney_p(a, b, slower) == pytest.approx(ref, rel=1e-9)
+    assert V.t_quantile(0.995, 8) == pytest.approx(t.ppf(0.995, 8))

@@ -16,6 +16,7 @@ regression. So a verdict rests on:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -46,12 +47,10 @@ def history_band(past: Sequence[float], confidence: float = 0.975) -> Optional[f
     The standard deviation of the log p50 over past runs, times √2 (a difference of two runs) and
     Student's t for that few runs. None with fewer than 3 past runs.
     """
-    from scipy.stats import t as student_t
-
     v = np.log(np.asarray([x for x in past if x and x > 0], dtype=np.float64))
     if v.size < MIN_HISTORY:
         return None
-    return float(math.expm1(student_t.ppf(confidence, v.size - 1) * math.sqrt(2) * v.std(ddof=1)))
+    return float(math.expm1(t_quantile(confidence, int(v.size - 1)) * math.sqrt(2) * v.std(ddof=1)))
 
 
 def repeat_band(base: Sequence[float], new: Sequence[float], confidence: float = 0.995) -> float:
@@ -63,22 +62,55 @@ def repeat_band(base: Sequence[float], new: Sequence[float], confidence: float =
     Measured on synthetic runs (tests/store/test_verdict.py): about 1% false alarms, and a 20%
     slowdown found in 5 of 6 cases with 5 repeats of 5% noise each.
     """
-    from scipy.stats import t as student_t
-
     lb, ln = np.log(np.asarray(base, float)), np.log(np.asarray(new, float))
     dof = lb.size + ln.size - 2
     pooled = math.sqrt((np.sum((lb - lb.mean()) ** 2) + np.sum((ln - ln.mean()) ** 2)) / dof)
     se = 1.25 * pooled * math.sqrt(1 / lb.size + 1 / ln.size)
-    return float(math.expm1(student_t.ppf(confidence, dof) * se))
+    return float(math.expm1(t_quantile(confidence, dof) * se))
+
+
+@functools.lru_cache(maxsize=256)
+def _u_tail_counts(m: int, n: int) -> tuple:
+    """For samples of m and n values: how many of the C(m+n, m) orderings give U >= u, for each u."""
+    # f[i][j][u]: orderings of i and j values with statistic u; built one size at a time
+    prev = [np.zeros(1, dtype=object) + 1 for _ in range(n + 1)]  # i = 0: one ordering, U = 0
+    for i in range(1, m + 1):
+        cur = [np.zeros(1, dtype=object) + 1]  # j = 0
+        for j in range(1, n + 1):
+            a = np.zeros(i * j + 1, dtype=object)
+            a[: len(cur[j - 1])] += cur[j - 1]  # the largest value is from the second sample
+            a[j: j + len(prev[j])] += prev[j]  # the largest is from the first: it beats all j
+            cur.append(a)
+        prev = cur
+    counts = prev[n]
+    return tuple(np.cumsum(counts[::-1])[::-1])
 
 
 def mann_whitney_p(base: Sequence[float], new: Sequence[float], slower: bool) -> float:
-    """One-sided exact Mann-Whitney p-value that new is slower (``slower``) / faster than base."""
-    from scipy.stats import mannwhitneyu
+    """One-sided Mann-Whitney p-value that new is slower (``slower``) or faster than base.
 
-    alt = "greater" if slower else "less"
-    return float(mannwhitneyu(np.asarray(new, float), np.asarray(base, float), alternative=alt,
-                              method="exact").pvalue)
+    Exact (all orderings counted) for up to 30 values a side, ties counted as half; a normal
+    approximation beyond. Written out because a scipy.stats call costs ~3 ms, and compare runs
+    one per cell (1,000 cells in tools/bench_store.py).
+    """
+    x = np.asarray(new, float) if slower else np.asarray(base, float)
+    y = np.asarray(base, float) if slower else np.asarray(new, float)
+    m, n = x.size, y.size
+    u = float(np.sum(x[:, None] > y[None, :]) + 0.5 * np.sum(x[:, None] == y[None, :]))
+    if m <= 30 and n <= 30:
+        tail = _u_tail_counts(m, n)
+        k = min(math.ceil(u), m * n)
+        return float(tail[k] / tail[0])
+    mu, sigma = m * n / 2, math.sqrt(m * n * (m + n + 1) / 12)
+    return float(0.5 * math.erfc((u - 0.5 - mu) / sigma / math.sqrt(2)))
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(p: float, dof: int) -> float:
+    """Student's t quantile (cached: compare asks for the same few per cell)."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(dof, p))
 
 
 def latency_verdict(base: Sequence[float], new: Sequence[float], history: Sequence[float] = (), *,

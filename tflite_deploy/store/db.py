@@ -55,6 +55,8 @@ class Store:
     def __init__(self, engine: sa.Engine, url: str, revision: str):
         self.engine = engine
         self._writer = _engine.writer(engine)
+        self._inserts: dict[str, Any] = {}
+        self._conn: Optional[sa.Connection] = None
         self.url = url
         self.revision = revision
 
@@ -63,6 +65,9 @@ class Store:
         return _engine.describe(self.url)
 
     def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self.engine.dispose()
 
     def __enter__(self) -> "Store":
@@ -71,12 +76,26 @@ class Store:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _insert(self, stmt: Any) -> int:
-        """Run an INSERT ... RETURNING id in its own transaction (retried while SQLite is locked)."""
+    def _insert(self, table: sa.Table, row: dict) -> int:
+        """INSERT one row and return its id, in its own transaction (retried while SQLite is locked).
+
+        One prebuilt statement per table with the row as parameters: SQLAlchemy compiles it once.
+        """
+        stmt = self._inserts.get(table.name)
+        if stmt is None:
+            stmt = self._inserts[table.name] = table.insert().returning(table.c.id)
+
         def step() -> int:
-            with self._writer.begin() as conn:
-                return int(conn.execute(stmt).scalar_one())
+            conn = self._write_connection()
+            with conn.begin():
+                return int(conn.execute(stmt, row).scalar_one())
         return _engine.with_retries(step)
+
+    def _write_connection(self) -> sa.Connection:
+        """One connection kept for this store's writes: a pool checkout per result costs more than the insert."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self._writer.connect()
+        return self._conn
 
     # ---------------------------------------------------------------------------------- writes
     def start_run(self, tag: Optional[str] = None, argv: Optional[Sequence[str]] = None,
@@ -86,13 +105,13 @@ class Store:
         row = {"started_at": started_at or _now(), "tag": tag, "argv": list(argv or []), "cwd": str(folder),
                "git_commit": facts.git_commit(folder), "host": facts.host_facts(),
                "versions": facts.tool_versions()}
-        return self._insert(runs.insert().values(**row).returning(runs.c.id))
+        return self._insert(runs, row)
 
     def add_result(self, run_id: int, result: Result, artifact_id: Optional[int] = None) -> int:
         """Commit one result now (its own transaction); returns its row id."""
         row = {"run_id": run_id, "artifact_id": artifact_id, "created_at": _now(), **headline(result),
                "document": result.to_dict()}
-        return self._insert(results.insert().values(**row).returning(results.c.id))
+        return self._insert(results, row)
 
     def add_results(self, run_id: int, items: Iterable[Result]) -> int:
         """Many results in one transaction (imports, tools): all or none. Returns how many."""
