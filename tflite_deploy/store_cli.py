@@ -81,7 +81,7 @@ def history_cmd(
 
     if as_json and as_csv:
         raise UserError("--json and --csv exclude each other: choose one.")
-    with open_store(store) as st:
+    with open_store(store, create=False) as st:
         if runs_only:
             rows = st.runs(tag=tag, limit=limit)
             cols = ["id", "started_at", "tag", "git_commit", "argv", "cwd"]
@@ -137,7 +137,7 @@ def compare_cmd(
 
     if not 0 <= min_effect < 1:
         raise UserError(f"--min-effect {min_effect} must be a fraction between 0 and 1 (0.05 = 5%).")
-    with open_store(store) as st:
+    with open_store(store, create=False) as st:
         cmp = compare_runs(st, base, new, min_effect=min_effect)
     if as_json:
         print(json.dumps(cmp.to_dict(), indent=2, default=str))
@@ -193,7 +193,7 @@ def report_cmd(
 
     if out_file.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out_file}: the report is HTML; give a file name ending in .html.")
-    with open_store(store) as st:
+    with open_store(store, create=False) as st:
         rep = build_report(st, runs or ["latest"], min_effect=min_effect)
     write_html(rep, out_file)
     con = _console()

@@ -88,6 +88,10 @@ def test_history_command_json_csv_and_table(store_url: str, cli: CliRunner) -> N
     assert r.exit_code == 0 and "int8" in r.stdout and "result(s)" in r.stdout
     r = cli.invoke(_app(), ["history", "--store", store_url, "--runs", "--json"])
     assert [x["tag"] for x in json.loads(r.stdout)] == ["nightly", "nightly"]
+    missing = str(Path(store_url).parent / "none.db") if "://" not in store_url else None
+    if missing:  # reading commands never create a store
+        r = cli.invoke(_app(), ["history", "--store", missing])
+        assert r.exit_code == 2 and "There is no results store at" in r.stderr and not Path(missing).exists()
     r = cli.invoke(_app(), ["history", "--store", store_url, "--since", "tomorrow"])
     assert r.exit_code == 2 and "--since 'tomorrow' is not a date" in r.stderr and "Traceback" not in r.output
 

@@ -21,11 +21,13 @@ __all__ = ["open_store", "record_results", "Store", "StoreError", "DEFAULT_STORE
            "resolve_store_url"]
 
 
-def open_store(url_or_path: Optional[str | Path] = None, *, upgrade_to: str = "head") -> "Store":
+def open_store(url_or_path: Optional[str | Path] = None, *, create: bool = True,
+               upgrade_to: str = "head") -> "Store":
     """Open (creating or migrating) the store at a path or SQLAlchemy URL.
 
     ``None`` means ``$TFLITE_DEPLOY_STORE`` or ``./tflite-deploy.db``. A newer store, or a file or
     database that is not a store, raises :class:`StoreError` and is left untouched.
+    ``create=False`` (the reading commands) refuses a SQLite file that does not exist yet.
     ``upgrade_to`` exists for tests that build an old-schema store.
     """
     import sqlalchemy as sa
@@ -34,6 +36,14 @@ def open_store(url_or_path: Optional[str | Path] = None, *, upgrade_to: str = "h
     from tflite_deploy.store.db import Store
 
     url = resolve_store_url(str(url_or_path) if url_or_path is not None else None)
+    try:
+        u = sa.make_url(url)
+    except sa.exc.ArgumentError as e:
+        raise StoreError(f"--store {url_or_path or url!r} is neither a file path nor a database URL "
+                         f"SQLAlchemy understands ({e}).") from None
+    if not create and u.get_backend_name() == "sqlite" and u.database and not Path(u.database).exists():
+        raise StoreError(f"There is no results store at {u.database}: measure with --store {u.database} "
+                         f"first, or name another store with --store or ${STORE_ENV}.")
     try:
         eng = _engine.create_engine(url)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:

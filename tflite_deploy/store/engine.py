@@ -148,7 +148,13 @@ def check_and_migrate(engine: Engine, url: str, upgrade_to: str = "head") -> str
                 command.upgrade(alembic_config(conn), upgrade_to)
             return target
 
-    return with_retries(step)
+    try:
+        return with_retries(step)
+    except (sa.exc.ProgrammingError, sa.exc.IntegrityError):
+        # PostgreSQL: another process created the same fresh store at the same moment (its tables
+        # or version row already exist); by now it has finished, so look again.
+        time.sleep(random.uniform(0.2, 0.5))
+        return with_retries(step)
 
 
 def _unreadable(e: BaseException) -> bool:
