@@ -95,6 +95,12 @@ def history_cmd(
     _print_rows(rows, cols, title, as_json, as_csv)
 
 
+# Short headers for the terminal table (JSON and CSV keep the column names).
+TABLE_LABELS = {"result_id": "id", "run_id": "run", "started_at": "started (UTC)", "p50_ms": "p50 ms",
+                "mean_ms": "mean ms", "init_ms": "init ms", "peak_memory_mb": "peak MB", "accuracy_top1": "top-1",
+                "accuracy_drop": "drop", "size_bytes": "bytes", "gzip_bytes": "gzip bytes", "git_commit": "git"}
+
+
 def _print_rows(rows: list, cols: list, title: str, as_json: bool, as_csv: bool) -> None:
     def plain(v: Any) -> Any:
         return v.isoformat() if hasattr(v, "isoformat") else " ".join(v) if isinstance(v, list) else v
@@ -113,9 +119,10 @@ def _print_rows(rows: list, cols: list, title: str, as_json: bool, as_csv: bool)
     shown = [c for c in cols if c not in ("artifact", "cwd") and any(r.get(c) is not None for r in rows)] or cols
     t = Table(title=title, title_justify="left")
     for c in shown:
-        t.add_column(c, justify="right" if c.endswith(("_ms", "_mb", "_bytes", "_id", "top1", "drop")) or c == "id" else "left")
+        t.add_column(TABLE_LABELS.get(c, c), justify="right" if c.endswith(("_ms", "_mb", "_bytes", "_id", "top1", "drop"))
+                     or c == "id" else "left")
     for r in rows:
-        t.add_row(*[_fmt(plain(r.get(c))) if not hasattr(r.get(c), "isoformat") else plain(r.get(c))[:19]
+        t.add_row(*[_fmt(plain(r.get(c))) if not hasattr(r.get(c), "isoformat") else f"{r[c]:%Y-%m-%d %H:%M}"
                     for c in shown])
     _console().print(t)
 
