@@ -29,8 +29,9 @@ from tflite_deploy.store import open_store
 
 
 def synthetic(i: int, p50: float, rng: np.random.Generator, samples: int) -> Result:
-    s = p50 * np.exp(rng.normal(0, 0.02, samples))
-    reps = list(p50 * np.exp(rng.normal(0, 0.02, 5)))
+    # whole nanoseconds in milliseconds, as the host runner records them (perf_counter_ns / 1e6)
+    s = np.round(p50 * np.exp(rng.normal(0, 0.02, samples)), 6)
+    reps = [round(float(x), 6) for x in p50 * np.exp(rng.normal(0, 0.02, 5))]
     return Result(kind="bench", artifact=f"models/m{i // 4}.{['float32', 'int8', 'float16', 'dynamic'][i % 4]}.tflite",
                   recipe=["float32", "int8", "float16", "dynamic"][i % 4], latency=LatencyStats.from_samples(s),
                   init_ms=10.0, peak_memory_mb=50.0, metrics={"repeat_p50_ms": reps},
