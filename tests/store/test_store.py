@@ -206,3 +206,14 @@ def test_default_location_and_environment(tmp_path: Path, monkeypatch: pytest.Mo
         with st.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     assert (tmp_path / "elsewhere.db").is_file()
+
+
+def test_result_to_dict_matches_asdict_with_nan_as_null() -> None:
+    """Result.to_dict walks fields itself (speed); it must say exactly what dataclasses.asdict says."""
+    import dataclasses
+
+    for r in (bench_result(repeats=[1.0, 2.0]), eval_result(),
+              Result(kind="bench", artifact="x", init_ms=float("nan"), warnings=("w",))):
+        ref = json.loads(json.dumps(dataclasses.asdict(r)).replace("NaN", "null"))
+        assert r.to_dict() == ref
+        assert Result.from_dict(r.to_dict()) == r if r.init_ms == r.init_ms else True
