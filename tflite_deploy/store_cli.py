@@ -11,16 +11,16 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
+from tflite_deploy.store_render import comparison_table, history_table, plain, report_written
 
 StoreOption = typer.Option(None, "--store", envvar="TFLITE_DEPLOY_STORE",
                            help="Results store: a file path (SQLite) or a URL such as "
@@ -46,18 +46,6 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return str(v)
-
-
-def _pct(ratio: Optional[float]) -> str:
-    return "-" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
-
-
 # ------------------------------------------------------------------------------------- history
 def history_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="Only this model (the file name before .RECIPE.tflite)."),
@@ -71,7 +59,7 @@ def history_cmd(
     until: Optional[str] = typer.Option(None, "--until", help="Runs up to this date/time."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many rows."),
     runs_only: bool = typer.Option(False, "--runs", help="List runs, not results."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     store: Optional[str] = StoreOption,
 ) -> None:
@@ -92,21 +80,12 @@ def history_cmd(
                            until=parse_time(until, "--until"), limit=limit, with_document=False)
             cols = list(HISTORY_COLUMNS)
             title = f"{len(rows)} result(s) in {st.name}"
-    _print_rows(rows, cols, title, as_json, as_csv)
+    _print_rows(rows, cols, title, "runs" if runs_only else "history", as_json, as_csv)
 
 
-# Short headers for the terminal table (JSON and CSV keep the column names).
-TABLE_LABELS = {"result_id": "id", "run_id": "run", "started_at": "started (UTC)", "p50_ms": "p50 ms",
-                "mean_ms": "mean ms", "init_ms": "init ms", "peak_memory_mb": "peak MB", "accuracy_top1": "top-1",
-                "accuracy_drop": "drop", "size_bytes": "bytes", "gzip_bytes": "gzip bytes", "git_commit": "git"}
-
-
-def _print_rows(rows: list, cols: list, title: str, as_json: bool, as_csv: bool) -> None:
-    def plain(v: Any) -> Any:
-        return v.isoformat() if hasattr(v, "isoformat") else " ".join(v) if isinstance(v, list) else v
-
+def _print_rows(rows: list, cols: list, title: str, kind: str, as_json: bool, as_csv: bool) -> None:
     if as_json:
-        print(json.dumps([{c: plain(r.get(c)) for c in cols} for r in rows], indent=2))
+        print(dumps(kind, [{c: plain(r.get(c)) for c in cols} for r in rows]))
         return
     if as_csv:
         buf = io.StringIO()
@@ -116,15 +95,7 @@ def _print_rows(rows: list, cols: list, title: str, as_json: bool, as_csv: bool)
             w.writerow(["" if r.get(c) is None else plain(r.get(c)) for c in cols])
         sys.stdout.write(buf.getvalue())
         return
-    shown = [c for c in cols if c not in ("artifact", "cwd") and any(r.get(c) is not None for r in rows)] or cols
-    t = Table(title=title, title_justify="left")
-    for c in shown:
-        t.add_column(TABLE_LABELS.get(c, c), justify="right" if c.endswith(("_ms", "_mb", "_bytes", "_id", "top1", "drop"))
-                     or c == "id" else "left")
-    for r in rows:
-        t.add_row(*[_fmt(plain(r.get(c))) if not hasattr(r.get(c), "isoformat") else f"{r[c]:%Y-%m-%d %H:%M}"
-                    for c in shown])
-    _console().print(t)
+    history_table(rows, cols, title, _console())
 
 
 # ------------------------------------------------------------------------------------- compare
@@ -132,7 +103,7 @@ def compare_cmd(
     base: str = typer.Argument(..., help="Base run: an id, a tag (its latest run), or latest~1."),
     new: str = typer.Argument("latest", help="New run: an id, a tag, or latest (default)."),
     min_effect: float = typer.Option(0.05, "--min-effect", help="Smallest latency change worth a verdict (0.05 = 5%)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope instead of a table."),
     store: Optional[str] = StoreOption,
 ) -> None:
     """Per model × recipe × target × delegate: size, accuracy and latency change with a verdict.
@@ -147,41 +118,11 @@ def compare_cmd(
     with open_store(store, create=False) as st:
         cmp = compare_runs(st, base, new, min_effect=min_effect)
     if as_json:
-        print(json.dumps(cmp.to_dict(), indent=2, default=str))
+        print(dumps("compare", [cmp.to_dict()]))
     else:
-        print_comparison(cmp, _console())
+        comparison_table(cmp, _console())
     if cmp.regressions:
         raise typer.Exit(1)
-
-
-VERDICT_STYLE = {"faster": "green", "slower": "bold red", "no change": "", "failed on new": "bold red",
-                 "missing on new": "bold red", "less accurate": "bold red", "more accurate": "green"}
-
-
-def print_comparison(cmp: Any, console: Console) -> None:
-    b, n = cmp.base_run, cmp.new_run
-    t = Table(title=f"run {b['id']} ({b['tag'] or 'no tag'}) -> run {n['id']} ({n['tag'] or 'no tag'}), "
-                    f"min effect {cmp.min_effect:.0%}", title_justify="left")
-    for c in ("model", "recipe", "target", "delegate", "size", "top-1", "drop (95% CI)", "p50 base",
-              "p50 new", "change", "verdict", "basis"):
-        t.add_column(c, justify="right" if c in ("size", "top-1", "p50 base", "p50 new", "change") else "left")
-    for c in cmp.cells:
-        d = c.to_dict()
-        size = "-" if not d["new_size_bytes"] else f"{d['new_size_bytes'] / 1e6:.3g} MB"
-        if d["base_size_bytes"] and d["new_size_bytes"]:
-            size += f" ({_pct(d['new_size_bytes'] / d['base_size_bytes'])})"
-        acc = "-" if d["new_top1"] is None else f"{d['new_top1']:.1f}"
-        if c.accuracy.change is not None:
-            acc += f" ({c.accuracy.change:+.1f})"
-        ci = d["new_drop_ci95"]
-        drop = "-" if d["new_drop"] is None else f"{d['new_drop']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
-        style = VERDICT_STYLE.get(c.verdict, "yellow")
-        t.add_row(d["model"] or "-", d["recipe"] or "-", d["target"], d["delegate"], size, acc, drop,
-                  _fmt(d["base_p50_ms"]), _fmt(d["new_p50_ms"]), _pct(c.latency.ratio),
-                  f"[{style}]{c.verdict}[/]" if style else c.verdict, c.latency.basis or c.note)
-    console.print(t)
-    regs = cmp.regressions
-    console.print(f"[bold red]{len(regs)} regression(s)[/]" if regs else "[green]no regressions[/]")
 
 
 # -------------------------------------------------------------------------------------- report
@@ -191,6 +132,7 @@ def report_cmd(
     out_file: Path = typer.Option(..., "--out", help="The HTML file to write (self-contained, opens offline)."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write report.md and PNG plots in this folder."),
     min_effect: float = typer.Option(0.05, "--min-effect", help="Smallest latency change worth a verdict."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope (files written) instead."),
     store: Optional[str] = StoreOption,
 ) -> None:
     """An HTML report (tables, plots, verdicts) and optionally Markdown with PNGs for a pull request."""
@@ -203,11 +145,12 @@ def report_cmd(
     with open_store(store, create=False) as st:
         rep = build_report(st, runs or ["latest"], min_effect=min_effect)
     write_html(rep, out_file)
-    con = _console()
-    con.print(f"Wrote {out_file} ({len(rep.plots)} plot(s), {len(rep.rows)} result row(s))")
-    if markdown is not None:
-        md = write_markdown(rep, markdown)
-        con.print(f"Wrote {md} and {len(rep.plots)} PNG file(s) beside it")
+    md = write_markdown(rep, markdown) if markdown is not None else None
+    if as_json:
+        print(dumps("report", [{"html": str(out_file), "markdown": str(md) if md else None,
+                                "plots": len(rep.plots), "rows": len(rep.rows)}]))
+    else:
+        report_written(out_file, md, len(rep.plots), len(rep.rows), _console())
 
 
 def register(app: typer.Typer) -> None:

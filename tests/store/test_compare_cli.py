@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.store.helpers import bench_result, eval_result
+from tflite_deploy.envelope import items_of
 from tflite_deploy.report.compare import compare_runs
 from tflite_deploy.store import open_store
 
@@ -78,7 +79,7 @@ def test_history_command_json_csv_and_table(store_url: str, cli: CliRunner) -> N
     _fill(store_url)
     r = cli.invoke(_app(), ["history", "--store", store_url, "--model", "a", "--json"])
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.stdout)
+    rows = items_of(json.loads(r.stdout), "history")
     assert [(x["kind"], x["run_id"]) for x in rows] == [("bench", 1), ("eval", 1), ("bench", 2), ("eval", 2)]
     assert rows[2]["p50_ms"] == pytest.approx(3.6)
     r = cli.invoke(_app(), ["history", "--store", store_url, "--kind", "bench", "--csv"])
@@ -87,7 +88,7 @@ def test_history_command_json_csv_and_table(store_url: str, cli: CliRunner) -> N
     r = cli.invoke(_app(), ["history", "--store", store_url, "--tag", "nightly", "--delegate", "xnnpack"])
     assert r.exit_code == 0 and "int8" in r.stdout and "result(s)" in r.stdout
     r = cli.invoke(_app(), ["history", "--store", store_url, "--runs", "--json"])
-    assert [x["tag"] for x in json.loads(r.stdout)] == ["nightly", "nightly"]
+    assert [x["tag"] for x in items_of(json.loads(r.stdout), "runs")] == ["nightly", "nightly"]
     missing = str(Path(store_url).parent / "none.db") if "://" not in store_url else None
     if missing:  # reading commands never create a store
         r = cli.invoke(_app(), ["history", "--store", missing])
@@ -103,7 +104,7 @@ def test_compare_command_exits_one_on_regression_and_zero_without(store_url: str
     assert "slower" in r.stdout and "failed on new" in r.stdout and "missing on new" in r.stdout
     assert "3 regression(s)" in r.stdout
     r = cli.invoke(_app(), ["compare", str(base), str(new), "--store", store_url, "--json"])
-    doc = json.loads(r.stdout)
+    (doc,) = items_of(json.loads(r.stdout), "compare")
     assert r.exit_code == 1 and doc["regressions"] == 3
     assert {c["model"]: c["verdict"] for c in doc["cells"]}["b"] == "no change"
     r = cli.invoke(_app(), ["compare", str(base), str(base), "--store", store_url])

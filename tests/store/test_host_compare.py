@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tflite_deploy.bench.host import HostBenchSettings, bench_host
-from tflite_deploy.bench.repeat import merge_repeats
+from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+from tflite_deploy.benchmark.repeat import merge_repeats
 from tflite_deploy.report.compare import compare_runs
 from tflite_deploy.store import open_store
 
