@@ -357,7 +357,8 @@ def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effe
 
     ``confirm``: every host cell measured on both sides whose two artifacts are still on disk is measured
     again, base and new alternating ``repeat`` times in this one process, and judged on those pairs alone
-    (:func:`~tflite_deploy.report.verdict.paired_verdict`: no between-process noise, drift cancelled). Returns a :class:`tflite_deploy.report.compare.Comparison`.
+    (:func:`~tflite_deploy.report.verdict.paired_verdict`: no between-process noise, drift cancelled).
+    Returns a :class:`tflite_deploy.report.compare.Comparison`.
     """
     from tflite_deploy.report.compare import compare_runs
     from tflite_deploy.store import open_store
