@@ -37,7 +37,7 @@ def _convert(model, path: Path) -> Path:
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """conv v1, a v2 of it (same file name, another folder) whose 70x70 input is ~20% more work, and a
-    v3 with twice the channels (~4x the work) for the fake device, whose runs share this loaded CPU."""
+    v3 with three times the channels (~9x the work) for the fake device, whose runs share this loaded CPU."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tf_keras as keras
 
@@ -53,7 +53,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("versions")
     return {"v1": _convert(conv(64), out / "v1" / "conv.float32.tflite"),
             "v2": _convert(conv(70), out / "v2" / "conv.float32.tflite"),
-            "v3": _convert(conv(64, 64), out / "v3" / "conv.float32.tflite")}  # ~4x the work of v1
+            "v3": _convert(conv(64, 96), out / "v3" / "conv.float32.tflite")}  # ~9x the work of v1
 
 
 def _items(r, kind: str) -> list:
@@ -177,7 +177,8 @@ def test_device_bench_with_repeat_records_and_compare_judges(adb_device, version
         assert res["target"] == f"adb:{adb_device.serial}" and res["latency"]["count"] == 75
     code, cell = _cell(store)
     assert (code, cell["verdict"], cell["target"]) == (0, "no change", f"adb:{adb_device.serial}"), cell
-    # the fake device is this host's CPU, shared with the test run: it cannot resolve 20%, but 4x
+    # the fake device is this host's CPU, shared with the test run: under load its repeats spread by up
+    # to 2-3x (the stand-in tool prints means, not medians), so only a large slowdown is beyond doubt
     r = runner.invoke(app, ["bench", str(versions["v3"]), *bench])
     assert r.exit_code == 0, r.output
     code, cell = _cell(store)
