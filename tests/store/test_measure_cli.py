@@ -183,3 +183,18 @@ def test_device_bench_with_repeat_records_and_compare_judges(adb_device, version
     assert r.exit_code == 0, r.output
     code, cell = _cell(store)
     assert (code, cell["verdict"]) == (1, "slower"), (cell["latency"], cell["base_p50_ms"], cell["new_p50_ms"])
+
+
+def test_python_api_records_with_store_and_tag(versions: dict, tmp_path: Path) -> None:
+    import tflite_deploy as td
+    from tflite_deploy.store import open_store
+
+    results = td.bench([versions["v1"], versions["v2"]], repeat=2, runs=10, min_seconds=0.05,
+                       store=tmp_path / "api.db", tag="api")
+    assert [r.settings["repeats"] for r in results] == [2, 2]
+    assert td.bench([versions["v1"]], runs=10, min_seconds=0.05)[0].ok  # no store= : nothing recorded
+    with open_store(tmp_path / "api.db", create=False) as st:
+        (run,) = st.runs()
+        stored = st.results(run["id"])
+    assert run["tag"] == "api" and [r.metrics["repeat_p50_ms"] for r in stored] == \
+        [r.metrics["repeat_p50_ms"] for r in results]
