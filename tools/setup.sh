@@ -11,6 +11,17 @@ PY="${PYTHON:-python3}"
 if ! command -v adb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq adb >/dev/null) || echo "warning: could not install adb" >&2
 fi
+# Results store tests: Debian's PostgreSQL 15 (a throw-away cluster per test session) and the
+# headless chromium the report test drives through Playwright (its own browser download cannot work here).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    need=""
+    [ -x /usr/lib/postgresql/15/bin/initdb ] || need="$need postgresql"
+    [ -x /usr/bin/chromium ] || need="$need chromium"
+    if [ -n "$need" ]; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null) \
+            || echo "warning: could not install$need" >&2
+    fi
+fi
 # onnx2tf (ONNX sources) pins TF 2.19 / numpy 1.26 / ai-edge-litert 2.1 and more exactly (see the comment at the
 # top of requirements.lock); installed without its pins it converts correctly on our set (tests/test_onnx_source.py).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps onnx2tf==1.29.24
