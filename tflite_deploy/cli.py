@@ -315,7 +315,7 @@ def bench(
     device: List[str] = typer.Option([], "--device", "-D", help="Android device: SERIAL, adb:SERIAL or "
                                      "adb://HOST:PORT/SERIAL (remote adb server); repeat for several."),
     delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack, none or reference. Device: a "
-                                 "comma list of xnnpack, gpu, nnapi, cpu."),
+                                 "comma list of xnnpack, gpu, nnapi, cpu, npu."),
     adb_server: Optional[str] = typer.Option(None, "--adb-server", help="HOST:PORT of a remote adb server for "
                                              "the --device serials (a device farm)."),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Threads (host 1, device 4)."),
@@ -326,8 +326,19 @@ def bench(
         None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
         help="TFLite's benchmark_model for the device's ABI (device runs); default: the official nightly "
              "build, downloaded once per ABI into ~/.cache/tflite-deploy."),
-    runner: str = typer.Option("binary", "--runner", help="Device runner: binary (benchmark_model over adb "
-                               "shell) or apk (TFLite's benchmark app, read from logcat)."),
+    runner: Optional[str] = typer.Option(None, "--runner", help="Device runner: binary (benchmark_model over "
+                                         "adb shell, the default) or apk (TFLite's benchmark app, read from "
+                                         "logcat). Host runner: compiled (LiteRT's CompiledModel), interpreter, "
+                                         "or auto (the default: compiled where it is faster)."),
+    runtime: str = typer.Option("auto", "--runtime", help="Device: litert (LiteRT's benchmark_model), tflite "
+                                "(TFLite's classic one) or auto (LiteRT's, unless --benchmark-binary is the "
+                                "classic tool)."),
+    npu_dispatch_lib: Optional[Path] = typer.Option(None, "--npu-dispatch-lib", help="Delegate npu: the SoC "
+                                                    "vendor's LiteRT dispatch library (libLiteRtDispatch_*.so)."),
+    npu_compiler_plugin: Optional[Path] = typer.Option(None, "--npu-compiler-plugin", help="Delegate npu: the "
+                                                       "vendor's LiteRT compiler plugin, for on-device compilation."),
+    model_cache: bool = typer.Option(True, "--model-cache/--no-model-cache", help="LiteRT on a device: cache "
+                                     "compiled work and report cold (first process) and warm (second) init."),
     benchmark_apk: Optional[Path] = typer.Option(
         None, "--benchmark-apk", envvar="TFLITE_DEPLOY_BENCHMARK_APK",
         help="TFLite's benchmark APK (with --runner apk); default: the official nightly build."),
@@ -352,16 +363,21 @@ def bench(
     if adb_server and device:
         device = [d if d.startswith("adb://") else f"adb://{adb_server}/{d.removeprefix('adb:')}" for d in device]
     if device:
+        runner = runner or "binary"
         results = _bench_devices(files, device, delegate, threads, runs, warmup, min_seconds,
                                  benchmark_apk if runner == "apk" else benchmark_binary, runner, gpu_precision, nnapi_accelerator, op_profiling, pin_big_cores, cooldown,
-                                 timeout, cleanup, as_json)
+                                 timeout, cleanup, as_json,
+                                 litert=dict(runtime=runtime, model_cache=model_cache,
+                                             npu_dispatch_lib=str(npu_dispatch_lib) if npu_dispatch_lib else None,
+                                             npu_compiler_plugin=str(npu_compiler_plugin) if npu_compiler_plugin
+                                             else None))
     else:
         from tflite_deploy.bench.host import HostBenchSettings, bench_host
         from tflite_deploy.runtime import check_host_delegate
 
         check_host_delegate(delegate)
         settings = HostBenchSettings(threads=threads or 1, runs=runs, warmup=warmup, min_seconds=min_seconds,
-                                     delegate=delegate)
+                                     delegate=delegate, runner=runner or "auto")
         with err.status(f"Measuring {len(files)} model(s), interleaved ...") if not as_json else _null():
             results = bench_host(files, settings)
     if csv_path:
@@ -381,7 +397,7 @@ def bench(
 def _bench_devices(files: list, device: list, delegate: str, threads: Optional[int], runs: int, warmup: int,
                    min_seconds: float, tool: Optional[Path], runner: str, gpu_precision: str,
                    nnapi_accelerator: Optional[str], op_profiling: bool, pin_big_cores: bool, cooldown: float,
-                   timeout: float, cleanup: bool, as_json: bool) -> list:
+                   timeout: float, cleanup: bool, as_json: bool, litert: Optional[dict] = None) -> list:
     from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices
 
     if runner not in ("binary", "apk"):
@@ -392,7 +408,7 @@ def _bench_devices(files: list, device: list, delegate: str, threads: Optional[i
         delegates=tuple(d.strip() for d in delegate.split(",") if d.strip()), threads=threads or 4, runs=runs,
         warmup_runs=warmup, min_seconds=min_seconds, gpu_precision=gpu_precision,
         nnapi_accelerator=nnapi_accelerator, op_profiling=op_profiling, pin_big_cores=pin_big_cores,
-        cooldown_seconds=cooldown, timeout_seconds=timeout, cleanup=cleanup, runner=runner)
+        cooldown_seconds=cooldown, timeout_seconds=timeout, cleanup=cleanup, runner=runner, **(litert or {}))
     total = len(files) * len(device) * len(settings.delegates)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -281,5 +281,6 @@ def _last_error(errors: list[str]) -> str:
     if not errors:
         return ""
     # a delegate failure explains more than the "Benchmarking failed." that follows it
-    best = next((e for e in errors if _FAILED_APPLY.search(e)), errors[-1])
+    best = next((e for e in errors if _FAILED_APPLY.search(e)), None) or next(
+        (e for e in reversed(errors) if not _BENCHMARK_FAILED.search(e)), errors[-1])
     return f". Last error printed: {best}"

@@ -67,7 +67,8 @@ _NOTES = {
     "No throughput data available": "throughput_unavailable",
 }
 # LiteRT's runtime, before the block: an accelerator it could not load (NPU without a dispatch library)
-_ACCEL_NOT_LOADED = re.compile(r"(?P<name>NPU|GPU|CPU) accelerator could not be loaded and registered: (?P<why>.*)$")
+# (litert/runtime/accelerators/{npu,gpu,cpu}_registry.cc: the GPU's line gives no reason)
+_ACCEL_NOT_LOADED = re.compile(r"\b(?P<name>NPU|GPU|CPU) accelerator could not be loaded and registered")
 
 
 class LiteRtBlock:
