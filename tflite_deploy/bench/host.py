@@ -1,8 +1,11 @@
-"""Benchmark .tflite files on this machine with the LiteRT interpreter, interleaved.
+"""Benchmark .tflite files on this machine with LiteRT (Interpreter or CompiledModel), interleaved.
 
 Several files are measured round-robin (one invoke of each per round) so that a machine that gets
 busier or hotter during the run affects all of them alike, and their ratios stay meaningful.
-Timings cover ``invoke()`` only; inputs are set once (random, fixed seed).
+Timings cover ``invoke()`` only; inputs are set once (random, fixed seed). Two runners: the
+Interpreter (``runner="litert-python"``, every host delegate) and LiteRT's CompiledModel
+(``runner="compiled"``, :mod:`tflite_deploy.bench.compiled`, XNNPACK only); ``auto`` picks the
+compiled one where it applies.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from tflite_deploy.artifact import recipe_name
+from tflite_deploy.bench.compiled import CompiledRunner, resolve_host_runner
 from tflite_deploy.bench.stats import timing_warnings
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
@@ -30,6 +34,7 @@ class HostBenchSettings:
     min_seconds: float = 1.0
     max_runs: int = 100_000
     delegate: str = "xnnpack"
+    runner: str = "auto"  # "compiled" (CompiledModel), "interpreter", or "auto" (see resolve_host_runner)
 
 
 def _rss_mb() -> float:
@@ -60,17 +65,23 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
                on_round: Optional[Callable[[int, int], None]] = None) -> list[Result]:
     """Measure each file; returns one ``Result`` per file, in the order given."""
     check_host_delegate(settings.delegate)
-    loaded, inits, mem = [], [], []
+    runner = resolve_host_runner(settings.runner, settings.delegate)
+    loaded: list = []
+    inits, mem = [], []
     for p in paths:
         before = _rss_mb()
         start = time.perf_counter_ns()
-        m = TfliteModel(p, threads=settings.threads, delegate=settings.delegate)
+        if runner == "compiled":
+            m = CompiledRunner(p, threads=settings.threads)
+        else:
+            m = TfliteModel(p, threads=settings.threads, delegate=settings.delegate)
         inits.append((time.perf_counter_ns() - start) / 1e6)
-        m.fill_random_input()
+        if runner != "compiled":
+            m.fill_random_input()
         mem.append(_rss_mb() - before)
         loaded.append(m)
 
-    invokes = [m.interpreter.invoke for m in loaded]
+    invokes = [m.invoke if runner == "compiled" else m.interpreter.invoke for m in loaded]
     t = time.perf_counter_ns
     first = []
     for inv in invokes:
@@ -104,16 +115,17 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         lat = LatencyStats.from_samples(runs[i])
         warnings = timing_warnings(lat, first[i])
         results.append(Result(
-            kind="bench", artifact=str(m.path), target="host", runner="litert-python",
+            kind="bench", artifact=str(m.path), target="host",
+            runner="compiled" if runner == "compiled" else "litert-python",
             delegate=settings.delegate, artifact_sha256=sha256_file(m.path),
             recipe=recipe_name(m.path),
             settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
                       "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
-                      "timer_overhead_ms": overhead},
+                      "timer_overhead_ms": overhead, "runner": runner},
             init_ms=inits[i], first_ms=first[i],
             warmup=LatencyStats.from_samples(warm[i]) if warm[i] else None, latency=lat,
             init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,
-            coverage=_coverage(m, settings.delegate),
+            coverage=m.coverage() if runner == "compiled" else _coverage(m, settings.delegate),
             device=cpu, warnings=tuple(warnings)))
     return _flag_slow_dynamic(results)
 
