@@ -20,13 +20,11 @@ from typing import Callable, Optional, Sequence
 
 from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, parse_target, remote_path
 from tflite_deploy.bench.binaries import fetch_litert_tool, fetch_tool
-from tflite_deploy.bench.flags import (  # noqa: F401  (re-exported: the settings live beside the flags)
-    DEVICE_DELEGATES,
+from tflite_deploy.bench.flags import (  # DeviceBenchSettings lives beside the flags it turns into
     DeviceBenchSettings,
     benchmark_args,
     cache_flags,
     check_delegate,
-    delegate_flags,
     resolve_runtime,
 )
 from tflite_deploy.bench.parse import parse_benchmark_log, to_result
