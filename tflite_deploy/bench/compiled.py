@@ -69,6 +69,18 @@ class CompiledRunner:
         run, index, inputs, outputs = self.model.run_by_index, self.signature_index, self.inputs, self.outputs
         return lambda: run(index, inputs, outputs)
 
+    def close(self) -> None:
+        """Release the model, its buffers and its environment now, their native log lines kept off the terminal."""
+        with captured_native_stderr():  # "INFO: [accelerator_registry.cc:43] DestroyAccelerator: ..."
+            env = self.model.environment
+            self.inputs, self.outputs = [], []
+            self.model.close()
+            env.close()
+            del env
+            import gc
+
+            gc.collect()
+
     def coverage(self) -> DelegateCoverage:
         fully = bool(self.model.is_fully_accelerated())
         return DelegateCoverage(requested="xnnpack", applied=True, fully=fully,

@@ -107,6 +107,10 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         if on_round and rounds % 10 == 0:
             on_round(rounds, settings.runs)
 
+    coverages = [m.coverage() if runner == "compiled" else _coverage(m, settings.delegate) for m in loaded]
+    if runner == "compiled":
+        for m in loaded:
+            m.close()
     overhead = timer_overhead_ms()
     peak = _peak_rss_mb()
     cpu = {"cpu_count": os.cpu_count(), "machine": os.uname().machine, "system": os.uname().sysname}
@@ -125,7 +129,7 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
             init_ms=inits[i], first_ms=first[i],
             warmup=LatencyStats.from_samples(warm[i]) if warm[i] else None, latency=lat,
             init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,
-            coverage=m.coverage() if runner == "compiled" else _coverage(m, settings.delegate),
+            coverage=coverages[i],
             device=cpu, warnings=tuple(warnings)))
     return _flag_slow_dynamic(results)
 
