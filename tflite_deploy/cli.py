@@ -329,7 +329,7 @@ def bench(
     runner: Optional[str] = typer.Option(None, "--runner", help="Device runner: binary (benchmark_model over "
                                          "adb shell, the default) or apk (TFLite's benchmark app, read from "
                                          "logcat). Host runner: compiled (LiteRT's CompiledModel), interpreter, "
-                                         "or auto (the default: compiled where it is faster)."),
+                                         "or auto (the default: the interpreter for now)."),
     runtime: str = typer.Option("auto", "--runtime", help="Device: litert (LiteRT's benchmark_model), tflite "
                                 "(TFLite's classic one) or auto (LiteRT's, unless --benchmark-binary is the "
                                 "classic tool)."),
