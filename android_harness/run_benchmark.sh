@@ -6,7 +6,7 @@
 #                                                   state, benchmark, state again, in one block;
 #                                                   --libdir: vendor libraries (NPU) the binary loads
 #
-# The block `run` prints (the host parses it; see tflite_deploy/bench/device.py):
+# The block `run` prints (the host parses it; see tflite_deploy/benchmark/device.py):
 #   ==== tflite-deploy state-before ====
 #   key=value ...
 #   ==== tflite-deploy benchmark ====

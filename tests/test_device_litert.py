@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.bench import binaries
-from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices
-from tflite_deploy.bench.flags import benchmark_args, resolve_runtime
+from tflite_deploy.benchmark import binaries
+from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices
+from tflite_deploy.benchmark.flags import benchmark_args, resolve_runtime
 from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import UserError
 
 runner = CliRunner()
@@ -35,7 +36,7 @@ def test_litert_cpu_gpu_npu_on_the_test_endpoint(adb_device, digits_variants, be
                             "--runtime", "litert", "--runs", "20", "--benchmark-binary", str(benchmark_binary),
                             "--json"])
     assert r.exit_code == 0, r.output
-    xnn, cpu, gpu, npu = json.loads(r.stdout)["results"]
+    xnn, cpu, gpu, npu = items_of(json.loads(r.stdout), "bench")
     for res in (xnn, cpu):
         assert res["status"] == "ok", res["error"]
         assert res["settings"]["runtime"] == "litert" and res["metrics"]["tool"] == "litert"

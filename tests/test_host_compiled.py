@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.bench.compiled import CompiledRunner, resolve_host_runner
-from tflite_deploy.bench.host import HostBenchSettings, bench_host
+from tflite_deploy.benchmark.compiled import CompiledRunner, resolve_host_runner
+from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
 from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import UserError
 from tflite_deploy.result import Result
 
@@ -66,10 +67,10 @@ def test_cli_runner_option(digits_variants):
     model = str(digits_variants["int8"].path)
     r = cli.invoke(app, ["bench", model, "--runs", "10", "--min-seconds", "0", "--runner", "compiled", "--json"])
     assert r.exit_code == 0, r.output
-    (res,) = json.loads(r.stdout)["results"]
+    (res,) = items_of(json.loads(r.stdout), "bench")
     assert res["runner"] == "compiled" and res["latency"]["count"] >= 10
     r = cli.invoke(app, ["bench", model, "--runs", "10", "--min-seconds", "0", "--delegate", "reference", "--json"])
-    assert r.exit_code == 0 and json.loads(r.stdout)["results"][0]["runner"] == "litert-python"
+    assert r.exit_code == 0 and items_of(json.loads(r.stdout), "bench")[0]["runner"] == "litert-python"
     r = cli.invoke(app, ["bench", model, "--runner", "compiled", "--delegate", "none"])
     assert r.exit_code != 0 and "--runner interpreter" in r.output and "Traceback" not in r.output
 

@@ -49,7 +49,7 @@ def ours_p50(runner: str, model: Path, threads: int, runs: int, warmup: int) -> 
 
 
 def measure(runner: str, model: Path, threads: int, runs: int, warmup: int) -> float:
-    from tflite_deploy.bench.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
 
     settings = HostBenchSettings(threads=threads, runs=runs, warmup=warmup, min_seconds=0.0, max_runs=runs,
                                  runner=runner)
@@ -73,7 +73,7 @@ def pair(model: Path, threads: int, runs: int, warmup: int) -> float:
 
     import numpy as np
 
-    from tflite_deploy.bench.compiled import CompiledRunner
+    from tflite_deploy.benchmark.compiled import CompiledRunner
     from tflite_deploy.runtime import TfliteModel
 
     interp = TfliteModel(model, threads=threads)

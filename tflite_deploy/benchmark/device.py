@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, parse_target, remote_path
-from tflite_deploy.bench.binaries import fetch_litert_tool, fetch_tool
-from tflite_deploy.bench.flags import (  # DeviceBenchSettings lives beside the flags it turns into
+from tflite_deploy.benchmark.binaries import fetch_litert_tool, fetch_tool
+from tflite_deploy.benchmark.flags import (  # DeviceBenchSettings lives beside the flags it turns into
     DeviceBenchSettings,
     benchmark_args,
     cache_flags,
     check_delegate,
     resolve_runtime,
 )
-from tflite_deploy.bench.parse import parse_benchmark_log, to_result
+from tflite_deploy.benchmark.parse import parse_benchmark_log, to_result
 from tflite_deploy.errors import DeviceError, UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.result import Result
@@ -130,7 +130,7 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
         harness_remote = remote_path("run_benchmark.sh")
         dev.push(HARNESS, harness_remote, mode=0o755)
         if s.runner == "apk":
-            from tflite_deploy.bench.apk import install_apk
+            from tflite_deploy.benchmark.apk import install_apk
 
             install_apk(dev, tool or fetch_tool(abi, kind="apk"))
             bin_remote = ""
@@ -162,7 +162,7 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
         try:
             args = benchmark_args(remote_models[m], d, s, npu_dir)
             if s.runner == "apk":
-                from tflite_deploy.bench.apk import run_apk
+                from tflite_deploy.benchmark.apk import run_apk
 
                 text, code = run_apk(dev, harness_remote, args, s.timeout_seconds)
                 emit(_result_from_run(text, code, m, name, d, s, facts))

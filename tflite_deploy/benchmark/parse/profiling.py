@@ -2,7 +2,7 @@
 (``[start]`` was dropped in 2021) and tab-separated rows, read by header name.
 
 :class:`TableReader` is the part of the line parser that keeps the open table; it is mixed into
-the parser in :mod:`tflite_deploy.bench.parse.log`.
+the parser in :mod:`tflite_deploy.benchmark.parse.log`.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from tflite_deploy.bench.parse.lines import NUM, num
+from tflite_deploy.benchmark.parse.lines import NUM, num
 from tflite_deploy.result import LatencyStats
 
 _HEADER = re.compile(r"^(?:=+ )?BENCHMARK RESULTS(?: =+)?$")

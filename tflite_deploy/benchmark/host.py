@@ -4,8 +4,8 @@ Several files are measured round-robin (one invoke of each per round) so that a 
 busier or hotter during the run affects all of them alike, and their ratios stay meaningful.
 Timings cover ``invoke()`` only; inputs are set once (random, fixed seed). Two runners: the
 Interpreter (``runner="litert-python"``, every host delegate) and LiteRT's CompiledModel
-(``runner="compiled"``, :mod:`tflite_deploy.bench.compiled`, XNNPACK only); ``auto`` is the
-Interpreter for now (see :func:`~tflite_deploy.bench.compiled.resolve_host_runner`).
+(``runner="compiled"``, :mod:`tflite_deploy.benchmark.compiled`, XNNPACK only); ``auto`` is the
+Interpreter for now (see :func:`~tflite_deploy.benchmark.compiled.resolve_host_runner`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.artifact import recipe_name
-from tflite_deploy.bench.compiled import CompiledRunner, resolve_host_runner
-from tflite_deploy.bench.stats import timing_warnings
+from tflite_deploy.benchmark.compiled import CompiledRunner, resolve_host_runner
+from tflite_deploy.benchmark.stats import timing_warnings
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.native_output import captured_native_stderr
+from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
 from tflite_deploy.runtime import TfliteModel, check_host_delegate
 
@@ -64,8 +65,11 @@ def timer_overhead_ms(rounds: int = 2000) -> float:
 
 
 def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBenchSettings(),
-               on_round: Optional[Callable[[int, int], None]] = None) -> list[Result]:
-    """Measure each file; returns one ``Result`` per file, in the order given."""
+               progress: Optional[ProgressCallback] = None) -> list[Result]:
+    """Measure each file; returns one ``Result`` per file, in the order given.
+
+    ``progress`` hears a ``bench`` event every 10 interleaved rounds (done of the runs asked for).
+    """
     check_host_delegate(settings.delegate)
     runner = resolve_host_runner(settings.runner, settings.delegate)
     loaded: list = []
@@ -108,8 +112,8 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
             inv()
             runs[i].append((t() - s) / 1e6)
         rounds += 1
-        if on_round and rounds % 10 == 0:
-            on_round(rounds, settings.runs)
+        if rounds % 10 == 0:
+            report(progress, "bench", rounds, settings.runs, f"{len(paths)} model(s) interleaved")
 
     coverages = [m.coverage() if runner == "compiled" else _coverage(m, settings.delegate) for m in loaded]
     if runner == "compiled":
@@ -146,7 +150,7 @@ def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
     """
     from dataclasses import replace
 
-    from tflite_deploy.inspect import inspect_model
+    from tflite_deploy.tflite.reader import inspect_model
 
     kinds = {r.artifact: inspect_model(r.artifact).kind for r in results}  # from the tensors, not names
     floats = [r for r in results if kinds[r.artifact] == "float32" and r.latency and r.latency.p50_ms]

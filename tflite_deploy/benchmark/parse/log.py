@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from tflite_deploy.bench.parse.classic import (
+from tflite_deploy.benchmark.parse.classic import (
     _FAILURE_TEXT,
     _GPU_SPLIT_START,
     _GPU_UNSUPPORTED_OP,
@@ -24,9 +24,9 @@ from tflite_deploy.bench.parse.classic import (
     ClassicLines,
     _last_error,
 )
-from tflite_deploy.bench.parse.lines import delegate_key, names, split_prefix
-from tflite_deploy.bench.parse.litert import LiteRtBlock, block_stats
-from tflite_deploy.bench.parse.profiling import ProfileTable, TableReader
+from tflite_deploy.benchmark.parse.lines import delegate_key, names, split_prefix
+from tflite_deploy.benchmark.parse.litert import LiteRtBlock, block_stats
+from tflite_deploy.benchmark.parse.profiling import ProfileTable, TableReader
 from tflite_deploy.result import DelegateCoverage, LatencyStats
 
 _FINAL_LINES = "its final 'Inference timings in us' line (TFLite) or 'BENCHMARK RESULTS' block (LiteRT)"

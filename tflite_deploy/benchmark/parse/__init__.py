@@ -11,8 +11,8 @@ Modules by role: :mod:`.lines` (prefixes, numbers), :mod:`.classic` (TFLite's li
 (the parser and :class:`BenchmarkLog`), :mod:`.result` (:func:`to_result`).
 """
 
-from tflite_deploy.bench.parse.log import BenchmarkLog, parse_benchmark_log
-from tflite_deploy.bench.parse.profiling import ProfileTable
-from tflite_deploy.bench.parse.result import to_result
+from tflite_deploy.benchmark.parse.log import BenchmarkLog, parse_benchmark_log
+from tflite_deploy.benchmark.parse.profiling import ProfileTable
+from tflite_deploy.benchmark.parse.result import to_result
 
 __all__ = ["BenchmarkLog", "ProfileTable", "parse_benchmark_log", "to_result"]

@@ -22,7 +22,7 @@
   partitions``, the GPU delegate's list of unsupported ops, and the NNAPI accelerators.
 - the echoed parameters, ``Num threads: [4]``.
 
-:class:`ClassicLines` is mixed into the parser in :mod:`tflite_deploy.bench.parse.log`.
+:class:`ClassicLines` is mixed into the parser in :mod:`tflite_deploy.benchmark.parse.log`.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from tflite_deploy.bench.parse.lines import NUM as _NUM
-from tflite_deploy.bench.parse.lines import delegate_key as _delegate_key
-from tflite_deploy.bench.parse.lines import ms as _ms
-from tflite_deploy.bench.parse.lines import names as _names
-from tflite_deploy.bench.parse.lines import num as _num
-from tflite_deploy.bench.parse.lines import us_to_ms as _us_to_ms
+from tflite_deploy.benchmark.parse.lines import NUM as _NUM
+from tflite_deploy.benchmark.parse.lines import delegate_key as _delegate_key
+from tflite_deploy.benchmark.parse.lines import ms as _ms
+from tflite_deploy.benchmark.parse.lines import names as _names
+from tflite_deploy.benchmark.parse.lines import num as _num
+from tflite_deploy.benchmark.parse.lines import us_to_ms as _us_to_ms
 from tflite_deploy.result import DelegateCoverage, LatencyStats
 
 # --- runs and timings -----------------------------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from tflite_deploy.bench.parse.lines import delegate_key as _delegate_key
-from tflite_deploy.bench.parse.log import BenchmarkLog
+from tflite_deploy.benchmark.parse.lines import delegate_key as _delegate_key
+from tflite_deploy.benchmark.parse.log import BenchmarkLog
 from tflite_deploy.result import DelegateCoverage, Result
 
 
