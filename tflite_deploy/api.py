@@ -169,12 +169,14 @@ class BenchOptions:
     op_profiling: bool = False
     pin_big_cores: bool = False
     cooldown: float = 0.0
-    timeout: float = 600.0
+    timeout: Optional[float] = None        # one device run; None: from its bounds (benchmark.flags.run_timeout)
     cleanup: bool = False
 
     def check(self, on_device: bool = True) -> None:
         if self.runs < 1 or self.warmup < 0 or (self.threads is not None and self.threads < 1):
             raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
+        if self.timeout is not None and self.timeout <= 0:
+            raise UserError(f"--timeout is a positive number of seconds, not {self.timeout:g}.")
         if on_device and self.runner not in (None, "binary", "apk"):
             raise UserError(f"--runner on a device is binary or apk, not {self.runner!r}")
         if self.gpu_precision not in ("fp16", "fp32"):

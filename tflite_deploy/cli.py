@@ -216,7 +216,7 @@ def bench(
     op_profiling: bool = typer.Option(False, "--op-profiling", help="Per-op timings (device runs)."),
     pin_big_cores: bool = typer.Option(False, "--pin-big-cores", help="taskset the run to the big cores."),
     cooldown: float = typer.Option(0.0, "--cooldown", help="Seconds to rest between device runs."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Seconds one device run may take."),
+    timeout: Optional[float] = typer.Option(None, help="Seconds one device run may take (default: from its bounds)."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove pushed models from the device afterwards."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per result to this CSV."),
     as_json: JsonFlag = False,

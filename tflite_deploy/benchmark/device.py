@@ -6,7 +6,10 @@ changed), then run the harness once per model × delegate and parse what ``bench
 With LiteRT's tool and its model cache on, each model × delegate runs in two processes: the first
 (cold) compiles and writes the cache, the second (warm) reads it; both inits are reported. A device
 that fails, goes offline or times out turns into failed ``Result`` records for that device; the
-others finish. A delegate the phone or the settings cannot serve is ``unavailable``, with the reason.
+others finish. While a benchmark runs, a liveness probe (:class:`~tflite_deploy.adb.LivenessProbe`)
+asks the phone an ``echo`` every few seconds: a frozen phone fails its run within half a minute, and
+its remaining runs at once, instead of waiting out the run's time-out (derived from the run's own
+bounds, ``--max_secs``: see :func:`~tflite_deploy.benchmark.flags.run_timeout`). A delegate the phone or the settings cannot serve is ``unavailable``, with the reason.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, parse_target, remote_path
+from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, LivenessProbe, parse_target, remote_path
 from tflite_deploy.benchmark.binaries import fetch_litert_tool, fetch_tool
 from tflite_deploy.benchmark.flags import (  # DeviceBenchSettings lives beside the flags it turns into
     DeviceBenchSettings,
     benchmark_args,
     cache_flags,
     check_delegate,
+    max_seconds,
     resolve_runtime,
+    run_timeout,
 )
 from tflite_deploy.benchmark.parse import parse_benchmark_log, to_result
 from tflite_deploy.errors import DeviceError, UserError
@@ -34,7 +39,7 @@ from tflite_deploy.result import Result
 
 HARNESS = Path(__file__).resolve().parent.parent / "data" / "run_benchmark.sh"
 _BLOCK = re.compile(r"^==== tflite-deploy (?P<tag>[\w=-]+) ====\s*$", re.M)
-LOST = ("offline", "not-found", "closed", "timeout", "unauthorized", "server")
+LOST = ("offline", "not-found", "closed", "timeout", "unauthorized", "server", "frozen")
 NNAPI_DEPRECATED_SDK = 35  # Android 15
 
 
@@ -159,25 +164,16 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
             continue
         if i and s.cooldown_seconds:
             time.sleep(s.cooldown_seconds)
-        try:
-            args = benchmark_args(remote_models[m], d, s, npu_dir)
-            if s.runner == "apk":
-                from tflite_deploy.benchmark.apk import run_apk
-
-                text, code = run_apk(dev, harness_remote, args, s.timeout_seconds)
-                emit(_result_from_run(text, code, m, name, d, s, facts))
-                continue
-            run = _harness_runner(dev, harness_remote, bin_remote, npu_dir if d == "npu" else "", s)
-            if s.runtime == "litert" and s.model_cache:
-                emit(_cold_and_warm(run, dev, args, m, name, d, s, facts))
-            else:
-                emit(_result_from_run(*run(args), m, name, d, s, facts))
-        except DeviceError as e:
-            emit(_failed(m, name, d, str(e), facts, s=s))
-            if getattr(e, "reason", "") in LOST:
-                lost = getattr(e, "reason", "device error")
-            continue
-    if s.cleanup:
+        with LivenessProbe(dev) as probe:
+            watched = dev.stopped_by(probe.frozen)  # its calls end once the probe finds the phone frozen
+            try:
+                emit(_run_one(watched, harness_remote, bin_remote, npu_dir, remote_models[m], m, name, d, s, facts))
+            except DeviceError as e:
+                reason = "frozen" if probe.frozen.is_set() else e.reason
+                emit(_failed(m, name, d, probe.describe() if reason == "frozen" else str(e), facts, s=s))
+                if reason in LOST:
+                    lost = reason or "device error"
+    if s.cleanup and not lost:
         try:
             dev.remove(remote_path("models"))
             dev.remove(remote_path("cache"))
@@ -186,13 +182,27 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
     return results
 
 
+def _run_one(dev: AdbDevice, harness_remote: str, bin_remote: str, npu_dir: str, remote_model: str, model: Path,
+             target: str, delegate: str, s: DeviceBenchSettings, facts: dict) -> Result:
+    """One model x delegate: one benchmark process, or two (cold and warm) with LiteRT's cache."""
+    args = benchmark_args(remote_model, delegate, s, npu_dir)
+    if s.runner == "apk":
+        from tflite_deploy.benchmark.apk import run_apk
+
+        return _result_from_run(*run_apk(dev, harness_remote, args, run_timeout(s)), model, target, delegate, s, facts)
+    run = _harness_runner(dev, harness_remote, bin_remote, npu_dir if delegate == "npu" else "", s)
+    if s.runtime == "litert" and s.model_cache:
+        return _cold_and_warm(run, dev, args, model, target, delegate, s, facts)
+    return _result_from_run(*run(args), model, target, delegate, s, facts)
+
+
 def _harness_runner(dev: AdbDevice, harness_remote: str, bin_remote: str, libdir: str,
                     s: DeviceBenchSettings) -> Callable[[list[str]], tuple[str, int]]:
     """One benchmark process through the harness: (stdout and stderr, exit code)."""
     def run(args: list[str]) -> tuple[str, int]:
         cmd = ["sh", harness_remote, "run", *(["--pin-big"] if s.pin_big_cores else []),
                *(["--libdir", libdir] if libdir else []), bin_remote, *args]
-        sh = dev.shell(cmd, timeout=s.timeout_seconds)
+        sh = dev.shell(cmd, timeout=run_timeout(s))
         return sh.stdout + ("\n" + sh.stderr if sh.stderr else ""), sh.exit_code
     return run
 
@@ -229,11 +239,15 @@ def _result_from_run(text: str, exit_code: int, model: Path, target: str, delega
     log = parse_benchmark_log(parts.get("benchmark", text))
     before, after = parse_state(parts.get("state-before", "")), parse_state(parts.get("state-after", ""))
     settings = {"threads": s.threads, "runs": s.runs, "warmup": s.warmup_runs, "min_seconds": s.min_seconds,
-                "pin_big_cores": s.pin_big_cores, "exit_code": exit_code, "runtime": s.runtime}
+                "pin_big_cores": s.pin_big_cores, "exit_code": exit_code, "runtime": s.runtime,
+                "max_secs": max_seconds(s), "timeout_s": run_timeout(s)}
     r = to_result(log, artifact=str(model), target=target, delegate=delegate, settings=settings,
                   runner="benchmark_apk" if s.runner == "apk" else "benchmark_model",
                   device={**facts, "state_before": before, "state_after": after})
     warnings = list(r.warnings) + hygiene_warnings(before, after)
+    if r.ok and r.latency and r.latency.count < s.runs:
+        warnings.append(f"{r.latency.count} of the {s.runs} runs asked for: benchmark_model starts no run after "
+                        f"--max_secs={max_seconds(s):g} s; give a slow model a longer --min-seconds")
     if "pinned.note" in before:
         warnings.append(f"--pin-big-cores: {before['pinned.note']}")
     if log.tool and log.tool != s.runtime:

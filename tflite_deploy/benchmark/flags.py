@@ -20,6 +20,9 @@ from tflite_deploy.errors import UserError
 DEVICE_DELEGATES = ("xnnpack", "gpu", "nnapi", "cpu", "npu")
 RUNTIMES = ("auto", "litert", "tflite")
 _LITERT_MARK = b"BENCHMARK RESULTS"  # printed by LiteRT's results listener only
+MAX_SECS_FLOOR = 60.0  # --max_secs unless --min-seconds asks for longer (the tools' own default is 150)
+INIT_ALLOWANCE_S = 90.0  # loading and compiling a model (GPU programs, NPU JIT) before the first run
+RUN_MARGIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,8 @@ class DeviceBenchSettings:
     op_profiling: bool = False
     pin_big_cores: bool = False
     cooldown_seconds: float = 0.0
-    timeout_seconds: float = 600.0
+    timeout_seconds: Optional[float] = None  # one benchmark process; None: from the run's bounds (run_timeout)
+    max_seconds: Optional[float] = None  # benchmark_model's --max_secs per phase; None: max(60, 2 x min_seconds)
     cleanup: bool = False
     runner: str = "binary"  # "binary" (benchmark_model over adb shell) or "apk" (the benchmark app)
     # which benchmark_model: "litert" (LiteRT's own), "tflite" (the classic one) or "auto" (see resolve_runtime)
@@ -108,9 +112,27 @@ def cache_flags(delegate: str, cache_dir: str, key: str) -> list[str]:
     return [f"--xnnpack_weight_cache_file_path={cache_dir}/{key}.xnnpack_cache"]
 
 
+def max_seconds(s: DeviceBenchSettings) -> float:
+    """benchmark_model's ``--max_secs``: each phase (warm-up, then the runs) starts no run after it."""
+    return s.max_seconds if s.max_seconds is not None else max(MAX_SECS_FLOOR, 2 * s.min_seconds)
+
+
+def run_timeout(s: DeviceBenchSettings) -> float:
+    """Seconds one benchmark process may take: an explicit ``timeout_seconds``, else its own bounds.
+
+    Both tools take ``--max_secs`` (TFLite's tensorflow/lite/tools/benchmark/benchmark_model.cc; LiteRT's
+    BenchmarkLiteRtModel::GetFlags adds its flags to that class's, litert/tools/benchmark_litert_model.h):
+    the warm-up and the runs each start no run after it, and finish the run in progress. So: init,
+    two phases, and a margin for the run in progress, the op-profile table and the harness.
+    """
+    if s.timeout_seconds is not None:
+        return s.timeout_seconds
+    return INIT_ALLOWANCE_S + 2 * max_seconds(s) + RUN_MARGIN_S
+
+
 def benchmark_args(remote_model: str, delegate: str, s: DeviceBenchSettings, npu_dir: str = "") -> list[str]:
     profiling = "--use_profiler=true" if s.runtime == "litert" else "--enable_op_profiling=true"
     return [f"--graph={remote_model}", f"--num_threads={s.threads}", f"--num_runs={s.runs}",
-            f"--warmup_runs={s.warmup_runs}", f"--min_secs={s.min_seconds}",
+            f"--warmup_runs={s.warmup_runs}", f"--min_secs={s.min_seconds}", f"--max_secs={max_seconds(s):g}",
             "--report_peak_memory_footprint=true",
             *([profiling] if s.op_profiling else []), *delegate_flags(delegate, s, npu_dir)]
