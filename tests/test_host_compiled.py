@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -79,3 +81,15 @@ def test_compiled_coverage_of_a_model_xnnpack_cannot_take(digits_variants):
     (res,) = bench_host([digits_variants["int16x8"].path], HostBenchSettings(runner="compiled", runs=5,
                                                                             min_seconds=0.0))
     assert res.coverage.applied is False and res.coverage.fully is False and res.coverage.delegate_kernels == 0
+
+
+def test_compiled_runner_keeps_litert_chatter_off_stderr(digits_variants):
+    """LiteRT logs environment set-up (at creation and at the first buffer write) and, from a static
+    object destroyed after Python ends, its teardown: none of it may reach the user's terminal."""
+    models = [str(digits_variants["int8"].path), str(digits_variants["float32"].path)]
+    code = "import sys; from tflite_deploy.cli import app; sys.argv[0] = 'tflite-deploy'; app()"
+    p = subprocess.run([sys.executable, "-c", code, "bench", *models, "--runner", "compiled", "--runs", "5",
+                        "--min-seconds", "0", "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert [r["runner"] for r in items_of(json.loads(p.stdout), "bench")] == ["compiled", "compiled"]
+    assert "INFO: [" not in p.stderr and "DestroyAccelerator" not in p.stderr, p.stderr

@@ -14,21 +14,25 @@ from typing import Callable
 import numpy as np
 
 from tflite_deploy.errors import ModelError, UserError
-from tflite_deploy.native_output import captured_native_stderr
+from tflite_deploy.native_output import captured_native_stderr, drop_at_exit
 from tflite_deploy.result import DelegateCoverage
 
 RUNNERS = ("auto", "compiled", "interpreter")
 # The CompiledModel's CPU accelerator is XNNPACK: the classic "none"/"reference" kernels are the Interpreter's.
 COMPILED_DELEGATES = ("xnnpack",)
+# what LiteRT's static tensor-buffer environment prints when the C++ runtime destroys it at exit
+_TEARDOWN_LINE = r"^INFO: \[accelerator_registry\.cc:[0-9]+\] DestroyAccelerator: "
 
 
 def resolve_host_runner(runner: str, delegate: str) -> str:
     """``auto`` is the Interpreter for now; ``compiled`` is asked for by name.
 
     Measured here (tools/bench_host_runners.py, MobileNetV2 224, 1 thread, invokes alternated in one
-    process): compiled / interpreter p50 0.999x on float32 and 0.966x on int8. It is not the default
-    yet because LiteRT's CompiledModel writes INFO lines (accelerator registration at the first run,
-    teardown at exit) to stderr that its Python package gives no way to silence.
+    process): compiled / interpreter p50 0.999x on float32 and 0.966x on int8. LiteRT's INFO lines on
+    stderr no longer stand in the way (creation and buffer writes run captured, the static
+    environment's teardown at exit is filtered: :func:`~tflite_deploy.native_output.drop_at_exit`),
+    but the switch changes every host Result's runner and init (the CompiledModel sets up an
+    environment and registers accelerators): left to a decision of its own.
     """
     if runner not in RUNNERS:
         raise UserError(f"Unknown host runner {runner!r}: choose {', '.join(RUNNERS)}.")
@@ -48,6 +52,7 @@ class CompiledRunner:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"Model {self.path} does not exist.")
+        drop_at_exit(_TEARDOWN_LINE)
         try:
             # LiteRT's logger keeps the stderr it found when its library loaded: load it while captured,
             # so its INFO chatter (accelerator registration, and teardown at exit) stays off the terminal
@@ -63,13 +68,14 @@ class CompiledRunner:
                 self.signature_index = self.model.get_signature_index(signature)
                 self.inputs = self.model.create_input_buffers(self.signature_index)
                 self.outputs = self.model.create_output_buffers(self.signature_index)
+                # writing a buffer makes LiteRT set up another environment, with its chatter: captured too
+                rng = np.random.default_rng(seed)
+                details = self.model.get_input_tensor_details(signature)
+                for buf, detail in zip(self.inputs, details.values()):
+                    buf.write(_random(rng, detail))
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"Model {self.path} could not be compiled by LiteRT's CompiledModel: "
                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}.") from None
-        rng = np.random.default_rng(seed)
-        details = self.model.get_input_tensor_details(signature)
-        for buf, detail in zip(self.inputs, details.values()):
-            buf.write(_random(rng, detail))
 
     @property
     def invoke(self) -> Callable[[], None]:
