@@ -44,8 +44,8 @@ sandbox get ``FAIL``. Shell commands run as ``/bin/sh -c CMD`` on the host with
 This is a test fixture, not a security boundary: a shell command can do anything the test process
 can. Test controls: :meth:`FakeAdbd.kill` (every socket closed abruptly, the listener gone, running
 commands killed: a device that dies), :meth:`FakeAdbd.hang` (sockets stay open, nothing is answered
-any more: a device that freezes; :attr:`FakeAdbd.freeze_on` freezes it as a given command starts), :attr:`FakeAdbd.delay` (seconds to wait before accepting each
-stream). Pushed files keep the mode bits from ``SEND``'s ``path,mode``, so a pushed executable runs.
+any more: a device that freezes; :attr:`FakeAdbd.freeze_on` freezes it as a given command starts),
+:attr:`FakeAdbd.delay` (seconds to wait before accepting each stream). Pushed files keep the mode bits from ``SEND``'s ``path,mode``, so a pushed executable runs.
 """
 
 from __future__ import annotations
