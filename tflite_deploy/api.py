@@ -98,20 +98,26 @@ def _dataset(data: DataSpec, preprocess: Optional[Preprocess]) -> DataSpec:
 # ---------------------------------------------------------------------------------------- convert
 def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), data: DataSpec = None,
             out: PathLike = "out", *, recipe_files: Sequence[PathLike] = (), preprocess: Optional[Preprocess] = None,
-            progress: Optional[ProgressCallback] = None) -> list[Artifact]:
-    """Convert ``model`` (a .keras/.h5 path, a SavedModel folder or a loaded SourceModel) with each recipe.
+            input_shape: str | Sequence[int] | None = None, progress: Optional[ProgressCallback] = None
+            ) -> list[Artifact]:
+    """Convert ``model`` (a .keras/.h5 path, a SavedModel folder, a float .tflite, an .onnx, or a loaded
+    SourceModel) with each recipe.
 
     Writes ``NAME.RECIPE.tflite`` and a sidecar JSON per recipe into ``out``; returns the artifacts.
     ``data`` (``digits:train``, an image folder, a .npz, or a Dataset) calibrates int8/int16x8 recipes.
+    A float .tflite is quantized by the AI Edge Quantizer; an .onnx is converted by onnx2tf first, and
+    ``input_shape`` (``(1, 3, 224, 224)`` or ``"1,3,224,224"``) fixes its dynamic dimensions.
     """
     chosen = load_recipes(recipes, recipe_files)
     dataset = _dataset(data, preprocess)
     from tflite_deploy.conversion import convert as convert_verb
-    from tflite_deploy.models import SourceModel, load_model
+    from tflite_deploy.sources import open_source
 
-    if not isinstance(model, SourceModel):
-        report(progress, "load", 0, None, f"Loading {model} (TensorFlow) ...")
-        model = load_model(model)
+    if isinstance(model, (str, Path)):
+        report(progress, "load", 0, None, f"Loading {model} ...")
+        model = open_source(model, input_shape, dataset)
+    elif input_shape is not None:
+        raise UserError("input_shape applies to an ONNX model given by its path, not to a loaded model.")
     return convert_verb(model, chosen, dataset, out, progress=progress)
 
 
@@ -191,8 +197,8 @@ class BenchOptions:
 def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_server: Optional[str] = None,
           options: Optional[BenchOptions] = None, progress: Optional[ProgressCallback] = None,
           **option_values: Any) -> list[Result]:
-    """Latency and memory of ``files`` on each target: ``host`` (LiteRT here) or an Android device
-    (``adb:SERIAL``, a bare ``SERIAL``, or ``adb://HOST:PORT/SERIAL``). ``adb_server`` (``HOST:PORT``)
+    """Latency and memory of ``files`` on each target: ``host`` (LiteRT here; ONNX Runtime for .onnx files)
+    or an Android device (``adb:SERIAL``, a bare ``SERIAL``, or ``adb://HOST:PORT/SERIAL``). ``adb_server`` (``HOST:PORT``)
     puts the bare and ``adb:`` serials on a remote adb server. Options: :class:`BenchOptions` fields,
     as ``options=`` or keywords (``runs=100``). Host results come first, then device results.
     """
@@ -203,6 +209,10 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
             raise UserError(f"Model {f} does not exist.")
     devices = [t for t in targets if t != "host"]
     opts.check(on_device=bool(devices))
+    onnx_files = [str(f) for f in paths if f.suffix.lower() == ".onnx"]
+    if devices and onnx_files:  # ONNX Runtime runs here only; phones run .tflite
+        raise UserError(f"{', '.join(onnx_files)}: .onnx files are measured on this machine with ONNX Runtime; "
+                        "devices run .tflite files. Leave out --device, or the .onnx.")
     if adb_server:
         devices = [d if d.startswith("adb://") else f"adb://{adb_server}/{d.removeprefix('adb:')}" for d in devices]
     results: list[Result] = []

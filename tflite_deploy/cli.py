@@ -104,7 +104,7 @@ def recipes(recipes_file: RecipeFiles = [], as_json: JsonFlag = False) -> None: 
 @app.command()
 @user_errors
 def convert(
-    model: Path = typer.Argument(..., help="A .keras or .h5 file, or a SavedModel folder."),
+    model: Path = typer.Argument(..., help="A .keras/.h5 file, a SavedModel folder, a float .tflite or an .onnx."),
     recipe: List[str] = typer.Option(["float32", "int8"], "--recipe", "-r",
                                      help="Recipe name; repeat for several (see `tflite-deploy recipes`)."),
     data: Optional[str] = typer.Option(None, "--data", "-d",
@@ -114,13 +114,15 @@ def convert(
     recipes_file: RecipeFiles = [],  # noqa: B006
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
     color: ColorMode = None, layout: Layout = None, as_json: JsonFlag = False,
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="ONNX models with dynamic "
+                                              "dimensions: the input shape to convert with, e.g. 1,3,224,224."),
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
     pre = api.preprocess(size, scale, mean, std, color, layout)
     _quiet_python_warnings()
     with _bars(as_json) as progress:
         arts = api.convert(model, recipe, data, out_dir, recipe_files=recipes_file, preprocess=pre,
-                           progress=progress)
+                           input_shape=input_shape, progress=progress)
     rows = api.as_items("convert", arts)
     if as_json:
         print(dumps("convert", rows))
@@ -149,8 +151,8 @@ def inspect(
 @app.command(name="eval")
 @user_errors
 def eval_cmd(
-    models: List[Path] = typer.Argument(..., help="The float reference (.keras/.h5/SavedModel or a float32 "
-                                                  ".tflite) first, then the .tflite variants to judge."),
+    models: List[Path] = typer.Argument(..., help="The float reference (.keras/.h5/SavedModel, a float32 .tflite "
+                                                  "or an .onnx) first, then the .tflite variants to judge."),
     data: str = typer.Option(..., "--data", "-d", help="Evaluation data, e.g. digits:test or an image folder."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most this many samples."),
     top_k: int = typer.Option(5, "--top-k", help="Also report top-k accuracy (when there are more classes)."),
@@ -186,7 +188,7 @@ def eval_cmd(
 @app.command()
 @user_errors
 def bench(
-    files: List[Path] = typer.Argument(..., help=".tflite file(s); several are measured interleaved."),
+    files: List[Path] = typer.Argument(..., help=".tflite files (.onnx on the host); measured interleaved."),
     device: List[str] = typer.Option([], "--device", "-D", help="Android device: SERIAL, adb:SERIAL or "
                                      "adb://HOST:PORT/SERIAL (remote adb server); repeat for several."),
     delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack, none or reference. Device: a "
@@ -201,10 +203,8 @@ def bench(
         None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
         help="TFLite's benchmark_model for the device's ABI (device runs); default: the official nightly "
              "build, downloaded once per ABI into ~/.cache/tflite-deploy."),
-    runner: Optional[str] = typer.Option(None, "--runner", help="Device: binary (benchmark_model over adb shell, "
-                                         "default) or apk (TFLite's app). Host: auto, compiled or interpreter."),
-    runtime: str = typer.Option("auto", "--runtime", help="Device tool: litert (LiteRT's benchmark_model), tflite "
-                                "(the classic one) or auto (LiteRT's unless --benchmark-binary is classic)."),
+    runner: Optional[str] = typer.Option(None, help="Device: binary or apk. Host: auto, compiled or interpreter."),
+    runtime: str = typer.Option("auto", help="Device benchmark_model: litert, tflite (the classic one) or auto."),
     npu_dispatch_lib: Optional[Path] = typer.Option(None, help="Delegate npu: the vendor's LiteRT dispatch library."),
     npu_compiler_plugin: Optional[Path] = typer.Option(None, help="Delegate npu: the vendor's compiler plugin."),
     model_cache: bool = typer.Option(True, help="LiteRT on a device: cache compiled work; cold and warm init."),

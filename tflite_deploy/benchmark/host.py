@@ -77,17 +77,14 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
     for p in paths:
         before = _rss_mb()
         start = time.perf_counter_ns()
-        if runner == "compiled":
-            m = CompiledRunner(p, threads=settings.threads)
-        else:
-            m = TfliteModel(p, threads=settings.threads, delegate=settings.delegate)
+        m = _open_host_model(p, settings, runner)
         inits.append((time.perf_counter_ns() - start) / 1e6)
-        if runner != "compiled":
+        if not isinstance(m, CompiledRunner):  # it fills its own buffers
             m.fill_random_input()
         mem.append(_rss_mb() - before)
         loaded.append(m)
 
-    invokes = [m.invoke if runner == "compiled" else m.interpreter.invoke for m in loaded]
+    invokes = [m.invoke if isinstance(m, CompiledRunner) else m.interpreter.invoke for m in loaded]
     t = time.perf_counter_ns
     first = []
     # LiteRT's CompiledModel registers its CPU accelerator at the first run and says so on fd 2
@@ -115,11 +112,12 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         if rounds % 10 == 0:
             report(progress, "bench", rounds, settings.runs, f"{len(paths)} model(s) interleaved")
 
-    coverages = [m.coverage() if runner == "compiled" else _coverage(m, settings.delegate) for m in loaded]
+    coverages = [m.coverage() if hasattr(m, "coverage") else _coverage(m, settings.delegate) for m in loaded]
     if runner == "compiled":
         del invokes  # they hold the models, and the models their LiteRT environments
         for m in loaded:
-            m.close()
+            if isinstance(m, CompiledRunner):
+                m.close()
     overhead = timer_overhead_ms()
     peak = _peak_rss_mb()
     cpu = {"cpu_count": os.cpu_count(), "machine": os.uname().machine, "system": os.uname().sysname}
@@ -128,9 +126,8 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         lat = LatencyStats.from_samples(runs[i])
         warnings = timing_warnings(lat, first[i])
         results.append(Result(
-            kind="bench", artifact=str(m.path), target="host",
-            runner="compiled" if runner == "compiled" else "litert-python",
-            delegate=settings.delegate, artifact_sha256=sha256_file(m.path),
+            kind="bench", artifact=str(m.path), target="host", runner=_runner_name(m),
+            delegate="cpu" if _is_onnx(m) else settings.delegate, artifact_sha256=sha256_file(m.path),
             recipe=recipe_name(m.path),
             settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
                       "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
@@ -143,6 +140,24 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
     return _flag_slow_dynamic(results)
 
 
+def _open_host_model(p: str | Path, settings: HostBenchSettings, runner: str) -> TfliteModel | CompiledRunner:
+    if str(p).lower().endswith(".onnx"):  # hook: an ONNX original measured beside its TFLite variants
+        from tflite_deploy.sources.onnx_runtime import OnnxRuntimeModel
+
+        return OnnxRuntimeModel(p, threads=settings.threads)  # type: ignore[return-value]
+    if runner == "compiled":
+        return CompiledRunner(p, threads=settings.threads)
+    return TfliteModel(p, threads=settings.threads, delegate=settings.delegate)
+
+
+def _is_onnx(m: object) -> bool:
+    return str(getattr(m, "path", "")).lower().endswith(".onnx")
+
+
+def _runner_name(m: object) -> str:
+    return "compiled" if isinstance(m, CompiledRunner) else getattr(m, "runner", "litert-python")
+
+
 def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
     """Dynamic-range models run hybrid kernels that XNNPACK lacks on x86: often slower than float32.
 
@@ -152,7 +167,8 @@ def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
 
     from tflite_deploy.tflite.reader import inspect_model
 
-    kinds = {r.artifact: inspect_model(r.artifact).kind for r in results}  # from the tensors, not names
+    kinds = {r.artifact: inspect_model(r.artifact).kind if r.artifact.lower().endswith(".tflite") else r.runner
+             for r in results}  # from the tensors, not names
     floats = [r for r in results if kinds[r.artifact] == "float32" and r.latency and r.latency.p50_ms]
     if not floats:
         return results
