@@ -130,6 +130,9 @@ def convert(
     std: PixelStd = None,
     color: ColorMode = None,
     layout: Layout = None,
+    unsafe_deserialization: bool = typer.Option(False, "--unsafe-deserialization", help="Load Lambda layers: "
+                                                "runs the Python code stored in the model file (off by default; "
+                                                "only for files you trust)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
@@ -143,7 +146,7 @@ def convert(
     from tflite_deploy.models import load_model
 
     with err.status(f"Loading {model} (TensorFlow) ...", spinner="dots") if not as_json else _null():
-        source = load_model(model)
+        source = load_model(model, unsafe_deserialization=unsafe_deserialization)
     arts = _convert_with_progress(convert_api, source, chosen, dataset, out_dir, show=not as_json)
     _print_conversion(arts, as_json)
 
@@ -506,6 +509,9 @@ def optimize(
     std: PixelStd = None,
     color: ColorMode = None,
     layout: Layout = None,
+    unsafe_deserialization: bool = typer.Option(False, "--unsafe-deserialization", help="Load Lambda layers: "
+                                                "runs the Python code stored in the model file (off by default; "
+                                                "only for files you trust)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
 ) -> None:
     """Fine-tune with TF-MOT (QAT, pruning, clustering, PQAT, CQAT, PCQAT), convert to int8, verify in the file."""
@@ -516,6 +522,10 @@ def optimize(
     from tflite_deploy.optimize import run as opt_run
 
     pre = _preprocess(size, scale, mean, std, color, layout)
+    if unsafe_deserialization:
+        from tflite_deploy.models import load_model
+
+        model = load_model(model, unsafe_deserialization=True)  # type: ignore[assignment]
     if eval_data is None and data.endswith(":train"):
         eval_data = data[: -len(":train")] + ":test"
     train_set: Any = open_dataset(data, pre) if pre else data
@@ -556,6 +566,8 @@ def _print_optimize(r: Any) -> None:
     out.print(f"[bold]{r.tag}[/] of {r.model}: {' -> '.join(s.kind for s in r.stages)}, {r.stages[0].epochs} "
               f"epoch(s) each on {r.data}, strategy {r.strategy} x{r.replicas}, {r.seconds:.0f} s"
               + (f"; {resumed}" if resumed else ""), highlight=False)
+    for note in r.notes:
+        out.print(f"[yellow]{note}[/]", highlight=False)
     if r.skipped_layers:
         out.print(f"[yellow]Left as they are (TF-MOT cannot wrap them):[/] {', '.join(r.skipped_layers)}")
     if r.accuracy:

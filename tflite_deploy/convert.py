@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, save_artifact
-from tflite_deploy.datasets import Dataset, open_dataset
+from tflite_deploy.datasets import Dataset, check_samples, open_dataset
 from tflite_deploy.errors import DatasetError, ModelError, RecipeError
 from tflite_deploy.models import SourceModel, load_model
 from tflite_deploy.recipes import Recipe
@@ -83,7 +83,10 @@ def _calibration_samples(source: SourceModel, recipes: Sequence[Recipe], dataset
         return None
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
     ds.check_fits(source.input_shape, source.input_dtype, f"model {source.path}")
-    return ds.take(max(needed, 1)).astype(np.float32), ds.name
+    samples = ds.take(max(needed, 1)).astype(np.float32)
+    if needed:
+        check_samples(samples, ds.name)
+    return samples, ds.name
 
 
 def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray]) -> bytes:

@@ -6,6 +6,7 @@ folder (class sub-folders), or a ``.npz``/``.npy`` file; see :func:`open_dataset
 """
 
 from tflite_deploy.datasets.base import ArrayDataset, Dataset, Preprocess
+from tflite_deploy.datasets.checks import check_samples
 from tflite_deploy.datasets.open import open_dataset
 
-__all__ = ["ArrayDataset", "Dataset", "Preprocess", "open_dataset"]
+__all__ = ["ArrayDataset", "Dataset", "Preprocess", "check_samples", "open_dataset"]
