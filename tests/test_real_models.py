@@ -433,3 +433,19 @@ def test_lambda_layer_needs_an_explicit_opt_in_and_the_message_is_whole(tmp_path
     res = cli("convert", path, "-r", "float32", "-o", tmp_path / "o", "--unsafe-deserialization")
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o" / "lam.float32.tflite").is_file()
+
+
+def test_a_full_integer_recipe_whose_file_computes_in_float_is_an_error(tmp_path):
+    from tflite_deploy.convert import check_full_integer, convert_bytes
+    from tflite_deploy.models import from_keras_model
+    from tflite_deploy.recipes import PRESETS
+
+    source = from_keras_model(_tiny_rgb_model(), "tiny")
+    x = np.random.default_rng(0).random((20, 8, 8, 3), dtype=np.float32)
+    int8 = convert_bytes(source, PRESETS["int8"], x)  # a real full-integer file passes the check
+    check_full_integer(int8, PRESETS["int8-io"], source.path)
+    as_float = convert_bytes(source, PRESETS["float32"], None)
+    with pytest.raises(ModelError, match=r"tiny converted with recipe 'int8' is not full-integer: the result is "
+                                         r"float32.*allow_float_fallback"):
+        check_full_integer(as_float, PRESETS["int8"], source.path)
+    check_full_integer(as_float, PRESETS["dynamic"], source.path)  # not a full-integer recipe: no check

@@ -97,12 +97,42 @@ def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.
         try:
             if recipe.is_selective:
                 return _selective(source, conv, recipe, calibration)
-            return conv.convert()
+            data = conv.convert()
         except (ModelError, RecipeError):
             raise
         except Exception as e:
             error = e
+        else:
+            check_full_integer(data, recipe, source.path)
+            return data
     raise ModelError(_explain_converter_error(source.path, recipe, error, log[0]))
+
+
+def check_full_integer(data: bytes, recipe: Recipe, model_path: Path) -> None:
+    """A full-integer int8 recipe (no float fallback) whose file still computes in float is an error.
+
+    The converter can return such a file without a word (e.g. from degenerate calibration ranges);
+    the compute ops are read back from the flatbuffer and the float ones named.
+    """
+    if recipe.activations != "int8" or not recipe.needs_calibration or recipe.allow_float_fallback \
+            or recipe.is_selective:
+        return
+    import tempfile
+
+    from tflite_deploy.inspect import inspect_model
+
+    with tempfile.TemporaryDirectory(prefix="tflite-deploy-check-") as tmp:
+        path = Path(tmp) / "converted.tflite"
+        path.write_bytes(data)
+        summary = inspect_model(path).quantization
+    if summary.kind in ("int8", "uint8"):
+        return
+    ops = sorted(set(summary.float_ops))
+    shown = f"{len(summary.float_ops)} compute op(s) run in float ({', '.join(ops)})" if ops else \
+        f"the result is {summary.label}"
+    raise ModelError(f"Model {model_path} converted with recipe {recipe.name!r} is not full-integer: {shown}. "
+                     "Check the calibration data, or set allow_float_fallback: true in a recipe to accept "
+                     "float ops on purpose.")
 
 
 def configure(conv: Any, recipe: Recipe, calibration: Optional[np.ndarray]) -> None:
