@@ -110,7 +110,7 @@ def test_qat_folds_batchnorm_so_the_int8_file_has_ptq_int8_ops(trained_bn_cnn, t
     # every kernel is owned by its conv layer, per-channel int8, BN folded in
     v = r.verification["optimized-int8"]
     assert sorted(k.layer.removeprefix("quant_") for k in v.kernels) == sorted(KERNEL_LAYERS)
-    assert all(k.dtype == "INT8" for k in v.kernels)
+    assert all(k.dtype == "int8" for k in v.kernels)
 
 
 @pytest.mark.slow
