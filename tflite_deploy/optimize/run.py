@@ -598,8 +598,8 @@ def _prepare_checkpoints(root: Path, signature: Mapping[str, Any], resume: bool)
         how = f"failed ({state['failed']})" if state.get("failed") else "was interrupted"
         if same and saved:
             raise OptimizeError(f"{root} holds an unfinished run of this same job, which {how} after saving "
-                                f"{saved} epoch checkpoint(s). Pass --resume (resume=True) to continue it from there, or "
-                                "delete that folder to start over.")
+                                f"{saved} epoch checkpoint(s). Pass --resume (resume=True) to continue it from "
+                                "there, or delete that folder to start over.")
         why = "it saved no epoch" if not saved else "it was for another model, technique, options or data"
         notes.append(f"Replaced the unfinished {state.get('technique')} run in {root}, which {how}: {why}, "
                      "so there was nothing this run could resume.")
