@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
 from tflite_deploy.errors import DatasetError, ModelError
-from tflite_deploy.optimize import OptimizeError, verify_tflite
+from tflite_deploy.optimization import OptimizeError, verify_tflite
 
 runner = CliRunner()
 
@@ -86,7 +86,7 @@ def _small_train():
 
 
 def _ops(path) -> list[str]:
-    from tflite_deploy.inspect import inspect_model
+    from tflite_deploy.tflite.reader import inspect_model
 
     return [layer.op for layer in inspect_model(path).layers]
 
@@ -94,8 +94,8 @@ def _ops(path) -> list[str]:
 # ------------------------------------------------------------------------------- 1. QAT with BN
 def test_qat_folds_batchnorm_so_the_int8_file_has_ptq_int8_ops(trained_bn_cnn, tmp_path):
     """QAT of a BN CNN: no layer refused, BN folded into its conv: the same ops as post-training int8."""
-    from tflite_deploy.optimize import optimize
-    from tflite_deploy.optimize.techniques import TECHNIQUES, unsupported_layers
+    from tflite_deploy.optimization import optimize
+    from tflite_deploy.optimization.techniques import TECHNIQUES, unsupported_layers
     from tflite_deploy.tf_loader import tf_keras
 
     model = tf_keras().models.load_model(trained_bn_cnn, compile=False)
@@ -115,7 +115,7 @@ def test_qat_folds_batchnorm_so_the_int8_file_has_ptq_int8_ops(trained_bn_cnn, t
 
 @pytest.mark.slow
 def test_pqat_and_cqat_keep_bn_folded_and_their_structure(trained_bn_cnn, tmp_path):
-    from tflite_deploy.optimize import optimize
+    from tflite_deploy.optimization import optimize
 
     p = optimize(trained_bn_cnn, "pqat", _small_train(), 1, tmp_path / "p", batch_size=32, sparsity=0.5)
     assert collections.Counter(_ops(p.files["optimized-int8"]["path"])) == \
@@ -131,7 +131,7 @@ def test_pqat_and_cqat_keep_bn_folded_and_their_structure(trained_bn_cnn, tmp_pa
 
 def test_qat_names_a_batchnorm_it_cannot_fold_once(tmp_path):
     """A BN after an Add has no conv to fold into: named (with why), and nothing else is."""
-    from tflite_deploy.optimize.techniques import TECHNIQUES, unsupported_layers, unsupported_message
+    from tflite_deploy.optimization.techniques import TECHNIQUES, unsupported_layers, unsupported_message
     from tflite_deploy.tf_loader import tf_keras
 
     keras = tf_keras()
@@ -169,9 +169,9 @@ def _weightless_model():
 
 
 def test_prune_and_cluster_leave_weightless_layers_alone(tmp_path):
-    from tflite_deploy.optimize import Options
-    from tflite_deploy.optimize.run import train
-    from tflite_deploy.optimize.techniques import TECHNIQUES, unsupported_layers
+    from tflite_deploy.optimization import Options
+    from tflite_deploy.optimization.training import train
+    from tflite_deploy.optimization.techniques import TECHNIQUES, unsupported_layers
 
     model = _weightless_model()
     assert {type(layer).__name__ for layer in model.layers} >= {"Rescaling", "TFOpLambda", "Reshape", "Multiply"}
@@ -214,9 +214,9 @@ def test_layers_with_weights_that_cannot_be_wrapped_are_named_once_in_one_paragr
 def test_stock_mobilenet_v3_prunes_and_clusters_without_skip_unsupported(tmp_path):
     """MobileNetV3Small (Rescaling, TFOpLambda hard-swish, squeeze-excite), weights=None, at 32x32."""
     from tflite_deploy.datasets import open_dataset
-    from tflite_deploy.optimize import Options
-    from tflite_deploy.optimize.run import train
-    from tflite_deploy.optimize.techniques import TECHNIQUES
+    from tflite_deploy.optimization import Options
+    from tflite_deploy.optimization.training import train
+    from tflite_deploy.optimization.techniques import TECHNIQUES
     from tflite_deploy.tf_loader import tf_keras
 
     keras = tf_keras()
@@ -248,7 +248,7 @@ def test_stock_mobilenet_v3_prunes_and_clusters_without_skip_unsupported(tmp_pat
 
 # -------------------------------------------------------------------------------- 6. kernel names
 def test_kernels_are_mapped_to_whole_layer_names_from_the_weight_tensor():
-    from tflite_deploy.optimize.verify import KernelStats, layer_rows, Verification
+    from tflite_deploy.optimization.verify import KernelStats, layer_rows, Verification
 
     def k(tensor, op_name):
         return KernelStats("CONV_2D", op_name, tensor, (8, 1, 1, 8), "INT8", 64, 48, 10, 0, 4)
@@ -301,7 +301,7 @@ def _tiny_rgb_model(path=None, classes: int = 10):
 
 
 def test_bad_calibration_data_is_refused_before_conversion(tmp_path):
-    from tflite_deploy.convert import convert
+    from tflite_deploy.conversion import convert
     from tflite_deploy.datasets import check_samples, open_dataset
     from tflite_deploy.models import from_keras_model
     from tflite_deploy.recipes import PRESETS
@@ -371,7 +371,7 @@ def test_optimize_refuses_labels_outside_the_models_classes_before_training(tmp_
 
 
 def test_a_failed_run_is_replaced_or_resumed_not_a_dead_end(tmp_path):
-    from tflite_deploy.optimize import optimize
+    from tflite_deploy.optimization import optimize
     from tflite_deploy.tf_loader import tf_keras
 
     keras = tf_keras()
@@ -436,7 +436,8 @@ def test_lambda_layer_needs_an_explicit_opt_in_and_the_message_is_whole(tmp_path
 
 
 def test_a_full_integer_recipe_whose_file_computes_in_float_is_an_error(tmp_path):
-    from tflite_deploy.convert import check_full_integer, convert_bytes
+    from tflite_deploy.converter import convert_bytes
+    from tflite_deploy.tflite.checks import check_full_integer
     from tflite_deploy.models import from_keras_model
     from tflite_deploy.recipes import PRESETS
 

@@ -1,7 +1,7 @@
-"""Convert a source model to .tflite artifacts, one per recipe, with the TFLite converter.
+"""The TFLite converter adapter: one recipe + one (possibly fine-tuned) model -> a .tflite artifact.
 
-The model is loaded once and every recipe that needs calibration draws the same samples from the
-dataset, so variants differ only by their recipe.
+This module only drives TensorFlow's converter; it never trains. Recipes with ``optimize`` steps
+are fine-tuned by the verb layer (:mod:`tflite_deploy.conversion`) before they reach it.
 """
 
 from __future__ import annotations
@@ -9,48 +9,15 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, save_artifact
-from tflite_deploy.datasets import Dataset, check_samples, open_dataset
-from tflite_deploy.errors import DatasetError, ModelError, RecipeError
-from tflite_deploy.models import SourceModel, load_model
+from tflite_deploy.errors import ModelError, RecipeError
+from tflite_deploy.models import SourceModel
 from tflite_deploy.recipes import Recipe
-from tflite_deploy.tf_loader import captured_native_stderr, tensorflow, versions
-
-Progress = Callable[[Recipe, Optional[Artifact]], None]
-
-
-def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None = None,
-            out_dir: str | Path = "out", *, on_done: Optional[Progress] = None) -> list[Artifact]:
-    """Convert ``model`` with each recipe into ``out_dir``; returns the artifacts in recipe order.
-
-    ``dataset`` (a spec such as ``digits:train`` or a :class:`Dataset`) is required when a recipe
-    calibrates (int8, int16x8); its samples must fit the model's input, which is checked first.
-    """
-    if not recipes:
-        raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
-    source = model if isinstance(model, SourceModel) else load_model(model)
-    calibration = _calibration_samples(source, recipes, dataset)
-    meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
-    if calibration is not None:
-        meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
-    artifacts = []
-    for recipe in recipes:
-        started = time.perf_counter()
-        variant, extra = source, {}
-        if recipe.optimize:  # TF-MOT steps (QAT, prune, cluster, ...) fine-tune on the dataset first
-            from tflite_deploy.optimize.run import apply_steps
-
-            variant, extra = apply_steps(source, recipe, dataset)
-        art = convert_to_artifact(variant, recipe, None if calibration is None else calibration[0], out_dir,
-                                  {**meta_common, **extra}, started)
-        artifacts.append(art)
-        if on_done:
-            on_done(recipe, art)
-    return artifacts
+from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
 
 
 def source_meta(source: SourceModel) -> dict[str, Any]:
@@ -60,33 +27,20 @@ def source_meta(source: SourceModel) -> dict[str, Any]:
 
 
 def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray],
-                        out_dir: str | Path, meta: dict[str, Any], started: Optional[float] = None) -> Artifact:
+                        out_dir: str | Path, meta: dict[str, Any], started: Optional[float] = None, *,
+                        check: Optional[Callable[[bytes, Recipe, Path], None]] = None) -> Artifact:
     """Convert with one recipe and write ``NAME.RECIPE.tflite`` and its sidecar.
 
     ``started`` (a ``time.perf_counter()`` value) lets the recorded time include earlier work on
-    this variant, such as fine-tuning.
+    this variant, such as fine-tuning. ``check(data, recipe, model path)`` may refuse the converted
+    bytes (raise) before anything is written (the verbs pass the reader's full-integer check).
     """
     started = time.perf_counter() if started is None else started
     data = convert_bytes(source, recipe, calibration)
+    if check is not None:
+        check(data, recipe, source.path)
     return save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
                          time.perf_counter() - started)
-
-
-def _calibration_samples(source: SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None
-                         ) -> Optional[tuple[np.ndarray, str]]:
-    needed = max((r.calibration_samples for r in recipes if r.needs_calibration), default=0)
-    if dataset is None:
-        if needed:
-            names = ", ".join(r.name for r in recipes if r.needs_calibration)
-            raise DatasetError(f"Recipe(s) {names} calibrate activation ranges and need a representative "
-                               "dataset: pass --data (e.g. --data digits:train or an image folder).")
-        return None
-    ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
-    ds.check_fits(source.input_shape, source.input_dtype, f"model {source.path}")
-    samples = ds.take(max(needed, 1)).astype(np.float32)
-    if needed:
-        check_samples(samples, ds.name)
-    return samples, ds.name
 
 
 def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray]) -> bytes:
@@ -97,42 +51,12 @@ def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.
         try:
             if recipe.is_selective:
                 return _selective(source, conv, recipe, calibration)
-            data = conv.convert()
+            return conv.convert()
         except (ModelError, RecipeError):
             raise
         except Exception as e:
             error = e
-        else:
-            check_full_integer(data, recipe, source.path)
-            return data
     raise ModelError(_explain_converter_error(source.path, recipe, error, log[0]))
-
-
-def check_full_integer(data: bytes, recipe: Recipe, model_path: Path) -> None:
-    """A full-integer int8 recipe (no float fallback) whose file still computes in float is an error.
-
-    The converter can return such a file without a word (e.g. from degenerate calibration ranges);
-    the compute ops are read back from the flatbuffer and the float ones named.
-    """
-    if recipe.activations != "int8" or not recipe.needs_calibration or recipe.allow_float_fallback \
-            or recipe.is_selective:
-        return
-    import tempfile
-
-    from tflite_deploy.inspect import inspect_model
-
-    with tempfile.TemporaryDirectory(prefix="tflite-deploy-check-") as tmp:
-        path = Path(tmp) / "converted.tflite"
-        path.write_bytes(data)
-        summary = inspect_model(path).quantization
-    if summary.kind in ("int8", "uint8"):
-        return
-    ops = sorted(set(summary.float_ops))
-    shown = f"{len(summary.float_ops)} compute op(s) run in float ({', '.join(ops)})" if ops else \
-        f"the result is {summary.label}"
-    raise ModelError(f"Model {model_path} converted with recipe {recipe.name!r} is not full-integer: {shown}. "
-                     "Check the calibration data, or set allow_float_fallback: true in a recipe to accept "
-                     "float ops on purpose.")
 
 
 def configure(conv: Any, recipe: Recipe, calibration: Optional[np.ndarray]) -> None:
@@ -228,17 +152,3 @@ def _explain_converter_error(path: Path, recipe: Recipe, e: Exception, native_lo
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     detail = "; ".join(lines[:3])[:600] if lines else type(e).__name__
     return f"Model {path} could not be converted with recipe {recipe.name!r}: {detail}"
-
-
-def conversion_table_rows(artifacts: Iterable[Artifact]) -> list[dict[str, Any]]:
-    """Rows for the size table: raw and gzipped size, and the ratio to the float32 variant."""
-    arts = list(artifacts)
-    ref = next((a for a in arts if a.meta.get("recipe", {}).get("weights") == "float32"
-                and a.meta.get("recipe", {}).get("activations") == "float32"), None)
-    rows = []
-    for a in arts:
-        rows.append({**a.to_dict(),
-                     "ratio": (ref.size_bytes / a.size_bytes) if ref else None,
-                     "gzip_ratio": (ref.gzip_bytes / a.gzip_bytes) if ref else None,
-                     "summary": Recipe.from_dict(a.meta["recipe"]).summary()})
-    return rows
