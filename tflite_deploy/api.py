@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
-from tflite_deploy.artifact import Artifact, recipe_name
+from tflite_deploy.artifact import Artifact, ConversionFailure, recipe_name
 from tflite_deploy.errors import UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.progress import ProgressCallback, ProgressEvent, report
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for sig
 PathLike = Union[str, Path]
 DataSpec = Union[str, "Dataset", None]
 
-__all__ = ["Artifact", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "convert", "demo", "evaluate",
+__all__ = ["Artifact", "ConversionFailure", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "convert", "demo", "evaluate",
            "inspect_model", "layer_errors", "list_devices", "load_recipes", "open_dataset", "optimize",
            "parse_logs"]
 
@@ -98,10 +98,13 @@ def _dataset(data: DataSpec, preprocess: Optional[Preprocess]) -> DataSpec:
 # ---------------------------------------------------------------------------------------- convert
 def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), data: DataSpec = None,
             out: PathLike = "out", *, recipe_files: Sequence[PathLike] = (), preprocess: Optional[Preprocess] = None,
-            progress: Optional[ProgressCallback] = None, unsafe_deserialization: bool = False) -> list[Artifact]:
+            progress: Optional[ProgressCallback] = None, unsafe_deserialization: bool = False,
+            jobs: Optional[int] = None) -> list[Union[Artifact, ConversionFailure]]:
     """Convert ``model`` (a .keras/.h5 path, a SavedModel folder or a loaded SourceModel) with each recipe.
 
-    Writes ``NAME.RECIPE.tflite`` and a sidecar JSON per recipe into ``out``; returns the artifacts.
+    Writes ``NAME.RECIPE.tflite`` and a sidecar JSON per recipe into ``out``; returns per recipe an
+    Artifact or, for a recipe that failed (the others are still made), a ConversionFailure (``.failed``).
+    ``jobs``: recipes converted at a time, each in its own worker process (default: by cores and memory).
     ``data`` (``digits:train``, an image folder, a .npz, or a Dataset) calibrates int8/int16x8 recipes.
     ``unsafe_deserialization``: load Lambda layers (runs the Python code stored in the file).
     """
@@ -113,7 +116,7 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
     if not isinstance(model, SourceModel):
         report(progress, "load", 0, None, f"Loading {model} (TensorFlow) ...")
         model = load_model(model, unsafe_deserialization=unsafe_deserialization)
-    return convert_verb(model, chosen, dataset, out, progress=progress)
+    return convert_verb(model, chosen, dataset, out, progress=progress, jobs=jobs)
 
 
 # --------------------------------------------------------------------------------------- evaluate

@@ -116,18 +116,22 @@ def convert(
     recipes_file: RecipeFiles = [],  # noqa: B006
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
     color: ColorMode = None, layout: Layout = None, unsafe_deserialization: Unsafe = False, as_json: JsonFlag = False,
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Recipes converted at a time, each in its own "
+                                       "process (default: by cores and free memory; 1: in this process)."),
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
     pre = api.preprocess(size, scale, mean, std, color, layout)
     _quiet_python_warnings()
     with _bars(as_json) as progress:
         arts = api.convert(model, recipe, data, out_dir, recipe_files=recipes_file, preprocess=pre,
-                           progress=progress, unsafe_deserialization=unsafe_deserialization)
+                           progress=progress, unsafe_deserialization=unsafe_deserialization, jobs=jobs)
     rows = api.as_items("convert", arts)
     if as_json:
         print(dumps("convert", rows))
     else:
         render.conversion_table(rows, out)
+    if any(r["failed"] for r in rows):  # every recipe ran; the failed ones are rows with their reason
+        raise typer.Exit(1)
 
 
 # --------------------------------------------------------------------------------------- inspect

@@ -28,6 +28,7 @@ class SourceModel:
     keras_model: Any = None  # a tf_keras model when framework == "tf_keras"
     saved_model_dir: Optional[Path] = None
     _tmp: Any = field(default=None, repr=False)  # keeps an exported SavedModel alive
+    unsafe_deserialization: bool = False  # loaded with Lambda layers allowed (a worker loads it the same way)
 
     def converter(self) -> Any:
         """A fresh ``tf.lite.TFLiteConverter`` for this model (one per recipe: they hold state)."""
@@ -72,7 +73,9 @@ def load_model(path: str | Path, *, unsafe_deserialization: bool = False) -> Sou
             raise ModelError(_lambda_message(p)) from None
         model = _load_keras3(p, legacy_error, safe)
         framework = "keras3"
-    return _from_keras(p, model, framework)
+    source = _from_keras(p, model, framework)
+    source.unsafe_deserialization = unsafe_deserialization
+    return source
 
 
 def _is_lambda_refusal(e: Exception) -> bool:

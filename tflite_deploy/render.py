@@ -195,19 +195,26 @@ def recipes_table(recipes: Sequence[Any], patterns: Sequence[tuple[str, str]], c
 
 
 def conversion_table(rows: Sequence[dict], console: Console) -> None:
-    """Sizes of a convert run (rows from ``conversion.conversion_table_rows``)."""
-    first = rows[0]
-    t = Table(title=f"{first['model']}: {len(rows)} variant(s) in {Path(first['path']).parent}",
-              title_justify="left")
+    """Sizes of a convert run (rows from ``conversion.conversion_table_rows``); failed recipes are
+    rows marked FAILED, their reasons printed below the table."""
+    made = [r for r in rows if not r.get("failed")]
+    where = f" in {Path(made[0]['path']).parent}" if made else ""
+    t = Table(title=f"{rows[0]['model']}: {len(made)} of {len(rows)} variant(s){where}", title_justify="left")
     for col, just in (("recipe", "left"), ("what it is", "left"), ("size", "right"), ("gzipped", "right"),
                       ("x smaller", "right"), ("x smaller gz", "right"), ("time", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
+        if r.get("failed"):
+            t.add_row(f"[red]{r['recipe']}[/]", r["summary"], "[red]FAILED[/]", "-", "-", "-", "-")
+            continue
         t.add_row(r["recipe"], r["summary"], fmt_bytes(r["size_bytes"]), fmt_bytes(r["gzip_bytes"]),
                   "-" if r["ratio"] is None else f"{r['ratio']:.2f}x",
                   "-" if r["gzip_ratio"] is None else f"{r['gzip_ratio']:.2f}x", f"{r['seconds']:.1f} s")
     console.print(t)
-    if all(r["ratio"] is None for r in rows):
+    for r in rows:
+        if r.get("failed"):
+            console.print(f"[red]{r['recipe']} failed:[/] {r['error']}", highlight=False)
+    if made and all(r["ratio"] is None for r in made):
         console.print("[dim]Add --recipe float32 to see each variant's ratio to the float model.[/]")
 
 
