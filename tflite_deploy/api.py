@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for sig
 PathLike = Union[str, Path]
 DataSpec = Union[str, "Dataset", None]
 
-__all__ = ["Artifact", "ConversionFailure", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "convert", "demo", "evaluate",
+__all__ = ["Artifact", "ConversionFailure", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "convert",
+           "demo", "evaluate",
            "inspect_model", "layer_errors", "list_devices", "load_recipes", "open_dataset", "optimize",
            "parse_logs"]
 
@@ -122,18 +123,29 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
 # --------------------------------------------------------------------------------------- evaluate
 def evaluate(reference: PathLike, variants: Sequence[PathLike], data: DataSpec, *, limit: Optional[int] = None,
              top_k: int = 5, threads: Optional[int] = None, preprocess: Optional[Preprocess] = None,
-             progress: Optional[ProgressCallback] = None) -> list[Result]:
+             progress: Optional[ProgressCallback] = None, force: bool = False) -> list[Result]:
     """Accuracy and output agreement of each variant against the float reference, on the same samples.
 
     Returns one ``eval`` Result for the reference, then one per variant (with the paired drop and its 95% CI).
+    A variant whose sidecar names another source model than the reference is refused
+    (:class:`SourceMismatchError`); ``force=True`` measures it with a warning on its row.
     """
     if not variants:
         raise UserError("Give the float reference and at least one .tflite variant to compare with it.")
+    _check_threads(threads)
     from tflite_deploy.evaluation import evaluate as evaluate_verb
+    from tflite_deploy.provenance import check_against_reference
 
+    marks = check_against_reference(reference, variants, force)
     dataset = open_dataset(data, preprocess) if isinstance(data, str) else data
-    return evaluate_verb(reference, list(variants), dataset, limit=limit, top_k=top_k, threads=threads,
-                         progress=progress)
+    return _marked(evaluate_verb(reference, list(variants), dataset, limit=limit, top_k=top_k, threads=threads,
+                                 progress=progress), marks)
+
+
+def _marked(results: list[Result], marks: Mapping[str, str]) -> list[Result]:
+    """Results of files that ``marks`` names, with that warning added (forced comparisons)."""
+    return [replace(r, warnings=r.warnings + (marks[str(Path(r.artifact))],)) if str(Path(r.artifact)) in marks
+            else r for r in results]
 
 
 def layer_errors(variants: Sequence[PathLike], data: DataSpec, *, preprocess: Optional[Preprocess] = None,
@@ -149,6 +161,13 @@ def layer_errors(variants: Sequence[PathLike], data: DataSpec, *, preprocess: Op
         report(progress, "per-layer", i, len(chosen), f"Per-layer error of {Path(v).name} ...")
         out[v] = per_layer_errors(v, dataset)
     return out
+
+
+def _check_threads(threads: Optional[int]) -> None:
+    """A bad thread count is the option's fault: say so before any model is opened."""
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads (threads=) must be 1 or more, not {threads}: it is how many CPU threads the "
+                        "interpreter uses; leave it out for the default.")
 
 
 # ------------------------------------------------------------------------------------------ bench
@@ -173,8 +192,11 @@ class BenchOptions:
     cleanup: bool = False
 
     def check(self) -> None:
-        if self.runs < 1 or self.warmup < 0 or (self.threads is not None and self.threads < 1):
-            raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
+        _check_threads(self.threads)
+        if self.runs < 1:
+            raise UserError(f"--runs must be at least 1, not {self.runs}.")
+        if self.warmup < 0:
+            raise UserError(f"--warmup must be at least 0, not {self.warmup}.")
         if self.runner not in ("binary", "apk"):
             raise UserError(f"--runner is binary or apk, not {self.runner!r}")
         if self.gpu_precision not in ("fp16", "fp32"):
@@ -188,11 +210,12 @@ class BenchOptions:
 
 def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_server: Optional[str] = None,
           options: Optional[BenchOptions] = None, progress: Optional[ProgressCallback] = None,
-          **option_values: Any) -> list[Result]:
+          force: bool = False, **option_values: Any) -> list[Result]:
     """Latency and memory of ``files`` on each target: ``host`` (LiteRT here) or an Android device
     (``adb:SERIAL``, a bare ``SERIAL``, or ``adb://HOST:PORT/SERIAL``). ``adb_server`` (``HOST:PORT``)
     puts the bare and ``adb:`` serials on a remote adb server. Options: :class:`BenchOptions` fields,
     as ``options=`` or keywords (``runs=100``). Host results come first, then device results.
+    Files whose sidecars name different source models are refused; ``force=True`` marks their rows.
     """
     opts = replace(options or BenchOptions(), **option_values)
     paths = [Path(f) for f in files]
@@ -200,6 +223,9 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
         if not f.is_file():
             raise UserError(f"Model {f} does not exist.")
     opts.check()
+    from tflite_deploy.provenance import check_same_source
+
+    marks = check_same_source(paths, force)
     devices = [t for t in targets if t != "host"]
     if adb_server:
         devices = [d if d.startswith("adb://") else f"adb://{adb_server}/{d.removeprefix('adb:')}" for d in devices]
@@ -208,7 +234,7 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
         results += _bench_host(paths, opts, progress)
     if devices:
         results += _bench_devices(paths, devices, opts, progress)
-    return results
+    return _marked(results, marks)
 
 
 def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[ProgressCallback]) -> list[Result]:

@@ -78,8 +78,8 @@ def _quiet_python_warnings() -> None:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the JSON envelope instead of tables.")]
-Unsafe = Annotated[bool, typer.Option("--unsafe-deserialization", help="Load Lambda layers: runs the Python "
-                                      "code stored in the model file (only for files you trust).")]
+Unsafe = Annotated[bool, typer.Option("--unsafe-deserialization", help="Load Lambda layers (runs code in the file).")]
+Force = Annotated[bool, typer.Option("--force", help="Compare variants made from different source models anyway.")]
 RecipeFiles = Annotated[List[Path], typer.Option("--recipes-file", "-f", help="YAML/TOML file(s) of user recipes.")]
 
 
@@ -130,8 +130,7 @@ def convert(
         print(dumps("convert", rows))
     else:
         render.conversion_table(rows, out)
-    if any(r["failed"] for r in rows):  # every recipe ran; the failed ones are rows with their reason
-        raise typer.Exit(1)
+    raise typer.Exit(1 if any(r["failed"] for r in rows) else 0)  # every recipe ran; failed ones are rows
 
 
 # --------------------------------------------------------------------------------------- inspect
@@ -164,7 +163,7 @@ def eval_cmd(
                                                               "(QuantizationDebugger), worst first."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
-    color: ColorMode = None, layout: Layout = None, as_json: JsonFlag = False,
+    color: ColorMode = None, layout: Layout = None, force: Force = False, as_json: JsonFlag = False,
 ) -> None:
     """Accuracy of each variant against the float reference, with a 95% interval on the drop."""
     if len(models) < 2:
@@ -175,7 +174,7 @@ def eval_cmd(
     ds = open_dataset(data, api.preprocess(size, scale, mean, std, color, layout))
     with _bars(as_json) as progress:
         results = api.evaluate(models[0], models[1:], ds, limit=limit, top_k=top_k, threads=threads,
-                               progress=progress)
+                               progress=progress, force=force)
         layers = api.layer_errors([r.artifact for r in results[1:]], ds, progress=progress) if per_layer else {}
     if as_json:
         print(dumps("eval", [{**r.to_dict(), **({"per_layer": [e.to_dict() for e in layers[r.artifact]]}
@@ -220,7 +219,7 @@ def bench(
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds one device run may take."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove pushed models from the device afterwards."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per result to this CSV."),
-    as_json: JsonFlag = False,
+    force: Force = False, as_json: JsonFlag = False,
 ) -> None:
     """Latency and memory of .tflite files on this machine (LiteRT) or on Android devices (adb)."""
     opts = api.BenchOptions(
@@ -229,7 +228,7 @@ def bench(
         nnapi_accelerator=nnapi_accelerator, op_profiling=op_profiling, pin_big_cores=pin_big_cores,
         cooldown=cooldown, timeout=timeout, cleanup=cleanup)
     with _bars(as_json) as progress:
-        results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress)
+        results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress, force=force)
     if csv_path:
         from tflite_deploy.export import write_csv
 
@@ -274,6 +273,7 @@ def parse_log(
         print(dumps("parse-log", [r.to_dict() for r in results]))
     else:
         render.bench_report(results, out)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)  # a cut-off or foreign log is not a measurement
 
 
 # -------------------------------------------------------------------------------------- optimize
