@@ -86,3 +86,20 @@ def test_jobs_zero_refused(digits_keras: Path, tmp_path: Path) -> None:
 
     res = runner.invoke(app, ["convert", str(digits_keras), "-r", "float32", "--out", str(tmp_path), "--jobs", "0"])
     assert res.exit_code != 0 and "--jobs" in res.output and "Traceback" not in res.output
+
+
+def test_default_jobs_bounded_by_cores_memory_and_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    from tflite_deploy import workers
+
+    class Mem:
+        available = 3e9
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Mem())
+    monkeypatch.setattr(workers, "available_cores", lambda: 8)
+    assert workers.default_jobs(4, 1.4e9) == 2  # 3 GB free at 1.4 GB each
+    assert workers.default_jobs(1, 1.4e9) == 1  # never more than the tasks
+    assert workers.default_jobs(4, 10e9) == 1   # never less than one
+    monkeypatch.setattr(workers, "available_cores", lambda: 2)
+    assert workers.default_jobs(4, 0.5e9) == 2  # nor more than the cores
