@@ -23,7 +23,7 @@ import numpy as np
 from tflite_deploy.artifact import Artifact, ConversionFailure
 from tflite_deploy.converter import convert_to_artifact, source_meta
 from tflite_deploy.datasets import Dataset, check_samples, open_dataset
-from tflite_deploy.errors import DatasetError, RecipeError
+from tflite_deploy.errors import DatasetError, RecipeError, UserError
 from tflite_deploy.models import SourceModel, load_model
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.recipes import Recipe
@@ -58,7 +58,7 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     if not recipes:
         raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
     if jobs is not None and jobs < 1:
-        raise RecipeError(f"--jobs must be 1 or more, not {jobs}.")
+        raise UserError(f"--jobs (jobs=) must be 1 or more, not {jobs}: it is how many recipes convert at a time.")
     source = model if isinstance(model, SourceModel) else load_model(model)
     calibration = _calibration_samples(source, recipes, dataset)
     meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
