@@ -238,9 +238,9 @@ def test_unsupported_layer_is_named_and_can_be_skipped(tmp_path):
     keras.Model(inp, out).save(path)
 
     res = cli("optimize", path, "-t", "qat", "-d", "digits:train", "-o", tmp_path / "o")
-    _assert_clean(res, "scale (Scale is not in TF-MOT", "--skip-unsupported")
+    _assert_clean(res, "Scale (scale): not in TF-MOT's 8-bit", "--skip-unsupported")
     res = cli("optimize", path, "-t", "prune", "-d", "digits:train", "-o", tmp_path / "o")
-    _assert_clean(res, "scale (Scale", "pruning registry")
+    _assert_clean(res, "Scale (scale): not in TF-MOT's pruning registry")
 
     from tflite_deploy.optimization import optimize
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Union
 
-from tflite_deploy.artifact import Artifact, recipe_name
+from tflite_deploy.artifact import Artifact, ConversionFailure, recipe_name
 from tflite_deploy.errors import UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.progress import ProgressCallback, ProgressEvent, report
@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for sig
 PathLike = Union[str, Path]
 DataSpec = Union[str, "Dataset", None]
 
-__all__ = ["Artifact", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "compare", "convert", "demo",
-           "evaluate", "inspect_model", "layer_errors", "list_devices", "load_recipes", "open_dataset", "optimize",
+__all__ = ["Artifact", "ConversionFailure", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "compare",
+           "convert", "demo", "evaluate", "inspect_model", "layer_errors", "list_devices", "load_recipes",
+           "open_dataset", "optimize",
            "parse_logs"]
 
 
@@ -113,15 +114,21 @@ def _dataset(data: DataSpec, preprocess: Optional[Preprocess]) -> DataSpec:
 def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), data: DataSpec = None,
             out: PathLike = "out", *, recipe_files: Sequence[PathLike] = (), preprocess: Optional[Preprocess] = None,
             input_shape: str | Sequence[int] | None = None, progress: Optional[ProgressCallback] = None,
-            store: StoreSpec = None, tag: Optional[str] = None) -> list[Artifact]:
+            store: StoreSpec = None, tag: Optional[str] = None, unsafe_deserialization: bool = False,
+            jobs: Optional[int] = None) -> list[Union[Artifact, ConversionFailure]]:
     """Convert ``model`` (a .keras/.h5 path, a SavedModel folder, a float .tflite, an .onnx, or a loaded
     SourceModel) with each recipe.
 
-    Writes ``NAME.RECIPE.tflite`` and a sidecar JSON per recipe into ``out``; returns the artifacts.
+    Writes ``NAME.RECIPE.tflite`` and a sidecar JSON per recipe into ``out``; returns per recipe an
+    Artifact or, for a recipe that failed (the others are still made), a ConversionFailure (``.failed``).
+    ``jobs``: recipes converted at a time, each in its own worker process (default: by cores and memory).
     ``data`` (``digits:train``, an image folder, a .npz, or a Dataset) calibrates int8/int16x8 recipes.
     A float .tflite is quantized by the AI Edge Quantizer; an .onnx is converted by onnx2tf first, and
     ``input_shape`` (``(1, 3, 224, 224)`` or ``"1,3,224,224"``) fixes its dynamic dimensions.
     ``store`` (a path, a database URL, or True for the default store) records each artifact as it is written.
+    ``unsafe_deserialization``: load Lambda layers (runs the Python code stored in the file).
+    ``jobs``: recipes converted at a time, each in its own worker process (a failed recipe is a
+    :class:`ConversionFailure` in the list, the others are written).
     """
     chosen = load_recipes(recipes, recipe_files)
     dataset = _dataset(data, preprocess)
@@ -130,7 +137,7 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
 
     if isinstance(model, (str, Path)):
         report(progress, "load", 0, None, f"Loading {model} ...")
-        model = open_source(model, input_shape, dataset)
+        model = open_source(model, input_shape, dataset, unsafe_deserialization=unsafe_deserialization)
     elif input_shape is not None:
         raise UserError("input_shape applies to an ONNX model given by its path, not to a loaded model.")
     with _recording(store, tag) as rec:
@@ -142,27 +149,38 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
             if progress:
                 progress(e)
 
-        return convert_verb(model, chosen, dataset, out, progress=on_event)
+        return convert_verb(model, chosen, dataset, out, progress=on_event, jobs=jobs)
 
 
 # --------------------------------------------------------------------------------------- evaluate
 def evaluate(reference: PathLike, variants: Sequence[PathLike], data: DataSpec, *, limit: Optional[int] = None,
              top_k: int = 5, threads: Optional[int] = None, preprocess: Optional[Preprocess] = None,
-             progress: Optional[ProgressCallback] = None, store: StoreSpec = None, tag: Optional[str] = None
-             ) -> list[Result]:
+             progress: Optional[ProgressCallback] = None, store: StoreSpec = None, tag: Optional[str] = None,
+             force: bool = False) -> list[Result]:
     """Accuracy and output agreement of each variant against the float reference, on the same samples.
 
     Returns one ``eval`` Result for the reference, then one per variant (with the paired drop and its 95% CI).
+    A variant whose sidecar names another source model than the reference is refused
+    (:class:`SourceMismatchError`); ``force=True`` measures it with a warning on its row.
     """
     if not variants:
         raise UserError("Give the float reference and at least one .tflite variant to compare with it.")
+    _check_threads(threads)
     from tflite_deploy.evaluation import evaluate as evaluate_verb
+    from tflite_deploy.provenance import check_against_reference
 
+    marks = check_against_reference(reference, variants, force)
     dataset = open_dataset(data, preprocess) if isinstance(data, str) else data
     with _recording(store, tag) as rec:  # the paired drops need every variant: results complete together
-        results = evaluate_verb(reference, list(variants), dataset, limit=limit, top_k=top_k, threads=threads,
-                                progress=progress)
+        results = _marked(evaluate_verb(reference, list(variants), dataset, limit=limit, top_k=top_k,
+                                        threads=threads, progress=progress), marks)
         return [rec.result(r) for r in results] if rec else results
+
+
+def _marked(results: list[Result], marks: Mapping[str, str]) -> list[Result]:
+    """Results of files that ``marks`` names, with that warning added (forced comparisons)."""
+    return [replace(r, warnings=r.warnings + (marks[str(Path(r.artifact))],)) if str(Path(r.artifact)) in marks
+            else r for r in results]
 
 
 def layer_errors(variants: Sequence[PathLike], data: DataSpec, *, preprocess: Optional[Preprocess] = None,
@@ -178,6 +196,13 @@ def layer_errors(variants: Sequence[PathLike], data: DataSpec, *, preprocess: Op
         report(progress, "per-layer", i, len(chosen), f"Per-layer error of {Path(v).name} ...")
         out[v] = per_layer_errors(v, dataset)
     return out
+
+
+def _check_threads(threads: Optional[int]) -> None:
+    """A bad thread count is the option's fault: say so before any model is opened."""
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads (threads=) must be 1 or more, not {threads}: it is how many CPU threads the "
+                        "interpreter uses; leave it out for the default.")
 
 
 # ------------------------------------------------------------------------------------------ bench
@@ -207,8 +232,11 @@ class BenchOptions:
     repeat: int = 1                        # independent measurements per file (fresh interpreter / run)
 
     def check(self, on_device: bool = True) -> None:
-        if self.runs < 1 or self.warmup < 0 or (self.threads is not None and self.threads < 1):
-            raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
+        _check_threads(self.threads)
+        if self.runs < 1:
+            raise UserError(f"--runs must be at least 1, not {self.runs}.")
+        if self.warmup < 0:
+            raise UserError(f"--warmup must be at least 0, not {self.warmup}.")
         if self.repeat < 1:
             raise UserError(f"--repeat is how many independent measurements per file: at least 1, not {self.repeat}.")
         if self.timeout is not None and self.timeout <= 0:
@@ -226,11 +254,13 @@ class BenchOptions:
 
 def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_server: Optional[str] = None,
           options: Optional[BenchOptions] = None, progress: Optional[ProgressCallback] = None,
-          store: StoreSpec = None, tag: Optional[str] = None, **option_values: Any) -> list[Result]:
+          store: StoreSpec = None, tag: Optional[str] = None, force: bool = False, **option_values: Any
+          ) -> list[Result]:
     """Latency and memory of ``files`` on each target: ``host`` (LiteRT here; ONNX Runtime for .onnx files)
     or an Android device (``adb:SERIAL``, a bare ``SERIAL``, or ``adb://HOST:PORT/SERIAL``). ``adb_server`` (``HOST:PORT``)
     puts the bare and ``adb:`` serials on a remote adb server. Options: :class:`BenchOptions` fields,
     as ``options=`` or keywords (``runs=100``). Host results come first, then device results.
+    Files whose sidecars name different source models are refused; ``force=True`` marks their rows.
 
     ``repeat=K`` measures each file K times independently (host: a fresh interpreter each time; device:
     K benchmark_model runs, ``cooldown`` seconds apart) and folds them with ``merge_repeats``: the
@@ -241,6 +271,9 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
     for f in paths:
         if not f.is_file():
             raise UserError(f"Model {f} does not exist.")
+    from tflite_deploy.provenance import check_same_source
+
+    marks = check_same_source(paths, force)
     devices = [t for t in targets if t != "host"]
     opts.check(on_device=bool(devices))
     onnx_files = [str(f) for f in paths if f.suffix.lower() == ".onnx"]
@@ -252,6 +285,7 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
     results: list[Result] = []
     with _recording(store, tag) as rec:
         def done(r: Result) -> Result:
+            r = _marked([r], marks)[0]
             return rec.result(r) if rec else r
 
         if "host" in targets:
@@ -430,12 +464,19 @@ def inspect_model(model: PathLike) -> "ModelReport":
 # --------------------------------------------------------------------------------------- optimize
 def optimize(model: Any, technique: str, data: str | Dataset, epochs: int = 2, out: PathLike = "out/optimize", *,
              eval_data: DataSpec = None, preprocess: Optional[Preprocess] = None,
-             progress: Optional[ProgressCallback] = None, **options: Any) -> "OptimizeReport":
+             progress: Optional[ProgressCallback] = None, unsafe_deserialization: bool = False,
+             **options: Any) -> "OptimizeReport":
     """Fine-tune with TF-MOT (qat, prune, cluster, pqat, cqat, pcqat), convert to int8, verify in the file,
     and measure accuracy before/after on ``eval_data`` (default: the ``:test`` split of a ``:train`` spec).
     ``options``: sparsity, schedule, clusters, init, batch_size, learning_rate, skip_unsupported, resume,
-    strategy, seed (see :func:`tflite_deploy.optimization.run.optimize`)."""
+    strategy, seed (see :func:`tflite_deploy.optimization.run.optimize`). ``unsafe_deserialization``:
+    load Lambda layers (runs the Python code stored in the file)."""
     from tflite_deploy.optimization.run import optimize as optimize_verb
+
+    if unsafe_deserialization and isinstance(model, (str, Path)):
+        from tflite_deploy.models import load_model
+
+        model = load_model(model, unsafe_deserialization=True)
 
     from tflite_deploy.datasets import eval_split
 

@@ -9,7 +9,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 SIDECAR_SCHEMA = "tflite-deploy/artifact/1"
 
@@ -24,11 +24,28 @@ class Artifact:
     gzip_bytes: int
     seconds: float
     meta: dict[str, Any]
+    failed: ClassVar[bool] = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "sidecar": str(self.sidecar), "model": self.model,
                 "recipe": self.recipe, "size_bytes": self.size_bytes, "gzip_bytes": self.gzip_bytes,
                 "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class ConversionFailure:
+    """A recipe that made no file: the sweep goes on, and its row says why (``reason``, one paragraph)."""
+
+    model: str
+    recipe: str
+    reason: str
+    seconds: float
+    meta: dict[str, Any]  # {"recipe": the recipe's fields}, as in a sidecar
+    failed: ClassVar[bool] = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": None, "sidecar": None, "model": self.model, "recipe": self.recipe, "size_bytes": None,
+                "gzip_bytes": None, "seconds": round(self.seconds, 3), "failed": True, "error": self.reason}
 
 
 def gzip_size(data: bytes) -> int:
@@ -37,16 +54,27 @@ def gzip_size(data: bytes) -> int:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: a crash never leaves half a file."""
+    """Write to a temp file in the same folder, then rename: a crash never leaves half a file.
+
+    The file gets the mode an ordinary ``open()`` would give it (0666 less the umask): mkstemp's
+    private 0600 would otherwise stay on the renamed result.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def save_artifact(out_dir: Path, model: str, recipe: str, data: bytes, meta: dict[str, Any],

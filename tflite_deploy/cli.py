@@ -61,6 +61,8 @@ def _quiet_python_warnings() -> None:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the JSON envelope instead of tables.")]
+Unsafe = Annotated[bool, typer.Option("--unsafe-deserialization", help="Load Lambda layers (runs code in the file).")]
+Force = Annotated[bool, typer.Option("--force", help="Compare variants made from different source models anyway.")]
 RecipeFiles = Annotated[List[Path], typer.Option("--recipes-file", "-f", help="YAML/TOML file(s) of user recipes.")]
 
 
@@ -96,9 +98,11 @@ def convert(
     out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for the .tflite files and sidecars."),
     recipes_file: RecipeFiles = [],  # noqa: B006
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
-    color: ColorMode = None, layout: Layout = None, as_json: JsonFlag = False,
+    color: ColorMode = None, layout: Layout = None, unsafe_deserialization: Unsafe = False, as_json: JsonFlag = False,
     input_shape: Optional[str] = typer.Option(None, "--input-shape", help="ONNX models with dynamic "
                                               "dimensions: the input shape to convert with, e.g. 1,3,224,224."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Recipes converted at a time, each in its own "
+                                       "process (default: by cores and free memory; 1: in this process)."),
     store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
@@ -107,12 +111,13 @@ def convert(
     with _bars(as_json) as progress:
         arts = api.convert(model, recipe, data, out_dir, recipe_files=recipes_file, preprocess=pre,
                            input_shape=input_shape, progress=progress, store=store_target(store, no_store),
-                           tag=tag)
+                           tag=tag, unsafe_deserialization=unsafe_deserialization, jobs=jobs)
     rows = api.as_items("convert", arts)
     if as_json:
         print(dumps("convert", rows))
     else:
         render.conversion_table(rows, out)
+    raise typer.Exit(1 if any(r["failed"] for r in rows) else 0)  # every recipe ran; failed ones are rows
 
 
 # --------------------------------------------------------------------------------------- inspect
@@ -145,7 +150,7 @@ def eval_cmd(
                                                               "(QuantizationDebugger), worst first."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
-    color: ColorMode = None, layout: Layout = None, as_json: JsonFlag = False,
+    color: ColorMode = None, layout: Layout = None, force: Force = False, as_json: JsonFlag = False,
     store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
     """Accuracy of each variant against the float reference, with a 95% interval on the drop."""
@@ -157,7 +162,7 @@ def eval_cmd(
     ds = open_dataset(data, api.preprocess(size, scale, mean, std, color, layout))
     with _bars(as_json) as progress:
         results = api.evaluate(models[0], models[1:], ds, limit=limit, top_k=top_k, threads=threads,
-                               progress=progress, store=store_target(store, no_store), tag=tag)
+                               progress=progress, store=store_target(store, no_store), tag=tag, force=force)
         layers = api.layer_errors([r.artifact for r in results[1:]], ds, progress=progress) if per_layer else {}
     if as_json:
         print(dumps("eval", [{**r.to_dict(), **({"per_layer": [e.to_dict() for e in layers[r.artifact]]}
@@ -206,7 +211,8 @@ def bench(
     timeout: Optional[float] = typer.Option(None, help="Seconds one device run may take (default: from its bounds)."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove pushed models from the device afterwards."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per result to this CSV."),
-    as_json: JsonFlag = False, store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
+    force: Force = False, as_json: JsonFlag = False, store: StoreTo = None, tag: RunTag = None,
+    no_store: NoStore = False,
 ) -> None:
     """Latency and memory of .tflite files on this machine (LiteRT) or on Android devices (adb)."""
     opts = api.BenchOptions(
@@ -217,7 +223,7 @@ def bench(
         npu_dispatch_lib=npu_dispatch_lib, npu_compiler_plugin=npu_compiler_plugin)
     with _bars(as_json) as progress:
         results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress,
-                            store=store_target(store, no_store), tag=tag)
+                            store=store_target(store, no_store), tag=tag, force=force)
     if csv_path:
         from tflite_deploy.export import write_csv
 
@@ -262,6 +268,7 @@ def parse_log(
         print(dumps("parse-log", [r.to_dict() for r in results]))
     else:
         render.bench_report(results, out)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)  # a cut-off or foreign log is not a measurement
 
 
 # -------------------------------------------------------------------------------------- optimize
@@ -291,8 +298,7 @@ def optimize(
                                  "(all local GPUs) or multiworker (TF_CONFIG)."),
     seed: int = typer.Option(0, "--seed", help="Random seed for shuffling and initialisation."),
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
-    color: ColorMode = None, layout: Layout = None,
-    as_json: JsonFlag = False,
+    color: ColorMode = None, layout: Layout = None, unsafe_deserialization: Unsafe = False, as_json: JsonFlag = False,
 ) -> None:
     """Fine-tune with TF-MOT (QAT, pruning, clustering, PQAT, CQAT, PCQAT), convert to int8, verify in the file."""
     _quiet_python_warnings()
@@ -301,7 +307,8 @@ def optimize(
                               preprocess=api.preprocess(size, scale, mean, std, color, layout), progress=progress,
                               sparsity=sparsity, schedule=schedule, clusters=clusters, init=init,
                               batch_size=batch_size, learning_rate=learning_rate, skip_unsupported=skip_unsupported,
-                              resume=resume, strategy=strategy, seed=seed)
+                              resume=resume, strategy=strategy, seed=seed,
+                              unsafe_deserialization=unsafe_deserialization)
     if as_json:
         print(dumps("optimize", [report.to_dict()]))
     else:

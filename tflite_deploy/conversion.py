@@ -1,40 +1,68 @@
 """The convert verb: a source model to .tflite artifacts, one per recipe (the TF converter is in ``converter``).
 
 The model is loaded once and every recipe that needs calibration draws the same samples from the
-dataset, so variants differ only by their recipe.
+dataset, so variants differ only by their recipe. Each recipe converts in its own worker process
+(:mod:`tflite_deploy.workers`, ``jobs`` at a time; one conversion uses one core): recipes convert in
+parallel, and a recipe that fails, or whose converter crashes or runs out of memory, becomes a
+:class:`ConversionFailure` row while the others are written. The calibration samples go to the
+workers in a temporary ``.npy`` file. Recipes with ``optimize`` steps (TF-MOT fine-tuning), models
+that exist only in memory, and ``jobs=1`` convert in this process, still one failure per recipe.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Union
 
-from tflite_deploy.artifact import Artifact
+import numpy as np
+
+from tflite_deploy.artifact import Artifact, ConversionFailure
 from tflite_deploy.converter import convert_to_artifact
 from tflite_deploy.datasets import Dataset
-from tflite_deploy.errors import RecipeError
-from tflite_deploy.models import SourceModel
+from tflite_deploy.errors import RecipeError, UserError
+from tflite_deploy.models import SourceModel, load_model
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.recipes import Recipe
 from tflite_deploy.sources import open_source
 from tflite_deploy.sources.common import calibration_samples, source_meta
 from tflite_deploy.tf_loader import versions
+from tflite_deploy.tflite.checks import check_full_integer
+from tflite_deploy.workers import Outcome, default_jobs, failure_message, run_isolated
+
+Converted = Union[Artifact, ConversionFailure]
+
+#: Peak memory of one conversion per byte of the source model: MobileNetV2 (a 14 MB file) peaks at
+#: ~1.4 GB (measured, see docs/ENVIRONMENT); small models still cost TensorFlow's own ~0.5 GB.
+BYTES_PER_MODEL_BYTE = 100
+MIN_CONVERSION_BYTES = 500e6
+#: For tests only: a worker converting the recipe of this name calls ``os.abort()``, as a crashing
+#: converter would (tests/test_convert_workers.py). Never set it otherwise.
+ABORT_FOR_TESTS = "TFLITE_DEPLOY_TEST_ABORT_RECIPE"
+
 
 def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None = None,
             out_dir: str | Path = "out", *, progress: Optional[ProgressCallback] = None,
-            input_shape: Optional[Sequence[int]] = None) -> list[Artifact]:
-    """Convert ``model`` with each recipe into ``out_dir``; returns the artifacts in recipe order.
+            input_shape: Optional[Sequence[int]] = None, jobs: Optional[int] = None) -> list[Converted]:
+    """Convert ``model`` with each recipe into ``out_dir``; returns an :class:`Artifact`, or a
+    :class:`ConversionFailure` (``.failed``) with its reason, per recipe, in recipe order.
 
     ``dataset`` (a spec such as ``digits:train`` or a :class:`Dataset`) is required when a recipe
     calibrates (int8, int16x8); its samples must fit the model's input, which is checked first.
     A recipe with ``optimize`` steps is fine-tuned first (the training verb), then converted.
-    ``progress`` hears one ``convert`` event per recipe (item: the artifact).
+    ``jobs``: conversions at a time in worker processes (default: the cores, bounded by the memory
+    available at :data:`BYTES_PER_MODEL_BYTE` per model byte; 1 converts in this process).
+    ``progress`` hears one ``convert`` event per recipe (item: the artifact or the failure).
     ``model`` may also be a float ``.tflite`` (quantized by the AI Edge Quantizer) or an ``.onnx``
     (converted by onnx2tf first; ``input_shape`` fixes its dynamic dimensions).
     """
     if not recipes:
         raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs (jobs=) must be 1 or more, not {jobs}: it is how many recipes convert at a time.")
     source = open_source(model, input_shape, dataset)
     if source.framework == "tflite":  # the AI Edge Quantizer rewrites the float .tflite itself
         from tflite_deploy.quantizer import quantize_all
@@ -44,32 +72,102 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
     if calibration is not None:
         meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
-    artifacts: list[Artifact] = []
+    samples = None if calibration is None else calibration[0]
+    done: dict[int, Converted] = {}
+
+    def finished(i: int, item: Converted) -> None:
+        done[i] = item
+        upcoming = next((r.name for k, r in enumerate(recipes) if k not in done), "")
+        report(progress, "convert", len(done), len(recipes), upcoming, item)
+
     report(progress, "convert", 0, len(recipes), recipes[0].name)
-    for recipe in recipes:
-        started = time.perf_counter()
+    isolated = [i for i, r in enumerate(recipes) if not r.optimize] if _on_disk(source) else []
+    n_jobs = jobs or default_jobs(len(isolated), _conversion_bytes(source))
+    if n_jobs > 1 and len(isolated) > 1:
+        _convert_in_workers(source, recipes, isolated, samples, out_dir, meta_common, n_jobs, finished)
+    for i, recipe in enumerate(recipes):
+        if i not in done:
+            finished(i, _convert_here(source, recipe, samples, dataset, out_dir, meta_common))
+    return [done[i] for i in range(len(recipes))]
+
+
+def _convert_here(source: SourceModel, recipe: Recipe, samples: Optional[np.ndarray], dataset: Any,
+                  out_dir: str | Path, meta_common: dict[str, Any]) -> Converted:
+    started = time.perf_counter()
+    try:
         variant, extra = source, {}
         if recipe.optimize:  # TF-MOT steps (QAT, prune, cluster, ...) fine-tune on the dataset first
             from tflite_deploy.optimization.training import apply_steps
 
             variant, extra = apply_steps(source, recipe, dataset)
-        art = convert_to_artifact(variant, recipe, None if calibration is None else calibration[0], out_dir,
-                                  {**meta_common, **extra}, started)
-        artifacts.append(art)
-        upcoming = recipes[len(artifacts)].name if len(artifacts) < len(recipes) else ""
-        report(progress, "convert", len(artifacts), len(recipes), upcoming, art)
-    return artifacts
+        return convert_to_artifact(variant, recipe, samples, out_dir, {**meta_common, **extra}, started,
+                                   check=check_full_integer)
+    except Exception as e:  # one recipe's failure is its row; the sweep goes on
+        return _failure(source, recipe, failure_message(e), time.perf_counter() - started)
 
 
-def conversion_table_rows(artifacts: Iterable[Artifact]) -> list[dict[str, Any]]:
-    """Rows for the size table: raw and gzipped size, and the ratio to the float32 variant."""
+def _convert_in_workers(source: SourceModel, recipes: Sequence[Recipe], which: list[int],
+                        samples: Optional[np.ndarray], out_dir: str | Path, meta_common: dict[str, Any],
+                        jobs: int, finished: Any) -> None:
+    with tempfile.TemporaryDirectory(prefix="tflite-deploy-calibration-") as tmp:
+        calib_path = None
+        if samples is not None:
+            calib_path = str(Path(tmp) / "samples.npy")
+            np.save(calib_path, samples)
+        args = [(str(source.path), source.unsafe_deserialization, recipes[i], calib_path, str(out_dir), meta_common)
+                for i in which]
+
+        def done(k: int, outcome: Outcome) -> None:
+            i = which[k]
+            finished(i, outcome.value if outcome.ok else _failure(source, recipes[i], outcome.error, 0.0))
+
+        run_isolated(convert_in_worker, args, jobs, done)
+
+
+def convert_in_worker(model_path: str, unsafe: bool, recipe: Recipe, calib_path: Optional[str], out_dir: str,
+                      meta: dict[str, Any]) -> Artifact:
+    """One recipe in a worker process (see :mod:`tflite_deploy.workers`): load, convert, write."""
+    if os.environ.get(ABORT_FOR_TESTS) == recipe.name:
+        os.abort()
+    for module in ("tensorflow", "tf_keras", "keras"):  # the CLI hides these in its own process too
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+        warnings.filterwarnings("ignore", category=UserWarning, module=module)
+    source = load_model(model_path, unsafe_deserialization=unsafe)
+    started = time.perf_counter()  # the recorded time is the conversion's, as in one process
+    calibration = None if calib_path is None else np.load(calib_path)
+    return convert_to_artifact(source, recipe, calibration, out_dir, meta, started, check=check_full_integer)
+
+
+def _failure(source: SourceModel, recipe: Recipe, reason: str, seconds: float) -> ConversionFailure:
+    return ConversionFailure(source.name, recipe.name, reason, seconds, {"recipe": recipe.to_dict()})
+
+
+def _on_disk(source: SourceModel) -> bool:
+    """Whether a worker can load the model again from its file (a Keras file or SavedModel, not an
+    in-memory model or an ONNX source, which onnx2tf converted in this process)."""
+    return (source.framework in ("tf_keras", "keras3", "saved_model") and source.sha256 != "in-memory"
+            and Path(source.path).exists())
+
+
+def _conversion_bytes(source: SourceModel) -> float:
+    p = Path(source.path)
+    size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else \
+        (p.stat().st_size if p.exists() else 0)
+    return max(MIN_CONVERSION_BYTES, BYTES_PER_MODEL_BYTE * size)
+
+
+def conversion_table_rows(artifacts: Iterable[Converted]) -> list[dict[str, Any]]:
+    """Rows for the size table: raw and gzipped size, the ratio to the float32 variant, and for a
+    failed recipe ``failed`` and its ``error`` (no sizes)."""
     arts = list(artifacts)
-    ref = next((a for a in arts if a.meta.get("recipe", {}).get("weights") == "float32"
+    ref = next((a for a in arts if not a.failed and a.meta.get("recipe", {}).get("weights") == "float32"
                 and a.meta.get("recipe", {}).get("activations") == "float32"), None)
     rows = []
     for a in arts:
-        rows.append({**a.to_dict(),
-                     "ratio": (ref.size_bytes / a.size_bytes) if ref else None,
-                     "gzip_ratio": (ref.gzip_bytes / a.gzip_bytes) if ref else None,
-                     "summary": Recipe.from_dict(a.meta["recipe"]).summary()})
+        row: dict[str, Any] = {"failed": False, "error": None, **a.to_dict(),
+                               "summary": Recipe.from_dict(a.meta["recipe"]).summary()}
+        ok = ref is not None and not a.failed
+        row["ratio"] = (ref.size_bytes / a.size_bytes) if ok else None  # type: ignore[union-attr]
+        row["gzip_ratio"] = (ref.gzip_bytes / a.gzip_bytes) if ok else None  # type: ignore[union-attr]
+        rows.append(row)
     return rows

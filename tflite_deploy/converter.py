@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -22,14 +22,18 @@ from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
 
 
 def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray],
-                        out_dir: str | Path, meta: dict[str, Any], started: Optional[float] = None) -> Artifact:
+                        out_dir: str | Path, meta: dict[str, Any], started: Optional[float] = None, *,
+                        check: Optional[Callable[[bytes, Recipe, Path], None]] = None) -> Artifact:
     """Convert with one recipe and write ``NAME.RECIPE.tflite`` and its sidecar.
 
     ``started`` (a ``time.perf_counter()`` value) lets the recorded time include earlier work on
-    this variant, such as fine-tuning.
+    this variant, such as fine-tuning. ``check(data, recipe, model path)`` may refuse the converted
+    bytes (raise) before anything is written (the verbs pass the reader's full-integer check).
     """
     started = time.perf_counter() if started is None else started
     data = convert_bytes(source, recipe, calibration)
+    if check is not None:
+        check(data, recipe, source.path)
     return save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
                          time.perf_counter() - started)
 

@@ -29,6 +29,10 @@ class RecipeError(UserError):
     """An unknown recipe or an invalid recipe file."""
 
 
+class SourceMismatchError(UserError):
+    """Variants compared with each other (or with a reference) that were made from different models."""
+
+
 class DeviceError(UserError):
     """An Android device that is missing, offline, unauthorized or failed a command.
 

@@ -28,6 +28,7 @@ class SourceModel:
     keras_model: Any = None  # a tf_keras model when framework == "tf_keras"
     saved_model_dir: Optional[Path] = None
     _tmp: Any = field(default=None, repr=False)  # keeps an exported SavedModel alive
+    unsafe_deserialization: bool = False  # loaded with Lambda layers allowed (a worker loads it the same way)
 
     def converter(self) -> Any:
         """A fresh ``tf.lite.TFLiteConverter`` for this model (one per recipe: they hold state)."""
@@ -37,8 +38,16 @@ class SourceModel:
         return tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model_dir))
 
 
-def load_model(path: str | Path) -> SourceModel:
-    """Load a Keras (.keras/.h5) file or a SavedModel folder; errors name the file and the cause."""
+#: Why a Lambda layer is refused unless asked for, said wherever the refusal is.
+UNSAFE_WHY = ("A Lambda layer stores Python code in the file, and loading it runs that code with your rights, "
+              "so it is off by default: a model file from elsewhere could do anything on this machine.")
+
+
+def load_model(path: str | Path, *, unsafe_deserialization: bool = False) -> SourceModel:
+    """Load a Keras (.keras/.h5) file or a SavedModel folder; errors name the file and the cause.
+
+    ``unsafe_deserialization``: load Lambda layers (Keras' ``safe_mode=False``); see :data:`UNSAFE_WHY`.
+    """
     p = Path(path)
     if not p.exists():
         raise ModelError(f"Model {p} does not exist.")
@@ -55,13 +64,29 @@ def load_model(path: str | Path) -> SourceModel:
         raise ModelError(f"Model {p} is not a Keras file: a .keras file is a zip archive, this one is not "
                          "(truncated, or another kind of file renamed?).")
     keras = tf_keras()
+    safe = {"safe_mode": not unsafe_deserialization}
     try:
-        model = keras.models.load_model(p, compile=False)
+        model = keras.models.load_model(p, compile=False, **safe)
         framework = "tf_keras"
     except Exception as legacy_error:  # maybe saved by Keras 3, which tf_keras cannot read
-        model = _load_keras3(p, legacy_error)
+        if _is_lambda_refusal(legacy_error):
+            raise ModelError(_lambda_message(p)) from None
+        model = _load_keras3(p, legacy_error, safe)
         framework = "keras3"
-    return _from_keras(p, model, framework)
+    source = _from_keras(p, model, framework)
+    source.unsafe_deserialization = unsafe_deserialization
+    return source
+
+
+def _is_lambda_refusal(e: Exception) -> bool:
+    text = str(e)
+    return "Lambda" in text and "safe_mode" in text
+
+
+def _lambda_message(p: Path) -> str:
+    return (f"Model {p} contains a Lambda layer, which is not loaded by default. {UNSAFE_WHY} If you trust "
+            "where the file comes from, pass --unsafe-deserialization (load_model(..., "
+            "unsafe_deserialization=True)); better, replace the Lambda with a registered custom layer.")
 
 
 def from_keras_model(model: Any, name: str = "model") -> SourceModel:
@@ -97,12 +122,14 @@ def _from_keras(p: Path, model: Any, framework: str, sha256: Optional[str] = Non
     return sm
 
 
-def _load_keras3(p: Path, legacy_error: Exception) -> Any:
+def _load_keras3(p: Path, legacy_error: Exception, safe: dict[str, bool]) -> Any:
     try:
         import keras  # Keras 3, installed beside TensorFlow
 
-        return keras.saving.load_model(p, compile=False)
+        return keras.saving.load_model(p, compile=False, **safe)
     except Exception as e:
+        if _is_lambda_refusal(e):
+            raise ModelError(_lambda_message(p)) from None
         raise ModelError(f"Model {p} could not be loaded by tf_keras ({_first_line(legacy_error)}) nor by "
                          f"Keras 3 ({_first_line(e)}). Is it a complete Keras model file?") from None
 
@@ -127,5 +154,6 @@ def _load_saved_model(p: Path, name: str) -> SourceModel:
 
 
 def _first_line(e: Exception) -> str:
+    """The first line of an error, whole (a cut-off message hides what to do)."""
     text = str(e).strip().splitlines()
-    return text[0][:300] if text else type(e).__name__
+    return text[0] if text else type(e).__name__

@@ -63,10 +63,24 @@ def _name(r: Result) -> str:
     return Path(r.artifact).name
 
 
+def file_labels(paths: Sequence[str]) -> dict[str, str]:
+    """The shortest path tail that tells each file apart: ``a.int8.tflite``, or ``v1/a.int8.tflite`` and
+    ``v2/a.int8.tflite`` when two folders hold files of the same name."""
+    parts = {p: Path(p).parts for p in paths}
+    labels = {}
+    for p, ps in parts.items():
+        n = 1
+        while n < len(ps) and any(q != p and qs[-n:] == ps[-n:] for q, qs in parts.items()):
+            n += 1
+        labels[p] = "/".join(ps[-n:])
+    return labels
+
+
 def bench_report(results: Sequence[Result], console: Console) -> None:
     """Per file, hyperfine's shape; then one table with ratios against the first file."""
+    label = file_labels([r.artifact for r in results])
     for r in results:
-        head = f"[bold]{_name(r)}[/]  [dim]{r.target} · {r.delegate} · {r.settings.get('threads', '?')} thread(s)[/]"
+        head = f"[bold]{label[r.artifact]}[/]  [dim]{r.target} · {r.delegate} · {r.settings.get('threads') or '?'} thread(s)[/]"
         console.print(head)
         if not r.ok or r.latency is None:
             console.print(f"  [red]{r.status}[/]: {r.error}")
@@ -88,13 +102,14 @@ def bench_report(results: Sequence[Result], console: Console) -> None:
     ok = [r for r in results if r.ok and r.latency and r.latency.p50_ms]
     if len(ok) > 1:
         base = ok[0]
-        t = Table(title=f"Summary (ratios of p50 against {_name(base)})", title_justify="left")
+        t = Table(title=f"Summary (ratios of p50 against {label[base.artifact]})", title_justify="left")
         for col in ("model", "p50", "mean ± σ", "× vs first"):
             t.add_column(col, justify="left" if col == "model" else "right")
         for r in ok:
             ratio = r.latency.p50_ms / base.latency.p50_ms  # type: ignore[union-attr,operator]
             faster = f"{ratio:.2f}x" + (" [green](faster)[/]" if ratio < 0.95 else " [red](slower)[/]" if ratio > 1.05 else "")
-            t.add_row(r.recipe or _name(r), ms(r.latency.p50_ms),  # type: ignore[union-attr]
+            name = f"{r.recipe} ({label[r.artifact]})" if r.recipe else label[r.artifact]
+            t.add_row(name, ms(r.latency.p50_ms),  # type: ignore[union-attr]
                       f"{ms(r.latency.mean_ms)} ± {ms(r.latency.std_ms)}", faster)  # type: ignore[union-attr]
         console.print(t)
 
@@ -116,9 +131,10 @@ def eval_report(results: Sequence[Result], console: Console) -> None:
         ["agree", "SQNR dB", "max |err|"]
     for c in cols:
         t.add_column(c, justify="left" if c == "variant" else "right")
+    label = file_labels([r.artifact for r in results])
     for r in variants:
         m = r.metrics
-        row = [r.recipe or _name(r)]
+        row = [f"{r.recipe} ({label[r.artifact]})" if r.recipe else label[r.artifact]]
         if labelled:
             lo, hi = m["top1_drop_ci95"]
             colour = "green" if hi <= 1.0 else "yellow" if lo <= 1.0 else "red"
@@ -127,6 +143,9 @@ def eval_report(results: Sequence[Result], console: Console) -> None:
                 "∞" if m["sqnr_db"] is None else f"{m['sqnr_db']:.1f}", f"{m['max_abs_error']:.3g}"]
         t.add_row(*row)
     console.print(t)
+    for r in variants:
+        for w in r.warnings:
+            console.print(f"[yellow]{label[r.artifact]}:[/] {w}", highlight=False)
     if labelled:
         console.print("[dim]drop = reference top-1 minus variant top-1 on the same samples; the interval is a "
                       "paired bootstrap. An interval that holds 0 means no measurable loss on this data.[/]")
@@ -195,19 +214,26 @@ def recipes_table(recipes: Sequence[Any], patterns: Sequence[tuple[str, str]], c
 
 
 def conversion_table(rows: Sequence[dict], console: Console) -> None:
-    """Sizes of a convert run (rows from ``conversion.conversion_table_rows``)."""
-    first = rows[0]
-    t = Table(title=f"{first['model']}: {len(rows)} variant(s) in {Path(first['path']).parent}",
-              title_justify="left")
+    """Sizes of a convert run (rows from ``conversion.conversion_table_rows``); failed recipes are
+    rows marked FAILED, their reasons printed below the table."""
+    made = [r for r in rows if not r.get("failed")]
+    where = f" in {Path(made[0]['path']).parent}" if made else ""
+    t = Table(title=f"{rows[0]['model']}: {len(made)} of {len(rows)} variant(s){where}", title_justify="left")
     for col, just in (("recipe", "left"), ("what it is", "left"), ("size", "right"), ("gzipped", "right"),
                       ("x smaller", "right"), ("x smaller gz", "right"), ("time", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
+        if r.get("failed"):
+            t.add_row(f"[red]{r['recipe']}[/]", r["summary"], "[red]FAILED[/]", "-", "-", "-", "-")
+            continue
         t.add_row(r["recipe"], r["summary"], fmt_bytes(r["size_bytes"]), fmt_bytes(r["gzip_bytes"]),
                   "-" if r["ratio"] is None else f"{r['ratio']:.2f}x",
                   "-" if r["gzip_ratio"] is None else f"{r['gzip_ratio']:.2f}x", f"{r['seconds']:.1f} s")
     console.print(t)
-    if all(r["ratio"] is None for r in rows):
+    for r in rows:
+        if r.get("failed"):
+            console.print(f"[red]{r['recipe']} failed:[/] {r['error']}", highlight=False)
+    if made and all(r["ratio"] is None for r in made):
         console.print("[dim]Add --recipe float32 to see each variant's ratio to the float model.[/]")
 
 
@@ -241,6 +267,8 @@ def optimize_report(r: Any, console: Console) -> None:
     console.print(f"[bold]{r.tag}[/] of {r.model}: {' -> '.join(s.kind for s in r.stages)}, {r.stages[0].epochs} "
               f"epoch(s) each on {r.data}, strategy {r.strategy} x{r.replicas}, {r.seconds:.0f} s"
               + (f"; {resumed}" if resumed else ""), highlight=False)
+    for note in r.notes:
+        console.print(f"[yellow]{note}[/]", highlight=False)
     if r.skipped_layers:
         console.print(f"[yellow]Left as they are (TF-MOT cannot wrap them):[/] {', '.join(r.skipped_layers)}")
     if r.accuracy:

@@ -137,7 +137,7 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
             init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,
             coverage=coverages[i],
             device=cpu, warnings=tuple(warnings)))
-    return _flag_slow_dynamic(results)
+    return _flag_slower_than_float(results)
 
 
 def _open_host_model(p: str | Path, settings: HostBenchSettings, runner: str) -> TfliteModel | CompiledRunner:
@@ -158,10 +158,23 @@ def _runner_name(m: object) -> str:
     return "compiled" if isinstance(m, CompiledRunner) else getattr(m, "runner", "litert-python")
 
 
-def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
-    """Dynamic-range models run hybrid kernels that XNNPACK lacks on x86: often slower than float32.
+#: Why a kind of model may run slower than float32 on this host (said in the warning).
+_SLOW_WHY = {
+    "dynamic": "its hybrid kernels are not XNNPACK's on this CPU. Measure on the target phone before "
+               "choosing it; int8 is usually the faster choice.",
+    "int16x8": "int16x8 has no XNNPACK kernels and runs on the slower builtin ones.",
+}
+#: p50 ratio to float32 above which a variant is called slower (with its fastest run slower too).
+SLOWER_RATIO = 1.1
 
-    A user comparing modes must see that, not find it in a table, so say it where it happens.
+
+def _flag_slower_than_float(results: list[Result]) -> list[Result]:
+    """A variant slower than float32 here (by p50, beyond noise) gets a warning on its own row.
+
+    Quantizing is done to be faster or smaller; a user comparing modes must see a slowdown where it
+    happens, not find it in a table (dynamic-range on x86 is the usual case). Beyond noise: the p50
+    is more than :data:`SLOWER_RATIO` times float32's and even the variant's fastest run is slower
+    than float32's p50.
     """
     from dataclasses import replace
 
@@ -173,15 +186,18 @@ def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
     if not floats:
         return results
     ref = floats[0]
+    ref_p50 = ref.latency.p50_ms  # type: ignore[union-attr]
     out = []
     for r in results:
-        if kinds[r.artifact] == "dynamic" and r.latency and r.latency.p50_ms and ref.latency.p50_ms:  # type: ignore[union-attr]
-            ratio = r.latency.p50_ms / ref.latency.p50_ms  # type: ignore[union-attr]
-            if ratio > 1.1:
+        lat = r.latency
+        if kinds[r.artifact] != "float32" and lat and lat.p50_ms:
+            ratio = lat.p50_ms / ref_p50
+            if ratio > SLOWER_RATIO and (lat.min_ms is None or lat.min_ms > ref_p50):
+                kind = kinds[r.artifact]
+                why = _SLOW_WHY.get(kind, "measure on the target phone before choosing it.")
                 r = replace(r, warnings=r.warnings + (
-                    f"This dynamic-range model is {ratio:.1f}x SLOWER than float32 "
-                    f"({Path(ref.artifact).name}) here: its hybrid kernels are not XNNPACK's on this CPU. "
-                    "Measure on the target phone before choosing it; int8 is usually the faster choice.",))
+                    f"This {kind} model is {ratio:.1f}x SLOWER than float32 ({Path(ref.artifact).name}) here "
+                    f"by p50: {why}",))
         out.append(r)
     return out
 

@@ -33,6 +33,14 @@ class Preprocess:
             raise DatasetError(f"color must be rgb or grayscale, not {self.color!r}")
         if any(s == 0 for s in self.std):
             raise DatasetError("std must not contain 0")
+        channels = 1 if self.color == "grayscale" else 3
+        for option, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, channels):
+                shown = ",".join(f"{v:g}" for v in values)
+                raise DatasetError(
+                    f"--{option} {shown} has {len(values)} values, but {self.color} images have {channels} "
+                    f"channel(s): give one value for all channels or {channels} (one per channel, e.g. "
+                    f"--{option} {','.join([f'{values[0]:g}'] * channels)}).")
 
     def normalize(self, hwc: np.ndarray) -> np.ndarray:
         """Scale and normalise an HWC array of raw pixel values, then apply the layout."""
@@ -100,6 +108,17 @@ class Dataset:
             raise DatasetError(
                 f"Dataset {self.name!r} gives {self.sample(0).dtype} samples, but {where} takes "
                 f"{input_dtype}: store floats in the file or use an image folder with --scale.")
+
+    def check_labels(self, num_classes: int, where: str) -> None:
+        """Raise a DatasetError when labels name classes a model with ``num_classes`` outputs lacks."""
+        if self.labels is None or not len(self.labels):
+            return
+        wanted = max(self.num_classes or 0, int(np.max(self.labels)) + 1)
+        if wanted > num_classes:
+            raise DatasetError(
+                f"Dataset {self.name!r} has {wanted} classes (labels up to {int(np.max(self.labels))}), but "
+                f"{where} outputs {num_classes} scores: the labels do not match the model's classes (wrong "
+                "dataset, or a model trained on other classes?).")
 
     def subset(self, indices: Sequence[int], name: Optional[str] = None) -> "Dataset":
         return _Subset(self, np.asarray(indices, dtype=np.int64), name or self.name)

@@ -64,17 +64,31 @@ def _open_arrays(p: Path) -> Dataset:
     except Exception as e:
         raise DatasetError(f"Dataset {p} could not be read as a NumPy file: {e}") from None
     if isinstance(loaded, np.ndarray):
-        return ArrayDataset(loaded, None, name=str(p))
+        return ArrayDataset(_samples(loaded, p, "the array"), None, name=str(p))
     with loaded:
         keys = list(loaded.files)
-        xk = next((k for k in _X_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
-        if xk is None:
-            raise DatasetError(f"Dataset {p} holds arrays {keys}; name the samples one of "
-                               f"{', '.join(_X_KEYS)} (and labels one of {', '.join(_Y_KEYS)}).")
         yk = next((k for k in _Y_KEYS if k in keys), None)
-        x = loaded[xk]
-        y = loaded[yk] if yk else None
-    return ArrayDataset(x, y, name=str(p))
+        xk = next((k for k in _X_KEYS if k in keys), None)
+        if xk is None and len([k for k in keys if k != yk]) == 1:
+            xk = next(k for k in keys if k != yk)  # one array besides the labels: the samples
+        if xk is None:
+            found = ", ".join(keys) if keys else "none"
+            raise DatasetError(f"Dataset {p} has no samples array: it holds {found}. Name the samples one of "
+                               f"{', '.join(_X_KEYS)} (and the labels one of {', '.join(_Y_KEYS)}), e.g. "
+                               "np.savez(path, x=samples, y=labels).")
+        try:
+            x = loaded[xk]
+            y = loaded[yk] if yk else None
+        except Exception as e:  # object arrays (pickles) are refused: they could run code
+            raise DatasetError(f"Dataset {p}: array {xk!r} or {yk!r} could not be read ({e}).") from None
+    return ArrayDataset(_samples(x, p, f"array {xk!r}"), y, name=str(p))
+
+
+def _samples(x: np.ndarray, p: Path, what: str) -> np.ndarray:
+    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
+        raise DatasetError(f"Dataset {p}: {what} is {x.dtype} of shape {x.shape}; samples are a numeric array "
+                           "with the sample index first (N, ...).")
+    return x
 
 
 def digits() -> ArrayDataset:

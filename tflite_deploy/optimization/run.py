@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ import numpy as np
 
 from tflite_deploy.artifact import Artifact, write_atomic
 from tflite_deploy.converter import convert_to_artifact, source_meta
-from tflite_deploy.datasets import Dataset, eval_split
+from tflite_deploy.datasets import Dataset, check_samples, eval_split
 from tflite_deploy.models import SourceModel
 from tflite_deploy.optimization.techniques import OptimizeError, Options, Technique, tag
 from tflite_deploy.optimization.techniques import technique as get_technique
@@ -50,6 +51,7 @@ from tflite_deploy.optimization.verify import Verification, verify_tflite
 from tflite_deploy.progress import ProgressCallback
 from tflite_deploy.recipes import PRESETS, OptimizeStep, Recipe
 from tflite_deploy.tf_loader import versions
+from tflite_deploy.tflite.checks import check_full_integer
 
 REPORT_SCHEMA = "tflite-deploy/optimize/1"
 
@@ -99,6 +101,7 @@ class OptimizeReport:
     checkpoints: str
     report_path: str
     seconds: float
+    notes: tuple[str, ...] = ()               # what happened to an earlier run's checkpoints, ...
 
     @property
     def resumed(self) -> bool:
@@ -152,6 +155,8 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
     if eval_ds is not None:
         _check_data(eval_ds, source, "evaluation", need_labels=False)
     _check_layers(keras_model, tech, skip_unsupported, source.path)
+    calibration = train_ds.take(PRESETS["int8"].calibration_samples).astype(np.float32)
+    check_samples(calibration, train_ds.name)  # NaN or blank data: refused before any training
 
     out = Path(out_dir)
     chief = _is_chief(strat)
@@ -162,18 +167,22 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
     signature = {"technique": tech.name, "options": {k: v for k, v in dataclasses.asdict(opts).items()
                                                       if k != "epochs"},
                  "source_sha256": source.sha256, "data": train_ds.name, "seed": seed}
-    _prepare_checkpoints(ckpt_root, signature, resume)
+    notes = _prepare_checkpoints(ckpt_root, signature, resume)
 
-    result = train(keras_model, tech, opts, train_ds, ckpt_root, resume=resume, strategy=strat,
-                   skip_unsupported=skip_unsupported, callbacks=callbacks, on_event=on_event, seed=seed,
-                   verbose=verbose)
+    try:
+        result = train(keras_model, tech, opts, train_ds, ckpt_root, resume=resume, strategy=strat,
+                       skip_unsupported=skip_unsupported, callbacks=callbacks, on_event=on_event, seed=seed,
+                       verbose=verbose)
+    except Exception as e:  # the next run must know: --resume continues it, a different run replaces it
+        if not isinstance(e, TrainingInterrupted):
+            _write_state(ckpt_root, {**signature, "complete": False, "failed": type(e).__name__})
+        raise
     _write_state(ckpt_root, {**signature, "complete": True})
 
     emit = on_event or (lambda e: None)
     emit(TrainEvent("phase", text="saving and converting"))
     keras_path = _save_keras(result.model, out / f"{name}.{tg}.keras")
     step = {"technique": tech.name, **dataclasses.asdict(opts)}
-    calibration = train_ds.take(PRESETS["int8"].calibration_samples).astype(np.float32)
     meta_common = {"source": source_meta(source), "versions": versions(),
                    "calibration": {"dataset": train_ds.name, "samples_available": len(calibration)},
                    "optimization": _train_summary(result, train_ds.name)}
@@ -183,10 +192,12 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
     for base in bases:
         recipe = _recipe(f"{tg}-{base}", PRESETS[base], step, tech)
         roles[f"optimized-{base}"] = convert_to_artifact(
-            optimized, recipe, calibration if recipe.needs_calibration else None, out, meta_common)
+            optimized, recipe, calibration if recipe.needs_calibration else None, out, meta_common,
+            check=check_full_integer)
     if baseline:
         base_meta = {k: v for k, v in meta_common.items() if k != "optimization"}
-        roles["ptq-int8"] = convert_to_artifact(source, PRESETS["int8"], calibration, out, base_meta)
+        roles["ptq-int8"] = convert_to_artifact(source, PRESETS["int8"], calibration, out, base_meta,
+                                                 check=check_full_integer)
 
     verification = {role: verify_tflite(a.path) for role, a in roles.items()}
     v8 = verification["optimized-int8"]
@@ -214,7 +225,7 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
                for role, a in roles.items()},
         verification=verification, keras_model=None if keras_path is None else str(keras_path),
         checkpoints=str(ckpt_root), report_path=str(out / f"{name}.{tg}.optimize.json"),
-        seconds=time.perf_counter() - started)
+        seconds=time.perf_counter() - started, notes=tuple(notes))
     write_atomic(Path(report.report_path), (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     return report
 
@@ -225,7 +236,14 @@ def _eval_dataset(data: str | Dataset, eval_data: str | Dataset | None) -> Optio
 
 
 # ------------------------------------------------------------------------------- checkpoints
-def _prepare_checkpoints(root: Path, signature: Mapping[str, Any], resume: bool) -> None:
+def _prepare_checkpoints(root: Path, signature: Mapping[str, Any], resume: bool) -> list[str]:
+    """Make ``root`` ready for this run; returns notes on what became of an earlier run's state.
+
+    An unfinished earlier run of the *same* job (model, technique, options, data, seed) with saved
+    epochs is kept: ``--resume`` continues it, and a run without it is refused rather than throwing
+    the epochs away. Anything else unfinished (another job, or a run that failed before saving an
+    epoch) cannot be resumed by this run: it is replaced, and the note says so.
+    """
     state_file = root / "state.json"
     state = None
     if state_file.is_file():
@@ -233,18 +251,35 @@ def _prepare_checkpoints(root: Path, signature: Mapping[str, Any], resume: bool)
             state = json.loads(state_file.read_text())
         except ValueError:
             state = None
+    notes: list[str] = []
+    theirs = {k: v for k, v in (state or {}).items() if k not in ("complete", "failed")}
+    same = theirs == dict(signature)
+    saved = _saved_epochs(root)
     if resume and state is not None:
-        theirs = {k: v for k, v in state.items() if k != "complete"}
-        if theirs != dict(signature):
+        if not same:
             diff = sorted(k for k in set(theirs) | set(signature) if theirs.get(k) != signature.get(k))
             raise OptimizeError(f"The checkpoint in {root} is from another run (differs in {', '.join(diff)}): "
-                                "resume with the same model, technique, options and data, or delete the folder.")
-    elif not resume and state is not None and not state.get("complete", False):
-        raise OptimizeError(f"{root} holds an unfinished {state.get('technique')} run. Pass --resume (resume=True) "
-                            "to continue it, or delete that folder to start over.")
+                                "resume with the same model, technique, options and data, or run without "
+                                "--resume to replace it.")
+    elif state is not None and not state.get("complete", False):
+        how = f"failed ({state['failed']})" if state.get("failed") else "was interrupted"
+        if same and saved:
+            raise OptimizeError(f"{root} holds an unfinished run of this same job, which {how} after saving "
+                                f"{saved} epoch checkpoint(s). Pass --resume (resume=True) to continue it from "
+                                "there, or delete that folder to start over.")
+        why = "it saved no epoch" if not saved else "it was for another model, technique, options or data"
+        notes.append(f"Replaced the unfinished {state.get('technique')} run in {root}, which {how}: {why}, "
+                     "so there was nothing this run could resume.")
+        shutil.rmtree(root)
     elif not resume and root.exists():
         shutil.rmtree(root)
     _write_state(root, {**signature, "complete": False})
+    return notes
+
+
+def _saved_epochs(root: Path) -> int:
+    """Epochs checkpointed under ``root`` (all stages together); 0 when none was saved."""
+    return sum(len(list(d.glob("ckpt-*.index"))) for d in root.glob("*-*") if d.is_dir()) if root.is_dir() else 0
 
 
 def _write_state(root: Path, state: Mapping[str, Any]) -> None:

@@ -18,7 +18,17 @@ int8 file it gives replaces the post-training-quantized one.
 
 TF-MOT works on Keras 2 models built with ``tf_keras`` only (Sequential or Functional). Layers it
 cannot wrap are found up front (:func:`unsupported_layers`) so that the user sees them by name and
-can choose to leave them un-annotated (``skip``).
+can choose to leave them un-annotated (``skip``). What counts as "cannot wrap" follows TF-MOT's own
+rules, not only its per-layer registries:
+
+- pruning and clustering act on weights, so a layer without weights (``Rescaling``, ``TFOpLambda``,
+  ``Reshape``, activations, pooling, ...) is simply left alone; only a layer that has weights and is
+  in no registry is named;
+- QAT runs TF-MOT's layout transforms first, as ``quantize_apply`` does: a ``BatchNormalization``
+  after a Conv2D/DepthwiseConv2D/Dense is folded into it there (and so by the converter), so it is
+  supported although no registry lists it. Weightless merge layers the 8-bit registry leaves out
+  (``Multiply`` of a squeeze-excite block, ``Subtract``, ...) get the output-only config TF-MOT
+  gives ``Add``: TFLite computes them in int8 with an output scale, as post-training int8 does.
 
 Everything here that needs TensorFlow imports it inside the function (through ``tf_loader``), so
 :func:`recipe_from_name` and :func:`parse_step` stay cheap for ``recipes.resolve``.
@@ -84,7 +94,7 @@ class Stage:
     kind: str  # prune | cluster | qat
     wrap: Callable[[Any, Context], Any]
     strip: Callable[[Any], Any]
-    supports: Callable[[Any], Optional[str]]  # None when the layer can be wrapped, else why not
+    unsupported: Callable[[Any], dict[str, str]]  # model -> {layer it cannot handle: why}
     callbacks: Callable[[Context], list] = lambda ctx: []
     description: str = ""
 
@@ -115,6 +125,18 @@ def _nested(layer: Any) -> Optional[str]:
     return None
 
 
+def _per_layer(check: Callable[[Any], Optional[str]]) -> Callable[[Any], dict[str, str]]:
+    """A model-level check from a per-layer one: {layer name: reason} for the layers it refuses."""
+    def unsupported(model: Any) -> dict[str, str]:
+        return {layer.name: reason for layer in model.layers if (reason := check(layer)) is not None}
+
+    return unsupported
+
+
+def _has_weights(layer: Any) -> bool:
+    return bool(layer.weights)
+
+
 # --- pruning
 def _prune_supports(layer: Any) -> Optional[str]:
     from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer, prune_registry
@@ -124,11 +146,12 @@ def _prune_supports(layer: Any) -> Optional[str]:
         return None
     if (reason := _nested(layer)) is not None:
         return reason
+    if not _has_weights(layer):  # nothing to prune: left as it is, no wrapper needed
+        return None
     if (isinstance(layer, prunable_layer.PrunableLayer) or hasattr(layer, "get_prunable_weights")
             or prune_registry.PruneRegistry.supports(layer)):
         return None
-    return (f"{type(layer).__name__} is not in TF-MOT's pruning registry (make it a "
-            "tfmot.sparsity.keras.PrunableLayer to prune it)")
+    return "not in TF-MOT's pruning registry (make it a tfmot.sparsity.keras.PrunableLayer to prune it)"
 
 
 def _prune_schedule(opts: Options, steps_per_epoch: int) -> Any:
@@ -153,7 +176,7 @@ def _prune_wrap(model: Any, ctx: Context) -> Any:
     schedule = _prune_schedule(ctx.options, ctx.steps_per_epoch)
 
     def wrap(layer: Any) -> Any:
-        if _is_input(layer) or layer.name in ctx.skip:
+        if _is_input(layer) or layer.name in ctx.skip or not _has_weights(layer):
             return layer
         w = tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
         if w.layer.get_prunable_weights():
@@ -180,10 +203,11 @@ def _cluster_supports(layer: Any) -> Optional[str]:
         return None
     if (reason := _nested(layer)) is not None:
         return reason
+    if not _has_weights(layer):  # nothing to cluster: left as it is, no wrapper needed
+        return None
     if isinstance(layer, clusterable_layer.ClusterableLayer) or clustering_registry.ClusteringRegistry.supports(layer):
         return None
-    return (f"{type(layer).__name__} is not in TF-MOT's clustering registry (make it a "
-            "tfmot.clustering.keras.ClusterableLayer to cluster it)")
+    return "not in TF-MOT's clustering registry (make it a tfmot.clustering.keras.ClusterableLayer to cluster it)"
 
 
 def _cluster_wrap_factory(preserve_sparsity: bool) -> Callable[[Any, Context], Any]:
@@ -192,7 +216,7 @@ def _cluster_wrap_factory(preserve_sparsity: bool) -> Callable[[Any, Context], A
         init = getattr(tfmot.clustering.keras.CentroidInitialization, CENTROID_INITS[ctx.options.init])
 
         def wrap(layer: Any) -> Any:
-            if _is_input(layer) or layer.name in ctx.skip:
+            if _is_input(layer) or layer.name in ctx.skip or not _has_weights(layer):
                 return layer
             kwargs = {"preserve_sparsity": True} if preserve_sparsity else {}
             w = tfmot.clustering.keras.cluster_weights(layer, number_of_clusters=ctx.options.clusters,
@@ -221,21 +245,65 @@ def _scheme(kind: str) -> Any:
     return tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=kind == "pcqat")
 
 
-def _qat_supports_factory(kind: str) -> Callable[[Any], Optional[str]]:
-    def supports(layer: Any) -> Optional[str]:
-        tfmot = _tfmot()
-        if _is_input(layer):
-            return None
-        if (reason := _nested(layer)) is not None:
-            return reason
-        if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2):
-            return None
-        if _scheme(kind).get_quantize_registry().supports(layer):
-            return None
-        return (f"{type(layer).__name__} is not in TF-MOT's 8-bit quantization registry (give it a "
-                "tfmot.quantization.keras.QuantizeConfig to quantize it)")
+def _registry_supports(layer: Any, kind: str) -> bool:
+    """In the 8-bit registry that every scheme builds on, and in the scheme's own registry."""
+    tfmot = _tfmot()
+    base = tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme().get_quantize_registry()
+    return bool(base.supports(layer) and _scheme(kind).get_quantize_registry().supports(layer))
 
-    return supports
+
+def _output_only(layer: Any) -> bool:
+    """A weightless merge layer the 8-bit registry leaves out: it gets Add's output-only config."""
+    from tflite_deploy.tf_loader import tf_keras
+
+    L = tf_keras().layers
+    return isinstance(layer, (L.Multiply, L.Subtract, L.Maximum, L.Minimum, L.Average)) and not layer.weights
+
+
+def _output_config() -> Any:
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_configs as configs)
+
+    _tfmot()
+    return configs.Default8BitOutputQuantizeConfig()
+
+
+def _configured_by_transforms(model: Any, kind: str) -> set[str]:
+    """Layers TF-MOT's layout transforms give a quantize config (BatchNorm after a conv, ...).
+
+    The same step ``quantize_apply`` takes before it wraps: every layer annotated, then the
+    scheme's transforms; a layer they configure is quantized (or folded) without a registry entry.
+    """
+    qmap: dict[str, dict] = {layer.name: {"quantize_config": None} for layer in model.layers
+                             if not _is_input(layer)}
+    qmap.update({layer.name: {} for layer in model.layers if _is_input(layer)})
+    _, qmap = _scheme(kind).get_layout_transformer().apply(model, qmap)
+    return {name for name, entry in qmap.items() if entry.get("quantize_config") is not None}
+
+
+def _qat_unsupported_factory(kind: str) -> Callable[[Any], dict[str, str]]:
+    def unsupported(model: Any) -> dict[str, str]:
+        tfmot = _tfmot()
+        out: dict[str, str] = {}
+        candidates = []
+        for layer in model.layers:
+            if _is_input(layer) or isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2):
+                continue
+            if (reason := _nested(layer)) is not None:
+                out[layer.name] = reason
+            elif not (_registry_supports(layer, kind) or _output_only(layer)):
+                candidates.append(layer.name)
+        if candidates:  # only worth the model rebuild the transforms cost when some layer is in question
+            handled = _configured_by_transforms(model, kind)
+            for name in candidates:
+                if name not in handled:
+                    out[name] = ("not in TF-MOT's 8-bit quantization registry, and its transforms do not fold it "
+                                 "(a BatchNormalization is folded only right after a Conv2D, DepthwiseConv2D "
+                                 "or Dense that feeds nothing else); give it a "
+                                 "tfmot.quantization.keras.QuantizeConfig to quantize it")
+        return out
+
+    return unsupported
 
 
 def _qat_wrap_factory(kind: str) -> Callable[[Any, Context], Any]:
@@ -247,6 +315,8 @@ def _qat_wrap_factory(kind: str) -> Callable[[Any, Context], Any]:
             if _is_input(layer) or layer.name in ctx.skip:
                 return layer
             ctx.wrapped.append(layer.name)
+            if _output_only(layer) and not _registry_supports(layer, kind):
+                return q.quantize_annotate_layer(layer, quantize_config=_output_config())
             return q.quantize_annotate_layer(layer)
 
         annotated = _clone(model, annotate)
@@ -268,16 +338,17 @@ def _clone(model: Any, fn: Callable[[Any], Any]) -> Any:
     return tf_keras().models.clone_model(model, clone_function=fn)
 
 
-PRUNE = Stage("prune", _prune_wrap, _prune_strip, _prune_supports, _prune_callbacks,
+PRUNE = Stage("prune", _prune_wrap, _prune_strip, _per_layer(_prune_supports), _prune_callbacks,
               "prune_low_magnitude to the target sparsity, strip_pruning")
-CLUSTER = Stage("cluster", _cluster_wrap_factory(False), _cluster_strip, _cluster_supports,
+CLUSTER = Stage("cluster", _cluster_wrap_factory(False), _cluster_strip, _per_layer(_cluster_supports),
                 description="cluster_weights to N centroids per kernel, strip_clustering")
-CLUSTER_SPARSE = Stage("cluster", _cluster_wrap_factory(True), _cluster_strip, _cluster_supports,
+CLUSTER_SPARSE = Stage("cluster", _cluster_wrap_factory(True), _cluster_strip, _per_layer(_cluster_supports),
                        description="cluster_weights(preserve_sparsity=True), strip_clustering")
 
 
 def _qat(kind: str, description: str) -> Stage:
-    return Stage("qat", _qat_wrap_factory(kind), _qat_strip, _qat_supports_factory(kind), description=description)
+    return Stage("qat", _qat_wrap_factory(kind), _qat_strip, _qat_unsupported_factory(kind),
+                 description=description)
 
 
 @dataclass(frozen=True)
@@ -363,21 +434,35 @@ def keras3_message(where: str) -> str:
 
 
 def unsupported_layers(model: Any, tech: Technique) -> list[UnsupportedLayer]:
-    """Layers that some stage of ``tech`` cannot wrap, in model order, with the reason."""
-    out: dict[str, UnsupportedLayer] = {}
-    for layer in model.layers:
-        for stage in tech.stages:
-            reason = stage.supports(layer)
-            if reason and layer.name not in out:
-                out[layer.name] = UnsupportedLayer(layer.name, type(layer).__name__, reason)
-    return list(out.values())
+    """Layers that some stage of ``tech`` cannot handle, in model order, with the reason.
+
+    Layers a stage has nothing to do with (no weights to prune or cluster) are not listed.
+    """
+    found: dict[str, str] = {}
+    for stage in tech.stages:
+        for name, reason in stage.unsupported(model).items():
+            found.setdefault(name, reason)
+    return [UnsupportedLayer(layer.name, type(layer).__name__, found[layer.name])
+            for layer in model.layers if layer.name in found]
 
 
 def unsupported_message(where: str, tech: Technique, layers: Sequence[UnsupportedLayer]) -> str:
-    shown = "; ".join(f"{u.name} ({u.reason})" for u in layers)
-    return (f"{where}: {len(layers)} layer(s) cannot be wrapped for {tech.name}: {shown}. Pass "
+    """One paragraph: the layers grouped by reason and type, each layer named once (long lists cut)."""
+    by_reason: dict[str, dict[str, list[str]]] = {}
+    for u in layers:
+        by_reason.setdefault(u.reason, {}).setdefault(u.type, []).append(u.name)
+    groups = []
+    for reason, types in by_reason.items():
+        shown = ", ".join(f"{t} ({_names(names)})" for t, names in types.items())
+        groups.append(f"{shown}: {reason}")
+    return (f"{where}: {len(layers)} layer(s) cannot be wrapped for {tech.name}. {'. '.join(groups)}. Pass "
             "--skip-unsupported (skip_unsupported=True) to leave them as they are and optimize the other "
             "layers, or replace them with supported layers.")
+
+
+def _names(names: Sequence[str], limit: int = 6) -> str:
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 # ------------------------------------------------------------------------------------- recipes

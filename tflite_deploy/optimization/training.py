@@ -355,6 +355,9 @@ def _check_data(ds: Dataset, source: SourceModel, role: str, need_labels: bool =
     if need_labels and ds.labels is None:
         raise DatasetError(f"Dataset {ds.name!r} has no labels; {role} needs them (an image folder with one "
                            "sub-folder per class, or a .npz with x and y).")
+    outputs = getattr(source.keras_model, "outputs", None)
+    if need_labels and outputs and len(outputs[0].shape) == 2 and outputs[0].shape[-1]:
+        ds.check_labels(int(outputs[0].shape[-1]), f"model {source.path}")
 
 
 def _wrap_source(model: Any, source: SourceModel) -> SourceModel:

@@ -9,11 +9,18 @@ are its zero point.
 
 The file is read by :mod:`tflite_deploy.tflite.reader` (verified flatbuffer, no TensorFlow, no
 interpreter), which also says which constant is each layer's kernel.
+
+Which Keras layer made a kernel is read from the name the converter gives the weight tensor,
+``<model>/<layer>/<TF op>`` (``model/quant_<layer>/Conv2D`` after QAT). The op's own name is no
+guide: when BatchNorm and an activation are folded into a conv, it lists the ReLU and the BN
+first; and a layer name may itself contain ``/`` (``expanded_conv_3/squeeze_excite/Conv`` in
+MobileNetV3), so a kernel is matched to the whole layer name, never to one component of it.
 """
 
 from __future__ import annotations
 
 import gzip
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -23,6 +30,12 @@ import numpy as np
 from tflite_deploy.tflite.quant import Quantization
 
 KERNEL_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"})
+#: TF ops that read a Keras layer's kernel: the last part of a weight tensor's name (``model/conv/Conv2D``).
+_KERNEL_TF_OPS = frozenset({"Conv1D", "Conv2D", "Conv3D", "depthwise", "MatMul", "BiasAdd", "convolution",
+                            "conv2d_transpose", "conv1d_transpose", "conv3d_transpose", "Conv2DBackpropInput"})
+#: Scopes a layer's call opens under its own name before the kernel op (Dense on 3-D input).
+_INNER_SCOPES = frozenset({"Tensordot", "conv1d", "Conv1D"})
+_QAT_PREFIX = "quant_"
 
 
 @dataclass(frozen=True)
@@ -53,14 +66,33 @@ class KernelStats:
     def per_channel(self) -> bool:
         return self.channel_axis is not None
 
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The Keras layer(s) whose kernel op reads this weight, from the tensor names (see module docs).
+
+        Usually one; more only when the converter shared one constant between layers.
+        """
+        out: list[str] = []
+        for name in (self.tensor, self.op_name):  # the weight's own name first; the op's as a fallback
+            for scope in _kernel_scopes(name):
+                if scope not in out:
+                    out.append(scope)
+            if out:
+                break
+        return tuple(out)
+
+    @property
+    def layer(self) -> str:
+        """The Keras layer that made this kernel, or the op's name when the converter kept none."""
+        return self.layers[0] if self.layers else self.op_name.split(";")[0]
+
     def belongs_to(self, layer: str) -> bool:
-        """Whether the Keras layer ``layer`` made this kernel (QAT layers are named ``quant_<layer>``)."""
-        parts = {c for name in (self.tensor, self.op_name) for p in name.split(";") for c in p.split("/")}
-        return layer in parts or f"quant_{layer}" in parts
+        """Whether the Keras layer ``layer`` (its whole name) made this kernel (``quant_<layer>`` after QAT)."""
+        return layer in self.layers or _QAT_PREFIX + layer in self.layers
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "op_name": self.op_name, "tensor": self.tensor, "shape": list(self.shape),
-                "dtype": self.dtype, "size": self.size, "zeros": self.zeros, "sparsity": self.sparsity,
+        return {"op": self.op, "op_name": self.op_name, "tensor": self.tensor, "layer": self.layer,
+                "shape": list(self.shape), "dtype": self.dtype, "size": self.size, "zeros": self.zeros, "sparsity": self.sparsity,
                 "unique": self.unique, "per_channel": self.per_channel,
                 "unique_per_channel_max": self.unique_per_channel_max, "unique_values": self.unique_values}
 
@@ -120,6 +152,24 @@ def verify_tflite(path: str | Path) -> Verification:
     return Verification(str(p), len(data), len(gzip.compress(data, compresslevel=9, mtime=0)), tuple(kernels))
 
 
+def _kernel_scopes(name: str) -> list[str]:
+    """Layer names in a tensor name: ``m/a/b/Conv2D;m/a/b_bn/FusedBatchNormV3`` -> ``["a/b"]``.
+
+    A part names a layer when it ends in a kernel op; the first component is the model's scope.
+    QAT layers keep their ``quant_`` prefix here (:meth:`KernelStats.belongs_to` accepts both).
+    """
+    out = []
+    for part in name.split(";"):
+        comps = part.split("/")
+        if len(comps) < 3 or re.sub(r"\d+$", "", comps[-1]) not in _KERNEL_TF_OPS:
+            continue
+        comps = comps[1:-1]
+        while len(comps) > 1 and comps[-1] in _INNER_SCOPES:
+            comps = comps[:-1]
+        out.append("/".join(comps))
+    return out
+
+
 def _stats(op: str, op_name: str, tensor: str, w: np.ndarray, q: Optional[Quantization], dtype: str
            ) -> KernelStats:
     axis = q.quantized_dimension if q is not None and q.per_channel else None
@@ -146,5 +196,5 @@ def layer_rows(v: Verification, layers: Optional[Sequence[str]] = None) -> list[
     rows = []
     for k in v.kernels:
         owner = next((n for n in (layers or ()) if k.belongs_to(n)), None)
-        rows.append({"layer": owner or k.op_name.split(";")[0], **k.to_dict()})
+        rows.append({**k.to_dict(), "layer": owner or k.layer})
     return rows

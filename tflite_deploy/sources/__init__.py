@@ -21,12 +21,13 @@ def source_kind(model: Any) -> str:
     return "tflite" if getattr(model, "framework", None) == "tflite" else "tensorflow"
 
 
-def open_source(model: Any, input_shape: str | Sequence[int] | None = None, dataset: Any = None) -> Any:
+def open_source(model: Any, input_shape: str | Sequence[int] | None = None, dataset: Any = None, *,
+                unsafe_deserialization: bool = False) -> Any:
     """Load ``model`` (a path or an already loaded source) as the matching source object.
 
     ``input_shape`` (``(1, 3, 224, 224)`` or ``"1,3,224,224"``) fixes an ONNX model's dynamic input
     dimensions; samples from ``dataset`` (a spec or a Dataset) feed onnx2tf's own checks (never a
-    download).
+    download). ``unsafe_deserialization`` lets a Keras file's Lambda layers load (they run Python code).
     """
     if not isinstance(model, (str, Path)):
         return model
@@ -47,7 +48,7 @@ def open_source(model: Any, input_shape: str | Sequence[int] | None = None, data
         return load_onnx(model, input_shape, _samples(dataset))
     from tflite_deploy.models import load_model
 
-    return load_model(model)
+    return load_model(model, unsafe_deserialization=unsafe_deserialization)
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from tflite_deploy.datasets import Dataset, open_dataset
+from tflite_deploy.datasets import Dataset, check_samples, open_dataset
 from tflite_deploy.errors import DatasetError
 from tflite_deploy.recipes import Recipe
 
@@ -38,7 +38,10 @@ def calibration_samples(source: Any, recipes: Sequence[Recipe], dataset: str | D
         return None
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
     ds.check_fits(source.input_shape, source.input_dtype, f"model {source.path}")
-    return ds.take(max(needed, 1)).astype(np.float32), ds.name
+    samples = ds.take(max(needed, 1)).astype(np.float32)
+    if needed:  # NaN/Inf or constant samples would calibrate a model that silently runs in float
+        check_samples(samples, ds.name)
+    return samples, ds.name
 
 
 def match_layers(wanted: Sequence[str], names: Sequence[str]) -> list[str]:
