@@ -28,11 +28,12 @@ def resolve_host_runner(runner: str, delegate: str) -> str:
     """``auto`` is the Interpreter for now; ``compiled`` is asked for by name.
 
     Measured here (tools/bench_host_runners.py, MobileNetV2 224, 1 thread, invokes alternated in one
-    process): compiled / interpreter p50 0.999x on float32 and 0.966x on int8. LiteRT's INFO lines on
-    stderr no longer stand in the way (creation and buffer writes run captured, the static
-    environment's teardown at exit is filtered: :func:`~tflite_deploy.native_output.drop_at_exit`),
-    but the switch changes every host Result's runner and init (the CompiledModel sets up an
-    environment and registers accelerators): left to a decision of its own.
+    process): compiled / interpreter p50 0.999x on float32 and 0.966x on int8; measured again on
+    2026-11-30 (load 10 on 2 cores) 1.003x and 0.998x; on the tiny digits CNN the compiled runner is
+    slower (p50 5.5 us against 3.6 us: its per-call overhead). Faster nowhere reliably, so ``auto``
+    stays the Interpreter. LiteRT's INFO lines on stderr no longer stand in the way (creation and
+    buffer writes run captured, the static environment's teardown at exit is filtered:
+    :func:`~tflite_deploy.native_output.drop_at_exit`).
     """
     if runner not in RUNNERS:
         raise UserError(f"Unknown host runner {runner!r}: choose {', '.join(RUNNERS)}.")
