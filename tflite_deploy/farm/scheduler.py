@@ -262,7 +262,7 @@ def local_cluster(phones: Sequence[str] = (), host_slots: int = 1, *, security: 
     return LocalCluster(n_workers=n_workers, threads_per_worker=max(1, len(phones) + host_slots),
                         processes=processes, host="127.0.0.1", dashboard_address=None,
                         resources=resources, security=security,
-                        protocol="tls://" if security is not None and security.require_encryption else None,
+                        protocol="tls://" if security is not None and security.require_encryption else "tcp://",
                         **kwargs)
 
 
