@@ -55,7 +55,7 @@ def test_killed_worker_loses_no_cell(tmp_path: Path) -> None:
     plan = plan.__class__(**{**plan.__dict__, "delegates": ("xnnpack", "cpu")})
     st = expand(plan, plan.targets, versions=VERSIONS)
     assert len([c for c in st.bench if c.target == "adb:P1"]) == 16
-    with local_cluster(n_workers=0, host_slots=0) as cluster, Client(cluster) as client:
+    with local_cluster(host_slots=0) as cluster, Client(cluster) as client:
         w1 = start_worker(cluster.scheduler_address, "P1", "--host-slots", "1")
         w2 = start_worker(cluster.scheduler_address, "P2", "--host-slots", "1")
         try:
@@ -120,7 +120,7 @@ def test_tls_lab_runs_a_cell_and_refuses_strangers(pki, tmp_path: Path) -> None:
     from distributed import Client
 
     cert, key = pki["hosts"]["scheduler-host"]
-    with local_cluster(n_workers=0, host_slots=0, security=lab_security(pki["ca"], cert, key)) as cluster:
+    with local_cluster(host_slots=0, security=lab_security(pki["ca"], cert, key)) as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tls://127.0.0.1:")
         wc, wk = pki["hosts"]["phone-host"]
@@ -133,7 +133,7 @@ def test_tls_lab_runs_a_cell_and_refuses_strangers(pki, tmp_path: Path) -> None:
                 st = expand(plan, plan.targets, versions=VERSIONS)
                 cell = next(c for c in st.bench if c.needs == (st.convert[0].cell_id,))
                 out = run_cells(client, [cell], fx.record, done=[st.convert[0].cell_id])
-                assert out[cell.cell_id].status == OK and out[cell.cell_id].worker == "w-S1"
+                assert out[cell.cell_id].status == OK and out[cell.cell_id].worker == "w-S1/S1"
             with pytest.raises(TypeError, match="ssl_context"):  # Dask will not even try without certificates
                 Client(address, timeout="3s").close()
             assert tls_client_without_cert_is_dropped(address, pki["ca"])  # ... and the scheduler refuses one

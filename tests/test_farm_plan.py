@@ -103,7 +103,8 @@ def test_readme_example_is_a_valid_plan(tmp_path: Path) -> None:
     (tmp_path / "val").mkdir()
     from PIL import Image
     (tmp_path / "val" / "cat").mkdir()
-    Image.new("RGB", (300, 250)).save(tmp_path / "val" / "cat" / "a.png")
+    for i in range(5):
+        Image.new("RGB", (300, 250)).save(tmp_path / "val" / "cat" / f"{i}.png")
     plan = load_plan(write(tmp_path, block))
     assert len(plan.models) == 2 and len(plan.recipes) >= 3
 
@@ -201,6 +202,13 @@ def test_dataset_that_does_not_fit_the_model(tmp_path: Path) -> None:
     assert 3 not in got
     assert "(5, 5, 3)" in got[4]
     assert "no/such/folder" in got[5]
+
+
+def test_empty_dataset_split_is_a_problem(tmp_path: Path) -> None:
+    keras_file(tmp_path / "ok.keras", [None, 8, 8, 1])
+    np.save(tmp_path / "one.npy", np.zeros((1, 8, 8, 1), np.float32))
+    got = problems(write(tmp_path, "models: {m: {path: ok.keras, dataset: 'one.npy:test'}}\nrecipes: [float32]\n"))
+    assert "no samples" in got[1]
 
 
 def test_fit_check_hook_for_models_read_elsewhere(tmp_path: Path) -> None:

@@ -552,6 +552,8 @@ def _check_fits(w: _Walk, models: Sequence[tuple[ModelSpec, yaml.Node]], probe: 
                 check(model.dataset, model.preprocess, found[0], found[1], f"model {model.name} ({model.path.name})")
         except UserError as e:
             w.bad(node, f"models.{model.name}", str(e))
+        except Exception as e:  # a dataset that cannot be read at all: say so, keep listing
+            w.bad(node, f"models.{model.name}", f"dataset {model.dataset.spec!r} could not be read: {e}")
 
 
 def check_dataset_fits(ds: DatasetSpec, pre: Optional[Preprocessing], input_shape: tuple, dtype: str,
@@ -560,6 +562,8 @@ def check_dataset_fits(ds: DatasetSpec, pre: Optional[Preprocessing], input_shap
     from tflite_deploy.datasets import open_dataset
 
     dataset = open_dataset(ds.spec, pre.to_preprocess() if pre else None)
+    if len(dataset) == 0:
+        raise UserError(f"Dataset {ds.spec!r} has no samples (an empty folder, or a split of too few).")
     dataset.check_fits(input_shape, dtype, where)
 
 

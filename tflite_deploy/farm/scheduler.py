@@ -1,7 +1,7 @@
 """Farm cells as Dask ``distributed`` tasks: one machine or a lab, results streamed, none lost.
 
-- One machine: :func:`local_cluster`, an embedded ``LocalCluster`` (worker processes, the
-  scheduler on 127.0.0.1 only) whose worker advertises every attached phone.
+- One machine: :func:`local_cluster`, an embedded cluster (worker processes, the scheduler on
+  127.0.0.1 only) with one worker per attached phone and one for host cells.
 - A lab: a ``dask scheduler`` somewhere and on every host with phones :func:`start_worker`
   (``tflite-deploy farm worker --scheduler ADDR``), which advertises ``phone-SERIAL=1`` per phone.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -249,21 +250,30 @@ def _drop_unplaceable(client: Any, futures: dict[str, Any], cells: dict[str, Cel
 
 # ------------------------------------------------------------------------- clusters and workers
 def local_cluster(phones: Sequence[str] = (), host_slots: int = 1, *, security: Any = None,
-                  processes: bool = True, n_workers: int = 1, **kwargs: Any) -> Any:
-    """An embedded cluster on this machine, scheduler on 127.0.0.1 only, no dashboard.
+                  processes: bool = True, **kwargs: Any) -> Any:
+    """An embedded cluster on this machine: scheduler on 127.0.0.1 only, no dashboard.
 
-    Each worker advertises every phone (``phone-SERIAL=1``) and ``host_slots`` host cells, with a
-    thread per phone and per slot, so all phones run in parallel and conversions stay at
-    ``host_slots`` at a time.
+    One worker per phone (``phone-SERIAL=1``, one thread) and one host worker (``host_slots``
+    threads and as many ``host`` resources). One worker per phone, not one worker holding them all:
+    a Dask worker starts resource-bound tasks in priority order and stops at the first whose
+    resource is busy, so one phone's queue would hold up the others. ``processes`` puts each worker
+    in its own process (Dask's ``Nanny``), as ``LocalCluster`` does.
     """
-    from distributed import LocalCluster
+    from distributed import Nanny, Scheduler, SpecCluster, Worker
 
-    resources = worker_resources(phones, host_slots)
-    return LocalCluster(n_workers=n_workers, threads_per_worker=max(1, len(phones) + host_slots),
-                        processes=processes, host="127.0.0.1", dashboard_address=None,
-                        resources=resources, security=security,
-                        protocol="tls://" if security is not None and security.require_encryption else "tcp://",
-                        **kwargs)
+    protocol = "tls://" if security is not None and security.require_encryption else "tcp://"
+    scheduler = {"cls": Scheduler, "options": dict(host="127.0.0.1", port=0, protocol=protocol, security=security,
+                                                   dashboard=False, dashboard_address=None)}
+    common = dict(host="127.0.0.1", protocol=protocol, security=security, dashboard=False)
+    specs = {f"w-{p}": worker_spec(Nanny if processes else Worker, [p], 0, **common) for p in phones}
+    if host_slots > 0:
+        specs["w-host"] = worker_spec(Nanny if processes else Worker, [], host_slots, **common)
+    return SpecCluster(workers=specs, scheduler=scheduler, security=security, **kwargs)
+
+
+def worker_spec(cls: Any, phones: Sequence[str], host_slots: int, **options: Any) -> dict[str, Any]:
+    return {"cls": cls, "options": dict(nthreads=max(1, len(phones) + host_slots),
+                                        resources=worker_resources(phones, host_slots), **options)}
 
 
 def worker_resources(phones: Sequence[str], host_slots: int = 0) -> dict[str, float]:
@@ -286,16 +296,24 @@ def start_worker(scheduler: str, phones: Optional[Sequence[str]] = None,
     from distributed import Worker
 
     serials = list(phones) if phones else list(discover() if discover else [])
-    resources = worker_resources(serials, host_slots)
-    if not resources:
+    if not serials and host_slots <= 0:
         from tflite_deploy.errors import UserError
 
         raise UserError("This worker would have nothing to do: no phone attached (give --phone SERIAL) and "
                         "no host slots (give --host-slots N to convert and bench on this host).")
 
+    # one Dask worker per phone (see local_cluster: a worker blocks behind its busiest resource)
+    specs = [([p], 0) for p in serials] + ([([], host_slots)] if host_slots > 0 else [])
+
     async def main() -> None:
-        async with Worker(scheduler, nthreads=max(1, len(serials) + host_slots), resources=resources,
-                          security=security, name=name, host=listen_host, dashboard=False) as w:
-            await w.finished()
+        workers = [Worker(scheduler, nthreads=max(1, len(ph) + slots), resources=worker_resources(ph, slots),
+                          security=security, dashboard=False, host=listen_host,
+                          name=f"{name or socket.gethostname()}/{ph[0] if ph else 'host'}")
+                   for ph, slots in specs]
+        await asyncio.gather(*workers)  # start them all
+        try:
+            await asyncio.gather(*(w.finished() for w in workers))
+        finally:
+            await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
 
     asyncio.run(main())
