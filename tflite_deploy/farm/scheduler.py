@@ -188,9 +188,13 @@ def run_cells(client: Any, cells: Sequence[Cell], executor: Executor,
         for fut in ac.next_batch(block=False):
             cid = by_key[fut.key]
             record(_outcome_of(fut, cid))
-        for cid, fut in futures.items():  # cancelled (here or by a cancelled dependency) never complete
-            if cid not in outcomes and fut.status == "cancelled":
+        for cid, fut in futures.items():  # a safety net: any future in a final state gets its outcome
+            if cid in outcomes:
+                continue
+            if fut.status == "cancelled":  # here, or by a cancelled dependency: never "completes"
                 record(CellOutcome(cid, NOT_RUN, error=_cancel_reason(cells_by_id[cid], outcomes)))
+            elif fut.status in ("finished", "error", "lost"):
+                record(_outcome_of(fut, cid))
         if time.monotonic() >= next_check and len(outcomes) < len(cells):
             next_check = time.monotonic() + 1.0
             _drop_unplaceable(client, futures, cells_by_id, outcomes, missing_since, lost_grace, record)
@@ -204,6 +208,8 @@ def _outcome_of(fut: Any, cid: str) -> CellOutcome:
         return fut.result()
     if fut.status == "cancelled":
         return CellOutcome(cid, NOT_RUN, error="cancelled")
+    if fut.status == "lost":
+        return CellOutcome(cid, NOT_RUN, error="its result was lost with its worker")
     try:
         exc = fut.exception()
     except Exception as e:  # pragma: no cover - a future in an odd state
