@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from tflite_deploy.errors import ModelError, UserError
-from tflite_deploy.inspect import Quantization, dequantize, quantize
+from tflite_deploy.tflite.quant import Quantization, dequantize, quantize
 from tflite_deploy.native_output import captured_native_stderr
 
 # Host "delegates": what the LiteRT interpreter's op resolver can be asked for.

@@ -26,7 +26,7 @@ from tflite_deploy.adb import AdbServer, parse_target
 from tflite_deploy.errors import UserError
 
 HOST_DELEGATES = ("xnnpack", "none", "reference")  # tflite_deploy.runtime.HOST_DELEGATES
-DEVICE_DELEGATES = ("xnnpack", "gpu", "nnapi", "cpu")  # tflite_deploy.bench.device.DEVICE_DELEGATES
+DEVICE_DELEGATES = ("xnnpack", "gpu", "nnapi", "cpu")  # tflite_deploy.benchmark.device.DEVICE_DELEGATES
 DEFAULT_CACHE = "~/.cache/tflite-deploy/farm"
 
 TOP_KEYS = ("models", "datasets", "recipes", "recipe_files", "targets", "delegates", "threads",
@@ -576,7 +576,7 @@ def cheap_input_shape(path: Path) -> Optional[tuple[tuple[Optional[int], ...], s
     suffix = path.suffix.lower()
     try:
         if suffix == ".tflite":
-            from tflite_deploy.inspect import inspect_model
+            from tflite_deploy.tflite.reader import inspect_model
 
             first = inspect_model(path).inputs[0]
             return tuple(first.shape), first.dtype
