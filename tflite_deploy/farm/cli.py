@@ -5,7 +5,8 @@ Also runnable alone before that wiring: ``python -m tflite_deploy.farm.cli worke
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence
 
 import typer
 
@@ -47,7 +48,57 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
             typer.echo(f"Error: {e}", err=True)
             raise typer.Exit(getattr(e, "exit_code", 2)) from None
 
+    @farm.command("run")
+    def run(
+        plan: Path = typer.Argument(..., help="The plan file (YAML)."),
+        out: Path = typer.Option(Path("out/farm"), "--out", "-o", help="Folder of the run records (RUN_ID/cells.jsonl)."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Run only the cells of run RUN_ID that did not finish ok."),
+        tag: Optional[str] = typer.Option(None, "--tag", help="This run's tag (default: the plan's tag)."),
+        benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary", help="benchmark_model for the device cells."),
+        host_slots: int = typer.Option(1, "--host-slots", min=1, help="Host cells (convert, eval, host bench) at a time."),
+    ) -> None:
+        """Convert, evaluate and benchmark every cell of a plan; one live row per device."""
+        _guarded(lambda: _run(plan, out, resume, tag, benchmark_binary, host_slots))
+
     app.add_typer(farm, name="farm")
+
+
+def _guarded(fn: Callable[[], None]) -> None:
+    from tflite_deploy.errors import UserError
+
+    try:
+        fn()
+    except UserError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(getattr(e, "exit_code", 2)) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def _console() -> tuple[Any, Any]:
+    from rich.console import Console
+
+    out = Console()
+    return (out if out.is_terminal else Console(width=120)), Console(stderr=True)
+
+
+def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], tool: Optional[Path],
+         host_slots: int) -> None:
+    import sys
+
+    from tflite_deploy.farm import view
+    from tflite_deploy.farm.run import CellExecutor, run_plan
+
+    out, err = _console()
+    executor = CellExecutor(benchmark_tool=str(tool) if tool else None)
+    with view.device_rows(err) as progress:
+        done = run_plan(plan, out_dir, resume=resume, tag=tag, argv=sys.argv, executor=executor,
+                        host_slots=host_slots, progress=progress,
+                        on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
+    view.summary(done, out)
+    if done.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

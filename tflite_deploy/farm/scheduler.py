@@ -256,7 +256,7 @@ def _drop_unplaceable(client: Any, futures: dict[str, Any], cells: dict[str, Cel
 
 # ------------------------------------------------------------------------- clusters and workers
 def local_cluster(phones: Sequence[str] = (), host_slots: int = 1, *, security: Any = None,
-                  processes: bool = True, **kwargs: Any) -> Any:
+                  processes: bool = True, silence_logs: Any = None, **kwargs: Any) -> Any:
     """An embedded cluster on this machine: scheduler on 127.0.0.1 only, no dashboard.
 
     One worker per phone (``phone-SERIAL=1``, one thread) and one host worker (``host_slots``
@@ -271,10 +271,13 @@ def local_cluster(phones: Sequence[str] = (), host_slots: int = 1, *, security: 
     scheduler = {"cls": Scheduler, "options": dict(host="127.0.0.1", port=0, protocol=protocol, security=security,
                                                    dashboard=False, dashboard_address=None)}
     common = dict(host="127.0.0.1", protocol=protocol, security=security, dashboard=False)
+    if silence_logs is not None and processes:  # the worker processes log on their own
+        common["silence_logs"] = silence_logs
     specs = {f"w-{p}": worker_spec(Nanny if processes else Worker, [p], 0, **common) for p in phones}
     if host_slots > 0:
         specs["w-host"] = worker_spec(Nanny if processes else Worker, [], host_slots, **common)
-    return SpecCluster(workers=specs, scheduler=scheduler, security=security, **kwargs)
+    return SpecCluster(workers=specs, scheduler=scheduler, security=security,
+                       **({"silence_logs": silence_logs} if silence_logs is not None else {}), **kwargs)
 
 
 def worker_spec(cls: Any, phones: Sequence[str], host_slots: int, **options: Any) -> dict[str, Any]:

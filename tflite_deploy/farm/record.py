@@ -1,0 +1,116 @@
+"""Where a farm run writes each cell's outcome as it completes, and reads them back to resume.
+
+A cell's Results carry its id in ``settings["farm_cell"]``, so a resumed run knows which cells are
+finished from the records alone. A cell counts as finished when it ended ``ok``; failed and not-run
+cells are run again on resume (a phone that came back, a transient fault that went away).
+
+:class:`JsonLinesRecord` keeps one ``cells.jsonl`` per run in the output folder: one line per cell,
+appended and flushed as the cell completes, so a killed run loses at most the line being written
+(a torn last line is ignored on resume).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from tflite_deploy.errors import UserError
+from tflite_deploy.result import Result
+
+CELL_KEY = "farm_cell"  # Result.settings key holding the farm cell id
+
+
+def tag_results(results: Sequence[Result], cell_id: str, run_id: str) -> list[Result]:
+    """The cell's Results with its id (and the farm run's) in their settings."""
+    return [replace(r, settings={**r.settings, CELL_KEY: cell_id, "farm_run": run_id}) for r in results]
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """One line of a run's record."""
+
+    cell_id: str
+    stage: str
+    status: str  # ok | failed | not-run
+    error: Optional[str] = None
+    seconds: float = 0.0
+    worker: Optional[str] = None
+    results: tuple[Result, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell_id": self.cell_id, "stage": self.stage, "status": self.status, "error": self.error,
+                "seconds": round(self.seconds, 3), "worker": self.worker,
+                "results": [r.to_dict() for r in self.results]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CellRecord":
+        return cls(d["cell_id"], d["stage"], d["status"], d.get("error"), d.get("seconds", 0.0), d.get("worker"),
+                   tuple(Result.from_dict(r) for r in d.get("results") or ()))
+
+
+class JsonLinesRecord:
+    """``OUT/RUN_ID/cells.jsonl`` (plus ``run.json``: tag, argv, start time)."""
+
+    def __init__(self, out_dir: Path, run_id: str) -> None:
+        self.run_id = run_id
+        self.folder = Path(out_dir) / run_id
+        self.path = self.folder / "cells.jsonl"
+
+    @classmethod
+    def start(cls, out_dir: Path, tag: str, argv: Sequence[str]) -> "JsonLinesRecord":
+        rec = cls(out_dir, new_run_id())
+        rec.folder.mkdir(parents=True, exist_ok=False)
+        (rec.folder / "run.json").write_text(json.dumps(
+            {"run_id": rec.run_id, "tag": tag, "argv": list(argv),
+             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
+        rec.path.touch()
+        return rec
+
+    @classmethod
+    def resume(cls, out_dir: Path, run_id: str) -> "JsonLinesRecord":
+        rec = cls(out_dir, run_id)
+        if not rec.path.is_file():
+            raise UserError(f"--resume {run_id}: there is no farm run {run_id} in {out_dir} "
+                            f"(no {rec.path}). Resume with the --out folder of the first run.")
+        return rec
+
+    @property
+    def tag(self) -> Optional[str]:
+        try:
+            return json.loads((self.folder / "run.json").read_text()).get("tag")
+        except (OSError, ValueError):
+            return None
+
+    def add(self, record: CellRecord) -> None:
+        line = json.dumps(record.to_dict(), separators=(",", ":")) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def records(self) -> list[CellRecord]:
+        """Every complete line; a line torn by a kill is skipped. Later lines win for one cell."""
+        out: dict[str, CellRecord] = {}
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rec = CellRecord.from_dict(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    continue
+                out[rec.cell_id] = rec
+        return list(out.values())
+
+    def finished(self) -> set[str]:
+        return {r.cell_id for r in self.records() if r.status == "ok"}
+
+    def results(self) -> list[Result]:
+        return [res for r in self.records() for res in r.results]
