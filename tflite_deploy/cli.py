@@ -13,7 +13,7 @@ from typing import Annotated, Any, Callable, List, Optional
 import typer
 from rich.console import Console
 
-from tflite_deploy import __version__, api, render
+from tflite_deploy import __version__, api, render, store_cli
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
 from tflite_deploy.farm import cli as farm_cli
@@ -337,6 +337,7 @@ def demo(
 
 
 farm_cli.register(app)  # the farm group: tflite_deploy/farm/cli.py
+store_cli.register(app)  # history, compare, report (the results store)
 
 
 def main() -> None:

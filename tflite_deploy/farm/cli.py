@@ -18,6 +18,17 @@ def adb_serials() -> list[str]:
     return [d.serial for d in list_devices(facts=False) if d.usable]
 
 
+PlanArg = typer.Argument(..., help="The plan file (YAML).")
+OutOption = typer.Option(Path("out/farm"), "--out", "-o", help="Folder for reports (and the run records with --no-store).")
+ResumeOption = typer.Option(None, "--resume", help="Run only the cells run RUN_ID did not finish.")
+TagOption = typer.Option(None, "--tag", help="This run's tag in the store (default: the plan's tag).")
+StoreOption = typer.Option(None, "--store", envvar="TFLITE_DEPLOY_STORE",
+                           help="Results store: a file path (SQLite) or a database URL. Default ./tflite-deploy.db.")
+NoStoreOption = typer.Option(False, "--no-store", help="Record cells in OUT/RUN_ID/cells.jsonl instead of the store.")
+ToolOption = typer.Option(None, "--benchmark-binary", help="benchmark_model for the device cells.")
+HostSlotsOption = typer.Option(1, "--host-slots", min=1, help="Host cells (convert, eval, host bench) at a time.")
+
+
 def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_serials) -> None:
     farm = typer.Typer(help="Run a plan of models × recipes × devices on a Dask cluster.", no_args_is_help=True)
 
@@ -50,15 +61,23 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
 
     @farm.command("run")
     def run(
-        plan: Path = typer.Argument(..., help="The plan file (YAML)."),
-        out: Path = typer.Option(Path("out/farm"), "--out", "-o", help="Folder of the run records (RUN_ID/cells.jsonl)."),
-        resume: Optional[str] = typer.Option(None, "--resume", help="Run only the cells of run RUN_ID that did not finish ok."),
-        tag: Optional[str] = typer.Option(None, "--tag", help="This run's tag (default: the plan's tag)."),
-        benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary", help="benchmark_model for the device cells."),
-        host_slots: int = typer.Option(1, "--host-slots", min=1, help="Host cells (convert, eval, host bench) at a time."),
+        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
+        store: Optional[str] = StoreOption, no_store: bool = NoStoreOption,
+        benchmark_binary: Optional[Path] = ToolOption, host_slots: int = HostSlotsOption,
     ) -> None:
-        """Convert, evaluate and benchmark every cell of a plan; one live row per device."""
-        _guarded(lambda: _run(plan, out, resume, tag, benchmark_binary, host_slots))
+        """Convert, evaluate and benchmark every cell of a plan, one live row per device; every cell is
+        stored as it completes. Exit code 1 when a cell failed or was not run."""
+        _guarded(lambda: _run(plan, out, resume, tag, store, no_store, benchmark_binary, host_slots))
+
+    @farm.command("nightly")
+    def nightly(
+        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
+        store: Optional[str] = StoreOption, benchmark_binary: Optional[Path] = ToolOption,
+        host_slots: int = HostSlotsOption,
+    ) -> None:
+        """farm run, then compare with the plan's baseline tag and write OUT/report-RUN.html.
+        Exit code 1 on a regression or a cell that failed or was not run."""
+        _guarded(lambda: _nightly(plan, out, resume, tag, store, benchmark_binary, host_slots))
 
     app.add_typer(farm, name="farm")
 
@@ -83,21 +102,48 @@ def _console() -> tuple[Any, Any]:
     return (out if out.is_terminal else Console(width=120)), Console(stderr=True)
 
 
-def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], tool: Optional[Path],
-         host_slots: int) -> None:
+def _options(resume: Optional[str], tag: Optional[str], tool: Optional[Path], host_slots: int, err: Any) -> dict:
     import sys
 
+    from tflite_deploy.farm.run import CellExecutor
+
+    return dict(resume=resume, tag=tag, argv=sys.argv, host_slots=host_slots,
+                executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
+                on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
+
+
+def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str], no_store: bool,
+         tool: Optional[Path], host_slots: int) -> None:
     from tflite_deploy.farm import view
-    from tflite_deploy.farm.run import CellExecutor, run_plan
+    from tflite_deploy.farm.run import run_plan
 
     out, err = _console()
-    executor = CellExecutor(benchmark_tool=str(tool) if tool else None)
     with view.device_rows(err) as progress:
-        done = run_plan(plan, out_dir, resume=resume, tag=tag, argv=sys.argv, executor=executor,
-                        host_slots=host_slots, progress=progress,
-                        on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
+        done = run_plan(plan, out_dir, store=store, use_store=not no_store, progress=progress,
+                        **_options(resume, tag, tool, host_slots, err))
     view.summary(done, out)
     if done.failed:
+        raise typer.Exit(1)
+
+
+def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str],
+             tool: Optional[Path], host_slots: int) -> None:
+    from tflite_deploy.farm import view
+    from tflite_deploy.farm.run import nightly
+    from tflite_deploy.store_render import comparison_table
+
+    out, err = _console()
+    with view.device_rows(err) as progress:
+        night = nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err))
+    view.summary(night.run, out)
+    if night.comparison is not None:
+        comparison_table(night.comparison, out)
+    else:
+        out.print(night.note)
+    out.print(f"report: {night.report}")
+    verdict = view.verdict(len(night.regressions), len(night.run.failed))
+    out.print(verdict)
+    if night.regressions or night.run.failed:
         raise typer.Exit(1)
 
 

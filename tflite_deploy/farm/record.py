@@ -1,12 +1,14 @@
 """Where a farm run writes each cell's outcome as it completes, and reads them back to resume.
 
 A cell's Results carry its id in ``settings["farm_cell"]``, so a resumed run knows which cells are
-finished from the records alone. A cell counts as finished when it ended ``ok``; failed and not-run
-cells are run again on resume (a phone that came back, a transient fault that went away).
+finished from the records alone. Finished: an eval or bench cell that ended ``ok`` or ``failed``
+(a failed cell is stored as a ``failed`` Result, so ``compare`` sees it; results are never
+overwritten). Not finished, so run again on resume: cells never reached (the run was killed),
+``not-run`` cells (a phone whose worker left) and convert cells, which the artifact cache answers.
 
-:class:`JsonLinesRecord` keeps one ``cells.jsonl`` per run in the output folder: one line per cell,
-appended and flushed as the cell completes, so a killed run loses at most the line being written
-(a torn last line is ignored on resume).
+- :class:`StoreRecord`: the results store (one store run per farm run; ``--resume`` takes its id).
+- :class:`JsonLinesRecord` (``--no-store``): ``OUT/RUN_ID/cells.jsonl``, one line per cell, appended
+  and flushed as the cell completes (a line torn by a kill is ignored on resume).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tflite_deploy.errors import UserError
 from tflite_deploy.result import Result
 
 CELL_KEY = "farm_cell"  # Result.settings key holding the farm cell id
+FINISHED = ("ok", "failed")
 
 
 def tag_results(results: Sequence[Result], cell_id: str, run_id: str) -> list[Result]:
@@ -110,7 +113,55 @@ class JsonLinesRecord:
         return list(out.values())
 
     def finished(self) -> set[str]:
-        return {r.cell_id for r in self.records() if r.status == "ok"}
+        return {r.cell_id for r in self.records() if r.status in FINISHED and r.stage != "convert"}
 
     def results(self) -> list[Result]:
         return [res for r in self.records() for res in r.results]
+
+
+class StoreRecord:
+    """One run in the results store; every cell's Results committed as the cell completes."""
+
+    def __init__(self, store: Any, run: int) -> None:
+        self.store, self.run = store, run
+        self.run_id = str(run)
+        self._artifacts: dict[str, int] = {}
+
+    @classmethod
+    def start(cls, store_url: Optional[str], tag: str, argv: Sequence[str]) -> "StoreRecord":
+        from tflite_deploy.store import open_store
+
+        store = open_store(store_url)
+        return cls(store, store.start_run(tag=tag, argv=list(argv)))
+
+    @classmethod
+    def resume(cls, store_url: Optional[str], run_id: str) -> "StoreRecord":
+        from tflite_deploy.store import open_store
+
+        store = open_store(store_url, create=False)
+        if not run_id.isdigit() or store.run(int(run_id)) is None:
+            store.close()
+            raise UserError(f"--resume {run_id}: results store {store.name} has no run {run_id} "
+                            "(the id `farm run` printed when it started).")
+        return cls(store, int(run_id))
+
+    @property
+    def tag(self) -> Optional[str]:
+        return (self.store.run(self.run) or {}).get("tag")
+
+    def add(self, record: CellRecord) -> None:
+        for r in record.results:
+            aid = self._artifacts.get(r.artifact)
+            if aid is None and r.artifact.endswith(".tflite") and Path(r.artifact).is_file():
+                aid = self._artifacts[r.artifact] = self.store.add_artifact_file(r.artifact)
+            self.store.add_result(self.run, r, artifact_id=aid)
+
+    def finished(self) -> set[str]:
+        return {cid for r in self.store.results(self.run) if r.status in FINISHED
+                and (cid := r.settings.get(CELL_KEY))}
+
+    def results(self) -> list[Result]:
+        return self.store.results(self.run)
+
+    def close(self) -> None:
+        self.store.close()

@@ -19,8 +19,8 @@ from tflite_deploy import api
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
 from tflite_deploy.farm.leases import FileLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
-from tflite_deploy.farm.record import CellRecord, JsonLinesRecord, tag_results
-from tflite_deploy.farm.scheduler import OK, CellOutcome, local_cluster, run_cells
+from tflite_deploy.farm.record import CellRecord, JsonLinesRecord, StoreRecord, tag_results
+from tflite_deploy.farm.scheduler import FAILED, OK, CellOutcome, local_cluster, run_cells
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
 
@@ -89,12 +89,23 @@ class FarmRun:
         return [r for r in self.ran.values() if r.status != OK]
 
 
+def failed_results(cell: Cell, o: CellOutcome) -> list[Result]:
+    """A failed eval/bench cell as a ``failed`` Result, so the store and ``compare`` see it. Not-run
+    cells and convert cells leave no Result: a resumed run runs them again."""
+    if o.status != FAILED or cell.stage == "convert":
+        return []
+    return [Result(kind=cell.stage, artifact=str(cell.artifact), target=cell.target, delegate=cell.delegate or "",
+                   status="failed", error=o.error, recipe=cell.recipe.name,
+                   runner="farm", settings={"threads": cell.threads} if cell.threads else {})]
+
+
 def progress_group(cell: Cell) -> str:
     """The row of the live view a cell counts in: its target (convert and eval run on the host)."""
     return cell.target
 
 
-def run_plan(plan_path: str | Path, out: str | Path, *, resume: Optional[str] = None, tag: Optional[str] = None,
+def run_plan(plan_path: str | Path, out: str | Path, *, store: Optional[str] = None, use_store: bool = True,
+             resume: Optional[str] = None, tag: Optional[str] = None,
              argv: Sequence[str] = (), executor: Optional[Callable[[Cell], Any]] = None,
              host_slots: int = 1, progress: Optional[ProgressCallback] = None,
              on_start: Optional[Callable[[str], None]] = None,
@@ -108,13 +119,24 @@ def run_plan(plan_path: str | Path, out: str | Path, *, resume: Optional[str] = 
     targets = resolve_targets(plan, list_devices or _devices) if any(t.kind == "all" for t in plan.targets) \
         else plan.targets
     stages = expand(plan, targets)
-    cache = ArtifactCache(plan.cache)
     out = Path(out)
-    if resume:
+    if use_store:
+        rec: Any = StoreRecord.resume(store, resume) if resume else StoreRecord.start(store, tag or plan.tag, argv)
+    elif resume:
         rec = JsonLinesRecord.resume(out, resume)
     else:
         out.mkdir(parents=True, exist_ok=True)
         rec = JsonLinesRecord.start(out, tag or plan.tag, argv)
+    try:
+        return _run(plan, stages, targets, rec, executor, host_slots, progress, on_start)
+    finally:
+        if hasattr(rec, "close"):
+            rec.close()
+
+
+def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, executor: Optional[Callable[[Cell], Any]],
+         host_slots: int, progress: Optional[ProgressCallback], on_start: Optional[Callable[[str], None]]) -> FarmRun:
+    cache = ArtifactCache(plan.cache)
     if on_start is not None:
         on_start(rec.run_id)
     todo, done = pending(stages, rec.finished(), cache)
@@ -132,7 +154,7 @@ def run_plan(plan_path: str | Path, out: str | Path, *, resume: Optional[str] = 
 
     def on_outcome(o: CellOutcome) -> None:
         cell = by_id[o.cell_id]
-        results = tag_results(o.value or [], o.cell_id, rec.run_id) if o.ok else []
+        results = tag_results(o.value or [] if o.ok else failed_results(cell, o), o.cell_id, rec.run_id)
         r = CellRecord(o.cell_id, cell.stage, o.status, o.error, o.seconds, o.worker, tuple(results))
         rec.add(r)
         ran[o.cell_id] = r
@@ -167,3 +189,43 @@ def _phones(targets: Sequence[TargetSpec]) -> list[str]:
 
 def _devices(server: Any) -> Sequence[Any]:
     return api.list_devices(None if server is None else str(server))
+
+
+@dataclass(frozen=True)
+class Nightly:
+    """A farm run compared with its baseline, and the report written."""
+
+    run: FarmRun
+    comparison: Any  # tflite_deploy.report.compare.Comparison, None without a baseline run
+    report: Path
+    note: str = ""
+
+    @property
+    def regressions(self) -> list:
+        return self.comparison.regressions if self.comparison is not None else []
+
+
+def nightly(plan_path: str | Path, out: str | Path, *, store: Optional[str] = None, **run_options: Any) -> Nightly:
+    """``farm run``, then compare with the plan's baseline tag (else the previous run under this
+    run's tag) and write ``OUT/report-RUN.html``."""
+    from tflite_deploy.report.build import build_report
+    from tflite_deploy.report.compare import compare_runs
+    from tflite_deploy.report.render import write_html
+    from tflite_deploy.store import open_store
+
+    done = run_plan(plan_path, out, store=store, **run_options)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open_store(store, create=False) as st:
+        this = int(done.run_id)
+        base_tag = done.plan.baseline or st.run(this)["tag"]
+        earlier = [r for r in st.runs(tag=base_tag) if r["id"] != this] if base_tag else []
+        min_effect = done.plan.thresholds.min_effect
+        cmp, note = None, ""
+        if earlier:
+            cmp = compare_runs(st, str(earlier[0]["id"]), str(this), min_effect=min_effect)
+        else:
+            note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
+        refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]
+        report = write_html(build_report(st, refs, min_effect=min_effect), out / f"report-{this}.html")
+    return Nightly(done, cmp, report, note)

@@ -270,7 +270,8 @@ def local_cluster(phones: Sequence[str] = (), host_slots: int = 1, *, security: 
     protocol = "tls://" if security is not None and security.require_encryption else "tcp://"
     scheduler = {"cls": Scheduler, "options": dict(host="127.0.0.1", port=0, protocol=protocol, security=security,
                                                    dashboard=False, dashboard_address=None)}
-    common = dict(host="127.0.0.1", protocol=protocol, security=security, dashboard=False)
+    common = dict(host="127.0.0.1", protocol=protocol, security=security, dashboard=False,
+                  dashboard_address="127.0.0.1:0")  # its HTTP server: a free port, localhost only
     if silence_logs is not None and processes:  # the worker processes log on their own
         common["silence_logs"] = silence_logs
     specs = {f"w-{p}": worker_spec(Nanny if processes else Worker, [p], 0, **common) for p in phones}

@@ -60,3 +60,12 @@ def summary(run: Any, console: Console) -> None:
         console.print(f"[{_STYLE.get(rec.status, 'red')}]{rec.status}[/] {rec.cell_id}: {rec.error}",
                       highlight=False, soft_wrap=True)
 
+
+
+def verdict(regressions: int, failed: int) -> str:
+    """The nightly's last line, what CI shows."""
+    if not regressions and not failed:
+        return "[bold green]verdict: no regression[/]"
+    parts = [f"{regressions} regression(s)"] if regressions else []
+    parts += [f"{failed} cell(s) failed or not run"] if failed else []
+    return f"[bold red]verdict: {', '.join(parts)}[/]"
