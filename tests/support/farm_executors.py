@@ -46,3 +46,19 @@ def flaky(counter_dir: str, failures: int):
             raise TransientError(f"adb: device offline (attempt {n + 1})")
         return {"attempts": n + 1}
     return executor
+
+
+class AbortOnRecipe:
+    """The real farm executor, except that converting ``recipe`` aborts the process (a converter crash)."""
+
+    def __init__(self, recipe: str):
+        from tflite_deploy.farm.run import CellExecutor
+
+        self.recipe, self.real = recipe, CellExecutor()
+
+    def __call__(self, cell):
+        import os
+
+        if cell.stage == "convert" and cell.recipe.name == self.recipe:
+            os.abort()
+        return self.real(cell)
