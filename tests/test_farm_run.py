@@ -110,7 +110,8 @@ def test_converter_crash_fails_its_cells_only_and_the_rest_is_stored(tmp_path: P
         stored = st.results(int(done.run_id))
     assert sorted((r.kind, r.recipe, r.status) for r in stored) == [("bench", "float32", "ok"),
                                                                    ("eval", "float32", "ok")]
-    assert stored[0].latency.count == 5 or stored[1].latency.count == 5
+    bench = next(r for r in stored if r.kind == "bench")
+    assert bench.latency.count >= 5 and bench.settings["farm_cell"].startswith("bench/m/float32@")
 
 
 @pytest.fixture(scope="module")

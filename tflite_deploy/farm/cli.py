@@ -26,6 +26,8 @@ StoreOption = typer.Option(None, "--store", envvar="TFLITE_DEPLOY_STORE",
                            help="Results store: a file path (SQLite) or a database URL. Default ./tflite-deploy.db.")
 NoStoreOption = typer.Option(False, "--no-store", help="Record cells in OUT/RUN_ID/cells.jsonl instead of the store.")
 ToolOption = typer.Option(None, "--benchmark-binary", help="benchmark_model for the device cells.")
+SchedulerOption = typer.Option(None, "--scheduler", help="A lab's Dask scheduler (tcp:// or tls://; TLS from "
+                               "TFLITE_DEPLOY_TLS_CA/_CERT/_KEY). Default: an embedded cluster on this machine.")
 HostSlotsOption = typer.Option(1, "--host-slots", min=1, help="Host cells (convert, eval, host bench) at a time.")
 
 
@@ -64,20 +66,21 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
         plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
         store: Optional[str] = StoreOption, no_store: bool = NoStoreOption,
         benchmark_binary: Optional[Path] = ToolOption, host_slots: int = HostSlotsOption,
+        scheduler: Optional[str] = SchedulerOption,
     ) -> None:
         """Convert, evaluate and benchmark every cell of a plan, one live row per device; every cell is
         stored as it completes. Exit code 1 when a cell failed or was not run."""
-        _guarded(lambda: _run(plan, out, resume, tag, store, no_store, benchmark_binary, host_slots))
+        _guarded(lambda: _run(plan, out, resume, tag, store, no_store, benchmark_binary, host_slots, scheduler))
 
     @farm.command("nightly")
     def nightly(
         plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
         store: Optional[str] = StoreOption, benchmark_binary: Optional[Path] = ToolOption,
-        host_slots: int = HostSlotsOption,
+        host_slots: int = HostSlotsOption, scheduler: Optional[str] = SchedulerOption,
     ) -> None:
         """farm run, then compare with the plan's baseline tag and write OUT/report-RUN.html.
         Exit code 1 on a regression or a cell that failed or was not run."""
-        _guarded(lambda: _nightly(plan, out, resume, tag, store, benchmark_binary, host_slots))
+        _guarded(lambda: _nightly(plan, out, resume, tag, store, benchmark_binary, host_slots, scheduler))
 
     app.add_typer(farm, name="farm")
 
@@ -102,39 +105,46 @@ def _console() -> tuple[Any, Any]:
     return (out if out.is_terminal else Console(width=120)), Console(stderr=True)
 
 
-def _options(resume: Optional[str], tag: Optional[str], tool: Optional[Path], host_slots: int, err: Any) -> dict:
+def _options(resume: Optional[str], tag: Optional[str], tool: Optional[Path], host_slots: int, err: Any,
+             scheduler: Optional[str]) -> dict:
     import sys
 
+    from tflite_deploy.errors import UserError
     from tflite_deploy.farm.run import CellExecutor
+    from tflite_deploy.farm.security import security_from_options
 
-    return dict(resume=resume, tag=tag, argv=sys.argv, host_slots=host_slots,
+    security = security_from_options(None, None, None) if scheduler else None
+    if scheduler and scheduler.startswith("tls://") != (security is not None):
+        raise UserError(f"--scheduler {scheduler}: a tls:// address needs TFLITE_DEPLOY_TLS_CA/_CERT/_KEY, "
+                        "and TLS certificates need a tls:// address.")
+    return dict(resume=resume, tag=tag, argv=sys.argv, host_slots=host_slots, scheduler=scheduler, security=security,
                 executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
                 on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
 
 
 def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str], no_store: bool,
-         tool: Optional[Path], host_slots: int) -> None:
+         tool: Optional[Path], host_slots: int, scheduler: Optional[str]) -> None:
     from tflite_deploy.farm import view
     from tflite_deploy.farm.run import run_plan
 
     out, err = _console()
     with view.device_rows(err) as progress:
         done = run_plan(plan, out_dir, store=store, use_store=not no_store, progress=progress,
-                        **_options(resume, tag, tool, host_slots, err))
+                        **_options(resume, tag, tool, host_slots, err, scheduler))
     view.summary(done, out)
     if done.failed:
         raise typer.Exit(1)
 
 
 def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str],
-             tool: Optional[Path], host_slots: int) -> None:
+             tool: Optional[Path], host_slots: int, scheduler: Optional[str]) -> None:
     from tflite_deploy.farm import view
     from tflite_deploy.farm.run import nightly
     from tflite_deploy.store_render import comparison_table
 
     out, err = _console()
     with view.device_rows(err) as progress:
-        night = nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err))
+        night = nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err, scheduler))
     view.summary(night.run, out)
     if night.comparison is not None:
         comparison_table(night.comparison, out)

@@ -108,8 +108,8 @@ def run_plan(plan_path: str | Path, out: str | Path, *, store: Optional[str] = N
              resume: Optional[str] = None, tag: Optional[str] = None,
              argv: Sequence[str] = (), executor: Optional[Callable[[Cell], Any]] = None,
              host_slots: int = 1, progress: Optional[ProgressCallback] = None,
-             on_start: Optional[Callable[[str], None]] = None,
-             list_devices: Optional[Callable[[Any], Sequence[Any]]] = None) -> FarmRun:
+             on_start: Optional[Callable[[str], None]] = None, scheduler: Optional[str] = None,
+             security: Any = None, list_devices: Optional[Callable[[Any], Sequence[Any]]] = None) -> FarmRun:
     """Run (or resume) the plan; every cell's outcome is recorded as it completes.
 
     ``progress`` gets one ProgressEvent per cell, ``stage`` = the target it counts for, with
@@ -128,14 +128,15 @@ def run_plan(plan_path: str | Path, out: str | Path, *, store: Optional[str] = N
         out.mkdir(parents=True, exist_ok=True)
         rec = JsonLinesRecord.start(out, tag or plan.tag, argv)
     try:
-        return _run(plan, stages, targets, rec, executor, host_slots, progress, on_start)
+        return _run(plan, stages, targets, rec, executor, host_slots, progress, on_start, scheduler, security)
     finally:
         if hasattr(rec, "close"):
             rec.close()
 
 
 def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, executor: Optional[Callable[[Cell], Any]],
-         host_slots: int, progress: Optional[ProgressCallback], on_start: Optional[Callable[[str], None]]) -> FarmRun:
+         host_slots: int, progress: Optional[ProgressCallback], on_start: Optional[Callable[[str], None]],
+         scheduler: Optional[str] = None, security: Any = None) -> FarmRun:
     cache = ArtifactCache(plan.cache)
     if on_start is not None:
         on_start(rec.run_id)
@@ -165,15 +166,22 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
     if todo:
         leases = FileLeases(plan.cache / "leases")
         with holding(leases, [t.name for t in targets if t.kind == "device"], f"farm run {rec.run_id}"):
-            _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots)
+            _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots, scheduler, security)
     return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo))
 
 
 def _run_on_cluster(todo: list[Cell], done: set[str], executor: Callable[[Cell], Any],
-                    on_outcome: Callable[[CellOutcome], None], phones: list[str], host_slots: int) -> None:
+                    on_outcome: Callable[[CellOutcome], None], phones: list[str], host_slots: int,
+                    scheduler: Optional[str] = None, security: Any = None) -> None:
+    """On an embedded cluster, or on a lab's scheduler whose farm workers offer the phones."""
     import logging
 
     from distributed import Client
+
+    if scheduler:
+        with Client(scheduler, security=security, timeout="30s") as client:
+            run_cells(client, todo, executor, on_outcome, done=done)
+        return
 
     # Dask logs worker start/stop and task retries at INFO/WARNING: our view says what happened
     for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
