@@ -88,6 +88,29 @@ def test_store_record_resumes_from_the_cell_ids_in_the_results(tmp_path: Path) -
     again.close()
 
 
+def test_summary_counts_cells_per_target_even_on_a_remote_adb_server() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from tflite_deploy.farm import view
+
+    remote = "adb://10.0.0.7:5037/R58M"
+    ran = {c.cell_id: c for c in [
+        CellRecord("eval/m/int8@k", "eval", "ok"),
+        CellRecord(f"bench/m/int8@k/{remote}/gpu/t1", "bench", "failed", error="no OpenCL", target=remote),
+        CellRecord(f"bench/m/int8@k/{remote}/cpu/t1", "bench", "ok", target=remote)]}
+    run = SimpleNamespace(run_id="3", ran=ran, already=2, skipped=("host × gpu: host takes xnnpack",),
+                          failed=[r for r in ran.values() if r.status != "ok"])
+    console = Console(record=True, width=200)
+    view.summary(run, console)
+    text = console.export_text()
+    rows = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") == 5}
+    assert [c.strip() for c in rows[remote].split("│")[2:5]] == ["1", "1", "0"]
+    assert [c.strip() for c in rows["host"].split("│")[2:5]] == ["1", "0", "0"]
+    assert "no OpenCL" in text and "2 cell(s) were already done" in text
+
+
 def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path: Path, digits_keras: Path) -> None:
     plan = write_plan(tmp_path, {"m": digits_keras}, "[float32]", "[host]", "[xnnpack]")
     open_store(tmp_path / "s.db").close()

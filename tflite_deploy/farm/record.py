@@ -48,16 +48,17 @@ class CellRecord:
     seconds: float = 0.0
     worker: Optional[str] = None
     results: tuple[Result, ...] = ()
+    target: str = "host"  # where it ran: convert and eval cells run on the host
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell_id": self.cell_id, "stage": self.stage, "status": self.status, "error": self.error,
                 "seconds": round(self.seconds, 3), "worker": self.worker,
-                "results": [r.to_dict() for r in self.results]}
+                "target": self.target, "results": [r.to_dict() for r in self.results]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellRecord":
         return cls(d["cell_id"], d["stage"], d["status"], d.get("error"), d.get("seconds", 0.0), d.get("worker"),
-                   tuple(Result.from_dict(r) for r in d.get("results") or ()))
+                   tuple(Result.from_dict(r) for r in d.get("results") or ()), d.get("target", "host"))
 
 
 class JsonLinesRecord:

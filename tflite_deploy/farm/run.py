@@ -156,7 +156,7 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
     def on_outcome(o: CellOutcome) -> None:
         cell = by_id[o.cell_id]
         results = tag_results(o.value or [] if o.ok else failed_results(cell, o), o.cell_id, rec.run_id)
-        r = CellRecord(o.cell_id, cell.stage, o.status, o.error, o.seconds, o.worker, tuple(results))
+        r = CellRecord(o.cell_id, cell.stage, o.status, o.error, o.seconds, o.worker, tuple(results), cell.target)
         rec.add(r)
         ran[o.cell_id] = r
         g = progress_group(cell)

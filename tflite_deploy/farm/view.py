@@ -44,8 +44,7 @@ def summary(run: Any, console: Console) -> None:
     """Cells by target and status, then every cell that did not end ok, with its reason."""
     counts: dict[tuple[str, str], int] = {}
     for rec in run.ran.values():
-        target = rec.cell_id.split("/")[3] if rec.stage == "bench" else "host"
-        counts[(target, rec.status)] = counts.get((target, rec.status), 0) + 1
+        counts[(rec.target, rec.status)] = counts.get((rec.target, rec.status), 0) + 1
     table = Table(title=f"farm run {run.run_id}", title_justify="left")
     for col in ("target", "ok", "failed", "not-run"):
         table.add_column(col, justify="left" if col == "target" else "right")
