@@ -42,6 +42,9 @@ def device_rows(console: Console, disable: bool = False) -> Iterator[ProgressCal
 
 def summary(run: Any, console: Console) -> None:
     """Cells by target and status, then every cell that did not end ok, with its reason."""
+    if not run.ran:
+        console.print(f"farm run {run.run_id}: nothing left to run ({run.already} cell(s) done before).")
+        return
     counts: dict[tuple[str, str], int] = {}
     for rec in run.ran.values():
         counts[(rec.target, rec.status)] = counts.get((rec.target, rec.status), 0) + 1
