@@ -111,6 +111,17 @@ def test_summary_counts_cells_per_target_even_on_a_remote_adb_server() -> None:
     assert "no OpenCL" in text and "2 cell(s) were already done" in text
 
 
+def test_accuracy_drop_beyond_the_plan_threshold_is_a_regression() -> None:
+    from tflite_deploy.farm.run import accuracy_breaches
+
+    def ev(drop, status="ok"):
+        return Result(kind="eval", artifact="m.int8.tflite", status=status, metrics={"top1_drop": drop})
+
+    rs = [ev(0.4), ev(1.6), ev(3.0, "failed"), _result("bench/a")]
+    assert accuracy_breaches(rs, 1.0) == (rs[1],)
+    assert accuracy_breaches(rs, None) == () and accuracy_breaches(rs, 2.0) == ()
+
+
 def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path: Path, digits_keras: Path) -> None:
     plan = write_plan(tmp_path, {"m": digits_keras}, "[float32]", "[host]", "[xnnpack]")
     open_store(tmp_path / "s.db").close()

@@ -150,6 +150,9 @@ def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str
         comparison_table(night.comparison, out)
     else:
         out.print(night.note)
+    for r in night.accuracy_breaches:
+        out.print(f"[red]accuracy[/] {r.recipe} ({r.artifact}): top-1 dropped {r.metrics['top1_drop']:.2f} points, "
+                  f"more than the plan's max_accuracy_drop", highlight=False, soft_wrap=True)
     out.print(f"report: {night.report}")
     verdict = view.verdict(len(night.regressions), len(night.run.failed))
     out.print(verdict)

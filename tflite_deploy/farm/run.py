@@ -207,10 +207,20 @@ class Nightly:
     comparison: Any  # tflite_deploy.report.compare.Comparison, None without a baseline run
     report: Path
     note: str = ""
+    accuracy_breaches: tuple[Result, ...] = ()  # eval Results that dropped more than the plan allows
 
     @property
     def regressions(self) -> list:
-        return self.comparison.regressions if self.comparison is not None else []
+        found = list(self.comparison.regressions) if self.comparison is not None else []
+        return found + list(self.accuracy_breaches)
+
+
+def accuracy_breaches(results: Sequence[Result], max_drop: Optional[float]) -> tuple[Result, ...]:
+    """Eval Results whose top-1 drop against the float model (percentage points) exceeds ``max_drop``."""
+    if max_drop is None:
+        return ()
+    return tuple(r for r in results if r.kind == "eval" and r.ok
+                 and (r.metrics.get("top1_drop") or 0.0) > max_drop)
 
 
 def nightly(plan_path: str | Path, out: str | Path, *, store: Optional[str] = None, **run_options: Any) -> Nightly:
@@ -236,4 +246,5 @@ def nightly(plan_path: str | Path, out: str | Path, *, store: Optional[str] = No
             note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
         refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]
         report = write_html(build_report(st, refs, min_effect=min_effect), out / f"report-{this}.html")
-    return Nightly(done, cmp, report, note)
+        breaches = accuracy_breaches(st.results(this), done.plan.thresholds.max_accuracy_drop)
+    return Nightly(done, cmp, report, note, breaches)
