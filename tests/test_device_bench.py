@@ -135,7 +135,8 @@ def test_bench_device_does_not_import_tensorflow(digits_variants, tmp_path):
             "print('TF' if 'tensorflow' in sys.modules else 'NO-TF', file=sys.stderr)"
             % (str(digits_variants["int8"].path), sys.executable))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env={"PATH": "/usr/bin:/bin", "ANDROID_ADB_SERVER_PORT": "1", "HOME": str(tmp_path)})
+                       env={"PATH": "/usr/bin:/bin", "ANDROID_ADB_SERVER_PORT": "1", "HOME": str(tmp_path),
+                            "TFLITE_DEPLOY_STORE": str(tmp_path / "results.db")})
     assert p.stderr.strip().endswith("NO-TF"), p.stderr
 
 

@@ -13,7 +13,7 @@ import functools
 import io
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
@@ -32,8 +32,8 @@ def _console(stderr: bool = False) -> Console:
     return c if c.is_terminal else Console(stderr=stderr, width=160)
 
 
-def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A UserError becomes its message and a non-zero exit, not a traceback (as in cli.py)."""
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a UserError into its one-paragraph message and a non-zero exit, not a traceback (every command)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,8 +42,24 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except UserError as e:
             _console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            _console(stderr=True).print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
 
     return wrapper
+
+
+# The options of the measuring commands (convert, eval, bench, parse-log) that say where results go.
+StoreTo = Annotated[Optional[str], typer.Option(
+    "--store", help="Record results in this store: a file path (SQLite) or a URL such as "
+                    "postgresql+psycopg://user@host/db. Default $TFLITE_DEPLOY_STORE or ./tflite-deploy.db.")]
+RunTag = Annotated[Optional[str], typer.Option("--tag", help="Tag of this run in the store (e.g. nightly).")]
+NoStore = Annotated[bool, typer.Option("--no-store", help="Do not record the results.")]
+
+
+def store_target(store: Optional[str], no_store: bool) -> Any:
+    """What the API's ``store=`` gets: None (not recorded), the store named, or True (the default one)."""
+    return None if no_store else (store or True)
 
 
 # ------------------------------------------------------------------------------------- history
@@ -103,6 +119,9 @@ def compare_cmd(
     base: str = typer.Argument(..., help="Base run: an id, a tag (its latest run), or latest~1."),
     new: str = typer.Argument("latest", help="New run: an id, a tag, or latest (default)."),
     min_effect: float = typer.Option(0.05, "--min-effect", help="Smallest latency change worth a verdict (0.05 = 5%)."),
+    confirm: bool = typer.Option(False, "--confirm", help="Judge host cells on a new measurement: base and new "
+                                 "artifacts (when both are on disk) alternating in this one process."),
+    repeat: int = typer.Option(10, "--repeat", help="With --confirm: measurements of each side (at least 3)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope instead of a table."),
     store: Optional[str] = StoreOption,
 ) -> None:
@@ -110,13 +129,12 @@ def compare_cmd(
 
     Exit code 1 when any cell regressed (slower, less accurate, larger, failed or missing on NEW).
     """
-    from tflite_deploy.report.compare import compare_runs
-    from tflite_deploy.store import open_store
+    from tflite_deploy import api
+    from tflite_deploy.render import progress_bars
 
-    if not 0 <= min_effect < 1:
-        raise UserError(f"--min-effect {min_effect} must be a fraction between 0 and 1 (0.05 = 5%).")
-    with open_store(store, create=False) as st:
-        cmp = compare_runs(st, base, new, min_effect=min_effect)
+    with progress_bars(_console(stderr=True), disable=as_json or not confirm) as progress:
+        cmp = api.compare(base, new, store=store or True, min_effect=min_effect, confirm=confirm, repeat=repeat,
+                          progress=progress)
     if as_json:
         print(dumps("compare", [cmp.to_dict()]))
     else:
@@ -155,6 +173,6 @@ def report_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add ``history``, ``compare`` and ``report`` to the ``tflite-deploy`` app."""
-    app.command(name="history")(_user_errors(history_cmd))
-    app.command(name="compare")(_user_errors(compare_cmd))
-    app.command(name="report")(_user_errors(report_cmd))
+    app.command(name="history")(user_errors(history_cmd))
+    app.command(name="compare")(user_errors(compare_cmd))
+    app.command(name="report")(user_errors(report_cmd))

@@ -97,3 +97,22 @@ def test_reference_kernels_against_xnnpack_are_slower(models: dict, tmp_path: Pa
     assert v.verdict == "slower" and v.ratio > 1.3, v
     # compared as runs, the cells differ by delegate: each side is missing on the other, never "no change"
     assert sorted(c.verdict for c in cmp.cells) == ["missing on base", "missing on new"]
+
+
+@pytest.mark.slow  # ten trials of two 3-repeat runs, each confirmed by 10 pairs: ~2 min
+def test_same_host_benchmark_twice_confirmed_is_no_change_ten_times(models: dict, tmp_path: Path) -> None:
+    """compare --confirm (pairs measured in one process) on the same ten trials: drift between the two
+    runs, which can fool the unconfirmed verdict on a loaded machine, cancels within each pair."""
+    from tflite_deploy import api
+
+    store = tmp_path / "s.db"
+    verdicts = []
+    with open_store(store) as st:
+        runs = [(_bench_run(st, f"trial{t}", models["tiny"]), _bench_run(st, f"trial{t}", models["tiny"]))
+                for t in range(10)]
+    for base, new in runs:
+        cmp = api.compare(str(base), str(new), store=store, confirm=True)
+        (cell,) = cmp.cells
+        assert cmp.confirmed == [cell.key] and cell.latency.basis.startswith("confirmed"), cell.latency
+        verdicts.append((cell.verdict, round(cell.latency.ratio, 3), cell.latency.p_value))
+    assert [v[0] for v in verdicts] == ["no change"] * 10, verdicts

@@ -124,3 +124,19 @@ def test_mann_whitney_and_t_quantiles_agree_with_scipy() -> None:
                 ref = mannwhitneyu(b, a, alternative="greater" if slower else "less", method="exact").pvalue
                 assert V.mann_whitney_p(a, b, slower) == pytest.approx(ref, rel=1e-9)
     assert V.t_quantile(0.995, 8) == pytest.approx(t.ppf(0.995, 8))
+
+
+def test_paired_verdict_cancels_drift_that_two_series_cannot() -> None:
+    from tflite_deploy.report.verdict import latency_verdict, paired_verdict, sign_test_p
+
+    drift = [1.0, 1.1, 1.4, 1.5, 1.2, 1.0, 1.6, 1.3, 1.1, 1.45]  # load moving over seconds
+    base = [d * 1.00 for d in drift]
+    new = [d * 1.20 * (1.01 if i % 2 else 0.99) for i, d in enumerate(drift)]  # 20% slower, paired
+    assert latency_verdict(base, new).verdict == "no change"  # as two series, the drift hides it
+    v = paired_verdict(base, new)
+    assert v.verdict == "slower" and 1.18 < v.ratio < 1.22 and v.p_value == sign_test_p([1.2] * 10, True)
+    same = [d * (1.01 if i % 3 else 0.99) for i, d in enumerate(drift)]
+    assert paired_verdict(base, same).verdict == "no change"
+    assert paired_verdict(new, base).verdict == "faster"
+    assert paired_verdict(base[:2], new[:2]).verdict == "not comparable"
+    assert sign_test_p([1.2] * 10, True) == 1 / 1024 and sign_test_p([0.9] * 10, True) == 1.0

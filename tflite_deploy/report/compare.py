@@ -30,6 +30,7 @@ class Cell:
     drop: Optional[float] = None
     drop_ci: Optional[list] = None
     artifact: Optional[str] = None
+    settings: dict = field(default_factory=dict)  # the bench settings (threads, runs, ...) as recorded
 
     @property
     def p50(self) -> Optional[float]:
@@ -54,6 +55,8 @@ def cells_of(rows: list) -> dict:
     """Group one run's result rows (from :func:`tflite_deploy.store.query.history`) into cells."""
     cells: dict = {}
     for row in rows:
+        if row["kind"] not in ("bench", "eval"):  # convert records: sizes live on the artifact rows
+            continue
         key = (row["model"], row["recipe"], row["target"], row["delegate"])
         c = cells.setdefault(key, Cell(key))
         doc = row.get("document") or {}
@@ -65,6 +68,7 @@ def cells_of(rows: list) -> dict:
             if ok:
                 c.bench_status = "ok"
                 c.repeats.extend(repeat_medians(row))
+                c.settings = c.settings or dict(doc.get("settings") or {})
             elif c.bench_status != "ok":
                 c.bench_status, c.error = row["status"], doc.get("error")
         elif row["kind"] == "eval":
@@ -150,6 +154,7 @@ class Comparison:
     new_run: dict
     cells: list
     min_effect: float
+    confirmed: list = field(default_factory=list)  # cell keys re-measured by compare --confirm
 
     @property
     def regressions(self) -> list:
@@ -160,7 +165,8 @@ class Comparison:
             return {"id": r["id"], "tag": r["tag"], "started_at": str(r["started_at"]),
                     "git_commit": r.get("git_commit")}
         return {"base": run(self.base_run), "new": run(self.new_run), "min_effect": self.min_effect,
-                "regressions": len(self.regressions), "cells": [c.to_dict() for c in self.cells]}
+                "regressions": len(self.regressions), "confirmed": [list(k) for k in self.confirmed],
+                "cells": [c.to_dict() for c in self.cells]}
 
 
 def compare_runs(store: Any, base_ref: str, new_ref: str, *, min_effect: float = 0.05) -> Comparison:

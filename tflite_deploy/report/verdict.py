@@ -149,6 +149,34 @@ def latency_verdict(base: Sequence[float], new: Sequence[float], history: Sequen
     return LatencyVerdict(verdict, ratio, thr, p, "; ".join(parts))
 
 
+def sign_test_p(ratios: Sequence[float], slower: bool) -> float:
+    """One-sided exact sign-test p-value that the ratios (new/base) lie above 1 (``slower``) or below it."""
+    n = len(ratios)
+    k = sum(1 for r in ratios if (r > 1 if slower else r < 1)) + 0.5 * sum(1 for r in ratios if r == 1)
+    k = math.ceil(k)
+    return float(sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n)
+
+
+def paired_verdict(base: Sequence[float], new: Sequence[float], *, min_effect: float = 0.05,
+                   alpha: float = 0.05) -> LatencyVerdict:
+    """Verdict for medians measured in pairs, base and new alternating in one process (``compare --confirm``).
+
+    Load that drifts over seconds moves both halves of a pair alike, so each pair's ratio cancels it
+    where two separate series would not. Slower (faster) when an exact sign test finds the ratios
+    above (below) 1 at ``alpha`` and their median is beyond ``min_effect``.
+    """
+    pairs = [(b, n) for b, n in zip(base, new) if b and n and b > 0 and n > 0]
+    if len(pairs) < MIN_REPEATS:
+        return LatencyVerdict(NOT_COMPARABLE, basis=f"{len(pairs)} measured pairs; need {MIN_REPEATS}")
+    ratios = [n / b for b, n in pairs]
+    ratio = float(np.median(ratios))
+    p = sign_test_p(ratios, slower=ratio > 1)
+    changed = p <= alpha and abs(math.log(ratio)) > math.log1p(min_effect)
+    verdict = (SLOWER if ratio > 1 else FASTER) if changed else NO_CHANGE
+    return LatencyVerdict(verdict, ratio, min_effect, p,
+                          f"min effect {min_effect:.0%}; sign test p={p:.3f} on {len(pairs)} interleaved pairs")
+
+
 @dataclass(frozen=True)
 class AccuracyVerdict:
     verdict: str  # "worse", "better", "no change", "not comparable"
