@@ -15,6 +15,7 @@ from rich.console import Console
 from tflite_deploy import __version__, api, render, store_cli
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
+from tflite_deploy.farm import cli as farm_cli
 from tflite_deploy.store_cli import NoStore, RunTag, StoreTo, store_target, user_errors
 
 app = typer.Typer(
@@ -336,6 +337,7 @@ def demo(
               f"[bold]tflite-deploy eval {d.model} {d.artifacts[2].path} -d digits:test --per-layer[/]")
 
 
+farm_cli.register(app)  # the farm group: tflite_deploy/farm/cli.py
 store_cli.register(app)  # history, compare, report (the results store)
 
 

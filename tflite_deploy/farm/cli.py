@@ -1,0 +1,170 @@
+"""``tflite-deploy farm ...`` commands. ``register(app)`` adds them to the main Typer app.
+
+Also runnable alone before that wiring: ``python -m tflite_deploy.farm.cli worker --scheduler ADDR``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence
+
+import typer
+
+
+def adb_serials() -> list[str]:
+    """Serials of the usable devices on the local adb server."""
+    from tflite_deploy.adb import list_devices
+
+    return [d.serial for d in list_devices(facts=False) if d.usable]
+
+
+PlanArg = typer.Argument(..., help="The plan file (YAML).")
+OutOption = typer.Option(Path("out/farm"), "--out", "-o", help="Folder for reports (and the run records with --no-store).")
+ResumeOption = typer.Option(None, "--resume", help="Run only the cells run RUN_ID did not finish.")
+TagOption = typer.Option(None, "--tag", help="This run's tag in the store (default: the plan's tag).")
+StoreOption = typer.Option(None, "--store", envvar="TFLITE_DEPLOY_STORE",
+                           help="Results store: a file path (SQLite) or a database URL. Default ./tflite-deploy.db.")
+NoStoreOption = typer.Option(False, "--no-store", help="Record cells in OUT/RUN_ID/cells.jsonl instead of the store.")
+ToolOption = typer.Option(None, "--benchmark-binary", help="benchmark_model for the device cells.")
+SchedulerOption = typer.Option(None, "--scheduler", help="A lab's Dask scheduler (tcp:// or tls://; TLS from "
+                               "TFLITE_DEPLOY_TLS_CA/_CERT/_KEY). Default: an embedded cluster on this machine.")
+HostSlotsOption = typer.Option(1, "--host-slots", min=1, help="Host cells (convert, eval, host bench) at a time.")
+
+
+def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_serials) -> None:
+    farm = typer.Typer(help="Run a plan of models × recipes × devices on a Dask cluster.", no_args_is_help=True)
+
+    @farm.command("worker")
+    def worker(
+        scheduler: str = typer.Option(..., "--scheduler", help="The farm scheduler: tcp://HOST:PORT, or tls://HOST:PORT in a lab."),
+        phone: List[str] = typer.Option([], "--phone", help="Serial of an attached phone to offer (repeat). Default: every usable device adb lists."),
+        host_slots: int = typer.Option(0, "--host-slots", min=0, help="Also take N host cells at a time (convert, eval, host bench)."),
+        name: Optional[str] = typer.Option(None, "--name", help="Worker name shown by the scheduler (default: its address)."),
+        listen: Optional[str] = typer.Option(None, "--listen-host", help="Address to listen on for other workers (default: the interface that reaches the scheduler)."),
+        tls_ca: Optional[str] = typer.Option(None, "--tls-ca", help="Lab CA certificate (PEM); env TFLITE_DEPLOY_TLS_CA."),
+        tls_cert: Optional[str] = typer.Option(None, "--tls-cert", help="This host's certificate (PEM); env TFLITE_DEPLOY_TLS_CERT."),
+        tls_key: Optional[str] = typer.Option(None, "--tls-key", help="This host's private key (PEM); env TFLITE_DEPLOY_TLS_KEY."),
+    ) -> None:
+        """Serve this host's phones to a farm scheduler: one Dask resource phone-SERIAL=1 per phone."""
+        from tflite_deploy.errors import UserError
+        from tflite_deploy.farm.scheduler import start_worker
+        from tflite_deploy.farm.security import security_from_options
+
+        try:
+            security = security_from_options(tls_ca, tls_cert, tls_key)
+            if scheduler.startswith("tls://") != (security is not None):
+                raise UserError(f"Scheduler {scheduler}: a tls:// address needs --tls-ca/--tls-cert/--tls-key, "
+                                "and TLS certificates need a tls:// address.")
+            start_worker(scheduler, phone or None, None if phone else discover, host_slots=host_slots,
+                         security=security, name=name, listen_host=listen)
+        except UserError as e:
+            typer.echo(f"Error: {e}", err=True)
+            raise typer.Exit(getattr(e, "exit_code", 2)) from None
+
+    @farm.command("run")
+    def run(
+        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
+        store: Optional[str] = StoreOption, no_store: bool = NoStoreOption,
+        benchmark_binary: Optional[Path] = ToolOption, host_slots: int = HostSlotsOption,
+        scheduler: Optional[str] = SchedulerOption,
+    ) -> None:
+        """Convert, evaluate and benchmark every cell of a plan, one live row per device; every cell is
+        stored as it completes. Exit code 1 when a cell failed or was not run."""
+        _guarded(lambda: _run(plan, out, resume, tag, store, no_store, benchmark_binary, host_slots, scheduler))
+
+    @farm.command("nightly")
+    def nightly(
+        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
+        store: Optional[str] = StoreOption, benchmark_binary: Optional[Path] = ToolOption,
+        host_slots: int = HostSlotsOption, scheduler: Optional[str] = SchedulerOption,
+    ) -> None:
+        """farm run, then compare with the plan's baseline tag and write OUT/report-RUN.html.
+        Exit code 1 on a regression or a cell that failed or was not run."""
+        _guarded(lambda: _nightly(plan, out, resume, tag, store, benchmark_binary, host_slots, scheduler))
+
+    app.add_typer(farm, name="farm")
+
+
+def _guarded(fn: Callable[[], None]) -> None:
+    from tflite_deploy.errors import UserError
+
+    try:
+        fn()
+    except UserError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(getattr(e, "exit_code", 2)) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def _console() -> tuple[Any, Any]:
+    from rich.console import Console
+
+    out = Console()
+    return (out if out.is_terminal else Console(width=120)), Console(stderr=True)
+
+
+def _options(resume: Optional[str], tag: Optional[str], tool: Optional[Path], host_slots: int, err: Any,
+             scheduler: Optional[str]) -> dict:
+    import sys
+
+    from tflite_deploy.errors import UserError
+    from tflite_deploy.farm.run import CellExecutor
+    from tflite_deploy.farm.security import security_from_options
+
+    security = security_from_options(None, None, None) if scheduler else None
+    if scheduler and scheduler.startswith("tls://") != (security is not None):
+        raise UserError(f"--scheduler {scheduler}: a tls:// address needs TFLITE_DEPLOY_TLS_CA/_CERT/_KEY, "
+                        "and TLS certificates need a tls:// address.")
+    return dict(resume=resume, tag=tag, argv=sys.argv, host_slots=host_slots, scheduler=scheduler, security=security,
+                executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
+                on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
+
+
+def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str], no_store: bool,
+         tool: Optional[Path], host_slots: int, scheduler: Optional[str]) -> None:
+    from tflite_deploy.farm import view
+    from tflite_deploy.farm.run import run_plan
+
+    out, err = _console()
+    with view.device_rows(err) as progress:
+        done = run_plan(plan, out_dir, store=store, use_store=not no_store, progress=progress,
+                        **_options(resume, tag, tool, host_slots, err, scheduler))
+    view.summary(done, out)
+    if done.failed:
+        raise typer.Exit(1)
+
+
+def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str],
+             tool: Optional[Path], host_slots: int, scheduler: Optional[str]) -> None:
+    from tflite_deploy.farm import view
+    from tflite_deploy.farm.run import nightly
+    from tflite_deploy.store_render import comparison_table
+
+    out, err = _console()
+    with view.device_rows(err) as progress:
+        night = nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err, scheduler))
+    view.summary(night.run, out)
+    if night.comparison is not None:
+        comparison_table(night.comparison, out)
+    else:
+        out.print(night.note)
+    for r in night.accuracy_breaches:
+        out.print(f"[red]accuracy[/] {r.recipe} ({r.artifact}): top-1 dropped {r.metrics['top1_drop']:.2f} points, "
+                  f"more than the plan's max_accuracy_drop", highlight=False, soft_wrap=True)
+    out.print(f"report: {night.report}")
+    verdict = view.verdict(len(night.regressions), len(night.run.failed))
+    out.print(verdict)
+    if night.regressions or night.run.failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app = typer.Typer(no_args_is_help=True)
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""``farm run``: a plan's cells through the public API on a Dask cluster, each outcome recorded at once.
+
+The executor is a client of :mod:`tflite_deploy.api` like any user script: ``convert`` (in a child
+process, into the content-hash cache), ``evaluate`` on the host, ``bench`` on a target × delegate.
+The scheduler (:mod:`tflite_deploy.farm.scheduler`) places the cells; this module wires the plan,
+the cache, the phone leases, the record and the progress callback around it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from tflite_deploy import api
+from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
+from tflite_deploy.farm.leases import FileLeases, holding
+from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
+from tflite_deploy.farm.record import CellRecord, JsonLinesRecord, StoreRecord, tag_results
+from tflite_deploy.farm.scheduler import FAILED, OK, CellOutcome, local_cluster, run_cells
+from tflite_deploy.progress import ProgressCallback, report
+from tflite_deploy.result import Result
+
+
+def calibration_spec(spec: str) -> str:
+    """The split that calibrates int8 recipes: the train split of an eval spec that names ``:test``."""
+    return spec[: -len(":test")] + ":train" if spec.endswith(":test") else spec
+
+
+@dataclass(frozen=True)
+class CellExecutor:
+    """Runs one cell (pickled to Dask workers and isolated child processes)."""
+
+    benchmark_tool: Optional[str] = None  # benchmark_model for device cells (default: the bundled lookup)
+    min_seconds: float = 1.0
+
+    def __call__(self, cell: Cell) -> list[Result]:
+        return getattr(self, f"_{cell.stage}")(cell)
+
+    def _convert(self, cell: Cell) -> list[Result]:
+        model, ds = cell.model, cell.dataset
+        pre = cell.preprocess.to_preprocess() if cell.preprocess else None
+        target = cell.artifact
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
+        try:
+            (art,) = api.convert(model.path, [cell.recipe], None if ds is None else calibration_spec(ds.spec),
+                                 tmp, preprocess=pre)
+            # the sidecar first, the .tflite last: the cache trusts a .tflite that is there
+            os.replace(art.sidecar, target.with_suffix(".json"))
+            os.replace(art.path, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return []
+
+    def _eval(self, cell: Cell) -> list[Result]:
+        assert cell.dataset is not None
+        pre = cell.preprocess.to_preprocess() if cell.preprocess else None
+        results = api.evaluate(cell.model.path, [cell.artifact], cell.dataset.spec, preprocess=pre)
+        return [replace(r, recipe=cell.recipe.name) for r in results[1:]]
+
+    def _bench(self, cell: Cell) -> list[Result]:
+        out: list[Result] = []
+        for i in range(cell.repeats):
+            rs = api.bench([cell.artifact], [cell.target], delegate=cell.delegate, threads=cell.threads,
+                           runs=cell.runs, warmup=cell.warmup, min_seconds=self.min_seconds,
+                           tool=self.benchmark_tool)
+            out += [replace(r, recipe=r.recipe or cell.recipe.name, settings={**r.settings, "repeat": i})
+                    for r in rs]
+        return out
+
+
+@dataclass(frozen=True)
+class FarmRun:
+    """What a ``farm run`` did: its id, every cell's record (this invocation's and earlier ones)."""
+
+    run_id: str
+    plan: Plan
+    record: Any  # JsonLinesRecord (or the store's record)
+    ran: dict[str, CellRecord]  # cells run by this invocation
+    skipped: tuple[str, ...]  # target × delegate pairs that cannot run
+    already: int  # cells finished by an earlier invocation (resume) or cached conversions
+
+    @property
+    def failed(self) -> list[CellRecord]:
+        return [r for r in self.ran.values() if r.status != OK]
+
+
+def failed_results(cell: Cell, o: CellOutcome) -> list[Result]:
+    """A failed eval/bench cell as a ``failed`` Result, so the store and ``compare`` see it. Not-run
+    cells and convert cells leave no Result: a resumed run runs them again."""
+    if o.status != FAILED or cell.stage == "convert":
+        return []
+    return [Result(kind=cell.stage, artifact=str(cell.artifact), target=cell.target, delegate=cell.delegate or "",
+                   status="failed", error=o.error, recipe=cell.recipe.name,
+                   runner="farm", settings={"threads": cell.threads} if cell.threads else {})]
+
+
+def progress_group(cell: Cell) -> str:
+    """The row of the live view a cell counts in: its target (convert and eval run on the host)."""
+    return cell.target
+
+
+def run_plan(plan_path: str | Path, out: str | Path, *, store: Optional[str] = None, use_store: bool = True,
+             resume: Optional[str] = None, tag: Optional[str] = None,
+             argv: Sequence[str] = (), executor: Optional[Callable[[Cell], Any]] = None,
+             host_slots: int = 1, progress: Optional[ProgressCallback] = None,
+             on_start: Optional[Callable[[str], None]] = None, scheduler: Optional[str] = None,
+             security: Any = None, list_devices: Optional[Callable[[Any], Sequence[Any]]] = None) -> FarmRun:
+    """Run (or resume) the plan; every cell's outcome is recorded as it completes.
+
+    ``progress`` gets one ProgressEvent per cell, ``stage`` = the target it counts for, with
+    done/total per target and ``item`` = the :class:`CellRecord`.
+    """
+    plan = load_plan(plan_path)
+    targets = resolve_targets(plan, list_devices or _devices) if any(t.kind == "all" for t in plan.targets) \
+        else plan.targets
+    stages = expand(plan, targets)
+    out = Path(out)
+    if use_store:
+        rec: Any = StoreRecord.resume(store, resume) if resume else StoreRecord.start(store, tag or plan.tag, argv)
+    elif resume:
+        rec = JsonLinesRecord.resume(out, resume)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        rec = JsonLinesRecord.start(out, tag or plan.tag, argv)
+    try:
+        return _run(plan, stages, targets, rec, executor, host_slots, progress, on_start, scheduler, security)
+    finally:
+        if hasattr(rec, "close"):
+            rec.close()
+
+
+def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, executor: Optional[Callable[[Cell], Any]],
+         host_slots: int, progress: Optional[ProgressCallback], on_start: Optional[Callable[[str], None]],
+         scheduler: Optional[str] = None, security: Any = None) -> FarmRun:
+    cache = ArtifactCache(plan.cache)
+    if on_start is not None:
+        on_start(rec.run_id)
+    todo, done = pending(stages, rec.finished(), cache)
+    executor = executor or CellExecutor()
+    phones = _phones(targets)
+
+    totals: dict[str, int] = {}
+    for c in todo:
+        totals[progress_group(c)] = totals.get(progress_group(c), 0) + 1
+    counts = {g: 0 for g in totals}
+    for g, n in totals.items():
+        report(progress, g, 0, n, "waiting")
+    by_id = {c.cell_id: c for c in todo}
+    ran: dict[str, CellRecord] = {}
+
+    def on_outcome(o: CellOutcome) -> None:
+        cell = by_id[o.cell_id]
+        results = tag_results(o.value or [] if o.ok else failed_results(cell, o), o.cell_id, rec.run_id)
+        r = CellRecord(o.cell_id, cell.stage, o.status, o.error, o.seconds, o.worker, tuple(results), cell.target)
+        rec.add(r)
+        ran[o.cell_id] = r
+        g = progress_group(cell)
+        counts[g] += 1
+        report(progress, g, counts[g], totals[g], f"{o.status} {o.cell_id}", r)
+
+    if todo:
+        leases = FileLeases(plan.cache / "leases")
+        with holding(leases, [t.name for t in targets if t.kind == "device"], f"farm run {rec.run_id}"):
+            _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots, scheduler, security)
+    return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo))
+
+
+def _run_on_cluster(todo: list[Cell], done: set[str], executor: Callable[[Cell], Any],
+                    on_outcome: Callable[[CellOutcome], None], phones: list[str], host_slots: int,
+                    scheduler: Optional[str] = None, security: Any = None) -> None:
+    """On an embedded cluster, or on a lab's scheduler whose farm workers offer the phones."""
+    import logging
+
+    from distributed import Client
+
+    if scheduler:
+        with Client(scheduler, security=security, timeout="30s") as client:
+            run_cells(client, todo, executor, on_outcome, done=done)
+        return
+
+    # Dask logs worker start/stop and task retries at INFO/WARNING: our view says what happened
+    for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with local_cluster(phones, host_slots=max(1, host_slots), silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:
+        run_cells(client, todo, executor, on_outcome, done=done)
+
+
+def _phones(targets: Sequence[TargetSpec]) -> list[str]:
+    return sorted({t.serial for t in targets if t.kind == "device" and t.serial})
+
+
+def _devices(server: Any) -> Sequence[Any]:
+    return api.list_devices(None if server is None else str(server))
+
+
+@dataclass(frozen=True)
+class Nightly:
+    """A farm run compared with its baseline, and the report written."""
+
+    run: FarmRun
+    comparison: Any  # tflite_deploy.report.compare.Comparison, None without a baseline run
+    report: Path
+    note: str = ""
+    accuracy_breaches: tuple[Result, ...] = ()  # eval Results that dropped more than the plan allows
+
+    @property
+    def regressions(self) -> list:
+        found = list(self.comparison.regressions) if self.comparison is not None else []
+        return found + list(self.accuracy_breaches)
+
+
+def accuracy_breaches(results: Sequence[Result], max_drop: Optional[float]) -> tuple[Result, ...]:
+    """Eval Results whose top-1 drop against the float model (percentage points) exceeds ``max_drop``."""
+    if max_drop is None:
+        return ()
+    return tuple(r for r in results if r.kind == "eval" and r.ok
+                 and (r.metrics.get("top1_drop") or 0.0) > max_drop)
+
+
+def nightly(plan_path: str | Path, out: str | Path, *, store: Optional[str] = None, **run_options: Any) -> Nightly:
+    """``farm run``, then compare with the plan's baseline tag (else the previous run under this
+    run's tag) and write ``OUT/report-RUN.html``."""
+    from tflite_deploy.report.build import build_report
+    from tflite_deploy.report.compare import compare_runs
+    from tflite_deploy.report.render import write_html
+    from tflite_deploy.store import open_store
+
+    done = run_plan(plan_path, out, store=store, **run_options)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open_store(store, create=False) as st:
+        this = int(done.run_id)
+        base_tag = done.plan.baseline or st.run(this)["tag"]
+        earlier = [r for r in st.runs(tag=base_tag) if r["id"] != this] if base_tag else []
+        min_effect = done.plan.thresholds.min_effect
+        cmp, note = None, ""
+        if earlier:
+            cmp = compare_runs(st, str(earlier[0]["id"]), str(this), min_effect=min_effect)
+        else:
+            note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
+        refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]
+        report = write_html(build_report(st, refs, min_effect=min_effect), out / f"report-{this}.html")
+        breaches = accuracy_breaches(st.results(this), done.plan.thresholds.max_accuracy_drop)
+    return Nightly(done, cmp, report, note, breaches)
