@@ -12,9 +12,7 @@ is left to :data:`ShapeProbe` hooks the caller may pass (e.g. one that loads the
 
 from __future__ import annotations
 
-import json
 import math
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -24,6 +22,7 @@ import yaml
 from tflite_deploy import recipes as recipes_mod
 from tflite_deploy.adb import AdbServer, parse_target
 from tflite_deploy.errors import UserError
+from tflite_deploy.farm.shapes import cheap_input_shape
 
 HOST_DELEGATES = ("xnnpack", "none", "reference")  # tflite_deploy.runtime.HOST_DELEGATES
 DEVICE_DELEGATES = ("xnnpack", "gpu", "nnapi", "cpu")  # tflite_deploy.benchmark.device.DEVICE_DELEGATES
@@ -565,55 +564,6 @@ def check_dataset_fits(ds: DatasetSpec, pre: Optional[Preprocessing], input_shap
     if len(dataset) == 0:
         raise UserError(f"Dataset {ds.spec!r} has no samples (an empty folder, or a split of too few).")
     dataset.check_fits(input_shape, dtype, where)
-
-
-def cheap_input_shape(path: Path) -> Optional[tuple[tuple[Optional[int], ...], str]]:
-    """The first input's shape (with batch) and dtype, read without TensorFlow, or None.
-
-    ``.tflite``: from the flatbuffer. ``.keras``: the ``config.json`` inside the zip. ``.h5``: the
-    ``model_config`` attribute. A SavedModel (or a config we cannot read) gives None: not checked.
-    """
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".tflite":
-            from tflite_deploy.tflite.reader import inspect_model
-
-            first = inspect_model(path).inputs[0]
-            return tuple(first.shape), first.dtype
-        if suffix == ".keras" and zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as z:
-                return _keras_input(json.loads(z.read("config.json")))
-        if suffix in (".h5", ".hdf5"):
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                raw = f.attrs.get("model_config")
-            if raw is not None:
-                return _keras_input(json.loads(raw.decode() if isinstance(raw, bytes) else raw))
-    except UserError:
-        raise
-    except Exception:  # an unreadable file is the converter's to report, with its own message
-        return None
-    return None
-
-
-def _keras_input(config: Mapping[str, Any]) -> Optional[tuple[tuple[Optional[int], ...], str]]:
-    """Input shape from a Keras model config (Keras 3 ``batch_shape``, Keras 2 ``batch_input_shape``)."""
-    inner = config.get("config", {}) if isinstance(config.get("config"), Mapping) else {}
-    layers = inner.get("layers") or []
-    inputs = [lay for lay in layers if isinstance(lay, Mapping) and lay.get("class_name") == "InputLayer"]
-    if len(inputs) == 1:
-        c = inputs[0].get("config", {})
-        shape = c.get("batch_shape") or c.get("batch_input_shape")
-        dtype = c.get("dtype")
-        dtype = dtype.get("config", {}).get("name") if isinstance(dtype, Mapping) else dtype
-        if shape:
-            return tuple(shape), str(dtype or "float32")
-    build = config.get("build_config", {}) or {}
-    shape = build.get("input_shape") if isinstance(build, Mapping) else None
-    if shape and all(isinstance(d, (int, type(None))) for d in shape):
-        return tuple(shape), "float32"
-    return None
 
 
 # --------------------------------------------------------------------- targets, resolved
