@@ -1,0 +1,182 @@
+"""Mutation testing of the pure modules with mutmut: do the tests fail when the code is wrong?
+
+    .venv/bin/python tools/mutation.py                  # every target, one after the other
+    .venv/bin/python tools/mutation.py stats parse      # some targets
+    .venv/bin/python tools/mutation.py --survivors      # also list (and diff) the surviving mutants
+    .venv/bin/python tools/mutation.py --report-only    # re-print the table from the last runs
+
+Each target runs in its own scratch folder (build/mutation/TARGET/, a copy of the package and the
+tests) with a [tool.mutmut] that selects only the test files relevant to it, so mutmut's first
+pass (which maps tests to functions) runs seconds of tests, not the whole suite. The common
+mutmut settings come from pyproject's [tool.mutmut]. Goal: at least 90% killed per target; the
+surviving mutants judged harmless (equivalent) are listed in EQUIVALENT with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SCRATCH = REPO / "build" / "mutation"
+
+
+@dataclass(frozen=True)
+class Target:
+    file: str  # the module mutated, relative to the repo
+    functions: tuple[str, ...]  # globs on function names; ("*",) for the whole module
+    tests: tuple[str, ...]  # test files (or node ids) that judge it
+
+    @property
+    def module(self) -> str:
+        return self.file.removesuffix(".py").replace("/", ".")
+
+    def patterns(self) -> list[str]:
+        """mutmut mutant-name globs: module.x_FUNCTION__mutmut_N (methods: xǁClassǁmethod__mutmut_N)."""
+        out = []
+        for f in self.functions:
+            out.append(f"{self.module}.x_{f}__mutmut_*" if f != "*" else f"{self.module}.*")
+            if f != "*":
+                out.append(f"{self.module}.xǁ*ǁ{f}__mutmut_*")
+        return out
+
+
+TARGETS: dict[str, Target] = {
+    "parse": Target("tflite_deploy/bench/parse.py", ("*",), ("tests/test_parse.py",)),
+    "stats": Target("tflite_deploy/bench/stats.py", ("*",),
+                    ("tests/test_mutation_kills.py",)),
+    "recipes": Target("tflite_deploy/recipes.py", ("*",),
+                      ("tests/test_recipes_datasets.py", "tests/test_mutation_kills.py")),
+    # the quantize math; the rest of inspect.py (the flatbuffer reader) is not a pure-math module
+    "quantize": Target("tflite_deploy/inspect.py", ("quantize", "dequantize", "_broadcast_params"),
+                       ("tests/test_mutation_kills.py",)),
+    "metrics": Target("tflite_deploy/evaluate.py",
+                      ("agreement", "topk_correct", "paired_bootstrap", "bootstrap_interval"),
+                      ("tests/test_mutation_kills.py",)),
+}
+
+# Surviving mutants judged harmless: mutant name -> why no test can (or should) tell them apart.
+EQUIVALENT: dict[str, str] = {}
+
+
+def _toml_list(items) -> str:
+    return json.dumps([str(i) for i in items])
+
+
+def prepare(name: str, t: Target) -> Path:
+    """A scratch copy of the package and tests, with a pyproject that configures mutmut for ``t``."""
+    work = SCRATCH / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "tflite_deploy", work / "tflite_deploy", ignore=skip)
+    shutil.copytree(REPO / "tests", work / "tests", ignore=skip)
+    base = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]
+    mut = dict(base.get("mutmut", {}))
+    mut["only_mutate"] = [t.file]
+    mut["pytest_add_cli_args_test_selection"] = list(t.tests)
+    lines = ["[tool.mutmut]"]
+    for key, value in mut.items():
+        lines.append(f"{key} = {_toml_list(value) if isinstance(value, list) else json.dumps(value)}")
+    py = base.get("pytest", {}).get("ini_options", {})
+    lines += ["", "[tool.pytest.ini_options]"]
+    for key, value in py.items():
+        lines.append(f"{key} = {_toml_list(value) if isinstance(value, list) else json.dumps(value)}")
+    (work / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    return work
+
+
+def mutmut(work: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, env=env, text=True,
+                          capture_output=capture, stdin=subprocess.DEVNULL)
+
+
+def statuses(name: str, t: Target) -> dict[str, str]:
+    """{mutant name: status} for the target's functions, from mutmut's saved results."""
+    work = SCRATCH / name
+    if not (work / "mutants").is_dir():
+        return {}
+    out = mutmut(work, "results", "--all", "true", capture=True).stdout
+    found = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*(\S+): (.+)$", line)
+        if m and any(fnmatch.fnmatchcase(m.group(1), p) for p in t.patterns()):
+            found[m.group(1)] = m.group(2).strip()
+    return found
+
+
+def table(names: list[str]) -> tuple[str, bool]:
+    rows = [("target", "module", "mutants", "killed", "survived", "timeout", "other", "% killed")]
+    ok = True
+    for name in names:
+        t = TARGETS[name]
+        st = statuses(name, t)
+        n = len(st)
+        killed = sum(s == "killed" for s in st.values())
+        survived = sum(s == "survived" for s in st.values())
+        timeout = sum(s == "timeout" for s in st.values())
+        other = n - killed - survived - timeout
+        # a timeout is a mutant the tests caught too (it made them hang); mutmut counts it as killed
+        pct = 100 * (killed + timeout) / n if n else 0.0
+        ok &= pct >= 90
+        rows.append((name, t.module, str(n), str(killed), str(survived), str(timeout), str(other), f"{pct:.1f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    text = "\n".join("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in rows)
+    return text, ok
+
+
+def survivors(names: list[str], diffs: bool) -> str:
+    lines = []
+    for name in names:
+        t = TARGETS[name]
+        for mutant, status in sorted(statuses(name, t).items()):
+            if status in ("killed", "timeout"):
+                continue
+            why = EQUIVALENT.get(mutant)
+            lines.append(f"{mutant}: {status}" + (f"  [equivalent: {why}]" if why else ""))
+            if diffs and not why:
+                shown = mutmut(SCRATCH / name, "show", mutant, capture=True).stdout
+                lines += ["    " + x for x in shown.splitlines()[1:] if x.startswith(("+", "-")) and
+                          not x.startswith(("+++", "---"))]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("targets", nargs="*", choices=[[], *TARGETS], help="targets (default: all)")
+    ap.add_argument("--survivors", action="store_true", help="list the surviving mutants with their diffs")
+    ap.add_argument("--report-only", action="store_true", help="print the table from the last runs")
+    ap.add_argument("--max-children", type=int, default=2, help="parallel mutant workers (default 2)")
+    args = ap.parse_args(argv)
+    names = list(args.targets) or list(TARGETS)
+    if not args.report_only:
+        for name in names:
+            t = TARGETS[name]
+            work = prepare(name, t)
+            print(f"== {name}: mutating {t.file} ({', '.join(t.functions)}) against {', '.join(t.tests)}",
+                  flush=True)
+            p = mutmut(work, "run", "--max-children", str(args.max_children), *t.patterns(), capture=True)
+            if p.returncode != 0:
+                print(p.stdout[-3000:], p.stderr[-3000:], sep="\n", file=sys.stderr)
+                return p.returncode
+    text, ok = table(names)
+    print(text)
+    if args.survivors:
+        print("\nSurviving mutants:")
+        print(survivors(names, diffs=True) or "(none)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
