@@ -73,8 +73,7 @@ def test_device_killed_mid_run_is_reported_and_other_device_finishes(adb_server,
         deadline = time.time() + 30
         while time.time() < deadline and not any("benchmark_model" in c for c in doomed.shell_commands):
             time.sleep(0.1)
-        time.sleep(1.0)
-        doomed.kill()
+        doomed.kill()  # the run has started and sleeps for 30 s: this is mid-run
 
     threading.Thread(target=kill_soon, daemon=True).start()
     model = digits_variants["int8"].path
