@@ -309,3 +309,85 @@ def test_dequantize_by_hand():
     # no overflow in int8 arithmetic: 127 - (-128) would wrap
     wide = Quantization(scales=(1.0,), zero_points=(-128,))
     assert dequantize(np.array([127], dtype=np.int8), wide).tolist() == [255.0]
+
+
+# ------------------------------------------------------------------------------ survivors of a first run
+def test_cosine_of_small_vectors_is_not_clamped():
+    # norms multiply to 0.05 (< 1): the cosine must still be computed, not defaulted to 1
+    m = agreement(np.array([[0.1, 0.2]]), np.array([[0.2, 0.1]]))
+    assert m["cosine"] == pytest.approx(0.04 / 0.05)
+
+
+def test_topk_correct_against_argsort_on_random_scores():
+    rng = np.random.default_rng(8)
+    values = rng.random((300, 10))
+    labels = rng.integers(0, 10, size=300)
+    ranks = np.argsort(-values, axis=1)
+    for k in (1, 2, 3, 5, 9):
+        expected = np.array([labels[i] in ranks[i, :k] for i in range(300)])
+        np.testing.assert_array_equal(topk_correct(values, labels, k), expected, err_msg=f"k={k}")
+
+
+def _resampled_interval(diff, resamples, seed):
+    """The percentile bootstrap written directly with numpy: one draw of all the resample indices."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diff), size=(resamples, len(diff)))
+    lo, hi = np.percentile(diff[idx].mean(axis=1), [2.5, 97.5])
+    return 100 * lo, 100 * hi
+
+
+@pytest.mark.parametrize("resamples,seed", [(2000, 0), (300, 7), (999, 3)])
+def test_bootstraps_equal_a_direct_numpy_resampling(resamples, seed):
+    # numpy's generator gives the same stream whether the indices are drawn at once or in chunks,
+    # so the chunked implementation must equal the direct one exactly
+    rng = np.random.default_rng(1)
+    ref = rng.random(157) < 0.85
+    var = np.where(rng.random(157) < 0.1, ~ref, ref)
+    diff = ref.astype(float) - var.astype(float)
+    drop, lo, hi = paired_bootstrap(ref, var, resamples=resamples, seed=seed)
+    assert (lo, hi) == pytest.approx(_resampled_interval(diff, resamples, seed), abs=1e-12)
+    assert drop == pytest.approx(100 * diff.mean())
+    assert bootstrap_interval(ref, resamples=resamples, seed=seed) == pytest.approx(
+        _resampled_interval(ref.astype(float), resamples, seed), abs=1e-12)
+
+
+def test_bootstrap_defaults_are_2000_resamples_seed_0():
+    rng = np.random.default_rng(2)
+    ref, var = rng.random(80) < 0.8, rng.random(80) < 0.7
+    diff = ref.astype(float) - var.astype(float)
+    assert paired_bootstrap(ref, var)[1:] == pytest.approx(_resampled_interval(diff, 2000, 0), abs=1e-12)
+    assert bootstrap_interval(ref) == pytest.approx(_resampled_interval(ref.astype(float), 2000, 0), abs=1e-12)
+
+
+def test_bootstrap_resamples_every_sample_including_the_first():
+    only_first = np.array([True] + [False] * 4)
+    lo, hi = bootstrap_interval(only_first, resamples=500)
+    assert lo == 0.0 and hi >= 40.0  # the first sample is drawn in some resamples
+
+
+def test_quantize_error_messages_in_full():
+    with pytest.raises(ValueError, match=r"^no scales: the tensor is not quantized$"):
+        quantize([1.0], Quantization(scales=(), zero_points=()))
+    with pytest.raises(ValueError, match=r"^no scales: the tensor is not quantized$"):
+        dequantize([1], Quantization(scales=(), zero_points=()))
+    with pytest.raises(ValueError, match=r"^cannot quantize to float32: not an integer dtype$"):
+        quantize([1.0], Quantization(scales=(1.0,), zero_points=(0,)), "float32")
+
+
+def test_quantize_takes_numpy_dtype_names_too():
+    out = quantize([1.0, -2.0], Quantization(scales=(0.5,), zero_points=(0,)), "i2")
+    assert out.dtype == np.int16 and out.tolist() == [2, -4]
+
+
+def test_quantize_lists_in_float32_like_the_kernel():
+    # 2.25 / 0.3: 7.4999995 in float32 (rounds to 7), 7.5 in float64 (would round to 8)
+    q = Quantization(scales=(0.3,), zero_points=(0,))
+    assert quantize([2.25], q).tolist() == [7]
+    assert quantize(np.array([2.25], dtype=np.float32), q).tolist() == [7]
+
+
+def test_per_tensor_params_ignore_the_quantized_dimension():
+    # one scale: the axis is irrelevant, even for a scalar or an axis beyond the array's rank
+    q = Quantization(scales=(0.5,), zero_points=(1,), quantized_dimension=3)
+    assert quantize(np.float32(1.0), q).reshape(-1).tolist() == [3]
+    assert dequantize(np.array([[3, 5]], dtype=np.int8), q).tolist() == [[1.0, 2.0]]
