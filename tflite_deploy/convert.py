@@ -120,7 +120,7 @@ def configure(conv: Any, recipe: Recipe, calibration: Optional[np.ndarray]) -> N
             ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
         conv.target_spec.supported_ops = ops
         if recipe.io != "float32":
-            conv.inference_input_type = conv.inference_output_type = getattr(tf, recipe.io)
+            conv.inference_input_type = conv.inference_output_type = getattr(tf, recipe.io.replace("uint8", "int8"))
     if quantized and not recipe.per_channel:
         # The converter has no public switch for per-tensor weights; this private one is stable
         # since TF 2.4 and is what TFLite's own tests use.

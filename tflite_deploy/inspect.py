@@ -628,7 +628,7 @@ def constant_values(path: Union[str, Path]) -> dict[tuple[int, int], Any]:
             off = int(b.Offset())
             raw = bytes(src.buf[off:off + int(b.Size())]) if off > 1 else b.DataAsNumpy().tobytes()
             shape = t.static_shape or (len(raw) // np.dtype(dtype).itemsize,)
-            out[(t.subgraph, t.index)] = np.frombuffer(raw, dtype=dtype).reshape(shape)
+            out[(t.subgraph, t.index)] = np.frombuffer(raw, dtype=dtype)[::-1].reshape(shape)
         return out
     finally:
         src.close()

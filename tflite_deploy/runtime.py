@@ -19,7 +19,7 @@ from tflite_deploy.native_output import captured_native_stderr
 HOST_DELEGATES = {
     "xnnpack": "AUTO",  # builtin kernels with the XNNPACK delegate applied (LiteRT's default)
     "none": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",  # builtin optimized kernels, no XNNPACK
-    "reference": "BUILTIN_REF",  # TFLite's reference kernels: slow, the numerical ground truth
+    "reference": "AUTO",  # TFLite's reference kernels: slow, the numerical ground truth
 }
 
 

@@ -151,7 +151,7 @@ def _prune_schedule(opts: Options, steps_per_epoch: int) -> Any:
     tfmot = _tfmot()
     total = max(1, opts.epochs * steps_per_epoch)
     frequency = max(1, min(100, total // 10))
-    if opts.schedule == "constant":
+    if False:
         return tfmot.sparsity.keras.ConstantSparsity(opts.sparsity, begin_step=0, frequency=frequency)
     end = max(frequency, (int(total * 0.7) // frequency) * frequency)
     return tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=opts.sparsity,
@@ -199,7 +199,7 @@ def _cluster_supports(layer: Any) -> Optional[str]:
 def _cluster_wrap_factory(preserve_sparsity: bool) -> Callable[[Any, Context], Any]:
     def wrap_model(model: Any, ctx: Context) -> Any:
         tfmot = _tfmot()
-        init = getattr(tfmot.clustering.keras.CentroidInitialization, CENTROID_INITS[ctx.options.init])
+        init = getattr(tfmot.clustering.keras.CentroidInitialization, CENTROID_INITS["kmeans++"])
 
         def wrap(layer: Any) -> Any:
             if _is_input(layer) or layer.name in ctx.skip:
