@@ -339,24 +339,23 @@ def _resampled_interval(diff, resamples, seed):
 @pytest.mark.parametrize("resamples,seed", [(2000, 0), (300, 7), (999, 3)])
 def test_bootstraps_equal_a_direct_numpy_resampling(resamples, seed):
     # numpy's generator gives the same stream whether the indices are drawn at once or in chunks,
-    # so the chunked implementation must equal the direct one exactly
+    # so the chunked implementation must equal the direct one exactly. Continuous scores instead of
+    # 0/1 answers: no ties among the resampled means, so any change of draws moves the percentiles.
     rng = np.random.default_rng(1)
-    ref = rng.random(157) < 0.85
-    var = np.where(rng.random(157) < 0.1, ~ref, ref)
-    diff = ref.astype(float) - var.astype(float)
+    ref, var = rng.random(157), rng.random(157)
+    diff = ref - var
     drop, lo, hi = paired_bootstrap(ref, var, resamples=resamples, seed=seed)
     assert (lo, hi) == pytest.approx(_resampled_interval(diff, resamples, seed), abs=1e-12)
     assert drop == pytest.approx(100 * diff.mean())
     assert bootstrap_interval(ref, resamples=resamples, seed=seed) == pytest.approx(
-        _resampled_interval(ref.astype(float), resamples, seed), abs=1e-12)
+        _resampled_interval(ref, resamples, seed), abs=1e-12)
 
 
 def test_bootstrap_defaults_are_2000_resamples_seed_0():
     rng = np.random.default_rng(2)
-    ref, var = rng.random(80) < 0.8, rng.random(80) < 0.7
-    diff = ref.astype(float) - var.astype(float)
-    assert paired_bootstrap(ref, var)[1:] == pytest.approx(_resampled_interval(diff, 2000, 0), abs=1e-12)
-    assert bootstrap_interval(ref) == pytest.approx(_resampled_interval(ref.astype(float), 2000, 0), abs=1e-12)
+    ref, var = rng.random(80), rng.random(80)  # continuous: no ties (see above)
+    assert paired_bootstrap(ref, var)[1:] == pytest.approx(_resampled_interval(ref - var, 2000, 0), abs=1e-12)
+    assert bootstrap_interval(ref) == pytest.approx(_resampled_interval(ref, 2000, 0), abs=1e-12)
 
 
 def test_bootstrap_resamples_every_sample_including_the_first():
