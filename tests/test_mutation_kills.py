@@ -382,6 +382,8 @@ def test_quantize_lists_in_float32_like_the_kernel():
     # 2.25 / 0.3: 7.4999995 in float32 (rounds to 7), 7.5 in float64 (would round to 8)
     q = Quantization(scales=(0.3,), zero_points=(0,))
     assert quantize([2.25], q).tolist() == [7]
+    # 0.75 / 0.3: exactly 2.5 in float32 (rounds to 3), 2.4999999 with a float64 dividend (would give 2)
+    assert quantize([0.75], q).tolist() == [3]
     assert quantize(np.array([2.25], dtype=np.float32), q).tolist() == [7]
 
 

@@ -92,6 +92,8 @@ EQUIVALENT: dict[str, str] = {
     "tflite_deploy.inspect.x_dequantize__mutmut_15": _F64,
     "tflite_deploy.inspect.x_quantize__mutmut_14": "a dtype kind is one character; no numpy kind is 'X'",
     "tflite_deploy.inspect.x_quantize__mutmut_28": _F64,
+    "tflite_deploy.inspect.x_quantize__mutmut_9": "_NUMPY_DTYPES maps every name to itself: the fallback gives "
+    "the same dtype",
 }
 
 
