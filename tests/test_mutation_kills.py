@@ -418,6 +418,14 @@ from tflite_deploy.recipes import PRESETS, Recipe  # noqa: E402
                                                            "I/O, not 'int8'"),
     (dict(weights="int8", activations="int16", io="uint8"), "Recipe 'r': an int16x8 model takes float32 or "
                                                             "int16 I/O, not 'uint8'"),
+    (dict(per_channel="yes"), "Recipe 'r': per_channel and allow_float_fallback are true or false"),
+    (dict(allow_float_fallback=1), "Recipe 'r': per_channel and allow_float_fallback are true or false"),
+    (dict(calibration_samples=0), "Recipe 'r': calibration_samples must be a positive whole number, not 0"),
+    (dict(calibration_samples=2.5), "Recipe 'r': calibration_samples must be a positive whole number, not 2.5"),
+    (dict(float_ops=("MEAN",)), "Recipe 'r': float_layers/float_ops select layers to keep in float in a "
+                                "full-integer model; this recipe has float activations, so every layer is "
+                                "float already"),
+    (dict(weights="int8", float_layers=("a",)), "Recipe 'r': float_layers/float_ops select layers"),
 ])
 def test_recipe_validation_messages(fields, message):
     with pytest.raises(RecipeError) as err:
@@ -429,6 +437,7 @@ def test_recipe_validation_messages(fields, message):
     dict(name="a.b_c+d-1"), dict(weights="float16"), dict(weights="int8"),
     dict(weights="int8", activations="int8", io="uint8"), dict(weights="int8", activations="int8", io="int8"),
     dict(weights="int8", activations="int16", io="int16"), dict(weights="int8", activations="int16"),
+    dict(calibration_samples=1), dict(weights="int8", activations="int8", float_layers=("a",)),
 ])
 def test_valid_recipes_are_accepted(fields):
     r = Recipe(**{"name": "r", **fields})
