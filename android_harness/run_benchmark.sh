@@ -4,7 +4,7 @@
 #   run_benchmark.sh state                          print the device state as key=value lines
 #   run_benchmark.sh run [--pin-big] BINARY ARGS... state, benchmark, state again, in one block
 #
-# The block `run` prints (the host parses it; see tflite_deploy/bench/device.py):
+# The block `run` prints (the host parses it; see tflite_deploy/benchmark/device.py):
 #   ==== tflite-deploy state-before ====
 #   key=value ...
 #   ==== tflite-deploy benchmark ====

@@ -26,7 +26,7 @@ def digits_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def digits_variants(digits_keras: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every preset converted from the digits CNN through our API: {recipe name: Artifact}."""
-    from tflite_deploy.convert import convert
+    from tflite_deploy.conversion import convert
     from tflite_deploy.recipes import PRESETS
 
     out = tmp_path_factory.mktemp("variants")

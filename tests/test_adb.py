@@ -132,6 +132,15 @@ def test_no_adb_server_is_a_device_error():
     assert err.value.reason == "server"
 
 
+def test_device_error_fields_survive_pickling():
+    """serial and reason are real fields: a worker process can send the error back whole."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(DeviceError("gone", serial="R58M", reason="offline")))
+    assert (str(err), err.serial, err.reason, err.exit_code) == ("gone", "R58M", "offline", 3)
+    assert (DeviceError("plain").serial, DeviceError("plain").reason) == (None, None)
+
+
 # --- against real adb servers ---------------------------------------------------------------------
 
 

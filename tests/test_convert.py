@@ -95,7 +95,7 @@ def test_quantized_variants_still_classify_digits(digits_variants):
 def test_selective_quantization_keeps_the_named_layer_float(digits_keras, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from tflite_deploy.convert import convert
+    from tflite_deploy.conversion import convert
     from tflite_deploy.recipes import Recipe
 
     recipe = Recipe("int8-float-head", weights="int8", activations="int8", float_layers=("logits",))
@@ -113,7 +113,7 @@ def test_selective_quantization_keeps_the_named_layer_float(digits_keras, tmp_pa
 
 
 def test_unknown_float_layer_is_named(digits_keras, tmp_path):
-    from tflite_deploy.convert import convert
+    from tflite_deploy.conversion import convert
     from tflite_deploy.errors import RecipeError
     from tflite_deploy.recipes import Recipe
 
@@ -127,7 +127,7 @@ def test_keras3_model_is_converted(tmp_path):
     """A model saved by Keras 3 (not tf_keras) still converts, through a SavedModel export."""
     import keras  # Keras 3
 
-    from tflite_deploy.convert import convert
+    from tflite_deploy.conversion import convert
     from tflite_deploy.models import load_model
     from tflite_deploy.recipes import PRESETS
 
@@ -152,7 +152,7 @@ def test_keras3_model_is_converted(tmp_path):
 def test_mobilenet_v1_size_ratios(tmp_path):
     """MobileNet V1 224 (random weights): int8 >= 3.7x, per-tensor >= 3.9x, float16 >= 1.95x smaller."""
     from tflite_deploy import zoo
-    from tflite_deploy.convert import convert
+    from tflite_deploy.conversion import convert
     from tflite_deploy.models import from_keras_model
     from tflite_deploy.recipes import PRESETS, Recipe
 
@@ -172,7 +172,7 @@ def test_unsupported_op_is_named(tmp_path):
     import tensorflow as tf
     import tf_keras as keras
 
-    from tflite_deploy.convert import convert
+    from tflite_deploy.conversion import convert
     from tflite_deploy.errors import ModelError
     from tflite_deploy.models import from_keras_model
     from tflite_deploy.recipes import PRESETS

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices, split_harness_output
+from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices, split_harness_output
 from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
 from tests.support.fake_adbd import DEFAULT_PROPS
 
 runner = CliRunner()
@@ -37,7 +38,7 @@ def test_xnnpack_parsed_and_gpu_unavailable_without_failing_the_run(adb_device, 
     r = runner.invoke(app, ["bench", str(model), "--device", adb_device.serial, "--delegate", "xnnpack,gpu",
                             "--runs", "20", "--benchmark-binary", str(benchmark_binary), "--json"])
     assert r.exit_code == 0, r.output
-    xnn, gpu = json.loads(r.stdout)["results"]
+    xnn, gpu = items_of(json.loads(r.stdout), "bench")
     assert xnn["status"] == "ok" and xnn["delegate"] == "xnnpack" and xnn["target"] == f"adb:{adb_device.serial}"
     assert xnn["latency"]["count"] == 20 and 0 < xnn["latency"]["min_ms"] <= xnn["latency"]["mean_ms"]
     assert xnn["init_ms"] > 0 and xnn["peak_memory_mb"] == 12.5
@@ -100,7 +101,7 @@ def test_two_devices_in_parallel_one_unreachable(adb_server, fake_devices, digit
 def test_devices_command_lists_facts(adb_device):
     r = runner.invoke(app, ["devices", "--json"])
     assert r.exit_code == 0, r.output
-    (d,) = [x for x in json.loads(r.stdout) if x["serial"] == adb_device.serial]
+    (d,) = [x for x in items_of(json.loads(r.stdout), "devices") if x["serial"] == adb_device.serial]
     p = DEFAULT_PROPS  # what the fake device's getprop answers
     assert {k: v for k, v in d.items() if k not in ("transport_id", "hint")} == {
         "serial": adb_device.serial, "state": "device", "model": p["ro.product.model"],
@@ -124,7 +125,7 @@ def test_missing_binary_and_unknown_delegate(digits_variants, tmp_path):
 
 def test_harness_script_runs_under_posix_sh(tmp_path):
     """The device-side script itself, under dash: one block, exit code passed through."""
-    from tflite_deploy.bench.device import HARNESS
+    from tflite_deploy.benchmark.device import HARNESS
 
     tool = tmp_path / "tool"
     tool.write_text("#!/bin/sh\necho 'INFO: hello'\necho 'oops' >&2\nexit 3\n")
@@ -145,7 +146,7 @@ def test_bench_device_does_not_import_tensorflow(adb_device, digits_variants, be
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
            **{k: v for k, v in os.environ.items() if k.startswith(("ANDROID_ADB_SERVER", "ADBUTILS_ADB_PATH"))}}
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
-    (res,) = json.loads(p.stdout)["results"]
+    (res,) = items_of(json.loads(p.stdout), "bench")
     assert res["status"] == "ok" and res["latency"]["count"] == 5, p.stderr
     assert p.stderr.strip().endswith("NO-TF"), p.stderr
 
@@ -158,7 +159,7 @@ def test_remote_adb_server_option(adb_device, digits_variants, benchmark_binary,
                             "--adb-server", f"127.0.0.1:{port}", "--runs", "5", "--min-seconds", "0",
                             "--benchmark-binary", str(benchmark_binary), "--json"])
     assert r.exit_code == 0, r.output
-    (res,) = json.loads(r.stdout)["results"]
+    (res,) = items_of(json.loads(r.stdout), "bench")
     assert res["status"] == "ok" and res["target"] == f"adb://127.0.0.1:{port}/{adb_device.serial}"
 
 
@@ -166,13 +167,13 @@ def test_parse_log_command(tmp_path):
     logs = Path(__file__).parent / "data" / "benchmark_logs"
     r = runner.invoke(app, ["parse-log", str(logs / "tf2_cpu_memory_delta.txt"), "--json"])
     assert r.exit_code == 0, r.output
-    (res,) = json.loads(r.stdout)["results"]
+    (res,) = items_of(json.loads(r.stdout), "parse-log")
     assert res["status"] == "ok" and res["settings"]["threads"] == 4
     assert res["latency"]["count"] == 2 and res["latency"]["mean_ms"] == pytest.approx(6.4795)
 
 
 def test_charging_or_hot_device_is_flagged():
-    from tflite_deploy.bench.device import hygiene_warnings, parse_state
+    from tflite_deploy.benchmark.device import hygiene_warnings, parse_state
 
     before = parse_state("cpu.cpu0.governor=schedutil\nbattery.level=81\nbattery.status=Charging\n")
     after = parse_state("thermal.cpu-1-0-usr.millicelsius=47300\nthermal.battery.millicelsius=33000\n"

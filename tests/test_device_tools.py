@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tflite_deploy.bench import binaries
-from tflite_deploy.bench.device import DeviceBenchSettings, bench_devices
+from tflite_deploy.benchmark import binaries
+from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices
 from tflite_deploy.errors import UserError
 
 FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"

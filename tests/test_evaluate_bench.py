@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
 from tflite_deploy.errors import DatasetError, ModelError, UserError
-from tflite_deploy.evaluate import agreement, evaluate, paired_bootstrap, per_layer_errors
+from tflite_deploy.debug import per_layer_errors
+from tflite_deploy.evaluation import agreement, evaluate, paired_bootstrap
+from tflite_deploy.envelope import items_of
 
 runner = CliRunner()
 
@@ -62,9 +64,9 @@ def test_eval_cli_json_and_table(digits_keras, digits_variants):
     args = ["eval", str(digits_keras), str(digits_variants["int8"].path), "-d", "digits:test", "--limit", "200"]
     r = runner.invoke(app, args + ["--json"])
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
-    assert doc["results"][0]["metrics"]["role"] == "reference"
-    assert doc["results"][1]["settings"]["samples"] == 200 and doc["results"][1]["kind"] == "eval"
+    items = items_of(json.loads(r.stdout), "eval")
+    assert items[0]["metrics"]["role"] == "reference"
+    assert items[1]["settings"]["samples"] == 200 and items[1]["kind"] == "eval"
     table = runner.invoke(app, args)
     assert table.exit_code == 0 and "drop" in table.stdout and "int8" in table.stdout
 
@@ -100,7 +102,7 @@ def test_bench_two_files_interleaved_json_and_csv(digits_variants, tmp_path):
     r = runner.invoke(app, ["bench", a, b, "--runs", "30", "--warmup", "3", "--min-seconds", "0",
                             "--json", "--csv", str(tmp_path / "b.csv")])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)["results"]
+    res = items_of(json.loads(r.stdout), "bench")
     assert [x["artifact"] for x in res] == [a, b]
     for x in res:
         lat = x["latency"]
@@ -145,13 +147,13 @@ def test_bench_does_not_import_tensorflow(digits_variants):
             "print('TF' if 'tensorflow' in sys.modules else 'NO-TF', file=sys.stderr)"
             % str(digits_variants["int8"].path))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert json.loads(p.stdout)["results"][0]["status"] == "ok"
+    assert items_of(json.loads(p.stdout), "bench")[0]["status"] == "ok"
     assert p.stderr.strip().endswith("NO-TF")
 
 
 def test_a_slower_dynamic_range_model_is_flagged(digits_variants):
     """On x86, dynamic-range is often slower than float32 (MobileNetV2: ~2x); the report must say so."""
-    from tflite_deploy.bench.host import _flag_slow_dynamic
+    from tflite_deploy.benchmark.host import _flag_slow_dynamic
     from tflite_deploy.result import LatencyStats, Result
 
     def res(recipe: str, p50: float) -> Result:

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.bench.device import HARNESS, DeviceBenchSettings, bench_devices, split_harness_output
+from tflite_deploy.benchmark.device import HARNESS, DeviceBenchSettings, bench_devices, split_harness_output
 from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
@@ -201,7 +202,7 @@ def test_cli_device_options_reach_the_device(adb_server, fake_devices, digits_va
                             "--cooldown", "1", "--timeout", "8", "--cleanup", "--runs", "4", "--warmup", "2",
                             "--threads", "2", "--min-seconds", "0",
                             "--benchmark-binary", str(timed_binary), "--json"])
-    results = json.loads(r.stdout)["results"]
+    results = items_of(json.loads(r.stdout), "bench")
     mine = [x for x in results if x["target"] == f"adb:{serials[0]}"]
     stuck = [x for x in results if x["target"] == f"adb:{serials[1]}"]
     assert [x["status"] for x in mine] == ["ok", "unavailable", "unavailable"], [x.get("error") for x in mine]

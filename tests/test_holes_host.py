@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
 
 runner = CliRunner()
 
@@ -48,7 +49,7 @@ def test_constant_reader_matches_the_interpreter(digits_variants, preset):
 
 # ------------------------------------------------------------------------------ hole 7: delegates
 def test_host_delegate_choice_changes_the_kernels(digits_variants):
-    from tflite_deploy.bench.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
 
     path = digits_variants["float32"].path
     res = {}
@@ -67,7 +68,7 @@ def test_delegate_none_through_the_cli(digits_variants):
     r = cli("bench", digits_variants["int8"].path, "--delegate", "none", "--runs", "10", "--min-seconds", "0",
             "--json")
     assert r.exit_code == 0, r.output
-    (x,) = json.loads(r.stdout)["results"]
+    (x,) = items_of(json.loads(r.stdout), "bench")
     assert x["status"] == "ok" and x["delegate"] == "none" and x["latency"]["count"] == 10
     assert x["coverage"]["applied"] is False and x["coverage"]["delegate_kernels"] == 0
     r = cli("bench", digits_variants["int8"].path, "--delegate", "gpu", "--runs", "3")
@@ -76,17 +77,15 @@ def test_delegate_none_through_the_cli(digits_variants):
 
 # ------------------------------------------------------------------------------ hole 8: I/O types
 def _convert(digits_keras, tmp_path, recipes):
-    try:
-        from tflite_deploy.convert import convert
-    except ImportError:  # the verb modules may be renamed (conversion.py)
-        from tflite_deploy.conversion import convert
+    from tflite_deploy.conversion import convert
+
     return {a.recipe: a for a in convert(digits_keras, recipes, "digits:train", tmp_path)}
 
 
 def test_uint8_and_int16_io_and_float_ops(digits_keras, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from tflite_deploy.evaluate import evaluate
+    from tflite_deploy.evaluation import evaluate
     from tflite_deploy.inspect import inspect_model
     from tflite_deploy.recipes import Recipe
 
@@ -117,7 +116,7 @@ def test_top_k_against_the_interpreter(digits_variants):
     from ai_edge_litert.interpreter import Interpreter
 
     from tflite_deploy.datasets import open_dataset
-    from tflite_deploy.evaluate import evaluate
+    from tflite_deploy.evaluation import evaluate
 
     path = digits_variants["float32"].path
     ds = open_dataset("digits:test")

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
 
 runner = CliRunner()
 QUICK = dict(baseline=False, eval_data=None)
@@ -25,7 +26,7 @@ def _first_step(digits_keras, tmp_path, technique, when="batch", **kw):
     or after its sixth batch; training is then stopped (the run ends with TrainingInterrupted)."""
     import tf_keras
 
-    from tflite_deploy.optimize import TrainingInterrupted, optimize
+    from tflite_deploy.optimization import TrainingInterrupted, optimize
 
     seen = {}
 
@@ -81,7 +82,7 @@ def test_centroid_initialisations_differ_as_documented(digits_keras, tmp_path):
 
 @pytest.mark.slow
 def test_pcqat_keeps_sparsity_and_clusters_through_qat(digits_keras, tmp_path):
-    from tflite_deploy.optimize import optimize, verify_tflite
+    from tflite_deploy.optimization import optimize, verify_tflite
 
     r = optimize(digits_keras, "pcqat", "digits", 1, tmp_path, sparsity=0.5, clusters=8, **QUICK)
     assert [s.kind for s in r.stages] == ["prune", "cluster", "qat"]
@@ -96,7 +97,7 @@ def test_pcqat_keeps_sparsity_and_clusters_through_qat(digits_keras, tmp_path):
 def test_resume_through_the_cli(digits_keras, tmp_path):
     import tf_keras
 
-    from tflite_deploy.optimize import TrainingInterrupted, optimize
+    from tflite_deploy.optimization import TrainingInterrupted, optimize
 
     class StopAfterFirstEpoch(tf_keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -111,5 +112,5 @@ def test_resume_through_the_cli(digits_keras, tmp_path):
     assert r.exit_code != 0 and "--resume" in r.stderr  # an unfinished run is not overwritten
     r = runner.invoke(app, args + ["--resume", "--json"])
     assert r.exit_code == 0, r.output
-    (stage,) = json.loads(r.stdout)["stages"]
+    ((stage,),) = [d["stages"] for d in items_of(json.loads(r.stdout), "optimize")]
     assert stage["resumed_from"] == 1 and stage["epochs_run"] == 1

@@ -32,8 +32,8 @@ from tflite_deploy.inspect import (  # noqa: E402
     inspect_model,
     load_op_support,
     quantize,
-    render_report,
 )
+from tflite_deploy.render import render_report  # noqa: E402
 
 MODES = ("float32", "dynamic", "int8_float_io", "int8_int8_io", "int8_per_tensor", "float16",
          "int16x8")
@@ -674,7 +674,8 @@ def test_inspect_needs_no_tensorflow(models):
     code = textwrap.dedent(f"""
         import json, sys, time
         t0 = time.perf_counter()
-        from tflite_deploy.inspect import inspect_model, render_report
+        from tflite_deploy.inspect import inspect_model
+        from tflite_deploy.render import render_report
         t_import = time.perf_counter() - t0
         report = inspect_model({str(models["paths"]["int8_float_io"])!r})
         import io

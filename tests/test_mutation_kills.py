@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tflite_deploy.bench.stats import (
+from tflite_deploy.benchmark.stats import (
     FIRST_RUN_FACTOR,
     NOISY_CV,
     OUTLIER_SHARE,
@@ -17,8 +17,8 @@ from tflite_deploy.bench.stats import (
     outlier_count,
     timing_warnings,
 )
-from tflite_deploy.evaluate import agreement, bootstrap_interval, paired_bootstrap, topk_correct
-from tflite_deploy.inspect import Quantization, dequantize, quantize
+from tflite_deploy.evaluation import agreement, bootstrap_interval, paired_bootstrap, topk_correct
+from tflite_deploy.tflite.quant import Quantization, dequantize, quantize
 from tflite_deploy.result import LatencyStats
 
 
@@ -465,7 +465,9 @@ def test_recipe_dict_round_trip_and_flags():
     d = r.to_dict()
     assert d == {"name": "x", "weights": "int8", "activations": "int8", "io": "int8", "per_channel": False,
                  "calibration_samples": 50, "float_layers": ["l1"], "float_ops": ["MEAN"],
-                 "allow_float_fallback": True, "optimize": [{"technique": "prune", "sparsity": 0.5}],
+                 "allow_float_fallback": True,
+                 "optimize": [{"technique": "prune", "sparsity": 0.5, "schedule": "polynomial", "clusters": 16,
+                               "init": "kmeans++", "epochs": 2, "batch_size": 32, "learning_rate": 1e-3}],
                  "description": "d"}
     back = Recipe.from_dict(d)
     assert back == r and isinstance(back.float_ops, tuple) and isinstance(back.optimize, tuple)
@@ -473,3 +475,11 @@ def test_recipe_dict_round_trip_and_flags():
     assert r.needs_calibration and r.is_selective
     assert not Recipe("y").needs_calibration and not Recipe("y").is_selective
     assert Recipe("y", weights="int8", activations="int8", float_ops=("MEAN",)).is_selective
+
+
+@pytest.mark.parametrize("resamples", [1, 20, 251])
+def test_every_bootstrap_resample_is_filled(resamples):
+    # every resample of "always one worse" has mean 1: a slot the chunked loop skipped would stay 0
+    # and, with few resamples, pull the 2.5th percentile below 100
+    ones, zeros = np.ones(30, dtype=bool), np.zeros(30, dtype=bool)
+    assert paired_bootstrap(ones, zeros, resamples=resamples) == (100.0, 100.0, 100.0)

@@ -15,8 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import RecipeError, UserError
-from tflite_deploy.optimize import OptimizeError, recipe_from_name, verify_tflite
+from tflite_deploy.optimization import OptimizeError, recipe_from_name, verify_tflite
+from tflite_deploy.recipes import OptimizeStep
 
 runner = CliRunner()
 
@@ -28,7 +30,7 @@ def cli(*args):
 @pytest.fixture(scope="module")
 def runs(digits_keras, tmp_path_factory):
     """optimize() runs shared by the tests of this module, made on first use: {key: report}."""
-    from tflite_deploy.optimize import optimize
+    from tflite_deploy.optimization import optimize
 
     cache: dict = {}
 
@@ -53,7 +55,7 @@ def _kernels(path, layers):
 def test_qat_int8_is_as_accurate_as_ptq_int8_within_noise(runs):
     """QAT int8 accuracy >= PTQ int8 accuracy minus noise: the paired 95% interval of (PTQ - QAT)
     from `eval` must not lie wholly above zero."""
-    from tflite_deploy.evaluate import evaluate
+    from tflite_deploy.evaluation import evaluate
 
     r = runs("qat", strategy="mirrored")  # also: built and trained under MirroredStrategy
     assert r.strategy == "MirroredStrategy" and r.replicas == 1
@@ -115,7 +117,7 @@ def test_cluster_16_leaves_at_most_16_values_per_kernel_in_the_file(digits_keras
     res = cli("optimize", digits_keras, "--technique", "cluster", "--clusters", "16", "--data", "digits:train",
               "--epochs", "1", "--out", tmp_path, "--json")
     assert res.exit_code == 0, res.output
-    doc = json.loads(res.stdout)
+    (doc,) = items_of(json.loads(res.stdout), "optimize")
     clustered = doc["clustered_layers"]
     assert set(clustered) == {"conv1", "pwconv", "fc", "logits"}  # TF-MOT does not cluster depthwise kernels
     vf, ks_f = _kernels(doc["files"]["optimized-float32"]["path"], clustered)
@@ -146,7 +148,7 @@ def test_interrupted_training_resumes_from_the_checkpoint(digits_keras, tmp_path
     import tensorflow as tf
     import tf_keras
 
-    from tflite_deploy.optimize import TrainingInterrupted, optimize
+    from tflite_deploy.optimization import TrainingInterrupted, optimize
 
     class StopAfterFirstEpoch(tf_keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -199,7 +201,7 @@ def test_keras3_model_gets_a_clear_message(tmp_path):
 def test_subclassed_model_gets_a_clear_message():
     import tf_keras
 
-    from tflite_deploy.optimize import optimize
+    from tflite_deploy.optimization import optimize
 
     class Net(tf_keras.Model):
         def __init__(self):
@@ -240,7 +242,7 @@ def test_unsupported_layer_is_named_and_can_be_skipped(tmp_path):
     res = cli("optimize", path, "-t", "prune", "-d", "digits:train", "-o", tmp_path / "o")
     _assert_clean(res, "scale (Scale", "pruning registry")
 
-    from tflite_deploy.optimize import optimize
+    from tflite_deploy.optimization import optimize
 
     r = optimize(path, "prune", "digits:train", 1, tmp_path / "p", skip_unsupported=True, sparsity=0.5)
     assert r.skipped_layers == ("scale",) and set(r.pruned_layers) == {"conv", "head"}
@@ -252,7 +254,7 @@ def test_unsupported_layer_is_named_and_can_be_skipped(tmp_path):
 
 
 def test_bad_options_and_data_are_user_errors(digits_keras, tmp_path):
-    from tflite_deploy.optimize import optimize
+    from tflite_deploy.optimization import optimize
 
     with pytest.raises(OptimizeError, match="Unknown technique 'quantize'"):
         optimize(digits_keras, "quantize", "digits:train", 1, tmp_path)
@@ -273,13 +275,14 @@ def test_optimization_recipe_names_resolve():
     got = {r.name: r for r in resolve(["prune50-int8", "cluster16-int8", "qat-int8", "cqat16-int8", "pqat50-int8",
                                        "pcqat50c8-int8-io", "prune-float32", "cluster32-float16"])}
     step = {n: r.optimize[0] for n, r in got.items()}
-    assert step["prune50-int8"]["technique"] == "prune" and step["prune50-int8"]["sparsity"] == 0.5
-    assert step["cluster16-int8"] == {"technique": "cluster", "clusters": 16, "epochs": 2}
-    assert step["qat-int8"]["technique"] == "qat"
-    assert step["cqat16-int8"]["clusters"] == 16 and step["pqat50-int8"]["sparsity"] == 0.5
-    assert step["pcqat50c8-int8-io"] == {"technique": "pcqat", "sparsity": 0.5, "clusters": 8, "epochs": 2}
+    assert step["prune50-int8"].technique == "prune" and step["prune50-int8"].sparsity == 0.5
+    assert step["cluster16-int8"] == OptimizeStep("cluster", clusters=16, epochs=2)
+    assert step["qat-int8"].technique == "qat"
+    assert step["cqat16-int8"].clusters == 16 and step["pqat50-int8"].sparsity == 0.5
+    assert step["pcqat50c8-int8-io"] == OptimizeStep("pcqat", sparsity=0.5, clusters=8, epochs=2)
     assert got["pcqat50c8-int8-io"].io == "int8" and got["prune-float32"].weights == "float32"
-    assert step["prune-float32"]["technique"] == "prune" and "sparsity" not in step["prune-float32"]
+    assert step["prune-float32"] == OptimizeStep("prune")  # no number: the default sparsity (75%)
+    assert step["prune-float32"].sparsity == 0.75
     assert got["cluster32-float16"].weights == "float16"
     assert recipe_from_name("int8") is None and recipe_from_name("mine") is None
     for bad, why in (("prune50-int4", "not a preset"), ("qat-float32", "int8"), ("prune150-int8", "fraction"),
@@ -293,19 +296,23 @@ def test_optimization_recipe_names_resolve():
 def test_convert_trains_a_recipe_optimize_step_and_records_it(digits_keras, tmp_path):
     f = tmp_path / "r.yaml"
     f.write_text("recipes:\n  mine:\n    base: int8\n    optimize:\n      - {technique: prune, sparsity: 0.5, "
-                 "epochs: 1}\n  typo:\n    base: int8\n    optimize: [{technique: prune, sparsty: 0.5}]\n")
+                 "epochs: 1}\n")
+    typo = tmp_path / "typo.yaml"  # a recipe file is checked whole when it is read, optimize steps too
+    typo.write_text("recipes:\n  typo:\n    base: int8\n    optimize: [{technique: prune, sparsty: 0.5}]\n")
     res = cli("convert", digits_keras, "-r", "mine", "-r", "cluster8-float32", "-f", f, "-d", "digits:train",
               "-o", tmp_path / "o", "--json")
     assert res.exit_code == 0, res.output
     side = json.loads((tmp_path / "o" / "digits_cnn.mine.json").read_text())
-    assert side["recipe"]["optimize"] == [{"technique": "prune", "sparsity": 0.5, "epochs": 1}]
+    assert side["recipe"]["optimize"] == [{"technique": "prune", "sparsity": 0.5, "schedule": "polynomial",
+                                           "clusters": 16, "init": "kmeans++", "epochs": 1, "batch_size": 32,
+                                           "learning_rate": 1e-3}]
     pruned = side["optimization"]["pruned_layers"]
     assert set(pruned) == {"conv1", "pwconv", "fc", "logits"}
     assert side["source"]["path"] == str(digits_keras)
     assert abs(100 * verify_tflite(tmp_path / "o" / "digits_cnn.mine.tflite").sparsity(pruned) - 50) <= 2
     v = verify_tflite(tmp_path / "o" / "digits_cnn.cluster8-float32.tflite")
     assert v.max_unique(["conv1", "pwconv", "fc", "logits"]) <= 8
-    res = cli("convert", digits_keras, "-r", "typo", "-f", f, "-d", "digits:train", "-o", tmp_path / "o2")
+    res = cli("convert", digits_keras, "-r", "typo", "-f", typo, "-d", "digits:train", "-o", tmp_path / "o2")
     assert res.exit_code == 2 and "sparsty" in res.stderr and "Traceback" not in res.output
     res = cli("convert", digits_keras, "-r", "prune50-int8", "-o", tmp_path / "o3")
     assert res.exit_code == 2 and "--data" in res.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tflite_deploy.bench.parse import BenchmarkLog, parse_benchmark_log, to_result
+from tflite_deploy.benchmark.parse import BenchmarkLog, parse_benchmark_log, to_result
 from tflite_deploy.result import Result
 
 LOGS = Path(__file__).parent / "data" / "benchmark_logs"

@@ -8,6 +8,8 @@ traceback.
 
 from __future__ import annotations
 
+from typing import Optional
+
 
 class UserError(Exception):
     """Bad input: the message says which file or option and what is wrong with it."""
@@ -28,6 +30,17 @@ class RecipeError(UserError):
 
 
 class DeviceError(UserError):
-    """An Android device that is missing, offline, unauthorized or failed a command."""
+    """An Android device that is missing, offline, unauthorized or failed a command.
+
+    ``serial`` names the device (``None`` when no single device is meant); ``reason`` says what
+    happened in one word (``offline``, ``unauthorized``, ``not-found``, ``closed``, ``timeout``,
+    ``server``, ``more-than-one``, ``state``, ``failed``; ``None`` if not classified).
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str, *, serial: Optional[str] = None,
+                 reason: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.serial = serial
+        self.reason = reason

@@ -32,6 +32,87 @@ ACTIVATION_TYPES = ("float32", "int8", "int16")
 IO_TYPES = ("float32", "int8", "uint8", "int16")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
+# ----------------------------------------------------------------------------- optimize steps
+#: TF-MOT techniques a recipe can ask for, and whether each ends in QAT (then it converts to int8 only).
+OPTIMIZE_TECHNIQUES: dict[str, bool] = {"qat": True, "prune": False, "cluster": False, "pqat": True,
+                                        "cqat": True, "pcqat": True}
+SCHEDULES = ("polynomial", "constant")
+CENTROID_INITS = ("kmeans++", "linear", "density", "random")
+DEFAULT_SPARSITY = 0.75
+DEFAULT_CLUSTERS = 16
+DEFAULT_EPOCHS = 2
+
+
+def knob_problem(sparsity: Any, schedule: Any, clusters: Any, init: Any, epochs: Any, batch_size: Any,
+                 learning_rate: Any) -> str | None:
+    """What is wrong with a technique's settings, or None: the one check for recipes and ``optimize``."""
+    if not (isinstance(sparsity, (int, float)) and 0.0 < sparsity < 1.0):
+        return f"sparsity is a fraction between 0 and 1 (e.g. 0.75), not {sparsity!r}"
+    if schedule not in SCHEDULES:
+        return f"schedule is one of {', '.join(SCHEDULES)}, not {schedule!r}"
+    if not isinstance(clusters, int) or isinstance(clusters, bool) or not 2 < clusters <= 256:
+        return f"clusters is a whole number from 3 to 256, not {clusters!r}"
+    if init not in CENTROID_INITS:
+        return f"init is one of {', '.join(CENTROID_INITS)}, not {init!r}"
+    if not isinstance(epochs, int) or epochs < 1:
+        return f"epochs must be at least 1, not {epochs!r}"
+    if not isinstance(batch_size, int) or batch_size < 1:
+        return f"batch_size must be at least 1, not {batch_size!r}"
+    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+        return f"learning_rate must be positive, not {learning_rate!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class OptimizeStep:
+    """One TF-MOT fine-tuning step a recipe applies before conversion (see ``tflite-deploy optimize``)."""
+
+    technique: str
+    sparsity: float = DEFAULT_SPARSITY          # prune: target fraction of zero weights
+    schedule: str = "polynomial"                # prune: polynomial (0 -> target) or constant
+    clusters: int = DEFAULT_CLUSTERS            # cluster: centroids per kernel
+    init: str = "kmeans++"                      # cluster: centroid initialisation
+    epochs: int = DEFAULT_EPOCHS                # per stage
+    batch_size: int = 32                        # per replica
+    learning_rate: float = 1e-3                 # Adam
+
+    def __post_init__(self) -> None:
+        if self.technique not in OPTIMIZE_TECHNIQUES:
+            raise RecipeError(f"optimize step needs technique: one of {', '.join(OPTIMIZE_TECHNIQUES)} "
+                              f"(got {self.technique!r}).")
+        problem = knob_problem(self.sparsity, self.schedule, self.clusters, self.init, self.epochs,
+                               self.batch_size, self.learning_rate)
+        if problem:
+            raise RecipeError(f"optimize step {self.technique}: {problem}")
+
+    @property
+    def quantizes(self) -> bool:
+        """QAT techniques train fake-quant ranges: they convert with a full-integer recipe only."""
+        return OPTIMIZE_TECHNIQUES[self.technique]
+
+    @classmethod
+    def from_mapping(cls, step: Any, where: str) -> "OptimizeStep":
+        """Parse a step table from a recipe file or sidecar; errors name the recipe and the key."""
+        if not isinstance(step, Mapping):
+            raise RecipeError(f"{where}: an optimize step is a table such as {{technique: prune, sparsity: 0.5}}")
+        unknown = sorted(set(map(str, step)) - _STEP_KEYS)
+        if unknown:
+            raise RecipeError(f"{where}: optimize step has unknown key(s) {', '.join(unknown)}. "
+                              f"Allowed: {', '.join(sorted(_STEP_KEYS))}.")
+        try:
+            return cls(**step)
+        except TypeError:
+            raise RecipeError(f"{where}: optimize step needs technique: one of {', '.join(OPTIMIZE_TECHNIQUES)}"
+                              ) from None
+        except RecipeError as e:
+            raise RecipeError(f"{where}: {e}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_STEP_KEYS = {f.name for f in dataclasses.fields(OptimizeStep)}
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -58,10 +139,14 @@ class Recipe:
     float_layers: tuple[str, ...] = ()
     float_ops: tuple[str, ...] = ()
     allow_float_fallback: bool = False
-    optimize: tuple[Mapping[str, Any], ...] = ()
+    optimize: tuple["OptimizeStep", ...] = ()
     description: str = ""
 
     def __post_init__(self) -> None:
+        # API callers may give steps as mappings: parse them here, once
+        steps = tuple(s if isinstance(s, OptimizeStep) else OptimizeStep.from_mapping(s, f"Recipe {self.name!r}")
+                      for s in self.optimize)
+        object.__setattr__(self, "optimize", steps)
         _validate(self)
 
     @property
@@ -102,7 +187,7 @@ class Recipe:
         d = dataclasses.asdict(self)
         d["float_layers"] = list(self.float_layers)
         d["float_ops"] = list(self.float_ops)
-        d["optimize"] = [dict(s) for s in self.optimize]
+        d["optimize"] = [s.to_dict() for s in self.optimize]
         return d
 
 
@@ -179,7 +264,11 @@ def from_mapping(name: str, data: Mapping[str, Any], known: Mapping[str, Recipe]
         if isinstance(v, str) or not all(isinstance(x, str) for x in v):
             raise RecipeError(f"{source}: recipe {name!r}: {key} must be a list of names")
         values[key] = tuple(v)
-    values["optimize"] = tuple(values.get("optimize", ()))
+    steps = values.get("optimize", ())
+    if isinstance(steps, (str, Mapping)) or not isinstance(steps, (list, tuple)):
+        raise RecipeError(f"{source}: recipe {name!r}: optimize is a list of steps such as "
+                          "[{technique: prune, sparsity: 0.5}]")
+    values["optimize"] = tuple(steps)
     try:
         return Recipe(**values)
     except RecipeError as e:
@@ -229,8 +318,6 @@ def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = ()) -> li
     for n in names:
         if n not in available:
             # optimization recipes are names, not presets: prune50-int8, cluster16-int8, qat-int8, ...
-            from tflite_deploy.optimize.techniques import recipe_from_name
-
             made = recipe_from_name(n)
             if made is None:
                 raise RecipeError(f"Unknown recipe {n!r}. Available: {', '.join(available)}, and optimization "
@@ -239,3 +326,60 @@ def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = ()) -> li
             available[n] = made
         out.append(available[n])
     return out
+
+
+# ------------------------------------------------------------------------ optimize-made names
+#: The shape of optimization recipe names, as ``tflite-deploy recipes`` lists them.
+OPTIMIZE_NAME_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("qat-<preset>", "quantization-aware training, then an int8 preset (qat-int8)"),
+    ("prune<percent>-<preset>", "magnitude pruning to <percent> zeros (default 75), then any preset (prune50-int8)"),
+    ("cluster<n>-<preset>", "weight clustering to <n> values per kernel (default 16), then any preset "
+                            "(cluster16-int8)"),
+    ("pqat<percent>-<preset>", "prune, then sparsity-preserving QAT, then an int8 preset (pqat50-int8)"),
+    ("cqat<n>-<preset>", "cluster, then cluster-preserving QAT, then an int8 preset (cqat16-int8)"),
+    ("pcqat<percent>c<n>-<preset>", "prune, cluster keeping zeros, QAT keeping both (pcqat50c16-int8)"),
+)
+_OPT_NAME = re.compile(r"^(?P<tech>pcqat|pqat|cqat|qat|prune|cluster)(?P<num>\d+(?:\.\d+)?)?(?:c(?P<c>\d+))?"
+                       r"-(?P<base>[A-Za-z0-9][A-Za-z0-9_.+-]*)$")
+
+
+def recipe_from_name(name: str) -> Recipe | None:
+    """A recipe for names like ``prune50-int8``, ``cluster16-int8``, ``qat-int8``, ``cqat16-int8``,
+    ``pqat50-int8``, ``pcqat50c16-int8``: technique, its parameter, ``-``, then a preset to convert
+    with. None when the name does not have that shape (``resolve`` then says it is unknown).
+
+    The number is the sparsity in percent for prune/pqat, the number of clusters for cluster/cqat;
+    pcqat takes both (``pcqat<sparsity>c<clusters>``). Without a number the defaults apply (75%, 16).
+    """
+    m = _OPT_NAME.match(name)
+    if not m:
+        return None
+    tech, num, c, base = m["tech"], m["num"], m["c"], m["base"]
+    if base not in PRESETS:
+        raise RecipeError(f"Recipe {name!r}: {base!r} after the technique is not a preset to convert with; "
+                          f"use one of {', '.join(PRESETS)} (e.g. {tech}{num or ''}-int8).")
+    if c is not None and tech != "pcqat":
+        raise RecipeError(f"Recipe {name!r}: only pcqat takes c<clusters> (e.g. pcqat50c16-int8).")
+    knobs: dict[str, Any] = {}
+    if num is not None:
+        if tech == "qat":
+            raise RecipeError(f"Recipe {name!r}: qat takes no number (qat-int8).")
+        if tech in ("prune", "pqat", "pcqat"):
+            knobs["sparsity"] = float(num) / 100
+        else:
+            if "." in num:
+                raise RecipeError(f"Recipe {name!r}: the number of clusters is a whole number.")
+            knobs["clusters"] = int(num)
+    if c is not None:
+        knobs["clusters"] = int(c)
+    step = OptimizeStep.from_mapping({"technique": tech, **knobs}, f"Recipe {name!r}")
+    basis = PRESETS[base]
+    if step.quantizes and basis.activations != "int8":
+        raise RecipeError(f"Recipe {name!r}: {tech} trains for int8 inference; convert it with int8 or int8-io, "
+                          f"not {base}.")
+    what = {"qat": "QAT", "prune": f"pruned to {step.sparsity:.0%}", "cluster": f"{step.clusters} clusters",
+            "pqat": f"pruned to {step.sparsity:.0%}, then sparsity-preserving QAT",
+            "cqat": f"{step.clusters} clusters, then cluster-preserving QAT",
+            "pcqat": f"pruned to {step.sparsity:.0%}, {step.clusters} clusters, then QAT keeping both"}[tech]
+    return dataclasses.replace(basis, name=name, optimize=(step,),
+                               description=f"{what} (TF-MOT, trained on --data), then {base}: {basis.description}")

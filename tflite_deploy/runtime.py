@@ -12,14 +12,14 @@ from typing import Any, Optional
 import numpy as np
 
 from tflite_deploy.errors import ModelError, UserError
-from tflite_deploy.inspect import Quantization, dequantize, quantize
+from tflite_deploy.tflite.quant import Quantization, dequantize, quantize
 from tflite_deploy.native_output import captured_native_stderr
 
 # Host "delegates": what the LiteRT interpreter's op resolver can be asked for.
 HOST_DELEGATES = {
     "xnnpack": "AUTO",  # builtin kernels with the XNNPACK delegate applied (LiteRT's default)
     "none": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",  # builtin optimized kernels, no XNNPACK
-    "reference": "AUTO",  # TFLite's reference kernels: slow, the numerical ground truth
+    "reference": "BUILTIN_REF",  # TFLite's reference kernels: slow, the numerical ground truth
 }
 
 

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tflite_deploy import zoo
-from tflite_deploy.bench.host import HostBenchSettings, bench_host
-from tflite_deploy.convert import convert
+from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+from tflite_deploy.conversion import convert
 from tflite_deploy.models import from_keras_model
 from tflite_deploy.recipes import PRESETS, Recipe
 from tflite_deploy.render import ms

@@ -48,51 +48,58 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "parse": Target("tflite_deploy/bench/parse.py", ("*",), ("tests/test_parse.py",)),
-    "stats": Target("tflite_deploy/bench/stats.py", ("*",),
+    "parse": Target("tflite_deploy/benchmark/parse.py", ("*",), ("tests/test_parse.py",)),
+    "stats": Target("tflite_deploy/benchmark/stats.py", ("*",),
                     ("tests/test_mutation_kills.py",)),
     "recipes": Target("tflite_deploy/recipes.py", ("*",),
                       tuple(f"tests/test_recipes_datasets.py::{t}" for t in (
                           "test_presets_are_data_not_names", "test_yaml_and_toml_recipe_files",
                           "test_bad_recipe_files_are_named", "test_unknown_recipe_lists_the_known_ones"))
-                      + ("tests/test_mutation_kills.py",)),
-    # the quantize math; the rest of inspect.py (the flatbuffer reader) is not a pure-math module
-    "quantize": Target("tflite_deploy/inspect.py", ("quantize", "dequantize", "_broadcast_params"),
+                      + ("tests/test_mutation_kills.py", "tests/test_recipe_rules.py")),
+    # the quantize math; Quantization is a plain dataclass
+    "quantize": Target("tflite_deploy/tflite/quant.py", ("quantize", "dequantize", "_broadcast_params"),
                        ("tests/test_mutation_kills.py",)),
-    "metrics": Target("tflite_deploy/evaluate.py",
+    "metrics": Target("tflite_deploy/evaluation.py",
                       ("agreement", "topk_correct", "paired_bootstrap", "bootstrap_interval"),
                       ("tests/test_mutation_kills.py",)),
 }
 
 # Surviving mutants judged harmless: mutant name -> why no test can (or should) tell them apart.
 _F64 = "astype/asarray with dtype None gives float64 here too (float input or Python floats)"
+_LOCALE = ("encoding omitted: the locale's, which is UTF-8 wherever this runs (Python 3.11 coerces even the C "
+           "locale, PEP 538/540); not equivalent on a Windows cp1252 locale")
 EQUIVALENT: dict[str, str] = {
-    "tflite_deploy.evaluate.x_agreement__mutmut_2": _F64,
-    "tflite_deploy.evaluate.x_agreement__mutmut_10": _F64,
-    "tflite_deploy.evaluate.x_agreement__mutmut_8": "reshape(n, -2): numpy takes any negative size as 'infer'",
-    "tflite_deploy.evaluate.x_agreement__mutmut_16": "reshape(n, -2): numpy takes any negative size as 'infer'",
-    "tflite_deploy.evaluate.x_agreement__mutmut_63": "only changes the divisor where the outer where() discards it",
-    "tflite_deploy.evaluate.x_agreement__mutmut_65": "only changes the divisor where the outer where() discards it",
-    "tflite_deploy.evaluate.x_agreement__mutmut_89": "float('INF') == float('inf')",
-    "tflite_deploy.evaluate.x_agreement__mutmut_101": "float('-INF') == float('-inf')",
-    "tflite_deploy.evaluate.x_agreement__mutmut_93": "signal 0 and noise > 0: log10(0 / noise) is -inf anyway",
-    "tflite_deploy.evaluate.x_bootstrap_interval__mutmut_6": _F64,
-    "tflite_deploy.evaluate.x_bootstrap_interval__mutmut_11": "rng.integers(n) is rng.integers(0, n), same stream",
-    "tflite_deploy.evaluate.x_paired_bootstrap__mutmut_8": "bool minus float64 is float64 whatever astype(None) gives",
-    "tflite_deploy.evaluate.x_paired_bootstrap__mutmut_9": "bool minus float64 is float64 whatever astype(None) gives",
-    "tflite_deploy.evaluate.x_paired_bootstrap__mutmut_24": "rng.integers(n) is rng.integers(0, n), same stream",
-    "tflite_deploy.evaluate.x_topk_correct__mutmut_13": "argpartition's default axis -1 is axis 1 of a 2-D array",
-    "tflite_deploy.evaluate.x_topk_correct__mutmut_16": "kth=k-2: numpy's introselect still leaves the k largest "
+    "tflite_deploy.evaluation.x_agreement__mutmut_2": _F64,
+    "tflite_deploy.evaluation.x_agreement__mutmut_10": _F64,
+    "tflite_deploy.evaluation.x_agreement__mutmut_8": "reshape(n, -2): numpy takes any negative size as 'infer'",
+    "tflite_deploy.evaluation.x_agreement__mutmut_16": "reshape(n, -2): numpy takes any negative size as 'infer'",
+    "tflite_deploy.evaluation.x_agreement__mutmut_63": "only changes the divisor where the outer where() discards it",
+    "tflite_deploy.evaluation.x_agreement__mutmut_65": "only changes the divisor where the outer where() discards it",
+    "tflite_deploy.evaluation.x_agreement__mutmut_89": "float('INF') == float('inf')",
+    "tflite_deploy.evaluation.x_agreement__mutmut_101": "float('-INF') == float('-inf')",
+    "tflite_deploy.evaluation.x_agreement__mutmut_93": "signal 0 and noise > 0: log10(0 / noise) is -inf anyway",
+    "tflite_deploy.evaluation.x_bootstrap_interval__mutmut_6": _F64,
+    "tflite_deploy.evaluation.x_bootstrap_interval__mutmut_11": "rng.integers(n) is rng.integers(0, n), same stream",
+    "tflite_deploy.evaluation.x_paired_bootstrap__mutmut_8": "bool minus float64 is float64 whatever astype(None) gives",
+    "tflite_deploy.evaluation.x_paired_bootstrap__mutmut_9": "bool minus float64 is float64 whatever astype(None) gives",
+    "tflite_deploy.evaluation.x_paired_bootstrap__mutmut_24": "rng.integers(n) is rng.integers(0, n), same stream",
+    "tflite_deploy.evaluation.x_topk_correct__mutmut_13": "argpartition's default axis -1 is axis 1 of a 2-D array",
+    "tflite_deploy.evaluation.x_topk_correct__mutmut_16": "kth=k-2: numpy's introselect still leaves the k largest "
     "first (no counter-example in 20,000 random permutations, n 2..40); not equivalent in principle",
-    "tflite_deploy.inspect.x__broadcast_params__mutmut_3": _F64,
-    "tflite_deploy.inspect.x__broadcast_params__mutmut_5": _F64,
-    "tflite_deploy.inspect.x__broadcast_params__mutmut_8": "int64 zero points: every use subtracts them from float64",
-    "tflite_deploy.inspect.x__broadcast_params__mutmut_10": "int64 zero points: every use subtracts them from float64",
-    "tflite_deploy.inspect.x__broadcast_params__mutmut_17": "repeating one zero point once changes nothing",
-    "tflite_deploy.inspect.x_dequantize__mutmut_15": _F64,
-    "tflite_deploy.inspect.x_quantize__mutmut_14": "a dtype kind is one character; no numpy kind is 'X'",
-    "tflite_deploy.inspect.x_quantize__mutmut_28": _F64,
-    "tflite_deploy.inspect.x_quantize__mutmut_9": "_NUMPY_DTYPES maps every name to itself: the fallback gives "
+    "tflite_deploy.recipes.x_load_recipe_file__mutmut_11": "codec names are case-insensitive: 'UTF-8' is 'utf-8'",
+    "tflite_deploy.recipes.x_load_recipe_file__mutmut_36": "lstrip('XX.XX') strips the same '.' from .yaml/.yml/.toml "
+    "(only a suffix starting with X would differ, and those are refused before)",
+    "tflite_deploy.recipes.x_load_recipe_file__mutmut_6": _LOCALE,
+    "tflite_deploy.recipes.x_load_recipe_file__mutmut_8": _LOCALE,
+    "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_3": _F64,
+    "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_5": _F64,
+    "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_8": "int64 zero points: every use subtracts them from float64",
+    "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_10": "int64 zero points: every use subtracts them from float64",
+    "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_17": "repeating one zero point once changes nothing",
+    "tflite_deploy.tflite.quant.x_dequantize__mutmut_15": _F64,
+    "tflite_deploy.tflite.quant.x_quantize__mutmut_14": "a dtype kind is one character; no numpy kind is 'X'",
+    "tflite_deploy.tflite.quant.x_quantize__mutmut_28": _F64,
+    "tflite_deploy.tflite.quant.x_quantize__mutmut_9": "_NUMPY_DTYPES maps every name to itself: the fallback gives "
     "the same dtype",
 }
 

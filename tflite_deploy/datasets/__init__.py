@@ -7,5 +7,6 @@ folder (class sub-folders), or a ``.npz``/``.npy`` file; see :func:`open_dataset
 
 from tflite_deploy.datasets.base import ArrayDataset, Dataset, Preprocess
 from tflite_deploy.datasets.open import open_dataset
+from tflite_deploy.datasets.splits import eval_split
 
-__all__ = ["ArrayDataset", "Dataset", "Preprocess", "open_dataset"]
+__all__ = ["ArrayDataset", "Dataset", "Preprocess", "eval_split", "open_dataset"]

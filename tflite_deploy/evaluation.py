@@ -9,7 +9,6 @@ apart even where accuracy cannot.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -19,6 +18,7 @@ import numpy as np
 from tflite_deploy.artifact import recipe_name
 from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, UserError
+from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
 from tflite_deploy.runtime import TfliteModel
 
@@ -108,7 +108,7 @@ def paired_bootstrap(ref_correct: np.ndarray, var_correct: np.ndarray, resamples
     n = len(ref_correct)
     rng = np.random.default_rng(seed)
     diff = ref_correct.astype(np.float64) - var_correct.astype(np.float64)
-    means = np.empty(resamples)
+    means = np.zeros(resamples)  # zeros, not empty: a slot the loop missed would be a visible 0, not stale memory
     for start in range(0, resamples, 250):  # chunks keep memory flat for large sets
         idx = rng.integers(0, n, size=(min(250, resamples - start), n))
         means[start:start + len(idx)] = diff[idx].mean(axis=1)
@@ -128,18 +128,30 @@ def bootstrap_interval(correct: np.ndarray, resamples: int = 2000, seed: int = 0
 def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str | Dataset, *,
              limit: Optional[int] = None, top_k: int = 5, batch_size: int = 64, resamples: int = 2000,
              threads: Optional[int] = None, delegate: str = "xnnpack",
-             on_progress: Optional[Callable[[str, int], None]] = None) -> list[Result]:
+             progress: Optional[ProgressCallback] = None) -> list[Result]:
     """Evaluate the reference and each variant on ``dataset``; one ``Result`` (kind ``eval``) each.
 
     The reference's result holds its accuracy; each variant's holds accuracy, the paired drop with
-    its 95% interval, and output agreement with the reference.
+    its 95% interval, and output agreement with the reference. ``progress`` hears ``evaluate``
+    events counting samples over all models (message: the model's file name).
     """
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
     n = len(ds) if limit is None else min(limit, len(ds))
-    progress = (lambda name: (lambda k: on_progress(name, k))) if on_progress else (lambda name: None)
+    total = n * (1 + len(variants))
+    seen = [0]
+
+    def counter(name: str) -> Optional[Callable[[int], None]]:
+        if progress is None:
+            return None
+
+        def advance(k: int) -> None:
+            seen[0] += k
+            report(progress, "evaluate", seen[0], total, Path(name).name)
+
+        return advance
 
     ref_predict = reference_predictor(reference, threads)
-    ref_values = collect(ref_predict, ds, n, batch_size, progress(str(reference)))
+    ref_values = collect(ref_predict, ds, n, batch_size, counter(str(reference)))
     labels = _labels_for(ds, ref_values, n, str(reference))
     settings = {"dataset": ds.name, "samples": n, "top_k": top_k, "resamples": resamples, "threads": threads}
 
@@ -155,7 +167,7 @@ def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str
     for path in variants:
         model = TfliteModel(path, threads=threads, delegate=delegate)
         model.check_input(ds.sample_shape, f"dataset {ds.name!r}")
-        values = collect(model.predict, ds, n, batch_size, progress(str(path)))
+        values = collect(model.predict, ds, n, batch_size, counter(str(path)))
         if values.shape != ref_values.shape:
             raise UserError(f"Model {path} gives outputs of shape {values.shape[1:]}, the reference "
                             f"{reference} {ref_values.shape[1:]}: they are not variants of one model.")
@@ -192,71 +204,3 @@ def _labels_for(ds: Dataset, ref_values: np.ndarray, n: int, reference: str) -> 
                            f"{reference} outputs {classes} scores: the labels do not match the model's "
                            "classes (wrong dataset, or a model trained on other classes?).")
     return labels
-
-
-# ------------------------------------------------------------------------------------- per layer
-@dataclass(frozen=True)
-class LayerError:
-    op_name: str
-    tensor_name: str
-    scale: float
-    zero_point: int
-    mean_error: float
-    max_abs_error: float
-    rmse: float
-
-    @property
-    def rmse_over_scale(self) -> float:
-        """RMSE in units of the quantization step: ~0.29 is ideal rounding noise, > 1 hurts."""
-        return self.rmse / self.scale if self.scale else float("nan")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "rmse_over_scale": self.rmse_over_scale}
-
-
-def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int = 64) -> list[LayerError]:
-    """Per-layer quantization error of a full-integer variant, worst first (TFLite's QuantizationDebugger).
-
-    The debugger re-quantizes the source model with the variant's recipe and compares every
-    quantized op with its float twin on the same samples; the variant's sidecar says which source
-    model and recipe made it.
-    """
-    from tflite_deploy.artifact import read_sidecar
-    from tflite_deploy.convert import configure
-    from tflite_deploy.models import load_model
-    from tflite_deploy.recipes import Recipe
-    from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
-
-    side = read_sidecar(Path(variant))
-    if side is None:
-        raise UserError(f"--per-layer needs the sidecar JSON of {variant} (written by `tflite-deploy "
-                        "convert`) to know its source model and recipe.")
-    recipe = Recipe.from_dict(side["recipe"])
-    if recipe.activations != "int8":
-        # The debugger's float/quantized comparison exists for int8 only; for int16x8 it silently
-        # quantizes to int8 instead, which would report the wrong model.
-        raise UserError(f"--per-layer applies to int8 full-integer variants; {variant} is {recipe.summary()}.")
-    source_path = Path(side["source"]["path"])
-    source = load_model(source_path)
-    ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
-    ds.check_fits(source.input_shape, source.input_dtype, f"model {source_path}")
-    x = ds.take(max(samples, recipe.calibration_samples)).astype(np.float32)
-    conv = source.converter()
-    configure(conv, recipe, x)
-    tf = tensorflow()
-    debug_x = x[:samples]
-    with captured_native_stderr():
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=conv, debug_dataset=lambda: ([debug_x[i:i + 1]] for i in range(len(debug_x))),
-            debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                fully_quantize=recipe.io != "float32"))
-        debugger.run()
-        buf = io.StringIO()
-        debugger.layer_statistics_dump(buf)
-    import csv
-
-    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
-    layers = [LayerError(r["op_name"], r["tensor_name"], float(r["scale"]), int(float(r["zero_point"])),
-                         float(r["mean_error"]), float(r["max_abs_error"]),
-                         float(np.sqrt(float(r["mean_squared_error"])))) for r in rows]
-    return sorted(layers, key=lambda e: -np.nan_to_num(e.rmse_over_scale, nan=-1.0))

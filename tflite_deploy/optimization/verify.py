@@ -7,7 +7,7 @@ channel: each channel has its own scale, so 16 clusters become up to 16 values *
 many more across the kernel; a per-tensor or float kernel is counted whole. Zeros of an int8 kernel
 are its zero point.
 
-The file is read by :mod:`tflite_deploy.inspect` (verified flatbuffer, no TensorFlow, no
+The file is read by :mod:`tflite_deploy.tflite.reader` (verified flatbuffer, no TensorFlow, no
 interpreter), which also says which constant is each layer's kernel.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from tflite_deploy.inspect import Quantization
+from tflite_deploy.tflite.quant import Quantization
 
 KERNEL_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"})
 
@@ -99,7 +99,7 @@ class Verification:
 
 def verify_tflite(path: str | Path) -> Verification:
     """Read the kernels of a ``.tflite`` file and measure them (see the module docs)."""
-    from tflite_deploy.inspect import constant_values, inspect_model
+    from tflite_deploy.tflite.reader import constant_values, inspect_model
 
     p = Path(path)
     report = inspect_model(p)  # verifies the flatbuffer; a bad file is a ModelError naming it

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, parse_target, remote_path
-from tflite_deploy.bench.binaries import fetch_tool
-from tflite_deploy.bench.parse import parse_benchmark_log, to_result
+from tflite_deploy.benchmark.binaries import fetch_tool
+from tflite_deploy.benchmark.parse import parse_benchmark_log, to_result
 from tflite_deploy.errors import DeviceError, UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.result import Result
@@ -131,7 +131,7 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
         harness_remote = remote_path("run_benchmark.sh")
         dev.push(HARNESS, harness_remote, mode=0o755)
         if s.runner == "apk":
-            from tflite_deploy.bench.apk import install_apk
+            from tflite_deploy.benchmark.apk import install_apk
 
             install_apk(dev, tool or fetch_tool(info.abis[0] if info.abis else "arm64-v8a", kind="apk"))
             bin_remote = ""
@@ -155,7 +155,7 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
             time.sleep(s.cooldown_seconds)
         try:
             if s.runner == "apk":
-                from tflite_deploy.bench.apk import run_apk
+                from tflite_deploy.benchmark.apk import run_apk
 
                 text, code = run_apk(dev, harness_remote, benchmark_args(remote_models[m], d, s), s.timeout_seconds)
             else:

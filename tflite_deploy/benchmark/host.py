@@ -11,13 +11,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.artifact import recipe_name
-from tflite_deploy.bench.stats import timing_warnings
+from tflite_deploy.benchmark.stats import timing_warnings
 from tflite_deploy.hashing import sha256_file
+from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
 from tflite_deploy.runtime import TfliteModel, check_host_delegate
 
@@ -57,8 +58,11 @@ def timer_overhead_ms(rounds: int = 2000) -> float:
 
 
 def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBenchSettings(),
-               on_round: Optional[Callable[[int, int], None]] = None) -> list[Result]:
-    """Measure each file; returns one ``Result`` per file, in the order given."""
+               progress: Optional[ProgressCallback] = None) -> list[Result]:
+    """Measure each file; returns one ``Result`` per file, in the order given.
+
+    ``progress`` hears a ``bench`` event every 10 interleaved rounds (done of the runs asked for).
+    """
     check_host_delegate(settings.delegate)
     loaded, inits, mem = [], [], []
     for p in paths:
@@ -93,8 +97,8 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
             inv()
             runs[i].append((t() - s) / 1e6)
         rounds += 1
-        if on_round and rounds % 10 == 0:
-            on_round(rounds, settings.runs)
+        if rounds % 10 == 0:
+            report(progress, "bench", rounds, settings.runs, f"{len(paths)} model(s) interleaved")
 
     overhead = timer_overhead_ms()
     peak = _peak_rss_mb()
@@ -125,7 +129,7 @@ def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
     """
     from dataclasses import replace
 
-    from tflite_deploy.inspect import inspect_model
+    from tflite_deploy.tflite.reader import inspect_model
 
     kinds = {r.artifact: inspect_model(r.artifact).kind for r in results}  # from the tensors, not names
     floats = [r for r in results if kinds[r.artifact] == "float32" and r.latency and r.latency.p50_ms]

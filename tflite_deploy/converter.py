@@ -1,7 +1,7 @@
-"""Convert a source model to .tflite artifacts, one per recipe, with the TFLite converter.
+"""The TFLite converter adapter: one recipe + one (possibly fine-tuned) model -> a .tflite artifact.
 
-The model is loaded once and every recipe that needs calibration draws the same samples from the
-dataset, so variants differ only by their recipe.
+This module only drives TensorFlow's converter; it never trains. Recipes with ``optimize`` steps
+are fine-tuned by the verb layer (:mod:`tflite_deploy.conversion`) before they reach it.
 """
 
 from __future__ import annotations
@@ -9,48 +9,15 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, save_artifact
-from tflite_deploy.datasets import Dataset, open_dataset
-from tflite_deploy.errors import DatasetError, ModelError, RecipeError
-from tflite_deploy.models import SourceModel, load_model
+from tflite_deploy.errors import ModelError, RecipeError
+from tflite_deploy.models import SourceModel
 from tflite_deploy.recipes import Recipe
-from tflite_deploy.tf_loader import captured_native_stderr, tensorflow, versions
-
-Progress = Callable[[Recipe, Optional[Artifact]], None]
-
-
-def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None = None,
-            out_dir: str | Path = "out", *, on_done: Optional[Progress] = None) -> list[Artifact]:
-    """Convert ``model`` with each recipe into ``out_dir``; returns the artifacts in recipe order.
-
-    ``dataset`` (a spec such as ``digits:train`` or a :class:`Dataset`) is required when a recipe
-    calibrates (int8, int16x8); its samples must fit the model's input, which is checked first.
-    """
-    if not recipes:
-        raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
-    source = model if isinstance(model, SourceModel) else load_model(model)
-    calibration = _calibration_samples(source, recipes, dataset)
-    meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
-    if calibration is not None:
-        meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
-    artifacts = []
-    for recipe in recipes:
-        started = time.perf_counter()
-        variant, extra = source, {}
-        if recipe.optimize:  # TF-MOT steps (QAT, prune, cluster, ...) fine-tune on the dataset first
-            from tflite_deploy.optimize.run import apply_steps
-
-            variant, extra = apply_steps(source, recipe, dataset)
-        art = convert_to_artifact(variant, recipe, None if calibration is None else calibration[0], out_dir,
-                                  {**meta_common, **extra}, started)
-        artifacts.append(art)
-        if on_done:
-            on_done(recipe, art)
-    return artifacts
+from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
 
 
 def source_meta(source: SourceModel) -> dict[str, Any]:
@@ -70,20 +37,6 @@ def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Option
     data = convert_bytes(source, recipe, calibration)
     return save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
                          time.perf_counter() - started)
-
-
-def _calibration_samples(source: SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None
-                         ) -> Optional[tuple[np.ndarray, str]]:
-    needed = max((r.calibration_samples for r in recipes if r.needs_calibration), default=0)
-    if dataset is None:
-        if needed:
-            names = ", ".join(r.name for r in recipes if r.needs_calibration)
-            raise DatasetError(f"Recipe(s) {names} calibrate activation ranges and need a representative "
-                               "dataset: pass --data (e.g. --data digits:train or an image folder).")
-        return None
-    ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
-    ds.check_fits(source.input_shape, source.input_dtype, f"model {source.path}")
-    return ds.take(max(needed, 1)).astype(np.float32), ds.name
 
 
 def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray]) -> bytes:
@@ -120,7 +73,7 @@ def configure(conv: Any, recipe: Recipe, calibration: Optional[np.ndarray]) -> N
             ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
         conv.target_spec.supported_ops = ops
         if recipe.io != "float32":
-            conv.inference_input_type = conv.inference_output_type = getattr(tf, recipe.io.replace("uint8", "int8"))
+            conv.inference_input_type = conv.inference_output_type = getattr(tf, recipe.io)
     if quantized and not recipe.per_channel:
         # The converter has no public switch for per-tensor weights; this private one is stable
         # since TF 2.4 and is what TFLite's own tests use.
@@ -195,17 +148,3 @@ def _explain_converter_error(path: Path, recipe: Recipe, e: Exception, native_lo
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     detail = "; ".join(lines[:3])[:600] if lines else type(e).__name__
     return f"Model {path} could not be converted with recipe {recipe.name!r}: {detail}"
-
-
-def conversion_table_rows(artifacts: Iterable[Artifact]) -> list[dict[str, Any]]:
-    """Rows for the size table: raw and gzipped size, and the ratio to the float32 variant."""
-    arts = list(artifacts)
-    ref = next((a for a in arts if a.meta.get("recipe", {}).get("weights") == "float32"
-                and a.meta.get("recipe", {}).get("activations") == "float32"), None)
-    rows = []
-    for a in arts:
-        rows.append({**a.to_dict(),
-                     "ratio": (ref.size_bytes / a.size_bytes) if ref else None,
-                     "gzip_ratio": (ref.gzip_bytes / a.gzip_bytes) if ref else None,
-                     "summary": Recipe.from_dict(a.meta["recipe"]).summary()})
-    return rows

@@ -1,7 +1,7 @@
 """The optimization techniques (TF-MOT), registered by name, and the recipe names that use them.
 
 A technique is a sequence of *stages*; each stage wraps a tf_keras model (``prune_low_magnitude``,
-``cluster_weights``, ``quantize_apply``), is fine-tuned by :mod:`tflite_deploy.optimize.run`, and is
+``cluster_weights``, ``quantize_apply``), is fine-tuned by :mod:`tflite_deploy.optimization.run`, and is
 stripped back to a plain model (``strip_pruning``, ``strip_clustering``; a QAT model stays wrapped:
 the converter reads its fake-quant ranges)::
 
@@ -26,11 +26,14 @@ Everything here that needs TensorFlow imports it inside the function (through ``
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
-from tflite_deploy.errors import RecipeError, UserError
+from tflite_deploy.errors import UserError
+from tflite_deploy.recipes import CENTROID_INITS as RECIPE_CENTROID_INITS
+from tflite_deploy.recipes import (DEFAULT_CLUSTERS, DEFAULT_EPOCHS, DEFAULT_SPARSITY, OPTIMIZE_TECHNIQUES,
+                                   OptimizeStep, knob_problem)
 
 
 class OptimizeError(UserError):
@@ -38,13 +41,10 @@ class OptimizeError(UserError):
 
 
 # ------------------------------------------------------------------------------------- options
-SCHEDULES = ("polynomial", "constant")
 #: Centroid initialisations, by our name -> TF-MOT's CentroidInitialization member.
 CENTROID_INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR", "density": "DENSITY_BASED",
                   "random": "RANDOM"}
-DEFAULT_SPARSITY = 0.75
-DEFAULT_CLUSTERS = 16
-DEFAULT_EPOCHS = 2
+assert tuple(CENTROID_INITS) == RECIPE_CENTROID_INITS
 
 
 @dataclass(frozen=True)
@@ -60,20 +60,10 @@ class Options:
     learning_rate: float = 1e-3                 # Adam
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.sparsity, (int, float)) and 0.0 < self.sparsity < 1.0):
-            raise OptimizeError(f"sparsity is a fraction between 0 and 1 (e.g. 0.75), not {self.sparsity!r}")
-        if self.schedule not in SCHEDULES:
-            raise OptimizeError(f"schedule is one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
-        if not isinstance(self.clusters, int) or isinstance(self.clusters, bool) or not 2 < self.clusters <= 256:
-            raise OptimizeError(f"clusters is a whole number from 3 to 256, not {self.clusters!r}")
-        if self.init not in CENTROID_INITS:
-            raise OptimizeError(f"init is one of {', '.join(CENTROID_INITS)}, not {self.init!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise OptimizeError(f"epochs must be at least 1, not {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise OptimizeError(f"batch_size must be at least 1, not {self.batch_size!r}")
-        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
-            raise OptimizeError(f"learning_rate must be positive, not {self.learning_rate!r}")
+        problem = knob_problem(self.sparsity, self.schedule, self.clusters, self.init, self.epochs,
+                               self.batch_size, self.learning_rate)
+        if problem:
+            raise OptimizeError(problem)
 
 
 @dataclass
@@ -151,7 +141,7 @@ def _prune_schedule(opts: Options, steps_per_epoch: int) -> Any:
     tfmot = _tfmot()
     total = max(1, opts.epochs * steps_per_epoch)
     frequency = max(1, min(100, total // 10))
-    if False:
+    if opts.schedule == "constant":
         return tfmot.sparsity.keras.ConstantSparsity(opts.sparsity, begin_step=0, frequency=frequency)
     end = max(frequency, (int(total * 0.7) // frequency) * frequency)
     return tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=opts.sparsity,
@@ -199,7 +189,7 @@ def _cluster_supports(layer: Any) -> Optional[str]:
 def _cluster_wrap_factory(preserve_sparsity: bool) -> Callable[[Any, Context], Any]:
     def wrap_model(model: Any, ctx: Context) -> Any:
         tfmot = _tfmot()
-        init = getattr(tfmot.clustering.keras.CentroidInitialization, CENTROID_INITS["kmeans++"])
+        init = getattr(tfmot.clustering.keras.CentroidInitialization, CENTROID_INITS[ctx.options.init])
 
         def wrap(layer: Any) -> Any:
             if _is_input(layer) or layer.name in ctx.skip:
@@ -318,6 +308,8 @@ TECHNIQUES: dict[str, Technique] = {t.name: t for t in (
                         _qat("pcqat", "QAT keeping zeros and centroids (preserve_sparsity=True)")),
               "prune, cluster keeping the zeros, then QAT keeping both", prunes=True, clusters=True),
 )}
+# the recipe vocabulary names the same techniques, and knows which of them end in QAT
+assert {n: t.quantizes for n, t in TECHNIQUES.items()} == OPTIMIZE_TECHNIQUES
 
 
 def technique(name: str) -> Technique:
@@ -389,71 +381,7 @@ def unsupported_message(where: str, tech: Technique, layers: Sequence[Unsupporte
 
 
 # ------------------------------------------------------------------------------------- recipes
-_STEP_KEYS = {"technique", "sparsity", "schedule", "clusters", "init", "epochs", "batch_size", "learning_rate"}
-_NAME = re.compile(r"^(?P<tech>pcqat|pqat|cqat|qat|prune|cluster)(?P<num>\d+(?:\.\d+)?)?(?:c(?P<c>\d+))?"
-                   r"-(?P<base>[A-Za-z0-9][A-Za-z0-9_.+-]*)$")
-
-
-def parse_step(step: Mapping[str, Any], where: str = "recipe") -> tuple[Technique, Options]:
-    """A recipe's optimize step (a mapping) -> the technique and its options; errors name the key."""
-    if not isinstance(step, Mapping):
-        raise RecipeError(f"{where}: an optimize step is a table such as {{technique: prune, sparsity: 0.5}}")
-    unknown = sorted(set(map(str, step)) - _STEP_KEYS)
-    if unknown:
-        raise RecipeError(f"{where}: optimize step has unknown key(s) {', '.join(unknown)}. "
-                          f"Allowed: {', '.join(sorted(_STEP_KEYS))}.")
-    name = step.get("technique")
-    if name not in TECHNIQUES:
-        raise RecipeError(f"{where}: optimize step needs technique: one of {', '.join(TECHNIQUES)} "
-                          f"(got {name!r}).")
-    try:
-        opts = Options(**{k: v for k, v in step.items() if k != "technique"})
-    except OptimizeError as e:
-        raise RecipeError(f"{where}: {e}") from None
-    return TECHNIQUES[name], opts
-
-
-def recipe_from_name(name: str) -> Optional[Any]:
-    """A recipe for names like ``prune50-int8``, ``cluster16-int8``, ``qat-int8``, ``cqat16-int8``,
-    ``pqat50-int8``, ``pcqat50c16-int8``: technique, its parameter, ``-``, then a preset to convert
-    with. None when the name does not have that shape (``recipes.resolve`` then says it is unknown).
-
-    The number is the sparsity in percent for prune/pqat, the number of clusters for cluster/cqat;
-    pcqat takes both (``pcqat<sparsity>c<clusters>``). Without a number the defaults apply (75%, 16).
-    """
-    from tflite_deploy.recipes import PRESETS, Recipe
-
-    m = _NAME.match(name)
-    if not m:
-        return None
-    tech, num, c, base = m["tech"], m["num"], m["c"], m["base"]
-    if base not in PRESETS:
-        raise RecipeError(f"Recipe {name!r}: {base!r} after the technique is not a preset to convert with; "
-                          f"use one of {', '.join(PRESETS)} (e.g. {tech}{num or ''}-int8).")
-    if c is not None and tech != "pcqat":
-        raise RecipeError(f"Recipe {name!r}: only pcqat takes c<clusters> (e.g. pcqat50c16-int8).")
-    step: dict[str, Any] = {"technique": tech}
-    if num is not None:
-        if tech == "qat":
-            raise RecipeError(f"Recipe {name!r}: qat takes no number (qat-int8).")
-        if tech in ("prune", "pqat", "pcqat"):
-            step["sparsity"] = float(num) / 100
-        else:
-            if "." in num:
-                raise RecipeError(f"Recipe {name!r}: the number of clusters is a whole number.")
-            step["clusters"] = int(num)
-    if c is not None:
-        step["clusters"] = int(c)
-    t, opts = parse_step(step, f"Recipe {name!r}")
-    basis = PRESETS[base]
-    if t.quantizes and basis.activations != "int8":
-        raise RecipeError(f"Recipe {name!r}: {tech} trains for int8 inference; convert it with int8 or int8-io, "
-                          f"not {base}.")
-    step["epochs"] = opts.epochs
-    what = {"qat": "QAT", "prune": f"pruned to {opts.sparsity:.0%}", "cluster": f"{opts.clusters} clusters",
-            "pqat": f"pruned to {opts.sparsity:.0%}, then sparsity-preserving QAT",
-            "cqat": f"{opts.clusters} clusters, then cluster-preserving QAT",
-            "pcqat": f"pruned to {opts.sparsity:.0%}, {opts.clusters} clusters, then QAT keeping both"}[tech]
-    fields = {k: v for k, v in basis.__dict__.items() if k not in ("name", "optimize", "description")}
-    return Recipe(name=name, **fields, optimize=(step,),
-                  description=f"{what} (TF-MOT, trained on --data), then {base}: {basis.description}")
+def parse_step(step: OptimizeStep) -> tuple[Technique, Options]:
+    """A recipe's optimize step (parsed and checked in :mod:`tflite_deploy.recipes`) -> technique and options."""
+    knobs = {k: v for k, v in dataclasses.asdict(step).items() if k != "technique"}
+    return TECHNIQUES[step.technique], Options(**knobs)

@@ -1,0 +1,88 @@
+"""The public Python API: the README's example runs and makes the CLI's bytes; every --json is one envelope."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
+runner = CliRunner()
+
+
+def cli(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def readme_api_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Python API"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_python_api_example_runs_and_makes_the_cli_files(digits_keras, tmp_path, monkeypatch, capsys):
+    work = tmp_path / "api"
+    work.mkdir()
+    shutil.copy(digits_keras, work / "digits_cnn.keras")
+    monkeypatch.chdir(work)
+    exec(compile(readme_api_example(), "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "convert: 3/3" in printed and "int8-pt" in printed  # progress events and the artifacts
+    made = sorted((work / "out").glob("*.tflite"))
+    assert [p.name for p in made] == ["digits_cnn.float16.tflite", "digits_cnn.int8-pt.tflite",
+                                      "digits_cnn.int8.tflite"]
+
+    recipes = tmp_path / "r.yaml"
+    recipes.write_text("recipes:\n  int8-pt:\n    base: int8\n    per_channel: false\n")
+    r = cli("convert", work / "digits_cnn.keras", "-r", "int8", "-r", "float16", "-r", "int8-pt", "-f", recipes,
+            "-d", "digits:train", "-o", tmp_path / "cli")
+    assert r.exit_code == 0, r.output
+    for p in made:
+        assert (tmp_path / "cli" / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_every_json_command_prints_the_one_envelope(digits_keras, digits_variants, adb_device, tmp_path):
+    tool = tmp_path / "benchmark_model"
+    tool.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
+    tool.chmod(0o755)
+    int8 = digits_variants["int8"].path
+    log = ROOT / "tests" / "data" / "benchmark_logs" / "tf2_cpu_memory_delta.txt"
+    commands = {
+        "recipes": ["recipes"],
+        "convert": ["convert", digits_keras, "-r", "float32", "-o", tmp_path / "c"],
+        "inspect": ["inspect", int8],
+        "eval": ["eval", digits_keras, int8, "-d", "digits:test", "--limit", "50"],
+        "bench": ["bench", int8, "--runs", "5", "--warmup", "1", "--min-seconds", "0"],
+        "devices": ["devices"],
+        "parse-log": ["parse-log", log],
+        "optimize": ["optimize", digits_keras, "-t", "prune", "-d", "digits:train", "-e", "1", "-o", tmp_path / "o"],
+        "demo": ["demo", "--out", tmp_path / "d", "--epochs", "1"],
+    }
+    docs = {}
+    for kind, args in commands.items():
+        r = cli(*args, "--json")
+        assert r.exit_code == 0, (kind, r.output)
+        doc = json.loads(r.stdout)
+        assert set(doc) == {"schema", "kind", "items"} and doc["schema"] == f"tflite-deploy/{kind}/1"
+        docs[kind] = items_of(doc, kind)
+        assert docs[kind] and all(isinstance(i, dict) for i in docs[kind]), kind
+    # the device run (fake adb endpoint) gives the same envelope, and a Result filled like a host one
+    r = cli("bench", int8, "--device", adb_device.serial, "--runs", "7", "--min-seconds", "0",
+            "--benchmark-binary", tool, "--json")
+    assert r.exit_code == 0, r.output
+    (device,) = items_of(json.loads(r.stdout), "bench")
+    (host,) = docs["bench"]
+    assert device["status"] == "ok" and device["target"] == f"adb:{adb_device.serial}"
+    assert device["recipe"] == host["recipe"] == "int8"
+    assert device["artifact_sha256"] == host["artifact_sha256"] == hashlib.sha256(int8.read_bytes()).hexdigest()
+    assert device["settings"]["runs"] == device["latency"]["count"] and device["settings"]["requested_runs"] == 7
+    assert host["settings"]["runs"] == host["latency"]["count"] >= 5

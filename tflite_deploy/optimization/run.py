@@ -1,0 +1,301 @@
+"""``optimize()``: wrap, fine-tune, strip, convert, verify in the file, evaluate — one call.
+
+::
+
+    report = optimize("model.keras", "prune", "digits:train", epochs=2, out_dir="out/prune",
+                      sparsity=0.75)
+    report.sparsity            # measured in the int8 .tflite, over the pruned kernels
+    report.accuracy            # float before, PTQ int8, optimized int8 (and float) after, with CIs
+
+Training
+    Each stage of the technique (see :mod:`techniques`) is built and compiled under a
+    ``tf.distribute`` strategy (``tf.distribute.get_strategy()`` by default; ``"mirrored"`` for
+    MirroredStrategy over the local GPUs; ``"multiworker"`` for MultiWorkerMirroredStrategy, which
+    reads ``TF_CONFIG``) and fine-tuned with Adam for ``epochs`` epochs per stage; ``batch_size``
+    is per replica. After every epoch the wrapped model, the optimizer and the epoch number are
+    checkpointed (``tf.train.Checkpoint``) to ``OUT/checkpoints/<n>-<stage>/``; ``resume=True``
+    restores them and goes on from the next epoch. An interrupted run raises
+    :class:`TrainingInterrupted` naming the checkpoint.
+
+Outputs (in ``out_dir``)
+    ``NAME.TAG.keras`` (the optimized tf_keras model; QAT models load under
+    ``tfmot.quantization.keras.quantize_scope()``), ``NAME.TAG-int8.tflite`` (and
+    ``NAME.TAG-float32.tflite`` for prune/cluster), ``NAME.int8.tflite`` (plain post-training int8 of
+    the source, the baseline), each with its sidecar, and ``NAME.TAG.optimize.json`` (the report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from tflite_deploy.artifact import Artifact, write_atomic
+from tflite_deploy.converter import convert_to_artifact, source_meta
+from tflite_deploy.datasets import Dataset, eval_split
+from tflite_deploy.models import SourceModel
+from tflite_deploy.optimization.techniques import OptimizeError, Options, Technique, tag
+from tflite_deploy.optimization.techniques import technique as get_technique
+from tflite_deploy.optimization.training import (StageReport, TrainEvent, TrainingInterrupted,  # noqa: F401
+                                                 _check_data, _check_layers, _is_chief, _open, _source,
+                                                 _train_summary, _wrap_source, get_strategy, keras_of,
+                                                 progress_events, train)
+from tflite_deploy.optimization.verify import Verification, verify_tflite
+from tflite_deploy.progress import ProgressCallback
+from tflite_deploy.recipes import PRESETS, OptimizeStep, Recipe
+from tflite_deploy.tf_loader import versions
+
+REPORT_SCHEMA = "tflite-deploy/optimize/1"
+
+
+# --------------------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    """Top-1 of one model on the evaluation split; drop = reference minus this, in points."""
+
+    name: str
+    path: str
+    top1: float
+    top1_ci95: tuple[float, float]
+    drop: Optional[float] = None
+    drop_ci95: Optional[tuple[float, float]] = None
+
+
+@dataclass(frozen=True)
+class OptimizeReport:
+    """Everything ``optimize`` did and measured. Sizes in bytes, accuracies and sparsity in percent."""
+
+    technique: str
+    tag: str
+    model: str
+    data: str
+    eval_data: Optional[str]
+    options: Mapping[str, Any]
+    strategy: str
+    replicas: int
+    stages: tuple[StageReport, ...]
+    skipped_layers: tuple[str, ...]
+    pruned_layers: tuple[str, ...]
+    clustered_layers: tuple[str, ...]
+    target_sparsity: Optional[float]          # percent, prune techniques
+    sparsity: Optional[float]                 # percent, measured in the int8 file over the pruned kernels
+    sparsity_all_kernels: Optional[float]     # percent, every kernel of the int8 file
+    target_clusters: Optional[int]
+    unique_values: Mapping[str, int]          # clustered layer -> unique values in the int8 file
+    unique_values_float: Mapping[str, int]    # ... in the float32 file (per kernel), when made
+    accuracy: tuple[AccuracyRow, ...]         # float source first; drops are against it
+    vs_ptq: Optional[tuple[float, float, float]]  # PTQ int8 minus optimized int8: points, 95% CI
+    files: Mapping[str, Mapping[str, Any]]    # role -> path, size_bytes, gzip_bytes
+    verification: Mapping[str, Verification]  # role -> what the file holds
+    keras_model: Optional[str]
+    checkpoints: str
+    report_path: str
+    seconds: float
+
+    @property
+    def resumed(self) -> bool:
+        return any(s.resumed_from for s in self.stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "verification"}
+        d["stages"] = [dataclasses.asdict(s) for s in self.stages]
+        d["accuracy"] = [dataclasses.asdict(a) for a in self.accuracy]
+        d["verification"] = {k: v.to_dict() for k, v in self.verification.items()}
+        return {"schema": REPORT_SCHEMA, **json.loads(json.dumps(d, default=_jsonable))}
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, Mapping):
+        return dict(o)
+    raise TypeError(type(o).__name__)
+
+
+# ----------------------------------------------------------------------------------- the API
+def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | Dataset,
+             epochs: int = 2, out_dir: str | Path = "out/optimize", *,
+             eval_data: str | Dataset | None = None, sparsity: float = 0.75, schedule: str = "polynomial",
+             clusters: int = 16, init: str = "kmeans++", batch_size: int = 32, learning_rate: float = 1e-3,
+             skip_unsupported: bool = False, resume: bool = False, strategy: Any = None, seed: int = 0,
+             callbacks: Sequence[Any] = (), progress: Optional[ProgressCallback] = None,
+             baseline: bool = True, verbose: int = 0) -> OptimizeReport:
+    """Optimize ``model`` with ``technique`` (see ``TECHNIQUES``) on ``data``; convert, verify, evaluate.
+
+    ``model``: a ``.keras``/``.h5`` path, a :class:`SourceModel`, or an in-memory tf_keras model.
+    ``data``: the training set (labels needed), a spec such as ``digits:train`` or a Dataset.
+    ``eval_data``: where accuracy before/after is measured; by default the ``:test`` split when
+    ``data`` is a ``:train`` spec, else none (no accuracy). ``baseline``: also convert the source
+    with plain post-training int8 to compare sizes and accuracy with.
+    """
+    started = time.perf_counter()
+    on_event = progress_events(progress)
+    tech = get_technique(technique)
+    opts = Options(sparsity=sparsity, schedule=schedule, clusters=clusters, init=init, epochs=epochs,
+                   batch_size=batch_size, learning_rate=learning_rate)
+    strat = get_strategy(strategy)  # before anything else touches TensorFlow (multi-worker needs that)
+    source = _source(model)
+    keras_model = keras_of(source)
+    train_ds = _open(data, "training")
+    _check_data(train_ds, source, "training")
+    eval_ds = _eval_dataset(data, eval_data)
+    if eval_ds is not None:
+        _check_data(eval_ds, source, "evaluation", need_labels=False)
+    _check_layers(keras_model, tech, skip_unsupported, source.path)
+
+    out = Path(out_dir)
+    chief = _is_chief(strat)
+    if not chief:  # multi-worker: only the chief writes results; the others write to a scratch folder
+        out = Path(tempfile.mkdtemp(prefix="tflite-deploy-worker-"))
+    name, tg = source.name, tag(tech, opts)
+    ckpt_root = out / "checkpoints"
+    signature = {"technique": tech.name, "options": {k: v for k, v in dataclasses.asdict(opts).items()
+                                                      if k != "epochs"},
+                 "source_sha256": source.sha256, "data": train_ds.name, "seed": seed}
+    _prepare_checkpoints(ckpt_root, signature, resume)
+
+    result = train(keras_model, tech, opts, train_ds, ckpt_root, resume=resume, strategy=strat,
+                   skip_unsupported=skip_unsupported, callbacks=callbacks, on_event=on_event, seed=seed,
+                   verbose=verbose)
+    _write_state(ckpt_root, {**signature, "complete": True})
+
+    emit = on_event or (lambda e: None)
+    emit(TrainEvent("phase", text="saving and converting"))
+    keras_path = _save_keras(result.model, out / f"{name}.{tg}.keras")
+    step = {"technique": tech.name, **dataclasses.asdict(opts)}
+    calibration = train_ds.take(PRESETS["int8"].calibration_samples).astype(np.float32)
+    meta_common = {"source": source_meta(source), "versions": versions(),
+                   "calibration": {"dataset": train_ds.name, "samples_available": len(calibration)},
+                   "optimization": _train_summary(result, train_ds.name)}
+    optimized = _wrap_source(result.model, source)
+    roles: dict[str, Artifact] = {}
+    bases = ["int8"] if tech.quantizes else ["int8", "float32"]
+    for base in bases:
+        recipe = _recipe(f"{tg}-{base}", PRESETS[base], step, tech)
+        roles[f"optimized-{base}"] = convert_to_artifact(
+            optimized, recipe, calibration if recipe.needs_calibration else None, out, meta_common)
+    if baseline:
+        base_meta = {k: v for k, v in meta_common.items() if k != "optimization"}
+        roles["ptq-int8"] = convert_to_artifact(source, PRESETS["int8"], calibration, out, base_meta)
+
+    verification = {role: verify_tflite(a.path) for role, a in roles.items()}
+    v8 = verification["optimized-int8"]
+    vf = verification.get("optimized-float32")
+
+    accuracy: tuple[AccuracyRow, ...] = ()
+    vs_ptq = None
+    if eval_ds is not None and eval_ds.labels is not None:
+        emit(TrainEvent("phase", text=f"evaluating on {eval_ds.name}"))
+        accuracy, vs_ptq = _accuracy(source, roles, eval_ds)
+
+    report = OptimizeReport(
+        technique=tech.name, tag=tg, model=str(source.path), data=train_ds.name,
+        eval_data=None if eval_ds is None else eval_ds.name, options=step, strategy=result.strategy,
+        replicas=result.replicas, stages=result.stages, skipped_layers=result.skipped_layers,
+        pruned_layers=result.pruned_layers, clustered_layers=result.clustered_layers,
+        target_sparsity=100 * opts.sparsity if tech.prunes else None,
+        sparsity=_pct(v8.sparsity(result.pruned_layers)) if tech.prunes else None,
+        sparsity_all_kernels=_pct(v8.sparsity()),
+        target_clusters=opts.clusters if tech.clusters else None,
+        unique_values={n: v8.max_unique([n]) for n in result.clustered_layers if v8.select([n])},
+        unique_values_float={n: vf.max_unique([n]) for n in result.clustered_layers if vf and vf.select([n])},
+        accuracy=accuracy, vs_ptq=vs_ptq,
+        files={role: {"path": str(a.path), "size_bytes": a.size_bytes, "gzip_bytes": a.gzip_bytes}
+               for role, a in roles.items()},
+        verification=verification, keras_model=None if keras_path is None else str(keras_path),
+        checkpoints=str(ckpt_root), report_path=str(out / f"{name}.{tg}.optimize.json"),
+        seconds=time.perf_counter() - started)
+    write_atomic(Path(report.report_path), (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+    return report
+
+
+def _eval_dataset(data: str | Dataset, eval_data: str | Dataset | None) -> Optional[Dataset]:
+    spec = eval_data if eval_data is not None else eval_split(data)
+    return None if spec is None else _open(spec, "evaluation")
+
+
+# ------------------------------------------------------------------------------- checkpoints
+def _prepare_checkpoints(root: Path, signature: Mapping[str, Any], resume: bool) -> None:
+    state_file = root / "state.json"
+    state = None
+    if state_file.is_file():
+        try:
+            state = json.loads(state_file.read_text())
+        except ValueError:
+            state = None
+    if resume and state is not None:
+        theirs = {k: v for k, v in state.items() if k != "complete"}
+        if theirs != dict(signature):
+            diff = sorted(k for k in set(theirs) | set(signature) if theirs.get(k) != signature.get(k))
+            raise OptimizeError(f"The checkpoint in {root} is from another run (differs in {', '.join(diff)}): "
+                                "resume with the same model, technique, options and data, or delete the folder.")
+    elif not resume and state is not None and not state.get("complete", False):
+        raise OptimizeError(f"{root} holds an unfinished {state.get('technique')} run. Pass --resume (resume=True) "
+                            "to continue it, or delete that folder to start over.")
+    elif not resume and root.exists():
+        shutil.rmtree(root)
+    _write_state(root, {**signature, "complete": False})
+
+
+def _write_state(root: Path, state: Mapping[str, Any]) -> None:
+    write_atomic(root / "state.json", (json.dumps(state, indent=2, default=_jsonable) + "\n").encode())
+
+
+# ------------------------------------------------------------------------------- convert, evaluate
+def _recipe(name: str, base: Recipe, step: Mapping[str, Any], tech: Technique) -> Recipe:
+    fields = {k: v for k, v in dataclasses.asdict(base).items() if k not in ("name", "optimize", "description")}
+    fields["float_layers"], fields["float_ops"] = tuple(fields["float_layers"]), tuple(fields["float_ops"])
+    return Recipe(name=name, **fields, optimize=(OptimizeStep(**step),),
+                  description=f"{tech.description} (TF-MOT), then {base.name}")
+
+
+def _save_keras(model: Any, path: Path) -> Optional[Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.part.keras")
+    try:
+        model.save(tmp)
+        tmp.replace(path)
+        return path
+    except Exception:  # a model TF-MOT left unserialisable: the .tflite files are what matter
+        tmp.unlink(missing_ok=True)
+        return None
+
+
+def _accuracy(source: SourceModel, roles: Mapping[str, Artifact], ds: Dataset
+              ) -> tuple[tuple[AccuracyRow, ...], Optional[tuple[float, float, float]]]:
+    from tflite_deploy.evaluation import bootstrap_interval, collect, paired_bootstrap
+    from tflite_deploy.runtime import TfliteModel
+
+    labels = np.asarray(ds.labels)
+    ref = collect(lambda x: np.asarray(source.keras_model.predict(x, verbose=0, batch_size=256)), ds, None, 256)
+    ref_ok = ref.argmax(1) == labels
+    rows = [AccuracyRow("float (before)", str(source.path), 100 * float(ref_ok.mean()), bootstrap_interval(ref_ok))]
+    correct = {}
+    order = [r for r in ("ptq-int8", "optimized-int8", "optimized-float32") if r in roles]
+    for role in order:
+        art = roles[role]
+        values = collect(TfliteModel(art.path).predict, ds, None, 256)
+        ok = values.argmax(1) == labels
+        correct[role] = ok
+        drop, lo, hi = paired_bootstrap(ref_ok, ok)
+        label = {"ptq-int8": "int8 PTQ", "optimized-int8": f"{art.recipe}",
+                 "optimized-float32": f"{art.recipe}"}[role]
+        rows.append(AccuracyRow(label, str(art.path), 100 * float(ok.mean()), bootstrap_interval(ok), drop, (lo, hi)))
+    vs = None
+    if "ptq-int8" in correct:
+        vs = paired_bootstrap(correct["ptq-int8"], correct["optimized-int8"])
+    return tuple(rows), vs
+
+
+def _pct(x: Optional[float]) -> Optional[float]:
+    return None if x is None else 100 * x
