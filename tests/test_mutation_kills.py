@@ -483,3 +483,13 @@ def test_every_bootstrap_resample_is_filled(resamples):
     # and, with few resamples, pull the 2.5th percentile below 100
     ones, zeros = np.ones(30, dtype=bool), np.zeros(30, dtype=bool)
     assert paired_bootstrap(ones, zeros, resamples=resamples) == (100.0, 100.0, 100.0)
+
+
+@pytest.mark.parametrize("resamples", [251, 501, 750])
+def test_chunked_bootstrap_equals_the_direct_one_at_chunk_edges(resamples):
+    # positive continuous differences: every resampled mean is near 1.45, so one slot the chunks
+    # missed (left at 0) or drew twice moves the 2.5th percentile
+    rng = np.random.default_rng(3)
+    ref, var = 1 + rng.random(90), 0.1 * rng.random(90)
+    lo, hi = paired_bootstrap(ref, var, resamples=resamples, seed=4)[1:]
+    assert (lo, hi) == pytest.approx(_resampled_interval(ref - var, resamples, 4), abs=1e-12)
