@@ -48,7 +48,7 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "parse": Target("tflite_deploy/benchmark/parse.py", ("*",), ("tests/test_parse.py",)),
+    "parse": Target("tflite_deploy/benchmark/parse.py", ("*",), ("tests/test_parse.py", "tests/test_parse_rules.py")),
     "stats": Target("tflite_deploy/benchmark/stats.py", ("*",),
                     ("tests/test_mutation_kills.py",)),
     "recipes": Target("tflite_deploy/recipes.py", ("*",),

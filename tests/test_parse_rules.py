@@ -1,0 +1,181 @@
+"""benchmark_model parsing through the public API, field by field: the whole Result of real captures
+(every number below is read off the capture file named), and one hand-written line per delegate
+message the tool and the runtime print (their wording is the tool's, see parse's regexes' comments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tflite_deploy.benchmark.parse import parse_benchmark_log, to_result
+
+LOGS = Path(__file__).parent / "data" / "benchmark_logs"
+GPU_FULL = "Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate."
+
+
+def result(text: str, delegate: str = "cpu", **kw):
+    return to_result(parse_benchmark_log(text), artifact="m.tflite", target="adb:S", delegate=delegate, **kw)
+
+
+def capture(name: str) -> str:
+    return (LOGS / name).read_text(encoding="utf-8")
+
+
+def test_whole_result_of_a_gpu_capture():
+    r = result(capture("tf2_gpu_full_delegation.txt"), "gpu", runner="apk", settings={"runs": 50},
+               device={"model": "P"})
+    d = r.to_dict()
+    assert d["raw_log"] == capture("tf2_gpu_full_delegation.txt")
+    for key in ("raw_log", "created_at", "tool_version", "schema"):
+        d.pop(key)
+    stats = dict(p50_ms=None, p90_ms=None, p99_ms=None, samples_ms=[])
+    assert d == {
+        "kind": "bench", "artifact": "m.tflite", "target": "adb:S", "runner": "apk", "delegate": "gpu",
+        "status": "ok", "error": None, "settings": {"runs": 50}, "artifact_sha256": None, "recipe": None,
+        "init_ms": 870.557, "first_ms": 130.565,  # Init: 870557, First inference: 130565 (us)
+        "warmup": dict(count=4, mean_ms=122.373, std_ms=4.93, min_ms=117.37, max_ms=130.565, first_ms=130.565,
+                       **stats),
+        "latency": dict(count=50, mean_ms=119.375, std_ms=1.948, min_ms=113.737, max_ms=124.776, first_ms=119.212,
+                        **stats),
+        "init_memory_mb": None, "peak_memory_mb": None,
+        "coverage": {"requested": "gpu", "applied": True, "fully": True, "delegate_kernels": 1, "message": GPU_FULL},
+        "device": {"model": "P"},
+        "metrics": {
+            "inference_avg_ms": 119.375, "warmup_avg_ms": 122.373, "model_size_mb": 7.07479,
+            "delegates": [{"delegate": "GPU", "applied": True, "fully": True, "delegate_kernels": 1,
+                           "message": GPU_FULL}],
+            "tool_params": {"Log parameter values verbosely": "0", "Min num runs": "50", "Num threads": "4",
+                            "Min warmup runs": "1", "Graph": "/data/local/tmp/tflite/denoising_32bit.tflite",
+                            "Enable op profiling": "1", "#threads used for CPU inference": "4", "Use gpu": "1"}},
+        "warnings": [],
+    }
+    plain = result(capture("tf2_gpu_full_delegation.txt"), "gpu")
+    assert plain.runner == "benchmark_model" and plain.settings == {} and plain.device == {}
+
+
+def test_memory_lines_become_result_fields_and_metrics():
+    # "Memory footprint delta ... init=2.4375 overall=20.543", "... via periodic monitoring: 25.0508"
+    r = result(capture("tf2_memory_tail_periodic_peak.txt"))
+    assert r.init_memory_mb == 2.4375 and r.peak_memory_mb == 25.0508
+    assert r.metrics == {"model_size_mb": 0.007588, "memory_overall_mb": 20.543,
+                         "memory_peak_periodic_mb": 25.0508, "peak_memory_source": "periodic"}
+    # no periodic figure: the overall footprint is the peak, and metrics say so
+    r = result(capture("tf215_nnapi_full_accelerators.txt"), "nnapi")
+    assert r.peak_memory_mb == 7.83203 and r.init_memory_mb == 7.40234
+    assert r.metrics["memory_overall_mb"] == 7.83203 and r.metrics["peak_memory_source"] == "overall"
+    assert "memory_peak_periodic_mb" not in r.metrics
+
+
+def test_nnapi_capture_accelerators_and_the_verdict_with_the_runtime_line():
+    r = result(capture("tf215_nnapi_full_accelerators.txt"), "nnapi")
+    assert r.metrics["nnapi_accelerators"] == ["synap-npu", "nnapi-reference"]
+    message = ("Explicitly applied NNAPI delegate, and the model graph will be completely executed by the "
+               "delegate. (Replacing 31 out of 31 node(s) with delegate (TfLiteNnapiDelegate) node, yielding 1 "
+               "partitions for the whole graph.)")
+    assert r.metrics["delegates"] == [{"delegate": "NNAPI", "applied": True, "fully": True, "delegate_kernels": 1,
+                                       "message": message}]
+    assert r.init_ms == 66.002 and r.metrics["warmup_avg_ms"] == 637.079 and r.metrics["inference_avg_ms"] == 1.88574
+
+
+def run_log(*delegate_lines: str) -> str:
+    """A complete run of the current tool with ``delegate_lines`` where it prints them."""
+    return "\n".join([
+        "STARTING!", "Num threads: [2]", *delegate_lines,
+        "The input model file size (MB): 0.5", "Initialized session in 10.5ms.",
+        "Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.",
+        "count=2 first=2000 curr=1000 min=1000 max=2000 avg=1500 std=500",
+        "Running benchmark for at least 5 iterations and at least 1 seconds but terminate if exceeding 150 seconds.",
+        "count=5 first=1000 curr=1000 min=900 max=1100 avg=1000 std=50",
+        "Inference timings in us: Init: 10500, First inference: 2000, Warmup (avg): 1500, Inference (avg): 1000",
+    ]) + "\n"
+
+
+def coverage(delegate, applied, fully, kernels, message):
+    return {"delegate": delegate, "applied": applied, "fully": fully, "delegate_kernels": kernels, "message": message}
+
+
+PARTIAL = ("Explicitly applied GPU delegate, and the model graph will be partially executed by the delegate w/ 3 "
+           "delegate kernels.")
+THOUGH = "Though NNAPI delegate is explicitly applied, the model graph will not be executed by the delegate."
+REPLACING = "Replacing 58 out of 60 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 2 partitions."
+
+
+def test_partial_delegation_line():
+    r = result(run_log("INFO: " + PARTIAL), "gpu")
+    assert r.status == "ok" and r.metrics["delegates"] == [coverage("GPU", True, False, 3, PARTIAL)]
+    assert r.warnings == ("the gpu delegate took only part of the graph (3 delegate kernels): the rest ran on the CPU",)
+
+
+def test_not_executed_line():
+    r = result(run_log(THOUGH), "nnapi")
+    assert r.metrics["delegates"] == [coverage("NNAPI", False, False, 0, THOUGH)]
+    assert r.warnings == ("the nnapi delegate ran no part of the graph: these numbers are the CPU's",)
+
+
+def test_failed_to_apply_line():
+    line = "Failed to apply XNNPACK delegate."
+    r = result(run_log("ERROR: " + line), "xnnpack")
+    assert r.metrics["delegates"] == [coverage("XNNPACK", False, None, None, line)]
+    assert r.metrics["tool_errors"] == [line]
+
+
+@pytest.mark.parametrize("line,expected", [
+    (REPLACING, coverage("XNNPACK", True, False, 2, REPLACING)),
+    ("Replacing 60 out of 60 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 1 partitions.",
+     coverage("GPU", True, True, 1, "Replacing 60 out of 60 node(s) with delegate (TfLiteGpuDelegateV2) node, "
+                                    "yielding 1 partitions.")),
+    ("Replacing 60 out of 60 node(s) with delegate (TfLiteGpuDelegate) node, yielding 2 partitions.",
+     coverage("GPU", True, False, 2, "Replacing 60 out of 60 node(s) with delegate (TfLiteGpuDelegate) node, "
+                                     "yielding 2 partitions.")),
+    ("Replacing 7 node(s) with delegate (TfLiteNnapiDelegate) node, yielding 1 partitions.",  # before 2020
+     coverage("NNAPI", True, None, 1, "Replacing 7 node(s) with delegate (TfLiteNnapiDelegate) node, yielding 1 "
+                                      "partitions.")),
+    ("Replacing 0 out of 9 node(s) with delegate (VendorDelegate) node, yielding 0 partitions.",
+     coverage("VendorDelegate", False, False, 0, "Replacing 0 out of 9 node(s) with delegate (VendorDelegate) "
+                                                 "node, yielding 0 partitions.")),
+])
+def test_runtime_replacing_lines(line, expected):
+    assert result(run_log("INFO: " + line)).metrics["delegates"] == [expected]
+
+
+def test_the_tools_verdict_wins_over_the_runtime_line_and_keeps_it():
+    before = result(run_log("INFO: " + REPLACING, "INFO: " + PARTIAL.replace("GPU", "XNNPACK")), "xnnpack")
+    verdict = PARTIAL.replace("GPU", "XNNPACK")
+    assert before.metrics["delegates"] == [coverage("XNNPACK", True, False, 3, f"{verdict} ({REPLACING})")]
+    after = result(run_log("INFO: " + verdict, "INFO: " + REPLACING), "xnnpack")
+    assert after.metrics["delegates"] == [coverage("XNNPACK", True, False, 3, verdict)]
+    assert after.coverage.delegate_kernels == 3
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("INFO: 30 operations will run on the GPU, and the remaining 2 operations will run on the CPU.",
+     (True, False)),
+    ("INFO: 32 operations will run on the GPU, and the remaining 0 operations will run on the CPU.", (True, True)),
+    ("INFO: 0 operations will run on the GPU, and the remaining 32 operations will run on the CPU.",
+     (False, False)),
+])
+def test_gpu_split_lines(line, expected):
+    (c,) = result(run_log(line), "gpu").metrics["delegates"]
+    assert (c["delegate"], c["applied"], c["fully"], c["delegate_kernels"]) == ("GPU", *expected, None)
+    assert c["message"] == line.removeprefix("INFO: ")
+
+
+def test_unsupported_platform_and_accelerator_list():
+    line = "NNAPI acceleration is unsupported on this platform."
+    r = result(run_log("ERROR: " + line, "INFO: NNAPI accelerators available: [qti-dsp,nnapi-reference]"), "nnapi")
+    assert r.metrics["delegates"] == [coverage("NNAPI", False, None, None, line)]
+    assert r.metrics["tool_errors"] == [line]
+    assert r.metrics["nnapi_accelerators"] == ["qti-dsp", "nnapi-reference"]
+    assert r.metrics["tool_params"]["NNAPI accelerators available"] == "qti-dsp,nnapi-reference"
+
+
+def test_gpu_unsupported_ops_list():
+    r = result(run_log("INFO: Created TensorFlow Lite delegate for GPU.",
+                       "ERROR: Following operations are not supported by GPU delegate:",
+                       "UNPACK: Operation is not supported.", "SPLIT_V: Operation is not supported.",
+                       "INFO: 30 operations will run on the GPU, and the remaining 2 operations will run on the CPU."),
+               "gpu")
+    assert r.metrics["gpu_unsupported_ops"] == ["UNPACK: Operation is not supported.",
+                                                "SPLIT_V: Operation is not supported."]
+    assert r.coverage.applied is True and r.coverage.fully is False
