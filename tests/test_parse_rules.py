@@ -131,6 +131,9 @@ def test_failed_to_apply_line():
     ("Replacing 7 node(s) with delegate (TfLiteNnapiDelegate) node, yielding 1 partitions.",  # before 2020
      coverage("NNAPI", True, None, 1, "Replacing 7 node(s) with delegate (TfLiteNnapiDelegate) node, yielding 1 "
                                       "partitions.")),
+    ("Replacing 1 out of 9 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions.",
+     coverage("XNNPACK", True, False, 1, "Replacing 1 out of 9 node(s) with delegate (TfLiteXNNPackDelegate) node, "
+                                         "yielding 1 partitions.")),
     ("Replacing 0 out of 9 node(s) with delegate (VendorDelegate) node, yielding 0 partitions.",
      coverage("VendorDelegate", False, False, 0, "Replacing 0 out of 9 node(s) with delegate (VendorDelegate) "
                                                  "node, yielding 0 partitions.")),
@@ -179,3 +182,81 @@ def test_gpu_unsupported_ops_list():
     assert r.metrics["gpu_unsupported_ops"] == ["UNPACK: Operation is not supported.",
                                                 "SPLIT_V: Operation is not supported."]
     assert r.coverage.applied is True and r.coverage.fully is False
+
+
+# ------------------------------------------------------------------------------ op-profiling tables
+def test_op_profile_tables_as_the_capture_prints_them():
+    # tf2_op_profiling_tabs.txt, lines 27-43: the initialization section's three tables
+    r = result(capture("tf2_op_profiling_tabs.txt"))
+    section = "Profiling Info for Benchmark Initialization"
+    cols = ["node_type", "first", "avg_ms", "pct", "cdf_pct", "mem_kb", "times_called", "name"]
+    rows = [{"node_type": "ModifyGraphWithDelegate", "first": 14.842, "avg_ms": 14.842, "pct": 99.317,
+             "cdf_pct": 99.317, "mem_kb": 3428.0, "times_called": 1, "name": "ModifyGraphWithDelegate/0"},
+            {"node_type": "AllocateTensors", "first": 0.102, "avg_ms": 0.102, "pct": 0.683, "cdf_pct": 100.0,
+             "mem_kb": 0.0, "times_called": 1, "name": "AllocateTensors/0"}]
+    summary = [{"node_type": "ModifyGraphWithDelegate", "count": 1, "avg_ms": 14.842, "avg_pct": 99.317,
+                "cdf_pct": 99.317, "mem_kb": 3428.0, "times_called": 1},
+               {"node_type": "AllocateTensors", "count": 1, "avg_ms": 0.102, "avg_pct": 0.683, "cdf_pct": 100.0,
+                "mem_kb": 0.0, "times_called": 1}]
+    assert r.metrics["op_profile"][:3] == [
+        {"section": section, "graph": "", "title": "Run Order", "columns": cols, "rows": rows},
+        {"section": section, "graph": "", "title": "Top by Computation Time", "columns": cols, "rows": rows},
+        {"section": section, "graph": "", "title": "Summary by node type",
+         "columns": ["node_type", "count", "avg_ms", "avg_pct", "cdf_pct", "mem_kb", "times_called"],
+         "rows": summary}]
+    assert r.warnings == ()
+
+
+HEADER = "\t[node type]\t[first]\t[avg ms]\t[%]\t[cdf%]\t[mem KB]\t[times called]\t[Name]"
+
+
+def profile_log(*lines: str) -> str:
+    return run_log() + "\n".join(["Profiling Info for Benchmark Initialization:",
+                                  "============================== Run Order ==============================",
+                                  *lines]) + "\n"
+
+
+def test_a_row_cut_short_is_reported_and_ends_the_table():
+    row = "\tCONV_2D\t1.5\t1.25\t50%\t50%\t0.000\t1\tconv/0"
+    cut = "\tCONV_2D\t1.5\t1.25"
+    r = result(profile_log(HEADER, row, cut, row))
+    (table,) = r.metrics["op_profile"]
+    assert table["rows"] == [{"node_type": "CONV_2D", "first": 1.5, "avg_ms": 1.25, "pct": 50.0, "cdf_pct": 50.0,
+                              "mem_kb": 0.0, "times_called": 1, "name": "conv/0"}]
+    assert r.warnings == (f"profile row of 'Run Order' has 3 cells for 8 columns: {cut.strip()}",)
+
+
+@pytest.mark.parametrize("after", ["Number of nodes executed: 2", "Timings (microseconds): count=1 curr=5",
+                                   "Memory (bytes): count=0", "\tA\tB", "",
+                                   "Operator-wise Profiling Info for Regular Benchmark Runs:",
+                                   "============================== Top by Computation Time =============================="])
+def test_the_profilers_own_lines_end_a_table_quietly(after):
+    row = "\tADD\t0.5\t0.25\t100%\t100%\t0\t2\tadd"
+    r = result(profile_log(HEADER, row, after))
+    assert r.metrics["op_profile"][0]["rows"][0]["times_called"] == 2 and r.warnings == ()
+
+
+def test_a_title_without_a_header_is_not_a_table():
+    r = result(profile_log("some text"))
+    assert "op_profile" not in r.metrics
+
+
+# ------------------------------------------------------------------------------ which coverage a run gets
+@pytest.mark.parametrize("delegate", ["cpu", "none", "", "CPU"])
+def test_no_coverage_for_the_cpu(delegate):
+    assert result(run_log("INFO: " + PARTIAL), delegate).coverage is None
+
+
+def test_coverage_of_a_delegate_the_log_never_reports_on():
+    err = "ERROR: GPU delegate: could not create the OpenCL context"
+    r = result(run_log(err, "ERROR: something else"), "gpu")
+    assert r.coverage is not None and r.coverage.requested == "gpu" and r.coverage.applied is None
+    assert r.coverage.message == err.removeprefix("ERROR: ")
+    r = result(run_log("ERROR: something else"), "nnapi")
+    assert r.coverage.message == "" and r.coverage.applied is None and r.coverage.fully is None
+
+
+def test_a_created_delegate_without_a_verdict():
+    r = result(run_log("INFO: Created TensorFlow Lite XNNPACK delegate for CPU."), "xnnpack")
+    assert r.metrics["delegates"] == [coverage("XNNPACK", None, None, None,
+                                               "XNNPACK delegate created; no coverage printed")]
