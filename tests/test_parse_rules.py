@@ -260,3 +260,74 @@ def test_a_created_delegate_without_a_verdict():
     r = result(run_log("INFO: Created TensorFlow Lite XNNPACK delegate for CPU."), "xnnpack")
     assert r.metrics["delegates"] == [coverage("XNNPACK", None, None, None,
                                                "XNNPACK delegate created; no coverage printed")]
+
+
+# ------------------------------------------------------------------------------ the parser's bookkeeping
+@pytest.mark.parametrize("before", [
+    run_log(),  # STARTING! and a whole run
+    run_log().split("\n", 1)[1],  # no STARTING!, but its "Running benchmark" markers
+    "Inference timings in us: Init: 10500, First inference: 2000, Warmup (avg): 1500, Inference (avg): 1000\n",
+])
+def test_a_second_run_is_named_by_its_line(before):
+    text = before + "junk\nSTARTING!\n" + run_log().replace("count=5 ", "count=7 ")
+    log = parse_benchmark_log(text)
+    line = before.count("\n") + 2
+    assert f"a second benchmark run starts at line {line}; only the first one is parsed" in log.warnings
+    assert log.runs is None or log.runs.count == 5
+
+
+def test_unrecognised_text_counts_its_lines():
+    log = parse_benchmark_log("hello\nworld\n\nbye\n")
+    assert log.error == "no benchmark_model output recognised in 4 line(s): is this the tool's output?"
+
+
+def test_an_unfinished_run_without_errors_says_so_and_no_more():
+    log = parse_benchmark_log(run_log().rsplit("Inference timings", 1)[0])
+    assert log.error == ("incomplete benchmark_model output: its final 'Inference timings in us' line is missing, so "
+                         "the run did not finish (device disconnected, tool killed or crashed?)")
+
+
+def test_gpu_op_list_ends_at_a_blank_or_other_line():
+    r = result(run_log("UNPACK: before the list is not in it.",
+                       "ERROR: Following operations are not supported by GPU delegate:",
+                       "UNPACK: Operation is not supported.", "", "SPLIT: after a blank line is not in it."), "gpu")
+    assert r.metrics["gpu_unsupported_ops"] == ["UNPACK: Operation is not supported."]
+    r = result(run_log("ERROR: Following operations are not supported by GPU delegate:",
+                       "UNPACK: Operation is not supported.", "Some other line.",
+                       "SPLIT: after another line is not in it."), "gpu")
+    assert r.metrics["gpu_unsupported_ops"] == ["UNPACK: Operation is not supported."]
+
+
+def test_the_last_verdict_wins_and_runtime_lines_replace_each_other():
+    full = GPU_FULL
+    though = THOUGH.replace("NNAPI", "GPU")
+    (c,) = result(run_log(though, full), "gpu").metrics["delegates"]
+    assert (c["applied"], c["fully"], c["message"]) == (True, True, full)
+    second = REPLACING.replace("58 out of", "59 out of")
+    (c,) = result(run_log(REPLACING, second), "xnnpack").metrics["delegates"]
+    assert c["message"] == second
+
+
+def test_tables_know_their_section_and_graph():
+    row = "\tADD\t0.5\t0.25\t100%\t100%\t0\t2\tadd"
+    title = "============================== Run Order =============================="
+    text = run_log() + "\n".join([
+        title, HEADER, row, "",  # before any section
+        "Operator-wise Profiling Info for Regular Benchmark Runs:", "Subgraph (index: 1) profile:",
+        title, HEADER, row, "",
+        "Primary graph profile:", title, HEADER, row, "",
+        "Profiling Info for Benchmark Initialization:", title, HEADER, row]) + "\n"
+    tables = result(text).metrics["op_profile"]
+    regular = "Operator-wise Profiling Info for Regular Benchmark Runs"
+    assert [(t["section"], t["graph"]) for t in tables] == [
+        ("", ""), (regular, "Subgraph (index: 1) profile"), (regular, "Primary graph profile"),
+        ("Profiling Info for Benchmark Initialization", "")]
+
+
+def test_cells_keep_text_and_integers_apart():
+    row = "\tADD\t1\tn/a\t7%\t100%\t0\t2\t12"
+    (t,) = result(profile_log(HEADER, row)).metrics["op_profile"]
+    (cells,) = t["rows"]
+    assert cells == {"node_type": "ADD", "first": 1, "avg_ms": "n/a", "pct": 7, "cdf_pct": 100, "mem_kb": 0,
+                     "times_called": 2, "name": "12"}
+    assert [type(cells[k]) for k in ("first", "pct", "times_called", "name")] == [int, int, int, str]
