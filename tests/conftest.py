@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 REPO = Path(__file__).resolve().parents[1]
+# Measuring commands record into the results store by default (./tflite-deploy.db): never into the repo
+# from a test. One throw-away store for the session; subprocesses inherit it. Tests that read it name their own.
+os.environ["TFLITE_DEPLOY_STORE"] = str(Path(tempfile.mkdtemp(prefix="tflite-deploy-test-store-")) / "tflite-deploy.db")
 # adb fixtures: a private adb server per test and fake devices (tests/support/fixtures.py)
 pytest_plugins = ["tests.support.fixtures"]
 

@@ -143,7 +143,7 @@ def test_bench_device_does_not_import_tensorflow(adb_device, digits_variants, be
             "'--min-seconds', '0', '--benchmark-binary', %r, '--json'])\nexcept SystemExit:\n    pass\n"
             "print('TF' if 'tensorflow' in sys.modules else 'NO-TF', file=sys.stderr)"
             % (str(digits_variants["int8"].path), adb_device.serial, str(benchmark_binary)))
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TFLITE_DEPLOY_STORE": str(tmp_path / "results.db"),
            **{k: v for k, v in os.environ.items() if k.startswith(("ANDROID_ADB_SERVER", "ADBUTILS_ADB_PATH"))}}
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     (res,) = items_of(json.loads(p.stdout), "bench")

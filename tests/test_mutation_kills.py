@@ -403,7 +403,7 @@ from tflite_deploy.recipes import PRESETS, Recipe  # noqa: E402
     (dict(name="a b"), "Recipe 'a b': a recipe name uses letters, digits and . _ + - only (it becomes part of a "
                        "file name)"),
     (dict(name=""), "Recipe '': a recipe name uses letters"),
-    (dict(weights="int4"), "Recipe 'r': weights must be one of float32, float16, int8, not 'int4'"),
+    (dict(weights="int2"), "Recipe 'r': weights must be one of float32, float16, int8, int4, not 'int2'"),
     (dict(weights="int8", activations="int4"), "Recipe 'r': activations must be one of float32, int8, int16, "
                                                "not 'int4'"),
     (dict(io="int4"), "Recipe 'r': io must be one of float32, int8, uint8, int16, not 'int4'"),
@@ -418,8 +418,10 @@ from tflite_deploy.recipes import PRESETS, Recipe  # noqa: E402
                                                            "I/O, not 'int8'"),
     (dict(weights="int8", activations="int16", io="uint8"), "Recipe 'r': an int16x8 model takes float32 or "
                                                             "int16 I/O, not 'uint8'"),
-    (dict(per_channel="yes"), "Recipe 'r': per_channel and allow_float_fallback are true or false"),
-    (dict(allow_float_fallback=1), "Recipe 'r': per_channel and allow_float_fallback are true or false"),
+    (dict(per_channel="yes"), "Recipe 'r': per_channel, allow_float_fallback and weight_only are true or false"),
+    (dict(allow_float_fallback=1), "Recipe 'r': per_channel, allow_float_fallback and weight_only are true or "
+                                   "false"),
+    (dict(weight_only=0), "Recipe 'r': per_channel, allow_float_fallback and weight_only are true or false"),
     (dict(calibration_samples=0), "Recipe 'r': calibration_samples must be a positive whole number, not 0"),
     (dict(calibration_samples=2.5), "Recipe 'r': calibration_samples must be a positive whole number, not 2.5"),
     (dict(float_ops=("MEAN",)), "Recipe 'r': float_layers/float_ops select layers to keep in float in a "
@@ -465,7 +467,7 @@ def test_recipe_dict_round_trip_and_flags():
     d = r.to_dict()
     assert d == {"name": "x", "weights": "int8", "activations": "int8", "io": "int8", "per_channel": False,
                  "calibration_samples": 50, "float_layers": ["l1"], "float_ops": ["MEAN"],
-                 "allow_float_fallback": True,
+                 "allow_float_fallback": True, "weight_only": False, "block_size": 0,
                  "optimize": [{"technique": "prune", "sparsity": 0.5, "schedule": "polynomial", "clusters": 16,
                                "init": "kmeans++", "epochs": 2, "batch_size": 32, "learning_rate": 1e-3}],
                  "description": "d"}

@@ -22,8 +22,8 @@ from tflite_deploy.recipes import (
 )
 
 PRESET_LIST = "float32, dynamic, int8, int8-io, float16, int16x8"
-RECIPE_KEYS = ("activations, allow_float_fallback, base, calibration_samples, description, float_layers, "
-               "float_ops, io, optimize, per_channel, weights")
+RECIPE_KEYS = ("activations, allow_float_fallback, base, block_size, calibration_samples, description, float_layers, "
+               "float_ops, io, optimize, per_channel, weight_only, weights")
 STEP_KEYS = "batch_size, clusters, epochs, init, learning_rate, schedule, sparsity, technique"
 TECHNIQUES = "qat, prune, cluster, pqat, cqat, pcqat"
 
@@ -153,7 +153,7 @@ def test_from_mapping_lists_become_tuples():
                                                            "[{technique: prune, sparsity: 0.5}]"),
     ({"base": "int8", "optimize": 3}, "recipe 'x': optimize is a list of steps such as "
                                       "[{technique: prune, sparsity: 0.5}]"),
-    ({"weights": "int4"}, "Recipe 'x': weights must be one of float32, float16, int8, not 'int4'"),
+    ({"weights": "int2"}, "Recipe 'x': weights must be one of float32, float16, int8, int4, not 'int2'"),
 ])
 def test_from_mapping_errors_name_the_file_and_recipe(data, problem):
     assert message(from_mapping, "x", data, PRESETS, "my.yaml") == f"my.yaml: {problem}"

@@ -7,15 +7,18 @@ takes ``progress``, a callable that receives :class:`~tflite_deploy.progress.Pro
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Union
 
 from tflite_deploy.artifact import Artifact, recipe_name
 from tflite_deploy.errors import UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.progress import ProgressCallback, ProgressEvent, report
 from tflite_deploy.recipes import PRESETS, Recipe, load_recipe_file, resolve
+from tflite_deploy.recording import Recorder, StoreSpec, open_recorder
 from tflite_deploy.result import Result
 
 if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for signatures only
@@ -27,9 +30,20 @@ if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for sig
 PathLike = Union[str, Path]
 DataSpec = Union[str, "Dataset", None]
 
-__all__ = ["Artifact", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "convert", "demo", "evaluate",
-           "inspect_model", "layer_errors", "list_devices", "load_recipes", "open_dataset", "optimize",
+__all__ = ["Artifact", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench", "compare", "convert", "demo",
+           "evaluate", "inspect_model", "layer_errors", "list_devices", "load_recipes", "open_dataset", "optimize",
            "parse_logs"]
+
+
+@contextlib.contextmanager
+def _recording(store: StoreSpec, tag: Optional[str]) -> Iterator[Optional[Recorder]]:
+    """The run a measuring function records into (None without a store); closed however it ends."""
+    rec = open_recorder(store, tag)
+    try:
+        yield rec
+    finally:
+        if rec:
+            rec.close()
 
 
 def open_dataset(spec: str, preprocess: Optional["Preprocess"] = None) -> "Dataset":
@@ -98,27 +112,44 @@ def _dataset(data: DataSpec, preprocess: Optional[Preprocess]) -> DataSpec:
 # ---------------------------------------------------------------------------------------- convert
 def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), data: DataSpec = None,
             out: PathLike = "out", *, recipe_files: Sequence[PathLike] = (), preprocess: Optional[Preprocess] = None,
-            progress: Optional[ProgressCallback] = None) -> list[Artifact]:
-    """Convert ``model`` (a .keras/.h5 path, a SavedModel folder or a loaded SourceModel) with each recipe.
+            input_shape: str | Sequence[int] | None = None, progress: Optional[ProgressCallback] = None,
+            store: StoreSpec = None, tag: Optional[str] = None) -> list[Artifact]:
+    """Convert ``model`` (a .keras/.h5 path, a SavedModel folder, a float .tflite, an .onnx, or a loaded
+    SourceModel) with each recipe.
 
     Writes ``NAME.RECIPE.tflite`` and a sidecar JSON per recipe into ``out``; returns the artifacts.
     ``data`` (``digits:train``, an image folder, a .npz, or a Dataset) calibrates int8/int16x8 recipes.
+    A float .tflite is quantized by the AI Edge Quantizer; an .onnx is converted by onnx2tf first, and
+    ``input_shape`` (``(1, 3, 224, 224)`` or ``"1,3,224,224"``) fixes its dynamic dimensions.
+    ``store`` (a path, a database URL, or True for the default store) records each artifact as it is written.
     """
     chosen = load_recipes(recipes, recipe_files)
     dataset = _dataset(data, preprocess)
     from tflite_deploy.conversion import convert as convert_verb
-    from tflite_deploy.models import SourceModel, load_model
+    from tflite_deploy.sources import open_source
 
-    if not isinstance(model, SourceModel):
-        report(progress, "load", 0, None, f"Loading {model} (TensorFlow) ...")
-        model = load_model(model)
-    return convert_verb(model, chosen, dataset, out, progress=progress)
+    if isinstance(model, (str, Path)):
+        report(progress, "load", 0, None, f"Loading {model} ...")
+        model = open_source(model, input_shape, dataset)
+    elif input_shape is not None:
+        raise UserError("input_shape applies to an ONNX model given by its path, not to a loaded model.")
+    with _recording(store, tag) as rec:
+        def on_event(e: ProgressEvent) -> None:
+            if rec and isinstance(e.item, Artifact):
+                from tflite_deploy.recording import conversion_result
+
+                rec.result(conversion_result(e.item))
+            if progress:
+                progress(e)
+
+        return convert_verb(model, chosen, dataset, out, progress=on_event)
 
 
 # --------------------------------------------------------------------------------------- evaluate
 def evaluate(reference: PathLike, variants: Sequence[PathLike], data: DataSpec, *, limit: Optional[int] = None,
              top_k: int = 5, threads: Optional[int] = None, preprocess: Optional[Preprocess] = None,
-             progress: Optional[ProgressCallback] = None) -> list[Result]:
+             progress: Optional[ProgressCallback] = None, store: StoreSpec = None, tag: Optional[str] = None
+             ) -> list[Result]:
     """Accuracy and output agreement of each variant against the float reference, on the same samples.
 
     Returns one ``eval`` Result for the reference, then one per variant (with the paired drop and its 95% CI).
@@ -128,8 +159,10 @@ def evaluate(reference: PathLike, variants: Sequence[PathLike], data: DataSpec, 
     from tflite_deploy.evaluation import evaluate as evaluate_verb
 
     dataset = open_dataset(data, preprocess) if isinstance(data, str) else data
-    return evaluate_verb(reference, list(variants), dataset, limit=limit, top_k=top_k, threads=threads,
-                         progress=progress)
+    with _recording(store, tag) as rec:  # the paired drops need every variant: results complete together
+        results = evaluate_verb(reference, list(variants), dataset, limit=limit, top_k=top_k, threads=threads,
+                                progress=progress)
+        return [rec.result(r) for r in results] if rec else results
 
 
 def layer_errors(variants: Sequence[PathLike], data: DataSpec, *, preprocess: Optional[Preprocess] = None,
@@ -167,10 +200,13 @@ class BenchOptions:
     cooldown: float = 0.0
     timeout: float = 600.0
     cleanup: bool = False
+    repeat: int = 1                        # independent measurements per file (fresh interpreter / run)
 
     def check(self) -> None:
         if self.runs < 1 or self.warmup < 0 or (self.threads is not None and self.threads < 1):
             raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
+        if self.repeat < 1:
+            raise UserError(f"--repeat is how many independent measurements per file: at least 1, not {self.repeat}.")
         if self.runner not in ("binary", "apk"):
             raise UserError(f"--runner is binary or apk, not {self.runner!r}")
         if self.gpu_precision not in ("fp16", "fp32"):
@@ -184,11 +220,15 @@ class BenchOptions:
 
 def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_server: Optional[str] = None,
           options: Optional[BenchOptions] = None, progress: Optional[ProgressCallback] = None,
-          **option_values: Any) -> list[Result]:
-    """Latency and memory of ``files`` on each target: ``host`` (LiteRT here) or an Android device
-    (``adb:SERIAL``, a bare ``SERIAL``, or ``adb://HOST:PORT/SERIAL``). ``adb_server`` (``HOST:PORT``)
+          store: StoreSpec = None, tag: Optional[str] = None, **option_values: Any) -> list[Result]:
+    """Latency and memory of ``files`` on each target: ``host`` (LiteRT here; ONNX Runtime for .onnx files)
+    or an Android device (``adb:SERIAL``, a bare ``SERIAL``, or ``adb://HOST:PORT/SERIAL``). ``adb_server`` (``HOST:PORT``)
     puts the bare and ``adb:`` serials on a remote adb server. Options: :class:`BenchOptions` fields,
     as ``options=`` or keywords (``runs=100``). Host results come first, then device results.
+
+    ``repeat=K`` measures each file K times independently (host: a fresh interpreter each time; device:
+    K benchmark_model runs, ``cooldown`` seconds apart) and folds them with ``merge_repeats``: the
+    per-repeat medians are what ``compare`` judges. ``store`` records each result as it completes.
     """
     opts = replace(options or BenchOptions(), **option_values)
     paths = [Path(f) for f in files]
@@ -197,47 +237,81 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
             raise UserError(f"Model {f} does not exist.")
     opts.check()
     devices = [t for t in targets if t != "host"]
+    onnx_files = [str(f) for f in paths if f.suffix.lower() == ".onnx"]
+    if devices and onnx_files:  # ONNX Runtime runs here only; phones run .tflite
+        raise UserError(f"{', '.join(onnx_files)}: .onnx files are measured on this machine with ONNX Runtime; "
+                        "devices run .tflite files. Leave out --device, or the .onnx.")
     if adb_server:
         devices = [d if d.startswith("adb://") else f"adb://{adb_server}/{d.removeprefix('adb:')}" for d in devices]
     results: list[Result] = []
-    if "host" in targets:
-        results += _bench_host(paths, opts, progress)
-    if devices:
-        results += _bench_devices(paths, devices, opts, progress)
+    with _recording(store, tag) as rec:
+        def done(r: Result) -> Result:
+            return rec.result(r) if rec else r
+
+        if "host" in targets:
+            results += _bench_host(paths, opts, progress, done)
+        if devices:
+            results += _bench_devices(paths, devices, opts, progress, done)
     return results
 
 
-def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[ProgressCallback]) -> list[Result]:
+def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[ProgressCallback],
+                done: Any) -> list[Result]:
     from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.repeat import merge_repeats
     from tflite_deploy.runtime import check_host_delegate
 
     delegate = ",".join(opts.delegates) or "xnnpack"
     check_host_delegate(delegate)  # one host delegate: a list is refused here with the choices
     settings = HostBenchSettings(threads=opts.threads or 1, runs=opts.runs, warmup=opts.warmup,
                                  min_seconds=opts.min_seconds, delegate=delegate)
-    report(progress, "bench", 0, opts.runs, f"Measuring {len(paths)} model(s), interleaved ...")
-    return bench_host(paths, settings, progress=progress)
+    if opts.repeat == 1:  # one pass, the files interleaved: they finish together
+        report(progress, "bench", 0, opts.runs, f"Measuring {len(paths)} model(s), interleaved ...")
+        return [done(r) for r in bench_host(paths, settings, progress=progress)]
+    out = []
+    for i, p in enumerate(paths):  # file by file, so each is recorded as soon as its K repeats are in
+        reps = []
+        for k in range(opts.repeat):
+            report(progress, "bench", i * opts.repeat + k, len(paths) * opts.repeat, f"{p.name}: repeat {k + 1}")
+            reps += bench_host([p], settings)  # a fresh interpreter instance each time
+        out.append(done(merge_repeats(reps)))
+    report(progress, "bench", len(paths) * opts.repeat, len(paths) * opts.repeat, "")
+    return out
 
 
 def _bench_devices(paths: list[Path], devices: list[str], opts: BenchOptions,
-                   progress: Optional[ProgressCallback]) -> list[Result]:
+                   progress: Optional[ProgressCallback], done: Any) -> list[Result]:
     from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices
+    from tflite_deploy.benchmark.repeat import merge_repeats
 
     settings = DeviceBenchSettings(
         delegates=opts.delegates, threads=opts.threads or 4, runs=opts.runs, warmup_runs=opts.warmup,
         min_seconds=opts.min_seconds, gpu_precision=opts.gpu_precision, nnapi_accelerator=opts.nnapi_accelerator,
         op_profiling=opts.op_profiling, pin_big_cores=opts.pin_big_cores, cooldown_seconds=opts.cooldown,
         timeout_seconds=opts.timeout, cleanup=opts.cleanup, runner=opts.runner)
-    total = len(paths) * len(devices) * len(settings.delegates)
-    done = [0]
+    total = len(paths) * len(devices) * len(settings.delegates) * opts.repeat
+    count = [0]
 
     def on_result(r: Result) -> None:
-        done[0] += 1
-        report(progress, "device", done[0], total, f"{r.target} {r.delegate}: {r.status}", r)
+        count[0] += 1
+        report(progress, "device", count[0], total, f"{r.target} {r.delegate}: {r.status}", r)
+        if opts.repeat == 1:
+            done(fill_like_host(r))
 
     report(progress, "device", 0, total, "")
     tool = Path(opts.tool) if opts.tool else None
-    return [fill_like_host(r) for r in bench_devices(paths, devices, tool, settings, on_result=on_result)]
+    if opts.repeat == 1:
+        return [fill_like_host(r) for r in bench_devices(paths, devices, tool, settings, on_result=on_result)]
+    out = []
+    for p in paths:  # file by file: K runs of it on every device and delegate, then one merged Result each
+        cells: dict[tuple, list[Result]] = {}
+        for k in range(opts.repeat):
+            if k and opts.cooldown:
+                time.sleep(opts.cooldown)  # the same rest bench_devices takes between its own runs
+            for r in bench_devices([p], devices, tool, settings, on_result=on_result):
+                cells.setdefault((r.target, r.delegate), []).append(r)
+        out += [done(fill_like_host(merge_repeats(reps))) for reps in cells.values()]
+    return out
 
 
 def fill_like_host(r: Result) -> Result:
@@ -266,7 +340,8 @@ def list_devices(adb_server: Optional[str] = None) -> list:
     return adb_list(server)
 
 
-def parse_logs(logs: Sequence[PathLike], *, delegate: str = "cpu", target: str = "unknown") -> list[Result]:
+def parse_logs(logs: Sequence[PathLike], *, delegate: str = "cpu", target: str = "unknown",
+               store: StoreSpec = None, tag: Optional[str] = None) -> list[Result]:
     """benchmark_model output (or a logcat dump of the benchmark APK) captured elsewhere, as bench Results."""
     from tflite_deploy.benchmark.parse import parse_benchmark_log, to_result
 
@@ -280,7 +355,60 @@ def parse_logs(logs: Sequence[PathLike], *, delegate: str = "cpu", target: str =
         results.append(to_result(log, artifact=graph, target=target, delegate=delegate, runner="log",
                                  settings={"log_file": str(f), "threads": int(threads) if threads and
                                            threads.isdigit() else None}))
-    return results
+    with _recording(store, tag) as rec:  # every log is read first: a bad one records nothing
+        return [rec.result(r) for r in results] if rec else results
+
+
+# ---------------------------------------------------------------------------------------- compare
+def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effect: float = 0.05,
+            confirm: bool = False, repeat: int = 10, progress: Optional[ProgressCallback] = None) -> Any:
+    """Compare two stored runs (ids, tags, ``latest``, ``latest~1``) cell by cell with a noise-aware verdict.
+
+    ``confirm``: every host cell measured on both sides whose two artifacts are still on disk is measured
+    again, base and new alternating ``repeat`` times in this one process, and judged on those pairs alone
+    (:func:`~tflite_deploy.report.verdict.paired_verdict`: no between-process noise, drift cancelled).
+    Returns a :class:`tflite_deploy.report.compare.Comparison`.
+    """
+    from tflite_deploy.report.compare import compare_runs
+    from tflite_deploy.store import open_store
+
+    if not 0 <= min_effect < 1:
+        raise UserError(f"--min-effect {min_effect} must be a fraction between 0 and 1 (0.05 = 5%).")
+    with open_store(None if store is True else store, create=False) as st:
+        cmp = compare_runs(st, base, new, min_effect=min_effect)
+    return _confirm(cmp, max(repeat, 3), progress) if confirm else cmp
+
+
+def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback]) -> Any:
+    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.report.verdict import NOT_COMPARABLE, paired_verdict
+
+    def on_disk(cell: Any, run: dict) -> Optional[Path]:
+        p = Path(cell.artifact or "")
+        p = p if p.is_absolute() else Path(run.get("cwd") or ".") / p
+        return p if cell.artifact and p.is_file() else None
+
+    def settings(cell: Any, delegate: str) -> HostBenchSettings:
+        s = cell.settings
+        return HostBenchSettings(threads=s.get("threads") or 1, runs=min(s.get("runs") or 50, 50),
+                                 warmup=s.get("warmup") or 5, min_seconds=0.2, delegate=delegate)
+
+    todo = [c for c in cmp.cells if c.status == "compared" and c.latency.verdict != NOT_COMPARABLE
+            and c.key[2] == "host" and on_disk(c.base, cmp.base_run) and on_disk(c.new, cmp.new_run)]
+    for i, c in enumerate(todo):
+        report(progress, "confirm", i, len(todo), f"Re-measuring {c.key[0]} base and new, interleaved ...")
+        sides = [(on_disk(c.base, cmp.base_run), settings(c.base, c.key[3])),
+                 (on_disk(c.new, cmp.new_run), settings(c.new, c.key[3]))]
+        medians: list[list[float]] = [[], []]
+        for k in range(repeat):  # base, new, base, new ...: drift hits both sides alike
+            for side, (path, s) in enumerate(sides if k % 2 == 0 else sides[::-1]):
+                r = bench_host([path], s)[0]
+                medians[side if k % 2 == 0 else 1 - side].append(r.latency.p50_ms if r.latency else None)
+        v = paired_verdict(medians[0], medians[1], min_effect=cmp.min_effect)
+        c.latency = replace(v, basis=f"confirmed in one process: {v.basis}")
+        cmp.confirmed.append(c.key)
+    report(progress, "confirm", len(todo), len(todo), "")
+    return cmp
 
 
 # ---------------------------------------------------------------------------------------- inspect

@@ -6,16 +6,16 @@ functions that need them, so ``--help``, ``inspect``, ``bench`` and ``devices`` 
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Annotated, Any, Callable, List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
 
-from tflite_deploy import __version__, api, render
+from tflite_deploy import __version__, api, render, store_cli
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
+from tflite_deploy.store_cli import NoStore, RunTag, StoreTo, store_target, user_errors
 
 app = typer.Typer(
     name="tflite-deploy",
@@ -50,23 +50,6 @@ def _version(value: bool) -> None:
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                         help="Print the version and exit.")) -> None:
     pass
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a UserError into its one-paragraph message and a non-zero exit, not a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except UserError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 def _quiet_python_warnings() -> None:
@@ -104,7 +87,7 @@ def recipes(recipes_file: RecipeFiles = [], as_json: JsonFlag = False) -> None: 
 @app.command()
 @user_errors
 def convert(
-    model: Path = typer.Argument(..., help="A .keras or .h5 file, or a SavedModel folder."),
+    model: Path = typer.Argument(..., help="A .keras/.h5 file, a SavedModel folder, a float .tflite or an .onnx."),
     recipe: List[str] = typer.Option(["float32", "int8"], "--recipe", "-r",
                                      help="Recipe name; repeat for several (see `tflite-deploy recipes`)."),
     data: Optional[str] = typer.Option(None, "--data", "-d",
@@ -114,13 +97,17 @@ def convert(
     recipes_file: RecipeFiles = [],  # noqa: B006
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
     color: ColorMode = None, layout: Layout = None, as_json: JsonFlag = False,
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="ONNX models with dynamic "
+                                              "dimensions: the input shape to convert with, e.g. 1,3,224,224."),
+    store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
     pre = api.preprocess(size, scale, mean, std, color, layout)
     _quiet_python_warnings()
     with _bars(as_json) as progress:
         arts = api.convert(model, recipe, data, out_dir, recipe_files=recipes_file, preprocess=pre,
-                           progress=progress)
+                           input_shape=input_shape, progress=progress, store=store_target(store, no_store),
+                           tag=tag)
     rows = api.as_items("convert", arts)
     if as_json:
         print(dumps("convert", rows))
@@ -149,8 +136,8 @@ def inspect(
 @app.command(name="eval")
 @user_errors
 def eval_cmd(
-    models: List[Path] = typer.Argument(..., help="The float reference (.keras/.h5/SavedModel or a float32 "
-                                                  ".tflite) first, then the .tflite variants to judge."),
+    models: List[Path] = typer.Argument(..., help="The float reference (.keras/.h5/SavedModel, a float32 .tflite "
+                                                  "or an .onnx) first, then the .tflite variants to judge."),
     data: str = typer.Option(..., "--data", "-d", help="Evaluation data, e.g. digits:test or an image folder."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most this many samples."),
     top_k: int = typer.Option(5, "--top-k", help="Also report top-k accuracy (when there are more classes)."),
@@ -159,6 +146,7 @@ def eval_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
     color: ColorMode = None, layout: Layout = None, as_json: JsonFlag = False,
+    store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
     """Accuracy of each variant against the float reference, with a 95% interval on the drop."""
     if len(models) < 2:
@@ -169,7 +157,7 @@ def eval_cmd(
     ds = open_dataset(data, api.preprocess(size, scale, mean, std, color, layout))
     with _bars(as_json) as progress:
         results = api.evaluate(models[0], models[1:], ds, limit=limit, top_k=top_k, threads=threads,
-                               progress=progress)
+                               progress=progress, store=store_target(store, no_store), tag=tag)
         layers = api.layer_errors([r.artifact for r in results[1:]], ds, progress=progress) if per_layer else {}
     if as_json:
         print(dumps("eval", [{**r.to_dict(), **({"per_layer": [e.to_dict() for e in layers[r.artifact]]}
@@ -186,7 +174,7 @@ def eval_cmd(
 @app.command()
 @user_errors
 def bench(
-    files: List[Path] = typer.Argument(..., help=".tflite file(s); several are measured interleaved."),
+    files: List[Path] = typer.Argument(..., help=".tflite files (.onnx on the host); measured interleaved."),
     device: List[str] = typer.Option([], "--device", "-D", help="Android device: SERIAL, adb:SERIAL or "
                                      "adb://HOST:PORT/SERIAL (remote adb server); repeat for several."),
     delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack, none or reference. Device: a "
@@ -195,6 +183,7 @@ def bench(
                                              "the --device serials (a device farm)."),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Threads (host 1, device 4)."),
     runs: int = typer.Option(50, "--runs", help="Measured runs (at least; see --min-seconds)."),
+    repeat: int = typer.Option(1, "--repeat", help="Independent measurements per file (fresh interpreter / run)."),
     warmup: int = typer.Option(5, "--warmup", help="Warm-up runs, reported apart."),
     min_seconds: float = typer.Option(1.0, "--min-seconds", help="Keep measuring at least this long."),
     benchmark_binary: Optional[Path] = typer.Option(
@@ -214,16 +203,17 @@ def bench(
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds one device run may take."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove pushed models from the device afterwards."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per result to this CSV."),
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
     """Latency and memory of .tflite files on this machine (LiteRT) or on Android devices (adb)."""
     opts = api.BenchOptions(
         delegate=delegate, threads=threads, runs=runs, warmup=warmup, min_seconds=min_seconds, runner=runner,
         tool=benchmark_apk if runner == "apk" else benchmark_binary, gpu_precision=gpu_precision,
         nnapi_accelerator=nnapi_accelerator, op_profiling=op_profiling, pin_big_cores=pin_big_cores,
-        cooldown=cooldown, timeout=timeout, cleanup=cleanup)
+        cooldown=cooldown, timeout=timeout, cleanup=cleanup, repeat=repeat)
     with _bars(as_json) as progress:
-        results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress)
+        results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress,
+                            store=store_target(store, no_store), tag=tag)
     if csv_path:
         from tflite_deploy.export import write_csv
 
@@ -260,10 +250,10 @@ def parse_log(
     logs: List[Path] = typer.Argument(..., help="benchmark_model output or a logcat dump of the benchmark APK."),
     delegate: str = typer.Option("cpu", "--delegate", help="Delegate the run used (for the record)."),
     target: str = typer.Option("unknown", "--target", help="Where it ran, e.g. adb:SERIAL (for the record)."),
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
     """Parse benchmark_model output captured elsewhere into the same Result records as bench."""
-    results = api.parse_logs(logs, delegate=delegate, target=target)
+    results = api.parse_logs(logs, delegate=delegate, target=target, store=store_target(store, no_store), tag=tag)
     if as_json:
         print(dumps("parse-log", [r.to_dict() for r in results]))
     else:
@@ -333,6 +323,9 @@ def demo(
     render.demo_report(d.artifacts, d.evals[1:], d.benches, out)
     out.print(f"Next: [bold]tflite-deploy inspect {d.artifacts[2].path}[/], "
               f"[bold]tflite-deploy eval {d.model} {d.artifacts[2].path} -d digits:test --per-layer[/]")
+
+
+store_cli.register(app)  # history, compare, report (the results store)
 
 
 def main() -> None:

@@ -10,30 +10,37 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-import numpy as np
-
 from tflite_deploy.artifact import Artifact
-from tflite_deploy.converter import convert_to_artifact, source_meta
-from tflite_deploy.datasets import Dataset, open_dataset
-from tflite_deploy.errors import DatasetError, RecipeError
-from tflite_deploy.models import SourceModel, load_model
+from tflite_deploy.converter import convert_to_artifact
+from tflite_deploy.datasets import Dataset
+from tflite_deploy.errors import RecipeError
+from tflite_deploy.models import SourceModel
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.recipes import Recipe
+from tflite_deploy.sources import open_source
+from tflite_deploy.sources.common import calibration_samples, source_meta
 from tflite_deploy.tf_loader import versions
 
 def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None = None,
-            out_dir: str | Path = "out", *, progress: Optional[ProgressCallback] = None) -> list[Artifact]:
+            out_dir: str | Path = "out", *, progress: Optional[ProgressCallback] = None,
+            input_shape: Optional[Sequence[int]] = None) -> list[Artifact]:
     """Convert ``model`` with each recipe into ``out_dir``; returns the artifacts in recipe order.
 
     ``dataset`` (a spec such as ``digits:train`` or a :class:`Dataset`) is required when a recipe
     calibrates (int8, int16x8); its samples must fit the model's input, which is checked first.
     A recipe with ``optimize`` steps is fine-tuned first (the training verb), then converted.
     ``progress`` hears one ``convert`` event per recipe (item: the artifact).
+    ``model`` may also be a float ``.tflite`` (quantized by the AI Edge Quantizer) or an ``.onnx``
+    (converted by onnx2tf first; ``input_shape`` fixes its dynamic dimensions).
     """
     if not recipes:
         raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
-    source = model if isinstance(model, SourceModel) else load_model(model)
-    calibration = _calibration_samples(source, recipes, dataset)
+    source = open_source(model, input_shape, dataset)
+    if source.framework == "tflite":  # the AI Edge Quantizer rewrites the float .tflite itself
+        from tflite_deploy.quantizer import quantize_all
+
+        return quantize_all(source, recipes, dataset, out_dir, progress)
+    calibration = calibration_samples(source, recipes, dataset)
     meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
     if calibration is not None:
         meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
@@ -52,20 +59,6 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
         upcoming = recipes[len(artifacts)].name if len(artifacts) < len(recipes) else ""
         report(progress, "convert", len(artifacts), len(recipes), upcoming, art)
     return artifacts
-
-
-def _calibration_samples(source: SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None
-                         ) -> Optional[tuple[np.ndarray, str]]:
-    needed = max((r.calibration_samples for r in recipes if r.needs_calibration), default=0)
-    if dataset is None:
-        if needed:
-            names = ", ".join(r.name for r in recipes if r.needs_calibration)
-            raise DatasetError(f"Recipe(s) {names} calibrate activation ranges and need a representative "
-                               "dataset: pass --data (e.g. --data digits:train or an image folder).")
-        return None
-    ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
-    ds.check_fits(source.input_shape, source.input_dtype, f"model {source.path}")
-    return ds.take(max(needed, 1)).astype(np.float32), ds.name
 
 
 def conversion_table_rows(artifacts: Iterable[Artifact]) -> list[dict[str, Any]]:

@@ -17,13 +17,8 @@ from tflite_deploy.artifact import Artifact, save_artifact
 from tflite_deploy.errors import ModelError, RecipeError
 from tflite_deploy.models import SourceModel
 from tflite_deploy.recipes import Recipe
+from tflite_deploy.sources.common import match_layers, source_meta  # noqa: F401  (source_meta: old import path)
 from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
-
-
-def source_meta(source: SourceModel) -> dict[str, Any]:
-    """What a sidecar records of the model a variant was made from."""
-    return {"path": str(source.path), "sha256": source.sha256, "format": source.framework,
-            "input_shape": list(source.input_shape), "input_dtype": source.input_dtype}
 
 
 def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray],
@@ -41,6 +36,10 @@ def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Option
 
 def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray]) -> bytes:
     """Run the TFLite converter for one recipe; returns the flatbuffer."""
+    if recipe.needs_aeq:  # hook: int4 / weight-only / blockwise exist only in the AI Edge Quantizer
+        raise RecipeError(f"Recipe {recipe.name!r} ({recipe.summary()}) needs the AI Edge Quantizer, which "
+                          f"quantizes float .tflite files: convert {source.path} with -r float32 first, then "
+                          "convert the float32 .tflite with this recipe.")
     conv = source.converter()
     configure(conv, recipe, calibration)
     with captured_native_stderr() as log:
@@ -102,22 +101,6 @@ def float_layer_names(source: SourceModel) -> list[str]:
     interp = Interpreter(model_content=source.converter().convert())
     tensors = interp.get_tensor_details()
     return [tensors[op["outputs"][0]]["name"] for op in interp._get_ops_details() if len(op["outputs"])]
-
-
-def match_layers(wanted: Sequence[str], names: Sequence[str]) -> list[str]:
-    """Expand user layer names to op output tensor names.
-
-    A name matches a tensor name exactly, or matches a Keras layer: the converter names tensors
-    like ``model/logits/MatMul;model/logits/BiasAdd``, so ``logits`` matches any op whose name has
-    ``logits`` as a path component.
-    """
-    out = []
-    for w in wanted:
-        hits = [n for n in names if n == w or any(w in part.split("/") for part in n.split(";"))]
-        if not hits:
-            raise KeyError(w)
-        out += [h for h in hits if h not in out]
-    return out
 
 
 def _resolve_float_layers(source: SourceModel, recipe: Recipe) -> list[str]:

@@ -59,7 +59,15 @@ def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int =
         # quantizes to int8 instead, which would report the wrong model.
         raise UserError(f"--per-layer applies to int8 full-integer variants; {variant} is {recipe.summary()}.")
     source_path = Path(side["source"]["path"])
-    source = load_model(source_path)
+    if side["source"].get("format") == "tflite":  # AEQ-made variants have no TF converter to replay
+        raise UserError(f"--per-layer re-quantizes the source with the TF converter's QuantizationDebugger; "
+                        f"{variant} was made from a .tflite by the AI Edge Quantizer, which it cannot replay.")
+    if side["source"].get("format") == "onnx":  # reconverted through onnx2tf, as convert did
+        from tflite_deploy.sources import open_source
+
+        source = open_source(source_path, side["source"].get("onnx_input_shape"))
+    else:
+        source = load_model(source_path)
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
     ds.check_fits(source.input_shape, source.input_dtype, f"model {source_path}")
     x = ds.take(max(samples, recipe.calibration_samples)).astype(np.float32)

@@ -37,6 +37,10 @@ class Outputs:
 def reference_predictor(path: str | Path, threads: Optional[int] = None) -> Predictor:
     """A float reference: a float .tflite, or a Keras/SavedModel model run by TensorFlow."""
     p = Path(path)
+    if p.suffix.lower() == ".onnx":  # hook: an ONNX source's reference is the .onnx in ONNX Runtime
+        from tflite_deploy.sources.onnx_runtime import onnx_reference
+
+        return onnx_reference(p, threads)
     if p.suffix == ".tflite":
         m = TfliteModel(p, threads=threads)
         return _checked(m.predict, m, p)
@@ -160,9 +164,9 @@ def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str
     if labels is not None:
         ref_correct = ref_values.argmax(1) == labels
         ref_metrics.update(_accuracy(ref_values, labels, top_k, resamples))
-    results = [Result(kind="eval", artifact=str(reference), delegate=delegate if str(reference).endswith(
-        ".tflite") else "tensorflow", runner="litert-python" if str(reference).endswith(".tflite")
-        else "tensorflow", settings=settings, metrics=ref_metrics)]
+    runner, ref_delegate = _reference_runner(str(reference), delegate)
+    results = [Result(kind="eval", artifact=str(reference), delegate=ref_delegate, runner=runner,
+                      settings=settings, metrics=ref_metrics)]
 
     for path in variants:
         model = TfliteModel(path, threads=threads, delegate=delegate)
@@ -179,6 +183,14 @@ def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str
         results.append(Result(kind="eval", artifact=str(path), delegate=delegate, settings=settings,
                               metrics=metrics, recipe=recipe_name(path)))
     return results
+
+
+def _reference_runner(reference: str, delegate: str) -> tuple[str, str]:
+    if reference.endswith(".tflite"):
+        return "litert-python", delegate
+    if reference.lower().endswith(".onnx"):
+        return "onnxruntime", "cpu"
+    return "tensorflow", "tensorflow"
 
 
 def _accuracy(values: np.ndarray, labels: np.ndarray, top_k: int, resamples: int) -> dict[str, Any]:

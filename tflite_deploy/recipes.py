@@ -27,7 +27,9 @@ from typing import Any, Iterable, Mapping
 
 from tflite_deploy.errors import RecipeError
 
-WEIGHT_TYPES = ("float32", "float16", "int8")
+WEIGHT_TYPES = ("float32", "float16", "int8", "int4")
+#: Blockwise weight quantization (AI Edge Quantizer, .tflite sources): values per block; 0 is none.
+BLOCK_SIZES = (0, 32, 64, 128, 256)
 ACTIVATION_TYPES = ("float32", "int8", "int16")
 IO_TYPES = ("float32", "int8", "uint8", "int16")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -118,7 +120,8 @@ _STEP_KEYS = {f.name for f in dataclasses.fields(OptimizeStep)}
 class Recipe:
     """How one variant of a model is made.
 
-    - ``weights``: storage type of the weights (float32, float16, int8).
+    - ``weights``: storage type of the weights (float32, float16, int8, int4; int4 only through the
+      AI Edge Quantizer, i.e. for a float ``.tflite`` source).
     - ``activations``: type the activations are computed in: float32 (with int8 weights this is
       dynamic-range quantization), int8 (full integer), int16 (16x8 quantization).
     - ``io``: type of the model's inputs and outputs (float32 keeps float I/O around an integer body).
@@ -127,6 +130,10 @@ class Recipe:
     - ``float_layers`` / ``float_ops``: layers (by TFLite tensor/op name, as ``inspect`` shows) or op
       types (e.g. ``MEAN``) kept in float in a full-integer model: selective quantization.
     - ``allow_float_fallback``: let ops without an integer kernel stay float instead of failing.
+    - ``weight_only``: weights stored quantized and dequantized before a float op (AI Edge
+      Quantizer's weight-only mode) instead of dynamic-range integer kernels.
+    - ``block_size``: blockwise weight scales (32, 64, 128 or 256 values per block; AI Edge
+      Quantizer only); 0 uses ``per_channel``.
     - ``optimize``: optimization steps applied before conversion (filled by ``optimize``).
     """
 
@@ -139,6 +146,8 @@ class Recipe:
     float_layers: tuple[str, ...] = ()
     float_ops: tuple[str, ...] = ()
     allow_float_fallback: bool = False
+    weight_only: bool = False
+    block_size: int = 0
     optimize: tuple["OptimizeStep", ...] = ()
     description: str = ""
 
@@ -155,6 +164,11 @@ class Recipe:
         return self.activations != "float32"
 
     @property
+    def needs_aeq(self) -> bool:
+        """Settings only the AI Edge Quantizer offers (the TF converter path refuses them)."""
+        return self.weights == "int4" or self.weight_only or bool(self.block_size)
+
+    @property
     def is_selective(self) -> bool:
         return bool(self.float_layers or self.float_ops)
 
@@ -165,11 +179,13 @@ class Recipe:
         elif self.weights == "float16":
             parts = ["fp16 weights"]
         elif self.activations == "float32":
-            parts = ["int8 weights, dynamic"]
+            parts = [f"{self.weights} weights, {'weight-only' if self.weight_only else 'dynamic'}"]
         else:
             act = "int8" if self.activations == "int8" else "int16x8"
             parts = [act, "float I/O" if self.io == "float32" else f"{self.io} I/O"]
-        if self.weights == "int8" and not self.per_channel:
+        if self.block_size:
+            parts.append(f"blocks of {self.block_size}")
+        elif self.weights in ("int8", "int4") and not self.per_channel:
             parts.append("per-tensor")
         if self.is_selective:
             parts.append(f"{len(self.float_layers) + len(self.float_ops)} kept float")
@@ -203,6 +219,9 @@ def _validate(r: Recipe) -> None:
         raise bad(f"activations must be one of {', '.join(ACTIVATION_TYPES)}, not {r.activations!r}")
     if r.io not in IO_TYPES:
         raise bad(f"io must be one of {', '.join(IO_TYPES)}, not {r.io!r}")
+    if r.weights == "int4" and r.activations != "float32":
+        raise bad("int4 weights go with float32 activations (dynamic or weight_only); the AI Edge "
+                  "Quantizer has no int4 full-integer mode for general models")
     if r.activations != "float32" and r.weights != "int8":
         raise bad(f"{r.activations} activations need int8 weights (weights is {r.weights!r})")
     if r.io != "float32" and r.activations == "float32":
@@ -211,8 +230,15 @@ def _validate(r: Recipe) -> None:
         raise bad(f"an int8 model takes float32, int8 or uint8 I/O, not {r.io!r}")
     if r.activations == "int16" and r.io not in ("float32", "int16"):
         raise bad(f"an int16x8 model takes float32 or int16 I/O, not {r.io!r}")
-    if not isinstance(r.per_channel, bool) or not isinstance(r.allow_float_fallback, bool):
-        raise bad("per_channel and allow_float_fallback are true or false")
+    if not all(isinstance(v, bool) for v in (r.per_channel, r.allow_float_fallback, r.weight_only)):
+        raise bad("per_channel, allow_float_fallback and weight_only are true or false")
+    if r.weight_only and (r.weights not in ("int8", "int4") or r.activations != "float32"):
+        raise bad("weight_only needs int8 or int4 weights and float32 activations")
+    if r.block_size not in BLOCK_SIZES or isinstance(r.block_size, bool):
+        raise bad(f"block_size must be one of {', '.join(map(str, BLOCK_SIZES))} (0: no blocks), "
+                  f"not {r.block_size!r}")
+    if r.block_size and (r.weights not in ("int8", "int4") or r.activations != "float32"):
+        raise bad("block_size (blockwise weight scales) needs int8 or int4 weights and float32 activations")
     if not isinstance(r.calibration_samples, int) or r.calibration_samples < 1:
         raise bad(f"calibration_samples must be a positive whole number, not {r.calibration_samples!r}")
     if r.is_selective and r.activations == "float32":

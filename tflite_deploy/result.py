@@ -113,7 +113,7 @@ class Result:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(dataclasses.asdict(self))
+        return _clean(self)
 
     def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), **kw)
@@ -134,14 +134,28 @@ class Result:
         return cls(**d)
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _clean(obj: Any) -> Any:
-    """Make a dataclass dict JSON-safe: NaN/inf become None, tuples lists."""
+    """A dataclass as a JSON-safe dict (like ``dataclasses.asdict``): NaN/inf become None, tuples lists.
+
+    Walks the fields itself instead of ``asdict`` + a second pass: the results store serialises
+    every Result, and ``asdict`` deep-copies each raw sample one call at a time.
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
+    if names is not None:
+        return {k: _clean(getattr(obj, k)) for k in names}
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+        return [v if type(v) is float and math.isfinite(v) else _clean(v) for v in obj]
     return obj
 
 

@@ -68,7 +68,7 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
     for p in paths:
         before = _rss_mb()
         start = time.perf_counter_ns()
-        m = TfliteModel(p, threads=settings.threads, delegate=settings.delegate)
+        m = _open_host_model(p, settings)
         inits.append((time.perf_counter_ns() - start) / 1e6)
         m.fill_random_input()
         mem.append(_rss_mb() - before)
@@ -108,8 +108,8 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         lat = LatencyStats.from_samples(runs[i])
         warnings = timing_warnings(lat, first[i])
         results.append(Result(
-            kind="bench", artifact=str(m.path), target="host", runner="litert-python",
-            delegate=settings.delegate, artifact_sha256=sha256_file(m.path),
+            kind="bench", artifact=str(m.path), target="host", runner=getattr(m, "runner", "litert-python"),
+            delegate="cpu" if hasattr(m, "coverage") else settings.delegate, artifact_sha256=sha256_file(m.path),
             recipe=recipe_name(m.path),
             settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
                       "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
@@ -117,9 +117,17 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
             init_ms=inits[i], first_ms=first[i],
             warmup=LatencyStats.from_samples(warm[i]) if warm[i] else None, latency=lat,
             init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,
-            coverage=_coverage(m, settings.delegate),
+            coverage=m.coverage() if hasattr(m, "coverage") else _coverage(m, settings.delegate),
             device=cpu, warnings=tuple(warnings)))
     return _flag_slow_dynamic(results)
+
+
+def _open_host_model(p: str | Path, settings: HostBenchSettings) -> TfliteModel:
+    if str(p).lower().endswith(".onnx"):  # hook: an ONNX original measured beside its TFLite variants
+        from tflite_deploy.sources.onnx_runtime import OnnxRuntimeModel
+
+        return OnnxRuntimeModel(p, threads=settings.threads)  # type: ignore[return-value]
+    return TfliteModel(p, threads=settings.threads, delegate=settings.delegate)
 
 
 def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
@@ -131,7 +139,8 @@ def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
 
     from tflite_deploy.tflite.reader import inspect_model
 
-    kinds = {r.artifact: inspect_model(r.artifact).kind for r in results}  # from the tensors, not names
+    kinds = {r.artifact: inspect_model(r.artifact).kind if r.artifact.lower().endswith(".tflite") else r.runner
+             for r in results}  # from the tensors, not names
     floats = [r for r in results if kinds[r.artifact] == "float32" and r.latency and r.latency.p50_ms]
     if not floats:
         return results

@@ -67,7 +67,7 @@ def load_op_support() -> dict[str, Any]:
 
 
 def _is_real(t: TensorInfo) -> bool:
-    return t.dtype in FLOAT_DTYPES or t.quantization is not None
+    return t.dtype in FLOAT_DTYPES or t.quantization is not None or t.block_size > 0
 
 
 def _act_class(t: TensorInfo) -> str:
@@ -159,6 +159,10 @@ def analyse(path: Path, size: int, version: int, description: str,
                                    name=op.label, weight_bytes=sum(e.nbytes for e in entries),
                                    weights=tuple(entries)))
 
+    # The float16 per-block scales of blockwise-quantized weights are quantization parameters,
+    # not float16 weights (counting them as weights made int4 models look "float16").
+    block_scales = {(gi, t.block_scales) for gi, ts in enumerate(tensors) for t in ts if t.block_size}
+    block_scale_bytes = 0
     # Totals: every constant tensor, every buffer once (tensors may share a buffer).
     seen_buffers: set[tuple[str, int]] = set()
     constant_bytes = weight_bytes = 0
@@ -173,7 +177,9 @@ def analyse(path: Path, size: int, version: int, description: str,
             seen_buffers.add(bkey)
             nbytes = t.nbytes if first else 0
             constant_bytes += nbytes
-            if r != "constant":
+            if (gi, t.index) in block_scales:
+                block_scale_bytes += nbytes
+            elif r != "constant":
                 weight_bytes += nbytes
                 st = dtype_stats.setdefault((t.dtype, r), [0, 0, 0])
                 st[0] += 1
@@ -207,8 +213,8 @@ def analyse(path: Path, size: int, version: int, description: str,
                 quantized_dimension=axis, channels=channels, role=r,
                 used_by=tuple(used_by_layers) or used_by))
 
-    qparam_bytes = sum(4 * len(t.quantization.scales) + 8 * len(t.quantization.zero_points)
-                       for ts in tensors for t in ts if t.quantization is not None)
+    qparam_bytes = block_scale_bytes + sum(4 * len(t.quantization.scales) + 8 * len(t.quantization.zero_points)
+                                           for ts in tensors for t in ts if t.quantization is not None)
 
     # Histograms.
     op_hist = Counter(op.name for op in ops)
@@ -264,7 +270,8 @@ def _runtime(tensors: list[list[TensorInfo]], op: Op, derived: dict[tuple[int, i
 def _quant_weight_inputs(tensors: list[list[TensorInfo]], op: Op) -> list[TensorInfo]:
     ts = tensors[op.subgraph]
     return [ts[i] for i in op.inputs if i >= 0 and ts[i].is_constant
-            and ts[i].quantization is not None and ts[i].dtype in ("int8", "uint8", "int4")]
+            and (ts[i].quantization is not None or ts[i].block_size)
+            and ts[i].dtype in ("int8", "uint8", "int4")]
 
 
 def _quant_summary(tensors, ops, unpack_ops, derived, inputs, outputs, weight_dtypes,
@@ -327,7 +334,7 @@ def _quant_summary(tensors, ops, unpack_ops, derived, inputs, outputs, weight_dt
             label = f"full-integer int8, {io_text}"
     elif hybrid_ops:
         kind = "dynamic"
-        label = "dynamic-range: int8 weights, float activations (hybrid kernels)"
+        label = f"dynamic-range: {_quant_weights_text(tensors)}, float activations (hybrid kernels)"
         f32 = next((w for w in weight_dtypes if w.dtype == "float32" and w.role == "weight"), None)
         if f32 is not None:
             notes.append(f"{f32.tensors} weight tensor(s) ({human_bytes(f32.bytes)}) stayed "
@@ -337,7 +344,8 @@ def _quant_summary(tensors, ops, unpack_ops, derived, inputs, outputs, weight_dt
                      "than float32: measure before choosing.")
     elif via_dequant_int:
         kind = "weight-only"
-        label = "weight-only int8: int8 weights dequantized to float, float compute"
+        wq = "/".join(sorted({src.dtype for src, _ in derived.values() if src.dtype in ("int8", "uint8", "int4")}))
+        label = f"weight-only {wq}: {_quant_weights_text(tensors)} dequantized to float, float compute"
     elif "float16" in w_dtypes:
         kind = "float16"
         label = "float16 weights, float32 compute"
@@ -357,6 +365,15 @@ def _quant_summary(tensors, ops, unpack_ops, derived, inputs, outputs, weight_dt
         per_channel=any_pc, hybrid_ops=tuple(hybrid_ops),
         float_ops=tuple(float_ops) if kind in ("mixed", "int16x8") else (),
         notes=tuple(notes))
+
+
+def _quant_weights_text(tensors: list[list[TensorInfo]]) -> str:
+    """``int8 weights``, ``int4 weights, blocks of 32`` ...: what the quantized constants are."""
+    quantized = [t for ts in tensors for t in ts if t.is_constant and t.dtype in ("int8", "uint8", "int4")
+                 and (t.quantization is not None or t.block_size)]
+    dtypes = "/".join(sorted({t.dtype for t in quantized})) or "int8"
+    blocks = sorted({t.block_size for t in quantized if t.block_size})
+    return f"{dtypes} weights" + (f", blocks of {'/'.join(map(str, blocks))}" if blocks else "")
 
 
 def _io_text(in_d: Sequence[str], out_d: Sequence[str]) -> str:

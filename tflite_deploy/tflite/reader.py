@@ -276,6 +276,7 @@ class _Reader:
             scales = tuple(float(v) for v in q.ScaleAsNumpy())
             zps = tuple(int(v) for v in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else ()
             quant = Quantization(scales, zps, int(q.QuantizedDimension()))
+        block_size, block_scales = self._blockwise(q)
         bidx = int(t.Buffer())
         if bidx >= len(buffers):
             raise Corrupt(f"tensor {index} of subgraph {subgraph} refers to buffer {bidx}, but "
@@ -288,7 +289,19 @@ class _Reader:
             index=index, name=_text(t.Name()), shape=shape, static_shape=static_shape, dtype=dtype,
             quantization=quant, subgraph=subgraph, is_constant=nbytes > 0 or bool(ext_id),
             nbytes=nbytes, is_variable=bool(t.IsVariable()), sparse=t.Sparsity() is not None,
-            buffer=bidx, external_buffer=ext_id)
+            buffer=bidx, external_buffer=ext_id, block_size=block_size, block_scales=block_scales)
+
+    def _blockwise(self, q: Any) -> tuple[int, int]:
+        """Block size and scales tensor of a blockwise-quantized tensor (its scales live in another
+        tensor, not in the scale vector), or ``(0, -1)``."""
+        if q is None or int(q.DetailsType()) != self.s.QuantizationDetails.BlockwiseQuantization:
+            return 0, -1
+        details = q.Details()
+        if details is None:
+            return 0, -1
+        bq = self.s.BlockwiseQuantization()
+        bq.Init(details.Bytes, details.Pos)
+        return int(bq.BlockSize()), int(bq.Scales())
 
     # -- the report ---------------------------------------------------------------------------
     def report(self) -> ModelReport:

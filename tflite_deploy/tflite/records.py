@@ -48,6 +48,8 @@ class TensorInfo:
     sparse: bool = False
     buffer: int = 0  # index into the model's buffers (0: none)
     external_buffer: int = 0  # id of an external buffer holding its data (0: none)
+    block_size: int = 0  # blockwise quantization (AI Edge Quantizer int4/int8): values per block; 0: none
+    block_scales: int = -1  # blockwise: index of the tensor holding the per-block scales (float16)
 
     @property
     def quantized(self) -> bool:

@@ -18,7 +18,8 @@ class Corrupt(Exception):
 
 # Field specs: field id -> kind. Only the fields this module reads are listed (and verified).
 # Kinds: ("scalar", size), ("str",), ("vec", elem_size), ("table", spec-or-None), ("tables", spec)
-_QUANT_SPEC = {2: ("vec", 4), 3: ("vec", 8), 6: ("scalar", 4)}
+_BLOCKWISE_SPEC = {0: ("scalar", 4), 1: ("scalar", 4), 2: ("scalar", 4)}  # scales, zero points, block size
+_QUANT_SPEC = {2: ("vec", 4), 3: ("vec", 8), 4: ("scalar", 1), 5: ("table", _BLOCKWISE_SPEC), 6: ("scalar", 4)}
 _TENSOR_SPEC = {0: ("vec", 4), 1: ("scalar", 1), 2: ("scalar", 4), 3: ("str",),
                 4: ("table", _QUANT_SPEC), 5: ("scalar", 1), 6: ("table", None), 7: ("vec", 4),
                 10: ("scalar", 4)}
@@ -35,7 +36,7 @@ _EXTBUF_SPEC = {0: ("scalar", 4), 1: ("scalar", 4), 2: ("scalar", 8), 3: ("scala
 MODEL_SPEC = {0: ("scalar", 4), 1: ("tables", _OPCODE_SPEC), 2: ("tables", _SUBGRAPH_SPEC),
                3: ("str",), 4: ("tables", _BUFFER_SPEC), 6: ("tables", _METADATA_SPEC),
                7: ("tables", _SIGDEF_SPEC), 9: ("tables", _EXTBUF_SPEC)}
-_SPEC_NAMES = {id(_QUANT_SPEC): "quantization", id(_TENSOR_SPEC): "tensor",
+_SPEC_NAMES = {id(_QUANT_SPEC): "quantization", id(_BLOCKWISE_SPEC): "quantization details", id(_TENSOR_SPEC): "tensor",
                id(_OPERATOR_SPEC): "operator", id(_SUBGRAPH_SPEC): "subgraph",
                id(_OPCODE_SPEC): "operator code", id(_BUFFER_SPEC): "buffer",
                id(_METADATA_SPEC): "metadata", id(_TENSORMAP_SPEC): "signature tensor",

@@ -1,0 +1,191 @@
+"""``compare BASE NEW``: line up two runs' cells (model × recipe × target × delegate) and judge each.
+
+The numbers come from the store; the judging is :mod:`tflite_deploy.report.verdict` (pure).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from tflite_deploy.report import verdict as V
+
+CellKey = tuple  # (model, recipe, target, delegate)
+
+
+@dataclass
+class Cell:
+    """What one run measured for one cell (several results of a cell pool their repeats)."""
+
+    key: CellKey
+    bench_status: Optional[str] = None  # "ok", "failed", "unavailable"; None: not benched
+    eval_status: Optional[str] = None
+    error: Optional[str] = None
+    repeats: list = field(default_factory=list)  # per-repeat medians, ms
+    size_bytes: Optional[int] = None
+    gzip_bytes: Optional[int] = None
+    top1: Optional[float] = None
+    top1_ci: Optional[list] = None
+    drop: Optional[float] = None
+    drop_ci: Optional[list] = None
+    artifact: Optional[str] = None
+    settings: dict = field(default_factory=dict)  # the bench settings (threads, runs, ...) as recorded
+
+    @property
+    def p50(self) -> Optional[float]:
+        return statistics.median(self.repeats) if self.repeats else None
+
+    @property
+    def failed(self) -> bool:
+        return "failed" in (self.bench_status, self.eval_status) or "unavailable" in (self.bench_status, self.eval_status)
+
+
+def repeat_medians(row: dict) -> list:
+    """Per-repeat medians of a bench result: ``metrics["repeat_p50_ms"]`` (``bench --repeat``), else its p50."""
+    doc = row.get("document") or {}
+    reps = (doc.get("metrics") or {}).get("repeat_p50_ms") or (doc.get("settings") or {}).get("repeat_p50_ms")
+    if reps:
+        return [float(x) for x in reps if x is not None]
+    value = row.get("p50_ms") if row.get("p50_ms") is not None else row.get("mean_ms")
+    return [float(value)] if value is not None else []
+
+
+def cells_of(rows: list) -> dict:
+    """Group one run's result rows (from :func:`tflite_deploy.store.query.history`) into cells."""
+    cells: dict = {}
+    for row in rows:
+        if row["kind"] not in ("bench", "eval"):  # convert records: sizes live on the artifact rows
+            continue
+        key = (row["model"], row["recipe"], row["target"], row["delegate"])
+        c = cells.setdefault(key, Cell(key))
+        doc = row.get("document") or {}
+        c.artifact = c.artifact or row.get("artifact")
+        c.size_bytes = c.size_bytes or row.get("size_bytes") or (doc.get("settings") or {}).get("size_bytes")
+        c.gzip_bytes = c.gzip_bytes or row.get("gzip_bytes")
+        ok = row["status"] == "ok"
+        if row["kind"] == "bench":
+            if ok:
+                c.bench_status = "ok"
+                c.repeats.extend(repeat_medians(row))
+                c.settings = c.settings or dict(doc.get("settings") or {})
+            elif c.bench_status != "ok":
+                c.bench_status, c.error = row["status"], doc.get("error")
+        elif row["kind"] == "eval":
+            m = doc.get("metrics") or {}
+            if ok:
+                c.eval_status = "ok"
+                c.top1, c.top1_ci = m.get("top1"), m.get("top1_ci95")
+                c.drop, c.drop_ci = m.get("top1_drop"), m.get("top1_drop_ci95")
+            elif c.eval_status != "ok":
+                c.eval_status, c.error = row["status"], doc.get("error")
+    return cells
+
+
+@dataclass
+class CellComparison:
+    key: CellKey
+    status: str  # "compared", "missing on new", "missing on base", "failed on new", "failed on base"
+    base: Optional[Cell]
+    new: Optional[Cell]
+    latency: V.LatencyVerdict
+    accuracy: V.AccuracyVerdict
+    size: str
+    note: str = ""
+
+    @property
+    def regression(self) -> bool:
+        return (self.status in ("missing on new", "failed on new") or self.latency.verdict == V.SLOWER
+                or self.accuracy.verdict == "worse" or self.size == "larger")
+
+    @property
+    def verdict(self) -> str:
+        """One word for the table: the status when not compared, else the latency verdict."""
+        if self.status != "compared":
+            return self.status
+        if self.latency.verdict == V.NOT_COMPARABLE and self.accuracy.verdict != V.NOT_COMPARABLE:
+            return {"worse": "less accurate", "better": "more accurate"}.get(self.accuracy.verdict, V.NO_CHANGE)
+        return self.latency.verdict
+
+    def to_dict(self) -> dict:
+        model, recipe, target, delegate = self.key
+        b, n = self.base, self.new
+        return {
+            "model": model, "recipe": recipe, "target": target, "delegate": delegate,
+            "status": self.status, "verdict": self.verdict, "regression": self.regression,
+            "base_p50_ms": b.p50 if b else None, "new_p50_ms": n.p50 if n else None,
+            "base_repeats": len(b.repeats) if b else 0, "new_repeats": len(n.repeats) if n else 0,
+            "latency": self.latency.to_dict(),
+            "base_size_bytes": b.size_bytes if b else None, "new_size_bytes": n.size_bytes if n else None,
+            "size": self.size,
+            "base_top1": b.top1 if b else None, "new_top1": n.top1 if n else None,
+            "new_drop": n.drop if n else None, "new_drop_ci95": n.drop_ci if n else None,
+            "accuracy": self.accuracy.__dict__, "note": self.note,
+        }
+
+
+def compare_cells(base: dict, new: dict, history: Optional[dict] = None, *, min_effect: float = 0.05
+                  ) -> list:
+    """Judge every cell either run has. ``history`` maps a cell to its past p50s (same tag)."""
+    history = history or {}
+    out = []
+    for key in sorted(set(base) | set(new), key=lambda k: tuple("" if v is None else str(v) for v in k)):
+        b, n = base.get(key), new.get(key)
+        none_lat = V.LatencyVerdict(V.NOT_COMPARABLE)
+        none_acc = V.AccuracyVerdict(V.NOT_COMPARABLE)
+        if n is None or b is None:
+            status = "missing on new" if n is None else "missing on base"
+            out.append(CellComparison(key, status, b, n, none_lat, none_acc, V.NOT_COMPARABLE))
+            continue
+        if n.failed or b.failed:
+            status = "failed on new" if n.failed else "failed on base"
+            err = (n if n.failed else b).error or ""
+            out.append(CellComparison(key, status, b, n, none_lat, none_acc, V.NOT_COMPARABLE, err))
+            continue
+        lat = V.latency_verdict(b.repeats, n.repeats, history.get(key, ()), min_effect=min_effect)
+        acc = V.accuracy_verdict(b.top1, n.top1, b.drop_ci, n.drop_ci, b.top1_ci, n.top1_ci)
+        out.append(CellComparison(key, "compared", b, n, lat, acc, V.size_verdict(b.size_bytes, n.size_bytes)))
+    return out
+
+
+@dataclass
+class Comparison:
+    base_run: dict
+    new_run: dict
+    cells: list
+    min_effect: float
+    confirmed: list = field(default_factory=list)  # cell keys re-measured by compare --confirm
+
+    @property
+    def regressions(self) -> list:
+        return [c for c in self.cells if c.regression]
+
+    def to_dict(self) -> dict:
+        def run(r: dict) -> dict:
+            return {"id": r["id"], "tag": r["tag"], "started_at": str(r["started_at"]),
+                    "git_commit": r.get("git_commit")}
+        return {"base": run(self.base_run), "new": run(self.new_run), "min_effect": self.min_effect,
+                "regressions": len(self.regressions), "confirmed": [list(k) for k in self.confirmed],
+                "cells": [c.to_dict() for c in self.cells]}
+
+
+def compare_runs(store: Any, base_ref: str, new_ref: str, *, min_effect: float = 0.05) -> Comparison:
+    """Compare two runs of a store (ids, tags or ``latest``); the noise band comes from past runs
+    under the new run's tag (else the base's), excluding both compared runs."""
+    from tflite_deploy.store.query import history
+
+    base_id, new_id = store.resolve_run(base_ref), store.resolve_run(new_ref)
+    base_run, new_run = store.run(base_id), store.run(new_id)
+    base = cells_of(history(store, run_id=base_id))
+    new = cells_of(history(store, run_id=new_id))
+    past: dict = {}
+    tag = new_run["tag"] or base_run["tag"]
+    if tag is not None:
+        for row in history(store, tag=tag, kind="bench", status="ok", until=new_run["started_at"],
+                           with_document=False):
+            if row["run_id"] in (base_id, new_id) or row["p50_ms"] is None:
+                continue
+            key = (row["model"], row["recipe"], row["target"], row["delegate"])
+            past.setdefault(key, {}).setdefault(row["run_id"], []).append(row["p50_ms"])
+    hist = {k: [statistics.median(v) for v in per_run.values()] for k, per_run in past.items()}
+    return Comparison(base_run, new_run, compare_cells(base, new, hist, min_effect=min_effect), min_effect)

@@ -1,0 +1,83 @@
+"""Write a :class:`~tflite_deploy.report.build.Report` as one self-contained HTML file (plots as inline
+SVG, no external URL) or as Markdown with PNG files beside it. Templates are Jinja2, in ``templates/``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from tflite_deploy.artifact import write_atomic
+from tflite_deploy.errors import UserError
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def _env(autoescape: bool) -> Any:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=autoescape,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _num
+    env.filters["pct"] = lambda r: "-" if r is None else f"{(r - 1) * 100:+.1f}%"
+    return env
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def svg_of(fig: Any, name: str) -> str:
+    """The figure as an inline <svg> element: text drawn as paths (no fonts needed), ids unique per plot."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": name, "svg.fonttype": "path"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)  # creator/licence RDF: not needed
+    # scale with the page: keep the viewBox, let the width follow the column
+    return re.sub(r'<svg([^>]*?)\swidth="([\d.]+)pt"\s+height="[\d.]+pt"',
+                  lambda m: f'<svg{m.group(1)} width="100%" style="max-width:{float(m.group(2)) * 4 / 3:.0f}px" '
+                            f'data-plot-svg="{name}"', svg, count=1)
+
+
+def _context(rep: Any) -> dict:
+    cmp = rep.comparison
+    return {"rep": rep, "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "cells": [c.to_dict() | {"basis": c.latency.basis or c.note} for c in cmp.cells] if cmp else [],
+            "cmp": cmp}
+
+
+def write_html(rep: Any, out: Path) -> Path:
+    out = Path(out)
+    if out.parent and not out.parent.is_dir():
+        raise UserError(f"--out {out}: the folder {out.parent} does not exist.")
+    svgs = [{"plot": p, "svg": svg_of(p.figure, p.name)} for p in rep.plots]
+    html = _env(autoescape=True).get_template("report.html.j2").render(**_context(rep), svgs=svgs)
+    if re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html):
+        raise AssertionError("report HTML refers to an external URL")  # it must open offline
+    write_atomic(out, html.encode())
+    return out
+
+
+def write_markdown(rep: Any, folder: Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pngs = []
+    for p in rep.plots:
+        buf = io.BytesIO()
+        p.figure.savefig(buf, format="png", dpi=110)
+        write_atomic(folder / f"{p.name}.png", buf.getvalue())
+        pngs.append({"plot": p, "file": f"{p.name}.png"})
+    md = _env(autoescape=False).get_template("report.md.j2").render(**_context(rep), pngs=pngs)
+    path = folder / "report.md"
+    write_atomic(path, md.encode())
+    return path

@@ -1,0 +1,78 @@
+"""A float ``.tflite`` as a source model: checked and described for the AI Edge Quantizer (no TensorFlow).
+
+A model from a model zoo, MediaPipe or another converter arrives as a float ``.tflite``; it must
+have one input and a signature (AEQ calibrates and validates through signatures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from tflite_deploy.errors import ModelError
+from tflite_deploy.hashing import sha256_file
+from tflite_deploy.native_output import captured_native_stderr
+
+
+@dataclass
+class TfliteSource:
+    """A float ``.tflite`` used as a source model (``framework`` is ``tflite``)."""
+
+    path: Path
+    name: str
+    sha256: str
+    input_shape: tuple[Optional[int], ...]
+    input_dtype: str
+    signature: str
+    input_name: str  # the signature's input argument name (AEQ calibrates through signatures)
+    op_outputs: tuple[str, ...]  # op output tensor names: what AEQ's rules match
+    op_types: tuple[str, ...]
+    framework: str = "tflite"
+
+    @property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def load_tflite_source(path: str | Path) -> TfliteSource:
+    """Check that ``path`` is a float, single-input ``.tflite`` with a signature, and describe it."""
+    from tflite_deploy.tflite.reader import inspect_model
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"Model {p} does not exist.")
+    report = inspect_model(p)  # a truncated or foreign file is a ModelError here
+    if report.kind != "float32":
+        raise ModelError(
+            f"Model {p} is already quantized ({report.quantization.label or report.kind}); a .tflite "
+            "source must be a float32 model so each recipe starts from full precision. Give the float "
+            "model it was made from (or the Keras/ONNX original).")
+    if len(report.inputs) != 1:
+        raise ModelError(f"Model {p} has {len(report.inputs)} inputs; tflite-deploy handles single-input "
+                         "models for now.")
+    interp = interpreter(p.read_bytes(), p)
+    sigs = interp.get_signature_list()
+    if not sigs:
+        raise ModelError(f"Model {p} has no signature (SignatureDef); the AI Edge Quantizer calibrates and "
+                         "validates through signatures. Re-export it with one (the TFLite converter adds "
+                         "`serving_default` by default).")
+    signature = "serving_default" if "serving_default" in sigs else next(iter(sigs))
+    inputs = sigs[signature]["inputs"]
+    tensors = interp.get_tensor_details()
+    outputs = tuple(tensors[op["outputs"][0]]["name"] for op in interp._get_ops_details() if len(op["outputs"]))
+    types = tuple(sorted({op["op_name"] for op in interp._get_ops_details()}))
+    inp = report.inputs[0]
+    shape = tuple(None if d < 0 else int(d) for d in inp.shape)
+    return TfliteSource(p, p.stem, sha256_file(p), shape, inp.dtype, signature, inputs[0], outputs, types)
+
+
+def interpreter(data: bytes, path: Path) -> Any:
+    """A LiteRT interpreter over ``data``; a file it cannot load is a ModelError naming ``path``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        with captured_native_stderr():
+            return Interpreter(model_content=data)
+    except (ValueError, RuntimeError) as e:
+        raise ModelError(f"Model {path} could not be loaded by the LiteRT interpreter: {e}") from None

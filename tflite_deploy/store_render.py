@@ -1,0 +1,87 @@
+"""Terminal output of the results-store commands (``history``, ``compare``): Rich tables.
+
+Kept beside :mod:`tflite_deploy.render` (same layer) so the store's tables live in one room.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+# Short headers for the terminal table (JSON and CSV keep the column names).
+TABLE_LABELS = {"result_id": "id", "run_id": "run", "started_at": "started (UTC)", "p50_ms": "p50 ms",
+                "mean_ms": "mean ms", "init_ms": "init ms", "peak_memory_mb": "peak MB", "accuracy_top1": "top-1",
+                "accuracy_drop": "drop", "size_bytes": "bytes", "gzip_bytes": "gzip bytes", "git_commit": "git"}
+
+VERDICT_STYLE = {"faster": "green", "slower": "bold red", "no change": "", "failed on new": "bold red",
+                 "missing on new": "bold red", "less accurate": "bold red", "more accurate": "green"}
+
+
+def plain(v: Any) -> Any:
+    """A store value as JSON/CSV carry it: times in ISO 8601, argv lists joined."""
+    return v.isoformat() if hasattr(v, "isoformat") else " ".join(v) if isinstance(v, list) else v
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def _pct(ratio: Optional[float]) -> str:
+    return "-" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
+
+
+def history_table(rows: Sequence[dict], cols: Sequence[str], title: str, console: Console) -> None:
+    shown = [c for c in cols if c not in ("artifact", "cwd") and any(r.get(c) is not None for r in rows)] or list(cols)
+    t = Table(title=title, title_justify="left")
+    for c in shown:
+        right = c.endswith(("_ms", "_mb", "_bytes", "_id", "top1", "drop")) or c == "id"
+        t.add_column(TABLE_LABELS.get(c, c), justify="right" if right else "left")
+    for r in rows:
+        t.add_row(*[_fmt(plain(r.get(c))) if not hasattr(r.get(c), "isoformat") else f"{r[c]:%Y-%m-%d %H:%M}"
+                    for c in shown])
+    console.print(t)
+
+
+def comparison_table(cmp: Any, console: Console) -> None:
+    b, n = cmp.base_run, cmp.new_run
+    t = Table(title=f"run {b['id']} ({b['tag'] or 'no tag'}) -> run {n['id']} ({n['tag'] or 'no tag'}), "
+                    f"min effect {cmp.min_effect:.0%}", title_justify="left")
+    for c in ("model", "recipe", "target", "delegate", "size", "top-1", "drop (95% CI)", "p50 base",
+              "p50 new", "change", "verdict", "basis"):
+        t.add_column(c, justify="right" if c in ("size", "top-1", "p50 base", "p50 new", "change") else "left")
+    for c in cmp.cells:
+        d = c.to_dict()
+        size = "-" if not d["new_size_bytes"] else f"{d['new_size_bytes'] / 1e6:.3g} MB"
+        if d["base_size_bytes"] and d["new_size_bytes"]:
+            size += f" ({_pct(d['new_size_bytes'] / d['base_size_bytes'])})"
+        acc = "-" if d["new_top1"] is None else f"{d['new_top1']:.1f}"
+        if c.accuracy.change is not None:
+            acc += f" ({c.accuracy.change:+.1f})"
+        ci = d["new_drop_ci95"]
+        drop = "-" if d["new_drop"] is None else f"{d['new_drop']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+        style = VERDICT_STYLE.get(c.verdict, "yellow")
+        t.add_row(d["model"] or "-", d["recipe"] or "-", d["target"], d["delegate"], size, acc, drop,
+                  _fmt(d["base_p50_ms"]), _fmt(d["new_p50_ms"]), _pct(c.latency.ratio),
+                  f"[{style}]{c.verdict}[/]" if style else c.verdict, c.latency.basis or c.note)
+    console.print(t)
+    regs = cmp.regressions
+    console.print(f"[bold red]{len(regs)} regression(s)[/]" if regs else "[green]no regressions[/]")
+    if getattr(cmp, "confirmed", None):
+        console.print(f"[dim]--confirm re-measured {len(cmp.confirmed)} host cell(s) interleaved in this process.[/]")
+
+
+def report_written(out_file: Any, markdown: Any, plots: int, rows: int, console: Console) -> None:
+    console.print(f"Wrote {out_file} ({plots} plot(s), {rows} result row(s))")
+    if markdown is not None:
+        console.print(f"Wrote {markdown} and {plots} PNG file(s) beside it")
+
+
+def recorded(store_name: str, run_id: int, count: int, console: Console) -> None:
+    """One dim line on stderr after a measuring command: where its results went."""
+    console.print(f"[dim]Recorded {count} result(s) as run {run_id} in {store_name}[/]", highlight=False)
