@@ -2,7 +2,9 @@
 # tflite-deploy device harness: pushed to /data/local/tmp/tflite-deploy/ and run over adb.
 #
 #   run_benchmark.sh state                          print the device state as key=value lines
-#   run_benchmark.sh run [--pin-big] BINARY ARGS... state, benchmark, state again, in one block
+#   run_benchmark.sh run [--pin-big] [--libdir DIR] BINARY ARGS...
+#                                                   state, benchmark, state again, in one block;
+#                                                   --libdir: vendor libraries (NPU) the binary loads
 #
 # The block `run` prints (the host parses it; see tflite_deploy/benchmark/device.py):
 #   ==== tflite-deploy state-before ====
@@ -83,6 +85,13 @@ case "$1" in
                 pin=$mask
             fi
         fi
+        if [ "$1" = "--libdir" ]; then
+            # the NPU dispatch library loads the vendor's runtime (QNN: through ADSP_LIBRARY_PATH too)
+            LD_LIBRARY_PATH="$2${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+            ADSP_LIBRARY_PATH="$2${ADSP_LIBRARY_PATH:+;$ADSP_LIBRARY_PATH}"
+            export LD_LIBRARY_PATH ADSP_LIBRARY_PATH
+            shift 2
+        fi
         [ -x "$1" ] || { echo "tflite-deploy: benchmark binary $1 is missing or not executable" >&2; exit 127; }
         echo "==== tflite-deploy state-before ===="
         state
@@ -102,7 +111,7 @@ case "$1" in
         exit "$rc"
         ;;
     *)
-        echo "usage: $0 state | run [--pin-big] BINARY ARGS..." >&2
+        echo "usage: $0 state | run [--pin-big] [--libdir DIR] BINARY ARGS..." >&2
         exit 2
         ;;
 esac

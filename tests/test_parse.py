@@ -62,10 +62,17 @@ def test_every_cut_of_every_capture_parses(path):
     for n in range(len(lines) + 1):
         text = "".join(lines[:n])
         log = parse_benchmark_log(text)
-        finished = any("nference timings in us" in line for line in lines[:n])
+        finished = any("nference timings in us" in line or _litert_rule_after_runs(lines[:i + 1])
+                       for i, line in enumerate(lines[:n]))
         assert log.complete == finished, (path.name, n)
         if not finished:
             assert log.error
+
+
+def _litert_rule_after_runs(lines: list[str]) -> bool:
+    """LiteRT's final marker: its results block's closing rule, after the 'Inference (avg)' line."""
+    last = lines[-1].rstrip()
+    return last.endswith("=" * 20) and "=" * 20 + " " not in last and any("Inference (avg)" in x for x in lines)
 
 
 # --- old formats ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_whole_result_of_a_gpu_capture():
     stats = dict(p50_ms=None, p90_ms=None, p99_ms=None, samples_ms=[])
     assert d == {
         "kind": "bench", "artifact": "m.tflite", "target": "adb:S", "runner": "apk", "delegate": "gpu",
-        "status": "ok", "error": None, "settings": {"runs": 50}, "artifact_sha256": None, "recipe": None,
+        "status": "ok", "error": None, "settings": {"runs": 50, "runtime": "tflite"}, "artifact_sha256": None, "recipe": None,
         "init_ms": 870.557, "first_ms": 130.565,  # Init: 870557, First inference: 130565 (us)
         "warmup": dict(count=4, mean_ms=122.373, std_ms=4.93, min_ms=117.37, max_ms=130.565, first_ms=130.565,
                        **stats),
@@ -42,7 +42,7 @@ def test_whole_result_of_a_gpu_capture():
         "coverage": {"requested": "gpu", "applied": True, "fully": True, "delegate_kernels": 1, "message": GPU_FULL},
         "device": {"model": "P"},
         "metrics": {
-            "inference_avg_ms": 119.375, "warmup_avg_ms": 122.373, "model_size_mb": 7.07479,
+            "tool": "tflite", "inference_avg_ms": 119.375, "warmup_avg_ms": 122.373, "model_size_mb": 7.07479,
             "delegates": [{"delegate": "GPU", "applied": True, "fully": True, "delegate_kernels": 1,
                            "message": GPU_FULL}],
             "tool_params": {"Log parameter values verbosely": "0", "Min num runs": "50", "Num threads": "4",
@@ -51,7 +51,7 @@ def test_whole_result_of_a_gpu_capture():
         "warnings": [],
     }
     plain = result(capture("tf2_gpu_full_delegation.txt"), "gpu")
-    assert plain.runner == "benchmark_model" and plain.settings == {} and plain.device == {}
+    assert plain.runner == "benchmark_model" and plain.settings == {"runtime": "tflite"} and plain.device == {}
 
 
 def test_memory_lines_become_result_fields_and_metrics():
@@ -283,8 +283,9 @@ def test_unrecognised_text_counts_its_lines():
 
 def test_an_unfinished_run_without_errors_says_so_and_no_more():
     log = parse_benchmark_log(run_log().rsplit("Inference timings", 1)[0])
-    assert log.error == ("incomplete benchmark_model output: its final 'Inference timings in us' line is missing, so "
-                         "the run did not finish (device disconnected, tool killed or crashed?)")
+    assert log.error == ("incomplete benchmark_model output: its final 'Inference timings in us' line (TFLite) or "
+                         "'BENCHMARK RESULTS' block (LiteRT) is missing, so the run did not finish (device "
+                         "disconnected, tool killed or crashed?)")
 
 
 def test_gpu_op_list_ends_at_a_blank_or_other_line():

@@ -191,24 +191,30 @@ class BenchOptions:
     runs: int = 50
     warmup: int = 5
     min_seconds: float = 1.0
-    runner: str = "binary"
+    runner: Optional[str] = None           # device: binary (default) or apk; host: auto (default), compiled, interpreter
     tool: Optional[PathLike] = None        # benchmark_model binary, or the APK with runner="apk"
+    runtime: str = "auto"                  # device benchmark_model: litert, tflite or auto (see benchmark.flags)
+    model_cache: bool = True               # LiteRT on a device: cold and warm init
+    npu_dispatch_lib: Optional[PathLike] = None      # delegate npu: the vendor's dispatch library
+    npu_compiler_plugin: Optional[PathLike] = None   # delegate npu: the vendor's compiler plugin
     gpu_precision: str = "fp16"
     nnapi_accelerator: Optional[str] = None
     op_profiling: bool = False
     pin_big_cores: bool = False
     cooldown: float = 0.0
-    timeout: float = 600.0
+    timeout: Optional[float] = None        # one device run; None: from its bounds (benchmark.flags.run_timeout)
     cleanup: bool = False
     repeat: int = 1                        # independent measurements per file (fresh interpreter / run)
 
-    def check(self) -> None:
+    def check(self, on_device: bool = True) -> None:
         if self.runs < 1 or self.warmup < 0 or (self.threads is not None and self.threads < 1):
             raise UserError("--runs and --threads must be at least 1, --warmup at least 0.")
         if self.repeat < 1:
             raise UserError(f"--repeat is how many independent measurements per file: at least 1, not {self.repeat}.")
-        if self.runner not in ("binary", "apk"):
-            raise UserError(f"--runner is binary or apk, not {self.runner!r}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise UserError(f"--timeout is a positive number of seconds, not {self.timeout:g}.")
+        if on_device and self.runner not in (None, "binary", "apk"):
+            raise UserError(f"--runner on a device is binary or apk, not {self.runner!r}")
         if self.gpu_precision not in ("fp16", "fp32"):
             raise UserError(f"--gpu-precision is fp16 or fp32, not {self.gpu_precision!r}")
 
@@ -235,8 +241,8 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
     for f in paths:
         if not f.is_file():
             raise UserError(f"Model {f} does not exist.")
-    opts.check()
     devices = [t for t in targets if t != "host"]
+    opts.check(on_device=bool(devices))
     onnx_files = [str(f) for f in paths if f.suffix.lower() == ".onnx"]
     if devices and onnx_files:  # ONNX Runtime runs here only; phones run .tflite
         raise UserError(f"{', '.join(onnx_files)}: .onnx files are measured on this machine with ONNX Runtime; "
@@ -264,7 +270,7 @@ def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[Progre
     delegate = ",".join(opts.delegates) or "xnnpack"
     check_host_delegate(delegate)  # one host delegate: a list is refused here with the choices
     settings = HostBenchSettings(threads=opts.threads or 1, runs=opts.runs, warmup=opts.warmup,
-                                 min_seconds=opts.min_seconds, delegate=delegate)
+                                 min_seconds=opts.min_seconds, delegate=delegate, runner=opts.runner or "auto")
     if opts.repeat == 1:  # one pass, the files interleaved: they finish together
         report(progress, "bench", 0, opts.runs, f"Measuring {len(paths)} model(s), interleaved ...")
         return [done(r) for r in bench_host(paths, settings, progress=progress)]
@@ -288,7 +294,9 @@ def _bench_devices(paths: list[Path], devices: list[str], opts: BenchOptions,
         delegates=opts.delegates, threads=opts.threads or 4, runs=opts.runs, warmup_runs=opts.warmup,
         min_seconds=opts.min_seconds, gpu_precision=opts.gpu_precision, nnapi_accelerator=opts.nnapi_accelerator,
         op_profiling=opts.op_profiling, pin_big_cores=opts.pin_big_cores, cooldown_seconds=opts.cooldown,
-        timeout_seconds=opts.timeout, cleanup=opts.cleanup, runner=opts.runner)
+        timeout_seconds=opts.timeout, cleanup=opts.cleanup, runner=opts.runner or "binary", runtime=opts.runtime,
+        model_cache=opts.model_cache, npu_dispatch_lib=str(opts.npu_dispatch_lib) if opts.npu_dispatch_lib else None,
+        npu_compiler_plugin=str(opts.npu_compiler_plugin) if opts.npu_compiler_plugin else None)
     total = len(paths) * len(devices) * len(settings.delegates) * opts.repeat
     count = [0]
 

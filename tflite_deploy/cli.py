@@ -178,7 +178,7 @@ def bench(
     device: List[str] = typer.Option([], "--device", "-D", help="Android device: SERIAL, adb:SERIAL or "
                                      "adb://HOST:PORT/SERIAL (remote adb server); repeat for several."),
     delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack, none or reference. Device: a "
-                                 "comma list of xnnpack, gpu, nnapi, cpu."),
+                                 "comma list of xnnpack, gpu, nnapi, cpu, npu."),
     adb_server: Optional[str] = typer.Option(None, "--adb-server", help="HOST:PORT of a remote adb server for "
                                              "the --device serials (a device farm)."),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Threads (host 1, device 4)."),
@@ -190,8 +190,11 @@ def bench(
         None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
         help="TFLite's benchmark_model for the device's ABI (device runs); default: the official nightly "
              "build, downloaded once per ABI into ~/.cache/tflite-deploy."),
-    runner: str = typer.Option("binary", "--runner", help="Device runner: binary (benchmark_model over adb "
-                               "shell) or apk (TFLite's benchmark app, read from logcat)."),
+    runner: Optional[str] = typer.Option(None, help="Device: binary or apk. Host: auto, compiled or interpreter."),
+    runtime: str = typer.Option("auto", help="Device benchmark_model: litert, tflite (the classic one) or auto."),
+    npu_dispatch_lib: Optional[Path] = typer.Option(None, help="Delegate npu: the vendor's LiteRT dispatch library."),
+    npu_compiler_plugin: Optional[Path] = typer.Option(None, help="Delegate npu: the vendor's compiler plugin."),
+    model_cache: bool = typer.Option(True, help="LiteRT on a device: cache compiled work; cold and warm init."),
     benchmark_apk: Optional[Path] = typer.Option(
         None, "--benchmark-apk", envvar="TFLITE_DEPLOY_BENCHMARK_APK",
         help="TFLite's benchmark APK (with --runner apk); default: the official nightly build."),
@@ -200,7 +203,7 @@ def bench(
     op_profiling: bool = typer.Option(False, "--op-profiling", help="Per-op timings (device runs)."),
     pin_big_cores: bool = typer.Option(False, "--pin-big-cores", help="taskset the run to the big cores."),
     cooldown: float = typer.Option(0.0, "--cooldown", help="Seconds to rest between device runs."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Seconds one device run may take."),
+    timeout: Optional[float] = typer.Option(None, help="Seconds one device run may take (default: from its bounds)."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove pushed models from the device afterwards."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per result to this CSV."),
     as_json: JsonFlag = False, store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
@@ -210,7 +213,8 @@ def bench(
         delegate=delegate, threads=threads, runs=runs, warmup=warmup, min_seconds=min_seconds, runner=runner,
         tool=benchmark_apk if runner == "apk" else benchmark_binary, gpu_precision=gpu_precision,
         nnapi_accelerator=nnapi_accelerator, op_profiling=op_profiling, pin_big_cores=pin_big_cores,
-        cooldown=cooldown, timeout=timeout, cleanup=cleanup, repeat=repeat)
+        cooldown=cooldown, timeout=timeout, cleanup=cleanup, repeat=repeat, runtime=runtime, model_cache=model_cache,
+        npu_dispatch_lib=npu_dispatch_lib, npu_compiler_plugin=npu_compiler_plugin)
     with _bars(as_json) as progress:
         results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress,
                             store=store_target(store, no_store), tag=tag)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -30,3 +33,34 @@ def captured_native_stderr() -> Iterator[list[str]]:
             os.close(saved)
             tmp.seek(0)
             captured.append(tmp.read().decode("utf-8", errors="replace"))
+
+
+_exit_patterns: list[str] = []
+
+
+def drop_at_exit(pattern: str) -> None:
+    """Drop lines matching ``pattern`` (grep -E) that native code writes to fd 2 as the process ends.
+
+    LiteRT's tensor-buffer code keeps an environment in a static object, created on the first buffer
+    write and destroyed by the C++ runtime after Python has finished, printing ``DestroyAccelerator``
+    INFO lines: no Python code runs then to capture them. So at exit (atexit, before those
+    destructors) fd 2 is handed to a ``grep -v`` that passes every other line on to the real stderr.
+    """
+    if not _exit_patterns:
+        atexit.register(_filter_stderr_from_now_on)
+    if pattern not in _exit_patterns:
+        _exit_patterns.append(pattern)
+
+
+def _filter_stderr_from_now_on() -> None:
+    grep = shutil.which("grep")
+    if grep is None:
+        return
+    try:
+        sys.stderr.flush()
+        args = [grep, "-v", "--line-buffered", *(a for p in _exit_patterns for a in ("-e", p)), "-E"]
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=2, stderr=subprocess.DEVNULL)
+        os.dup2(proc.stdin.fileno(), 2)  # the filter ends when this process closes its last copy at exit
+        proc.stdin.close()
+    except (OSError, ValueError):
+        pass

@@ -48,7 +48,10 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "parse": Target("tflite_deploy/benchmark/parse.py", ("*",), ("tests/test_parse.py", "tests/test_parse_rules.py")),
+    # the log parser, one module of the benchmark/parse package at a time
+    **{f"parse.{m}": Target(f"tflite_deploy/benchmark/parse/{m}.py", ("*",),
+                            ("tests/test_parse.py", "tests/test_parse_rules.py"))
+       for m in ("lines", "classic", "litert", "profiling", "log", "result")},
     "stats": Target("tflite_deploy/benchmark/stats.py", ("*",),
                     ("tests/test_mutation_kills.py",)),
     "recipes": Target("tflite_deploy/recipes.py", ("*",),

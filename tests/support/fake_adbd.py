@@ -44,8 +44,8 @@ sandbox get ``FAIL``. Shell commands run as ``/bin/sh -c CMD`` on the host with
 This is a test fixture, not a security boundary: a shell command can do anything the test process
 can. Test controls: :meth:`FakeAdbd.kill` (every socket closed abruptly, the listener gone, running
 commands killed: a device that dies), :meth:`FakeAdbd.hang` (sockets stay open, nothing is answered
-any more: a device that freezes), :attr:`FakeAdbd.delay` (seconds to wait before accepting each
-stream). Pushed files keep the mode bits from ``SEND``'s ``path,mode``, so a pushed executable runs.
+any more: a device that freezes; :attr:`FakeAdbd.freeze_on` freezes it as a given command starts),
+:attr:`FakeAdbd.delay` (seconds to wait before accepting each stream). Pushed files keep the mode bits from ``SEND``'s ``path,mode``, so a pushed executable runs.
 """
 
 from __future__ import annotations
@@ -524,6 +524,9 @@ class FakeAdbd:
         """Every shell command as the device received it (before path rewriting)."""
         self.env: dict[str, str] = {}
         """Extra environment for shell commands (e.g. ``TFLITE_DEPLOY_SYSFS`` for a fake /sys)."""
+        self.freeze_on: str | None = None
+        """Freeze mode: the first shell command containing this text starts, then the device :meth:`hang` s
+        (a phone that freezes while a benchmark runs: its stream stays open, nothing more comes back)."""
         self.host_banners: list[str] = []
         """The CNXN banners the hosts sent (their features)."""
         self.host_versions: list[tuple[int, int]] = []
@@ -702,6 +705,8 @@ class FakeAdbd:
     # -- shell -------------------------------------------------------------------------------------
     def _spawn(self, command: str, merge_stderr: bool) -> subprocess.Popen:
         self.shell_commands.append(command)
+        if self.freeze_on and self.freeze_on in command:
+            self.hang()
         argv = ["/bin/sh", "-c", self._to_host_command(command)] if command else ["/bin/sh"]
         proc = subprocess.Popen(
             argv,

@@ -1,16 +1,114 @@
-"""A stand-in for TFLite's benchmark_model, run by the fake device (tests/support/fake_adbd.py).
+"""A stand-in for benchmark_model, run by the fake device (tests/support/fake_adbd.py).
 
 It really runs the model with the LiteRT interpreter on the host and prints benchmark_model's own
 line formats (TF 2.x with INFO: prefixes, as in tests/data/benchmark_logs/tf2_cpu_memory_delta.txt).
 This device has no GPU and no NNAPI: asking for them fails the way the real tool does when a
 delegate cannot be applied. The test writes this file out with a shebang naming its Python.
+
+Given LiteRT's own flags (``--use_cpu=..``), it plays LiteRT's benchmark_model instead: the same
+runner lines, then the results block with the exact format strings of
+litert/tools/benchmark_litert_model.h (LiteRT f67457790c9c2ab67347d6fe53270e8d3df20868), each line
+through LITERT_LOG's ``INFO: [file:line] `` prefix. Its GPU accelerator cannot be loaded (CPU
+fallback, or a failure with --require_full_delegation); its NPU accelerator loads only when
+``--dispatch_library_path`` holds a ``libLiteRtDispatch_*.so``, and then the fake "dispatch library"
+refuses this SoC. A warm process (the cache file from a first run is there) initialises faster.
 """
 
+import os
 import sys
 import time
 
 args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
 graph = args.get("graph", "")
+
+
+def litert_main() -> None:
+    """LiteRT's benchmark_model: what it prints, in its order (stderr and stdout together)."""
+    def log(line: int, text: str, level: str = "INFO") -> None:  # LITERT_LOG (stderr on the real tool; the harness merges both)
+        print(f"{level}: [benchmark_litert_model.h:{line}] {text}" if line else f"{level}: {text}", flush=True)
+
+    print("INFO: STARTING!")
+    print(f"INFO: Num threads: [{args.get('num_threads', 1)}]")
+    print(f"INFO: [benchmark_litert_model.cc:305] Loading model from: {graph}")
+    npu_dir = args.get("dispatch_library_path", "")
+    if args.get("use_npu") == "true":
+        libs = [f for f in os.listdir(npu_dir)] if npu_dir and os.path.isdir(npu_dir) else []
+        if not any(f.startswith("libLiteRtDispatch_") for f in libs):
+            print("WARNING: [npu_registry.cc:33] NPU accelerator could not be loaded and registered: "
+                  "kLiteRtStatusErrorDynamicLoading.")
+        else:
+            print("INFO: [npu_registry.cc:30] NPU accelerator registered.")
+            print("ERROR: [dispatch_api.cc:87] Unsupported SoC: this device's NPU is not served by the given "
+                  "dispatch library")
+            print("ERROR: Benchmarking failed.")
+            sys.exit(1)
+    if args.get("use_gpu") == "true":
+        print("WARNING: [gpu_registry.cc:152] GPU accelerator could not be loaded and registered.")
+    if args.get("use_cpu") == "false":  # --require_full_delegation: nothing may fall back to the CPU
+        print("ERROR: [compiled_model.cc:412] Failed to compile model: no accelerator can run the whole graph")
+        print("ERROR: Benchmarking failed.")
+        sys.exit(1)
+    print("INFO: [cpu_registry.cc:75] XNNPACK CPU accelerator registered.")
+    cache = args.get("xnnpack_weight_cache_file_path") or os.path.join(
+        args.get("gpu_serialization_dir") or args.get("compiler_cache_path") or "", "fake.cache")
+    warm = bool(os.path.dirname(cache)) and os.path.exists(cache)
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    t0 = time.perf_counter()
+    it = Interpreter(model_path=graph, num_threads=int(args.get("num_threads", 1)))
+    it.allocate_tensors()
+    if os.path.dirname(cache) and not warm:
+        time.sleep(0.05)  # compiling the cache costs the cold process
+        with open(cache, "w") as f:
+            f.write("cache")
+    init_us = (time.perf_counter() - t0) * 1e6
+    print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
+    print(f"INFO: Initialized session in {init_us / 1000:.3f}ms.")
+    warm_runs = run(it, max(1, int(args.get("warmup_runs", 1))))
+    print("INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if "
+          "exceeding 150 seconds.")
+    print("INFO: " + stats(warm_runs) + "\n")
+    runs = run(it, int(args.get("num_runs", 50)))
+    print(f"INFO: Running benchmark for at least {args.get('num_runs', 50)} iterations and at least "
+          f"{args.get('min_secs', 1)} seconds but terminate if exceeding 150 seconds.")
+    print("INFO: " + stats(runs) + "\n")
+    avg = sum(runs) / len(runs)
+    std = (sum((x - avg) ** 2 for x in runs) / len(runs)) ** 0.5
+    log(89, "\n========== BENCHMARK RESULTS ==========")
+    log(94, "Model initialization: %.2f ms" % (init_us / 1000.0))
+    log(95, "Warmup (first):       %.2f ms" % (warm_runs[0] / 1000.0))
+    log(97, "Warmup (avg):         %.2f ms (%d runs)" % (sum(warm_runs) / len(warm_runs) / 1000.0, len(warm_runs)))
+    log(99, "Inference (avg):      %.2f ms (%d runs)" % (avg / 1000.0, len(runs)))
+    log(103, "Inference (min):      %.2f ms" % (min(runs) / 1000.0))
+    log(105, "Inference (max):      %.2f ms" % (max(runs) / 1000.0))
+    log(107, "Inference (std):      %.2f" % (std / 1000.0))
+    log(115, "Throughput:           %.2f MB/s" % 1.5)
+    log(124, "\nMemory Usage:")
+    log(125, "Init footprint:       %.2f MB" % 3.5)
+    log(127, "Overall footprint:    %.2f MB" % 5.25)
+    log(132, "Peak memory:          %.2f MB" % 12.5)
+    log(138, "======================================\n")
+
+
+def run(it, n):
+    times = []
+    for _ in range(n):
+        s = time.perf_counter()
+        it.invoke()
+        times.append(int((time.perf_counter() - s) * 1e6))
+    return times
+
+
+def stats(t):
+    avg = sum(t) / len(t)
+    std = int((sum((x - avg) ** 2 for x in t) / len(t)) ** 0.5)
+    return f"count={len(t)} first={t[0]} curr={t[-1]} min={min(t)} max={max(t)} avg={avg:g} std={std}"
+
+
+if "use_cpu" in args:  # only LiteRT's benchmark_model takes --use_cpu
+    litert_main()
+    sys.exit(0)
 print("INFO: STARTING!")
 print("INFO: Log parameter values verbosely: [0]")
 print(f"INFO: Min num runs: [{args.get('num_runs', 50)}]")
@@ -38,26 +136,12 @@ print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
 print(f"INFO: Initialized session in {init_us / 1000:.3f}ms.")
 
 
-def run(n):
-    times = []
-    for _ in range(n):
-        s = time.perf_counter()
-        it.invoke()
-        times.append(int((time.perf_counter() - s) * 1e6))
-    return times
 
-
-def stats(t):
-    avg = sum(t) / len(t)
-    std = int((sum((x - avg) ** 2 for x in t) / len(t)) ** 0.5)
-    return f"count={len(t)} first={t[0]} curr={t[-1]} min={min(t)} max={max(t)} avg={avg:g} std={std}"
-
-
-warm = run(max(1, int(args.get("warmup_runs", 1))))
+warm = run(it, max(1, int(args.get("warmup_runs", 1))))
 print("INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if "
       "exceeding 150 seconds.")
 print("INFO: " + stats(warm) + "\n")
-runs = run(int(args.get("num_runs", 50)))
+runs = run(it, int(args.get("num_runs", 50)))
 print(f"INFO: Running benchmark for at least {args.get('num_runs', 50)} iterations and at least "
       f"{args.get('min_secs', 1)} seconds but terminate if exceeding 150 seconds.")
 print("INFO: " + stats(runs) + "\n", flush=True)

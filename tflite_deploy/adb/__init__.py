@@ -9,7 +9,8 @@ and opens connections); the shell and sync exchanges are hand-written in
 * :mod:`~tflite_deploy.adb.faults`: adb and socket failures as ``DeviceError`` with a hint;
 * :mod:`~tflite_deploy.adb.facts`: what a device is, from its properties;
 * :mod:`~tflite_deploy.adb.transport`: shell v2 / exit-marker and sync push/pull exchanges;
-* :mod:`~tflite_deploy.adb.device`: :class:`AdbDevice`, :func:`list_devices`, :func:`connect`.
+* :mod:`~tflite_deploy.adb.device`: :class:`AdbDevice`, :func:`list_devices`, :func:`connect`;
+* :mod:`~tflite_deploy.adb.liveness`: :class:`LivenessProbe`, a frozen phone found while a command runs.
 
 Rules kept (observed with adb 29.0.6 and 36.0.0, see ``shared/ENVIRONMENT.md``):
 
@@ -39,6 +40,7 @@ from tflite_deploy.adb.device import (
 )
 from tflite_deploy.adb.facts import DeviceInfo, parse_getprop
 from tflite_deploy.adb.faults import STATE_HINTS
+from tflite_deploy.adb.liveness import LivenessProbe
 from tflite_deploy.adb.paths import DEVICE_ROOT, check_remote_path, remote_path
 from tflite_deploy.adb.targets import DEFAULT_PORT, AdbServer, DeviceTarget, parse_target
 from tflite_deploy.adb.transport import ShellResult
@@ -53,6 +55,7 @@ __all__ = [
     "AdbServer",
     "DeviceInfo",
     "DeviceTarget",
+    "LivenessProbe",
     "ShellResult",
     "check_remote_path",
     "connect",

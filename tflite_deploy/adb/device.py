@@ -8,12 +8,14 @@ with spaces and the phone's shell splits them again). Files go below
 
 from __future__ import annotations
 
+import copy
 import os
 import posixpath
 import re
 import shlex
 import stat
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -164,6 +166,7 @@ class AdbDevice:
         self.timeout = float(timeout)
         self.start_server = start_server
         self._features: Optional[frozenset[str]] = None
+        self._cancel: Optional[threading.Event] = None
         self._hash_tool: Optional[tuple[str, ...]] = None
 
     def __repr__(self) -> str:
@@ -206,7 +209,13 @@ class AdbDevice:
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _deadline(self, timeout: Optional[float]) -> Deadline:
-        return Deadline(self.timeout if timeout is None else timeout)
+        return Deadline(self.timeout if timeout is None else timeout, self._cancel)
+
+    def stopped_by(self, cancel: threading.Event) -> "AdbDevice":
+        """This device, whose calls also end (a ``timeout`` DeviceError) soon after ``cancel`` is set."""
+        other = copy.copy(self)
+        other._cancel = cancel
+        return other
 
     def _transport(self) -> Transport:
         return Transport(self.serial, self.server, self.start_server)
@@ -361,7 +370,7 @@ class AdbDevice:
             )
         if timeout is None:
             timeout = self.timeout + st.st_size / PUSH_MIN_RATE
-        deadline = Deadline(timeout)
+        deadline = self._deadline(timeout)
         if not force:
             size = self.remote_size(path, timeout=max(0.05, deadline.left()))
             if size == st.st_size:

@@ -18,6 +18,7 @@ import secrets
 import socket
 import struct
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ _SHELL_STDOUT, _SHELL_STDERR, _SHELL_EXIT = 1, 2, 3
 _SYNC_HEADER = struct.Struct("<4sI")
 _SYNC_DATA_MAX = 64 * 1024
 _MAX_PAYLOAD_V1 = 4096
+CANCEL_POLL_S = 0.5  # how soon a cancelled call notices
 
 
 def adbutils_module():
@@ -42,16 +44,22 @@ def adbutils_module():
 
 
 class Deadline:
-    def __init__(self, seconds: float) -> None:
+    """The end of one whole call. With ``cancel`` (an Event another thread may set, e.g. a liveness
+    probe that found the device frozen) the call also ends, within :data:`CANCEL_POLL_S`, once it is set."""
+
+    def __init__(self, seconds: float, cancel: Optional[threading.Event] = None) -> None:
         if seconds is None or seconds <= 0:
             raise ValueError("a time-out must be a positive number of seconds")
         self.seconds = float(seconds)
         self.end = time.monotonic() + self.seconds
+        self.cancel = cancel
 
     def left(self) -> float:
         return self.end - time.monotonic()
 
     def check(self) -> float:
+        if self.cancel is not None and self.cancel.is_set():
+            raise socket.timeout("cancelled: the device stopped answering")
         left = self.left()
         if left <= 0:
             raise socket.timeout("deadline passed")
@@ -288,8 +296,15 @@ class Transport:
 
 
 def recv(sock: socket.socket, size: int, deadline: Deadline) -> bytes:
-    sock.settimeout(max(0.01, deadline.check()))
-    return sock.recv(size)
+    if deadline.cancel is None:
+        sock.settimeout(max(0.01, deadline.check()))
+        return sock.recv(size)
+    while True:  # wait in short slices so a cancel is seen while the device prints nothing
+        sock.settimeout(max(0.01, min(CANCEL_POLL_S, deadline.check())))
+        try:
+            return sock.recv(size)
+        except socket.timeout:
+            continue
 
 
 def recv_exact(sock: socket.socket, size: int, deadline: Deadline) -> bytes:

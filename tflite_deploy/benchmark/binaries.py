@@ -1,9 +1,13 @@
-"""TFLite's official benchmark_model binary and benchmark APK: where to get them, cached per ABI.
+"""The official benchmark_model binaries and benchmark APK: where to get them, cached per ABI.
 
-The user can point at a binary they trust (``--benchmark-binary``). Otherwise, when the machine has
-internet, the official nightly build for the device's ABI is downloaded once into a cache keyed by
-version and ABI (``~/.cache/tflite-deploy/benchmark_model/<version>/<abi>/``), with a manifest
-recording its size and sha256; a cached file that no longer matches its manifest is fetched again.
+Two tools: LiteRT's own ``benchmark_model`` (CompiledModel API, the default runtime), published by
+Google for each ``ai-edge-litert`` release at ``litert/binaries/<version>/android_arm64/`` (the
+bucket LiteRT CLI downloads from; arm64 only), and TFLite's classic one (``--runtime tflite``),
+whose nightly builds exist for four ABIs. The user can point at a binary they trust
+(``--benchmark-binary``). Otherwise, when the machine has internet, the build is downloaded once
+into a cache keyed by tool, version and ABI (``~/.cache/tflite-deploy/benchmark_model/<version>/
+<abi>/``, ``litert-<version>`` for LiteRT's), with a manifest recording its size and sha256; a
+cached file that no longer matches its manifest is fetched again.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ ABI_FILES = {
     "x86": "android_x86_benchmark_model",
 }
 APK_FILE = "android_aarch64_benchmark_model.apk"
+# LiteRT's prebuilt tools, as LiteRT CLI (litert_cli/core/constants.py, 0.2.1) downloads them
+LITERT_URL = "https://storage.googleapis.com/litert/binaries/{version}/android_arm64/{file}"
+LITERT_ABIS = ("arm64-v8a",)
+RUNTIMES = ("litert", "tflite")
 _MAGIC = {"binary": b"\x7fELF", "apk": b"PK\x03\x04"}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -43,6 +51,32 @@ def url_for(file: str) -> str:
     return (os.environ.get("TFLITE_DEPLOY_BENCHMARK_URL") or NIGHTLY_URL).format(file=file)
 
 
+def litert_version() -> str:
+    """The installed ``ai-edge-litert`` version, whose LiteRT binaries match it; "nightly" without one."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("ai-edge-litert")
+    except importlib.metadata.PackageNotFoundError:
+        return "nightly"
+
+
+def litert_url_for(file: str, version: str) -> str:
+    return (os.environ.get("TFLITE_DEPLOY_LITERT_URL") or LITERT_URL).format(version=version, file=file)
+
+
+def fetch_litert_tool(abi: str, version: Optional[str] = None, expected_sha256: Optional[str] = None,
+                      timeout: float = 120.0) -> Path:
+    """The cached LiteRT ``benchmark_model`` for ``abi`` and the installed ai-edge-litert, downloading it once."""
+    if abi not in LITERT_ABIS:
+        raise UserError(f"LiteRT publishes benchmark_model for {', '.join(LITERT_ABIS)} only, not for ABI {abi!r}. "
+                        "Use --runtime tflite (TFLite's nightly builds cover more ABIs) or pass --benchmark-binary.")
+    version = version or litert_version()
+    folder = cache_root() / "benchmark_model" / f"litert-{version}" / abi
+    return _cached(litert_url_for("benchmark_model", version), folder / "benchmark_model", "binary",
+                   expected_sha256, timeout)
+
+
 def fetch_tool(abi: str, kind: str = "binary", version: str = "nightly", expected_sha256: Optional[str] = None,
                timeout: float = 120.0) -> Path:
     """The cached benchmark_model (``kind="binary"``) or benchmark APK for ``abi``, downloading it once."""
@@ -54,7 +88,12 @@ def fetch_tool(abi: str, kind: str = "binary", version: str = "nightly", expecte
     else:
         file = APK_FILE
     folder = cache_root() / "benchmark_model" / version / (abi if kind == "binary" else "apk")
-    target = folder / file
+    return _cached(url_for(file), folder / file, kind, expected_sha256, timeout)
+
+
+def _cached(url: str, target: Path, kind: str, expected_sha256: Optional[str], timeout: float) -> Path:
+    """``target`` if it still matches its manifest, else downloaded from ``url`` (once, across threads)."""
+    folder = target.parent
     with _locks_guard:
         lock = _locks.setdefault(str(target), threading.Lock())
     with lock:  # several device workers may want the same file at once: download it once
@@ -64,7 +103,7 @@ def fetch_tool(abi: str, kind: str = "binary", version: str = "nightly", expecte
             if info.get("size") == target.stat().st_size and info.get("sha256") == sha256_file(target) and (
                     expected_sha256 is None or info["sha256"] == expected_sha256):
                 return target
-        return _download(url_for(file), target, manifest, kind, expected_sha256, timeout)
+        return _download(url, target, manifest, kind, expected_sha256, timeout)
 
 
 def _download(url: str, target: Path, manifest: Path, kind: str, expected_sha256: Optional[str],

@@ -1,9 +1,15 @@
-"""Benchmark .tflite files on Android devices over adb with TFLite's ``benchmark_model``.
+"""Benchmark .tflite files on Android devices over adb with ``benchmark_model``: LiteRT's or TFLite's.
 
 Per device (one worker thread each, so devices run in parallel): push the binary, the harness
-script and the models under ``/data/local/tmp/tflite-deploy/`` (only what changed), then run the
-harness once per model × delegate and parse what ``benchmark_model`` printed. A device that fails,
-goes offline or times out turns into failed ``Result`` records for that device; the others finish.
+script, the models and any NPU vendor libraries under ``/data/local/tmp/tflite-deploy/`` (only what
+changed), then run the harness once per model × delegate and parse what ``benchmark_model`` printed.
+With LiteRT's tool and its model cache on, each model × delegate runs in two processes: the first
+(cold) compiles and writes the cache, the second (warm) reads it; both inits are reported. A device
+that fails, goes offline or times out turns into failed ``Result`` records for that device; the
+others finish. While a benchmark runs, a liveness probe (:class:`~tflite_deploy.adb.LivenessProbe`)
+asks the phone an ``echo`` every few seconds: a frozen phone fails its run within half a minute, and
+its remaining runs at once, instead of waiting out the run's time-out (derived from the run's own
+bounds, ``--max_secs``: see :func:`~tflite_deploy.benchmark.flags.run_timeout`). A delegate the phone or the settings cannot serve is ``unavailable``, with the reason.
 """
 
 from __future__ import annotations
@@ -11,59 +17,30 @@ from __future__ import annotations
 import concurrent.futures
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, parse_target, remote_path
-from tflite_deploy.benchmark.binaries import fetch_tool
+from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, LivenessProbe, parse_target, remote_path
+from tflite_deploy.benchmark.binaries import fetch_litert_tool, fetch_tool
+from tflite_deploy.benchmark.flags import (  # DeviceBenchSettings lives beside the flags it turns into
+    DeviceBenchSettings,
+    benchmark_args,
+    cache_flags,
+    check_delegate,
+    max_seconds,
+    resolve_runtime,
+    run_timeout,
+)
 from tflite_deploy.benchmark.parse import parse_benchmark_log, to_result
 from tflite_deploy.errors import DeviceError, UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.result import Result
 
 HARNESS = Path(__file__).resolve().parent.parent / "data" / "run_benchmark.sh"
-DEVICE_DELEGATES = ("xnnpack", "gpu", "nnapi", "cpu")
 _BLOCK = re.compile(r"^==== tflite-deploy (?P<tag>[\w=-]+) ====\s*$", re.M)
-LOST = ("offline", "not-found", "closed", "timeout", "unauthorized", "server")
-
-
-@dataclass(frozen=True)
-class DeviceBenchSettings:
-    delegates: tuple[str, ...] = ("xnnpack",)
-    threads: int = 4
-    runs: int = 50
-    warmup_runs: int = 1
-    min_seconds: float = 1.0
-    gpu_precision: str = "fp16"  # fp16 (precision loss allowed) or fp32
-    nnapi_accelerator: Optional[str] = None
-    op_profiling: bool = False
-    pin_big_cores: bool = False
-    cooldown_seconds: float = 0.0
-    timeout_seconds: float = 600.0
-    cleanup: bool = False
-    runner: str = "binary"  # "binary" (benchmark_model over adb shell) or "apk" (the benchmark app)
-
-
-def delegate_flags(delegate: str, s: DeviceBenchSettings) -> list[str]:
-    """benchmark_model flags for one delegate (names from tensorflow/lite/tools/benchmark)."""
-    if delegate == "xnnpack":
-        return ["--use_xnnpack=true"]
-    if delegate == "cpu":
-        return ["--use_xnnpack=false"]
-    if delegate == "gpu":
-        return ["--use_gpu=true", f"--gpu_precision_loss_allowed={'true' if s.gpu_precision == 'fp16' else 'false'}"]
-    if delegate == "nnapi":
-        return ["--use_nnapi=true"] + ([f"--nnapi_accelerator_name={s.nnapi_accelerator}"]
-                                       if s.nnapi_accelerator else [])
-    raise UserError(f"Unknown device delegate {delegate!r}: choose from {', '.join(DEVICE_DELEGATES)}.")
-
-
-def benchmark_args(remote_model: str, delegate: str, s: DeviceBenchSettings) -> list[str]:
-    return [f"--graph={remote_model}", f"--num_threads={s.threads}", f"--num_runs={s.runs}",
-            f"--warmup_runs={s.warmup_runs}", f"--min_secs={s.min_seconds}",
-            "--report_peak_memory_footprint=true",
-            *(["--enable_op_profiling=true"] if s.op_profiling else []), *delegate_flags(delegate, s)]
+LOST = ("offline", "not-found", "closed", "timeout", "unauthorized", "server", "frozen")
+NNAPI_DEPRECATED_SDK = 35  # Android 15
 
 
 def split_harness_output(text: str) -> dict[str, str]:
@@ -101,9 +78,33 @@ def _sha16(path: Path) -> str:
     return sha256_file(path)[:16]
 
 
-def _failed(model: Path, target: str, delegate: str, error: str, device: dict, status: str = "failed") -> Result:
+def _failed(model: Path, target: str, delegate: str, error: str, device: dict, status: str = "failed",
+            s: Optional[DeviceBenchSettings] = None) -> Result:
+    settings = {"runtime": s.runtime} if s is not None else {}
     return Result(kind="bench", artifact=str(model), target=target, runner="benchmark_model",
-                  delegate=delegate, status=status, error=error, device=device)
+                  delegate=delegate, status=status, error=error, device=device, settings=settings)
+
+
+def _push_npu_libraries(dev: AdbDevice, s: DeviceBenchSettings) -> str:
+    """The vendor's dispatch and compiler-plugin libraries, pushed into one folder: that folder's path."""
+    folder = remote_path("npu")
+    for lib in (s.npu_dispatch_lib, s.npu_compiler_plugin):
+        if lib:
+            dev.push(Path(lib), f"{folder}/{Path(lib).name}")
+    return folder
+
+
+def _not_runnable(delegate: str, s: DeviceBenchSettings) -> Optional[str]:
+    """Why this delegate cannot be measured with these settings, before anything runs (None: it can)."""
+    if delegate == "npu" and s.runtime != "litert":
+        return "the npu delegate needs LiteRT's benchmark_model (--runtime litert)"
+    if delegate == "npu" and not s.npu_dispatch_lib:
+        return ("no NPU dispatch library given: pass the vendor's libLiteRtDispatch_*.so with --npu-dispatch-lib "
+                "(and its compiler plugin with --npu-compiler-plugin for on-device compilation)")
+    if delegate == "nnapi" and s.runtime == "litert":
+        return ("LiteRT's benchmark_model has no NNAPI (deprecated from Android 15): measure --delegate npu, "
+                "or pass --runtime tflite to measure NNAPI with TFLite's benchmark_model")
+    return None
 
 
 def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optional[Path], s: DeviceBenchSettings,
@@ -111,7 +112,8 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
     """Every model × delegate on one device. Never raises for device faults: they become results.
 
     ``tool`` is the benchmark_model binary (or the APK with ``s.runner == "apk"``); None fetches the
-    official build for the device's ABI.
+    official build for the device's ABI (LiteRT's or TFLite's, after ``s.runtime``, which must be
+    resolved: see :func:`bench_devices`).
     """
     # "adb:SERIAL" means the default adb server; any other server is named in the target
     name = f"adb:{target.serial}" if target.server == AdbServer.from_env() else str(target)
@@ -124,57 +126,111 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
         if on_result:
             on_result(r)
 
+    npu_dir = ""
     try:
         dev = AdbDevice.open(target, timeout=30)
         info = dev.info()
         facts = {k: v for k, v in asdict(info).items() if v not in (None, (), "")}
+        abi = info.abis[0] if info.abis else "arm64-v8a"
         harness_remote = remote_path("run_benchmark.sh")
         dev.push(HARNESS, harness_remote, mode=0o755)
         if s.runner == "apk":
             from tflite_deploy.benchmark.apk import install_apk
 
-            install_apk(dev, tool or fetch_tool(info.abis[0] if info.abis else "arm64-v8a", kind="apk"))
+            install_apk(dev, tool or fetch_tool(abi, kind="apk"))
             bin_remote = ""
         else:
             bin_remote = remote_path("bin", "benchmark_model")
-            dev.push(tool or fetch_tool(info.abis[0] if info.abis else "arm64-v8a"), bin_remote, mode=0o755)
+            dev.push(tool or (fetch_litert_tool(abi) if s.runtime == "litert" else fetch_tool(abi)), bin_remote,
+                     mode=0o755)
         remote_models = {m: remote_path("models", _sha16(m), m.name) for m in models}
         for m, r in remote_models.items():
             dev.push(m, r)
+        if "npu" in s.delegates and s.npu_dispatch_lib and s.runtime == "litert":
+            npu_dir = _push_npu_libraries(dev, s)
     except (DeviceError, UserError) as e:
         for m, d in combos:
-            emit(_failed(m, name, d, str(e), facts))
+            emit(_failed(m, name, d, str(e), facts, s=s))
         return results
 
     lost: Optional[str] = None
     for i, (m, d) in enumerate(combos):
         if lost:
-            emit(_failed(m, name, d, f"not run: the device was lost earlier ({lost})", facts))
+            emit(_failed(m, name, d, f"not run: the device was lost earlier ({lost})", facts, s=s))
+            continue
+        why_not = _not_runnable(d, s)
+        if why_not:
+            emit(_failed(m, name, d, why_not, facts, status="unavailable", s=s))
             continue
         if i and s.cooldown_seconds:
             time.sleep(s.cooldown_seconds)
-        try:
-            if s.runner == "apk":
-                from tflite_deploy.benchmark.apk import run_apk
-
-                text, code = run_apk(dev, harness_remote, benchmark_args(remote_models[m], d, s), s.timeout_seconds)
-            else:
-                args = ["sh", harness_remote, "run", *(["--pin-big"] if s.pin_big_cores else []), bin_remote,
-                        *benchmark_args(remote_models[m], d, s)]
-                sh = dev.shell(args, timeout=s.timeout_seconds)
-                text, code = sh.stdout + ("\n" + sh.stderr if sh.stderr else ""), sh.exit_code
-        except DeviceError as e:
-            emit(_failed(m, name, d, str(e), facts))
-            if getattr(e, "reason", "") in LOST:
-                lost = getattr(e, "reason", "device error")
-            continue
-        emit(_result_from_run(text, code, m, name, d, s, facts))
-    if s.cleanup:
+        with LivenessProbe(dev) as probe:
+            watched = dev.stopped_by(probe.frozen)  # its calls end once the probe finds the phone frozen
+            try:
+                emit(_run_one(watched, harness_remote, bin_remote, npu_dir, remote_models[m], m, name, d, s, facts))
+            except DeviceError as e:
+                reason = "frozen" if probe.frozen.is_set() else e.reason
+                emit(_failed(m, name, d, probe.describe() if reason == "frozen" else str(e), facts, s=s))
+                if reason in LOST:
+                    lost = reason or "device error"
+    if s.cleanup and not lost:
         try:
             dev.remove(remote_path("models"))
+            dev.remove(remote_path("cache"))
         except DeviceError:
             pass
     return results
+
+
+def _run_one(dev: AdbDevice, harness_remote: str, bin_remote: str, npu_dir: str, remote_model: str, model: Path,
+             target: str, delegate: str, s: DeviceBenchSettings, facts: dict) -> Result:
+    """One model x delegate: one benchmark process, or two (cold and warm) with LiteRT's cache."""
+    args = benchmark_args(remote_model, delegate, s, npu_dir)
+    if s.runner == "apk":
+        from tflite_deploy.benchmark.apk import run_apk
+
+        return _result_from_run(*run_apk(dev, harness_remote, args, run_timeout(s)), model, target, delegate, s, facts)
+    run = _harness_runner(dev, harness_remote, bin_remote, npu_dir if delegate == "npu" else "", s)
+    if s.runtime == "litert" and s.model_cache:
+        return _cold_and_warm(run, dev, args, model, target, delegate, s, facts)
+    return _result_from_run(*run(args), model, target, delegate, s, facts)
+
+
+def _harness_runner(dev: AdbDevice, harness_remote: str, bin_remote: str, libdir: str,
+                    s: DeviceBenchSettings) -> Callable[[list[str]], tuple[str, int]]:
+    """One benchmark process through the harness: (stdout and stderr, exit code)."""
+    def run(args: list[str]) -> tuple[str, int]:
+        cmd = ["sh", harness_remote, "run", *(["--pin-big"] if s.pin_big_cores else []),
+               *(["--libdir", libdir] if libdir else []), bin_remote, *args]
+        sh = dev.shell(cmd, timeout=run_timeout(s))
+        return sh.stdout + ("\n" + sh.stderr if sh.stderr else ""), sh.exit_code
+    return run
+
+
+def _cold_and_warm(run: Callable[[list[str]], tuple[str, int]], dev: AdbDevice, args: list[str], model: Path,
+                   target: str, delegate: str, s: DeviceBenchSettings, facts: dict) -> Result:
+    """Two processes sharing LiteRT's cache: the first compiles and writes it (cold), the second reads it (warm).
+
+    The result is the cold process's, as an app's first launch sees it; ``metrics`` gains both inits.
+    """
+    cache_dir = remote_path("cache", _sha16(model), delegate)
+    dev.shell(["rm", "-rf", cache_dir], timeout=30)
+    dev.shell(["mkdir", "-p", cache_dir], timeout=30).check()
+    with_cache = args + cache_flags(delegate, cache_dir, _sha16(model))
+    cold = _result_from_run(*run(with_cache), model, target, delegate, s, facts)
+    if not cold.ok:
+        return cold
+    warm = _result_from_run(*run(with_cache), model, target, delegate, s, facts)
+    metrics = dict(cold.metrics, init_cold_ms=cold.init_ms)
+    warnings = list(cold.warnings)
+    if warm.ok:
+        metrics["init_warm_ms"] = warm.init_ms
+        metrics["warm_latency"] = {"count": warm.latency.count, "mean_ms": warm.latency.mean_ms,
+                                   "std_ms": warm.latency.std_ms} if warm.latency else None
+    else:
+        warnings.append(f"the second (warm-cache) process failed, so no warm init is reported: {warm.error}")
+    return replace(cold, metrics=metrics, warnings=tuple(warnings),
+                   settings=dict(cold.settings, model_cache=True, cache_dir=cache_dir))
 
 
 def _result_from_run(text: str, exit_code: int, model: Path, target: str, delegate: str,
@@ -183,20 +239,36 @@ def _result_from_run(text: str, exit_code: int, model: Path, target: str, delega
     log = parse_benchmark_log(parts.get("benchmark", text))
     before, after = parse_state(parts.get("state-before", "")), parse_state(parts.get("state-after", ""))
     settings = {"threads": s.threads, "runs": s.runs, "warmup": s.warmup_runs, "min_seconds": s.min_seconds,
-                "pin_big_cores": s.pin_big_cores, "exit_code": exit_code}
+                "pin_big_cores": s.pin_big_cores, "exit_code": exit_code, "runtime": s.runtime,
+                "max_secs": max_seconds(s), "timeout_s": run_timeout(s)}
     r = to_result(log, artifact=str(model), target=target, delegate=delegate, settings=settings,
                   runner="benchmark_apk" if s.runner == "apk" else "benchmark_model",
                   device={**facts, "state_before": before, "state_after": after})
     warnings = list(r.warnings) + hygiene_warnings(before, after)
+    if r.ok and r.latency and r.latency.count < s.runs:
+        warnings.append(f"{r.latency.count} of the {s.runs} runs asked for: benchmark_model starts no run after "
+                        f"--max_secs={max_seconds(s):g} s; give a slow model a longer --min-seconds")
     if "pinned.note" in before:
         warnings.append(f"--pin-big-cores: {before['pinned.note']}")
+    if log.tool and log.tool != s.runtime:
+        warnings.append(f"asked for the {s.runtime} runtime but the log is {log.tool}'s benchmark_model: "
+                        "check --benchmark-binary and --runtime")
+    sdk = facts.get("sdk")
+    if delegate == "nnapi" and isinstance(sdk, int) and sdk >= NNAPI_DEPRECATED_SDK:
+        warnings.append(f"NNAPI is deprecated from Android 15 (this device runs SDK {sdk}): vendors may drop their "
+                        "drivers. Measure the vendor's NPU through LiteRT instead: --delegate npu with "
+                        "--npu-dispatch-lib.")
     if "end" not in parts and r.ok:
         r = replace(r, status="failed", error="the harness output was cut off (device lost mid-run?)")
     if r.ok and exit_code != 0:
         r = replace(r, status="failed", error=f"benchmark_model exited with {exit_code}")
     cov = r.coverage
-    if not r.ok and delegate in ("gpu", "nnapi") and cov is not None and cov.applied is False:
-        detail = cov.message or r.error or ""
+    not_loaded = log.accelerator_failures.get(delegate)  # LiteRT could not load it: the run was the CPU's
+    # an NPU run that fails names why (no accelerator, a library for another SoC): the phone cannot serve it
+    npu_refused = delegate == "npu" and not r.ok and log.tool == "litert" and "end" in parts
+    if npu_refused or delegate in ("gpu", "nnapi", "npu") and cov is not None and cov.applied is False and (
+            not r.ok or not_loaded):
+        detail = (cov.message if cov else "") or r.error or ""
         r = replace(r, status="unavailable",
                     error=f"{delegate.upper()} delegate not available on this device: {detail}".strip())
     return replace(r, warnings=tuple(warnings))
@@ -215,8 +287,18 @@ def bench_devices(models: Sequence[str | Path], targets: Sequence[str], tool: Op
         what = "benchmark APK" if settings.runner == "apk" else "benchmark_model binary"
         raise UserError(f"The {what} {tool_path} does not exist. Download TFLite's official build for your "
                         "phone's ABI, or leave the option out to fetch it (needs internet).")
+    for lib, flag in ((settings.npu_dispatch_lib, "--npu-dispatch-lib"),
+                      (settings.npu_compiler_plugin, "--npu-compiler-plugin")):
+        if lib and not Path(lib).is_file():
+            raise UserError(f"The NPU library {lib} given with {flag} does not exist.")
+    if settings.runner == "apk":
+        if settings.runtime == "litert":
+            raise UserError("The benchmark APK is TFLite's classic app: use --runtime tflite (or leave it out) "
+                            "with --runner apk.")
+        settings = replace(settings, runtime="tflite")
+    settings = replace(settings, runtime=resolve_runtime(settings.runtime, tool_path))
     for d in settings.delegates:
-        delegate_flags(d, settings)
+        check_delegate(d, settings)
     parsed = [parse_target(t if t.startswith("adb") else f"adb:{t}") for t in targets]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(parsed))) as pool:
         futures = [pool.submit(bench_one_device, t, paths, tool_path, settings, on_result) for t in parsed]

@@ -1,12 +1,16 @@
-"""Benchmark .tflite files on this machine with the LiteRT interpreter, interleaved.
+"""Benchmark .tflite files on this machine with LiteRT (Interpreter or CompiledModel), interleaved.
 
 Several files are measured round-robin (one invoke of each per round) so that a machine that gets
 busier or hotter during the run affects all of them alike, and their ratios stay meaningful.
-Timings cover ``invoke()`` only; inputs are set once (random, fixed seed).
+Timings cover ``invoke()`` only; inputs are set once (random, fixed seed). Two runners: the
+Interpreter (``runner="litert-python"``, every host delegate) and LiteRT's CompiledModel
+(``runner="compiled"``, :mod:`tflite_deploy.benchmark.compiled`, XNNPACK only); ``auto`` is the
+Interpreter for now (see :func:`~tflite_deploy.benchmark.compiled.resolve_host_runner`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -16,8 +20,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tflite_deploy.artifact import recipe_name
+from tflite_deploy.benchmark.compiled import CompiledRunner, resolve_host_runner
 from tflite_deploy.benchmark.stats import timing_warnings
 from tflite_deploy.hashing import sha256_file
+from tflite_deploy.native_output import captured_native_stderr
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
 from tflite_deploy.runtime import TfliteModel, check_host_delegate
@@ -31,6 +37,7 @@ class HostBenchSettings:
     min_seconds: float = 1.0
     max_runs: int = 100_000
     delegate: str = "xnnpack"
+    runner: str = "auto"  # "compiled" (CompiledModel), "interpreter", or "auto" (see resolve_host_runner)
 
 
 def _rss_mb() -> float:
@@ -64,23 +71,28 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
     ``progress`` hears a ``bench`` event every 10 interleaved rounds (done of the runs asked for).
     """
     check_host_delegate(settings.delegate)
-    loaded, inits, mem = [], [], []
+    runner = resolve_host_runner(settings.runner, settings.delegate)
+    loaded: list = []
+    inits, mem = [], []
     for p in paths:
         before = _rss_mb()
         start = time.perf_counter_ns()
-        m = _open_host_model(p, settings)
+        m = _open_host_model(p, settings, runner)
         inits.append((time.perf_counter_ns() - start) / 1e6)
-        m.fill_random_input()
+        if not isinstance(m, CompiledRunner):  # it fills its own buffers
+            m.fill_random_input()
         mem.append(_rss_mb() - before)
         loaded.append(m)
 
-    invokes = [m.interpreter.invoke for m in loaded]
+    invokes = [m.invoke if isinstance(m, CompiledRunner) else m.interpreter.invoke for m in loaded]
     t = time.perf_counter_ns
     first = []
-    for inv in invokes:
-        s = t()
-        inv()
-        first.append((t() - s) / 1e6)
+    # LiteRT's CompiledModel registers its CPU accelerator at the first run and says so on fd 2
+    with captured_native_stderr() if runner == "compiled" else contextlib.nullcontext():
+        for inv in invokes:
+            s = t()
+            inv()
+            first.append((t() - s) / 1e6)
     warm: list[list[float]] = [[] for _ in loaded]
     for _ in range(settings.warmup):
         for i, inv in enumerate(invokes):
@@ -100,6 +112,12 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         if rounds % 10 == 0:
             report(progress, "bench", rounds, settings.runs, f"{len(paths)} model(s) interleaved")
 
+    coverages = [m.coverage() if hasattr(m, "coverage") else _coverage(m, settings.delegate) for m in loaded]
+    if runner == "compiled":
+        del invokes  # they hold the models, and the models their LiteRT environments
+        for m in loaded:
+            if isinstance(m, CompiledRunner):
+                m.close()
     overhead = timer_overhead_ms()
     peak = _peak_rss_mb()
     cpu = {"cpu_count": os.cpu_count(), "machine": os.uname().machine, "system": os.uname().sysname}
@@ -108,26 +126,36 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         lat = LatencyStats.from_samples(runs[i])
         warnings = timing_warnings(lat, first[i])
         results.append(Result(
-            kind="bench", artifact=str(m.path), target="host", runner=getattr(m, "runner", "litert-python"),
-            delegate="cpu" if hasattr(m, "coverage") else settings.delegate, artifact_sha256=sha256_file(m.path),
+            kind="bench", artifact=str(m.path), target="host", runner=_runner_name(m),
+            delegate="cpu" if _is_onnx(m) else settings.delegate, artifact_sha256=sha256_file(m.path),
             recipe=recipe_name(m.path),
             settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
                       "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
-                      "timer_overhead_ms": overhead},
+                      "timer_overhead_ms": overhead, "runner": runner},
             init_ms=inits[i], first_ms=first[i],
             warmup=LatencyStats.from_samples(warm[i]) if warm[i] else None, latency=lat,
             init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,
-            coverage=m.coverage() if hasattr(m, "coverage") else _coverage(m, settings.delegate),
+            coverage=coverages[i],
             device=cpu, warnings=tuple(warnings)))
     return _flag_slow_dynamic(results)
 
 
-def _open_host_model(p: str | Path, settings: HostBenchSettings) -> TfliteModel:
+def _open_host_model(p: str | Path, settings: HostBenchSettings, runner: str) -> TfliteModel | CompiledRunner:
     if str(p).lower().endswith(".onnx"):  # hook: an ONNX original measured beside its TFLite variants
         from tflite_deploy.sources.onnx_runtime import OnnxRuntimeModel
 
         return OnnxRuntimeModel(p, threads=settings.threads)  # type: ignore[return-value]
+    if runner == "compiled":
+        return CompiledRunner(p, threads=settings.threads)
     return TfliteModel(p, threads=settings.threads, delegate=settings.delegate)
+
+
+def _is_onnx(m: object) -> bool:
+    return str(getattr(m, "path", "")).lower().endswith(".onnx")
+
+
+def _runner_name(m: object) -> str:
+    return "compiled" if isinstance(m, CompiledRunner) else getattr(m, "runner", "litert-python")
 
 
 def _flag_slow_dynamic(results: list[Result]) -> list[Result]:
