@@ -332,3 +332,79 @@ def test_cells_keep_text_and_integers_apart():
     assert cells == {"node_type": "ADD", "first": 1, "avg_ms": "n/a", "pct": 7, "cdf_pct": 100, "mem_kb": 0,
                      "times_called": 2, "name": "12"}
     assert [type(cells[k]) for k in ("first", "pct", "times_called", "name")] == [int, int, int, str]
+
+
+# ------------------------------------------------------------------------------ LiteRT's results block
+LITERT = "INFO: [benchmark_litert_model.h:94] "
+NO_STATS = dict(std_ms=None, min_ms=None, max_ms=None, p50_ms=None, p90_ms=None, p99_ms=None, samples_ms=[])
+
+
+def litert(*lines: str) -> str:
+    return "\n".join(LITERT + line for line in lines) + "\n"
+
+
+def test_litert_block_as_its_header_documents_it():
+    r = result(litert("========== BENCHMARK RESULTS ==========", "Signature name:       prefill_1024",
+                      "Model initialization: 5.76 ms", "Warmup (first):       2.12 ms",
+                      "Warmup (avg):         0.95 ms (526 runs)", "Inference (avg):      0.93 ms (1054 runs)",
+                      "Inference (min):      0.91 ms", "Inference (max):      1.10 ms", "Inference (std):      0.02",
+                      "Throughput:           197.97 MB/s", "Memory Usage:", "Init footprint:       4.06 MB",
+                      "Overall footprint:    7.07 MB", "Peak memory:          35.20 MB",
+                      "======================================"))
+    d = r.to_dict()
+    assert (d["status"], d["error"], d["settings"], d["init_ms"], d["first_ms"]) == \
+        ("ok", None, {"runtime": "litert"}, 5.76, 2.12)
+    assert d["warmup"] == {**NO_STATS, "count": 526, "mean_ms": 0.95, "first_ms": 2.12}
+    assert d["latency"] == {**NO_STATS, "count": 1054, "mean_ms": 0.93, "std_ms": 0.02, "min_ms": 0.91,
+                            "max_ms": 1.1, "first_ms": None}
+    assert (d["init_memory_mb"], d["peak_memory_mb"], d["coverage"], d["warnings"]) == (4.06, 35.2, None, [])
+    assert d["metrics"] == {"tool": "litert", "inference_avg_ms": 0.93, "warmup_avg_ms": 0.95,
+                            "memory_overall_mb": 7.07, "memory_peak_periodic_mb": 35.2,
+                            "peak_memory_source": "periodic", "throughput_mb_s": 197.97,
+                            "tool_params": {"Signature name": "prefill_1024"}}
+
+
+def test_litert_python_tool_block_with_percentiles():
+    rule = "=" * 40
+    text = "\n".join([rule, " BENCHMARK RESULTS", rule, "Model initialization:   5.00 ms",
+                      "First inference:        3.00 ms", "Warmup (avg):           2.00 ms (10 runs)",
+                      "Inference (avg):        1.50 ms (100 runs)", "Inference (min):        1.00 ms",
+                      "Inference (max):        2.50 ms", "Inference (std):        0.25 ms",
+                      "Inference (median):     1.40 ms", "Inference (p5):         1.10 ms",
+                      "Inference (p95):        2.20 ms", rule]) + "\n"
+    d = result(text).to_dict()
+    assert d["status"] == "ok" and d["init_ms"] == 5.0 and d["first_ms"] == 3.0
+    assert d["warmup"] == {**NO_STATS, "count": 10, "mean_ms": 2.0, "first_ms": 3.0}
+    assert d["latency"] == {**NO_STATS, "count": 100, "mean_ms": 1.5, "std_ms": 0.25, "min_ms": 1.0, "max_ms": 2.5,
+                            "p50_ms": 1.4, "first_ms": None}
+    assert d["metrics"] == {"tool": "litert", "inference_avg_ms": 1.5, "warmup_avg_ms": 2.0,
+                            "percentiles_ms": {"runs": {"p5": 1.1, "p95": 2.2}}}
+
+
+def test_litert_block_without_runs_or_peak():
+    r = result(litert("========== BENCHMARK RESULTS ==========", "Model initialization: 5.76 ms",
+                      "Warmup (first):       2.12 ms", "Warmup (avg):         0.95 ms (1 run)",
+                      "No inference runs were performed.", "No throughput data available for this run.",
+                      "Peak memory usage not available. (requires ...)", "Overall footprint:    7.07 MB",
+                      "======================================"))
+    assert r.status == "ok" and r.latency.count == 0 and r.latency.mean_ms is None
+    assert r.warmup.count == 1 and r.peak_memory_mb == 7.07 and r.metrics["peak_memory_source"] == "overall"
+    assert "throughput_mb_s" not in r.metrics and "memory_peak_periodic_mb" not in r.metrics
+
+
+def test_litert_accelerator_that_did_not_load():
+    line = "NPU accelerator could not be loaded and registered: no dispatch library"
+    r = result(litert(line, "========== BENCHMARK RESULTS ==========", "Inference (avg):      0.93 ms (3 runs)",
+                      "======================================"), "npu")
+    assert r.status == "ok" and r.latency.count == 3 and r.latency.mean_ms == 0.93
+    assert r.metrics["accelerator_failures"] == {"npu": line}
+    assert (r.coverage.applied, r.coverage.fully, r.coverage.delegate_kernels, r.coverage.message) == \
+        (False, False, 0, line)
+    assert r.warnings == ("the npu delegate ran no part of the graph: these numbers are the CPU's",)
+
+
+def test_litert_block_cut_before_its_closing_rule_is_incomplete():
+    r = result(litert("========== BENCHMARK RESULTS ==========", "Model initialization: 5.76 ms",
+                      "Inference (avg):      0.93 ms (3 runs)"))
+    assert r.status == "failed" and r.error.startswith("incomplete benchmark_model output")
+    assert r.init_ms == 5.76 and r.latency.count == 3 and r.settings == {"runtime": "litert"}
