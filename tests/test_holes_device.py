@@ -228,7 +228,8 @@ def test_cli_device_options_reach_the_device(adb_server, fake_devices, digits_va
 
 # ------------------------------------------------------------------------------ hole 8: download
 def test_device_run_downloads_the_benchmark_binary_once(adb_device, digits_variants, tmp_path, monkeypatch):
-    """No --benchmark-binary: the official build for the device's ABI is fetched, cached and pushed."""
+    """No --benchmark-binary, --runtime tflite: TFLite's official build for the device's ABI is fetched, cached and
+    pushed."""
     www = tmp_path / "www"
     www.mkdir()
     served = www / "android_aarch64_benchmark_model"  # the fake device is arm64-v8a
@@ -249,7 +250,7 @@ def test_device_run_downloads_the_benchmark_binary_once(adb_device, digits_varia
         monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
         for _ in range(2):
             (r,) = bench_devices([digits_variants["int8"].path], [adb_device.serial], None,
-                                 DeviceBenchSettings(runs=3, min_seconds=0))
+                                 DeviceBenchSettings(runs=3, min_seconds=0, runtime="tflite"))
     finally:
         server.shutdown()
     assert hits == ["/android_aarch64_benchmark_model"]  # downloaded once, then cached
