@@ -408,3 +408,49 @@ def test_litert_block_cut_before_its_closing_rule_is_incomplete():
                       "Inference (avg):      0.93 ms (3 runs)"))
     assert r.status == "failed" and r.error.startswith("incomplete benchmark_model output")
     assert r.init_ms == 5.76 and r.latency.count == 3 and r.settings == {"runtime": "litert"}
+
+
+# ------------------------------------------------------------------------------ line prefixes
+from tflite_deploy.benchmark.parse.lines import delegate_key, ms, names, num, split_prefix  # noqa: E402
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("  count=5 first=1  \r", (None, "  count=5 first=1", False)),  # only the right end is stripped
+    ("INFO: Loaded model m", ("I", "Loaded model m", False)),
+    ("  WARNING:  text", ("W", " text", False)),
+    ("ERROR: bad", ("E", "bad", False)),
+    ("INFO: [benchmark_litert_model.h:94] Inference (avg): 1 ms", ("I", "Inference (avg): 1 ms", True)),
+    ("[./litert/tools/benchmark_litert_model.h:73] text", (None, "text", True)),
+    ("I0000 00:00:1758455104.504065   62590 accelerator_registry.cc:51] RegisterAccelerator: NPU",
+     ("I", "RegisterAccelerator: NPU", True)),
+    ("  W0000 00:00:1758455104.504065 62590 registry.cc:9] warn", ("W", "warn", True)),
+    ("05-31 10:38:42.607 22206 22206 E tflite  : ERROR: failed", ("E", "failed", False)),
+    ("05-31 10:38:42.607 22206 22206 I tflite  : ERROR: failed", ("E", "failed", False)),
+    ("05-31 10:38:42.607 22206 22206 F tflite  : INFO: fatal", ("F", "fatal", False)),
+    ("05-31 10:38:42.607 22206 22206 I litert  : INFO: [file.h:1] x", ("I", "x", True)),
+    ("05-31 10:38:42.607 22206 22206 I litert  : plain", ("I", "plain", True)),
+    ("05-31 10:38:42.607 22206 22206 W native  : I0000 00:00:1.5 1 a.cc:2] y", ("I", "y", True)),
+    ("05-31 10:38:42.607 22206 22206 E native  : I0000 00:00:1.5 1 a.cc:2] y", ("E", "y", True)),
+    ("05-31 10:38:42.607 22206 22206 F native  : I0000 00:00:1.5 1 a.cc:2] y", ("F", "y", True)),
+    ("05-31 10:38:42.607 22206 22206 I ViewRootImpl: draw", None),
+    ("2019-06-02 13:59:36.044 6836-6836/com.example I/tflite: text", ("I", "text", False)),
+    ("2019-06-02 13:59:36.044 6836-6836/com.example I/litert: text", ("I", "text", True)),
+    ("I/tflite  ( 1234): text", ("I", "text", False)),
+    ("D/GpuDriver( 1234): text", None),
+])
+def test_split_prefix(line, expected):
+    assert split_prefix(line) == expected
+
+
+def test_numbers_names_and_keys():
+    assert num("1.78988e+06") == 1789880.0 and num("-nan") is None and num("inf") is None and num("x") is None
+    assert ms(34825.1) == 34.8251 and ms(None) is None and ms(1) == 0.001
+    assert names(" a, b ,,c ") == ["a", "b", "c"] and names("") == []
+    assert delegate_key("Hexagon-DSP v2") == "hexagondspv2"
+
+
+def test_absl_lines_of_a_real_capture_lose_their_prefix():
+    # litert_build_docs_cpu_blazeface.txt: absl before its initialisation prints the epoch seconds ("00:00:1758455104.504065")
+    lines = [l for l in capture("litert_build_docs_cpu_blazeface.txt").splitlines() if l.startswith("I0000 ")]
+    assert lines and all(split_prefix(l)[0] == "I" and split_prefix(l)[2] is True for l in lines)
+    assert split_prefix(lines[0])[1].startswith("RegisterAccelerator: ptr=")
