@@ -16,11 +16,14 @@
 #   key=value ...
 #   ==== tflite-deploy end ====
 # POSIX sh only (Android's mksh, toybox; dash on a Linux host): no arrays, no bash-isms.
+# TFLITE_DEPLOY_SYSFS replaces /sys (tests point it at a fake cpufreq/thermal tree).
+
+SYSFS=${TFLITE_DEPLOY_SYSFS:-/sys}
 
 read_file() { [ -r "$1" ] && cat "$1" 2>/dev/null | head -n 1; }
 
 state() {
-    for dir in /sys/devices/system/cpu/cpu[0-9]*; do
+    for dir in "$SYSFS"/devices/system/cpu/cpu[0-9]*; do
         [ -d "$dir/cpufreq" ] || continue
         cpu=${dir##*/}
         gov=$(read_file "$dir/cpufreq/scaling_governor")
@@ -30,12 +33,12 @@ state() {
         cur=$(read_file "$dir/cpufreq/scaling_cur_freq")
         [ -n "$cur" ] && echo "cpu.$cpu.cur_khz=$cur"
     done
-    for zone in /sys/class/thermal/thermal_zone[0-9]*; do
+    for zone in "$SYSFS"/class/thermal/thermal_zone[0-9]*; do
         [ -d "$zone" ] || continue
         t=$(read_file "$zone/temp")
         [ -n "$t" ] && echo "thermal.$(read_file "$zone/type" | tr ' =' '__').millicelsius=$t"
     done
-    bat=/sys/class/power_supply/battery
+    bat=$SYSFS/class/power_supply/battery
     if [ -d "$bat" ]; then
         v=$(read_file "$bat/capacity"); [ -n "$v" ] && echo "battery.level=$v"
         v=$(read_file "$bat/status"); [ -n "$v" ] && echo "battery.status=$v"
@@ -47,14 +50,14 @@ state() {
 # Hex CPU mask of the cores with the highest cpuinfo_max_freq (the "big" cluster).
 big_core_mask() {
     best=0
-    for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq; do
+    for f in "$SYSFS"/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq; do
         [ -r "$f" ] || continue
         v=$(cat "$f"); [ "$v" -gt "$best" ] && best=$v
     done
     mask=0
-    for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq; do
+    for f in "$SYSFS"/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq; do
         [ -r "$f" ] || continue
-        cpu=${f#/sys/devices/system/cpu/cpu}; cpu=${cpu%%/*}
+        cpu=${f#"$SYSFS"/devices/system/cpu/cpu}; cpu=${cpu%%/*}
         [ "$(cat "$f")" -eq "$best" ] && mask=$((mask | (1 << cpu)))
     done
     printf '%x' "$mask"
@@ -75,6 +78,9 @@ case "$1" in
                 pin_note="unpinned: no taskset on this device"
             elif [ "$mask" = "0" ]; then
                 pin_note="unpinned: no cpufreq information to find the big cores"
+            elif ! probe=$(taskset "$mask" true 2>&1); then
+                # a taskset that cannot set the mask (SELinux, offline cores): measure unpinned
+                pin_note="unpinned: taskset $mask failed: $(echo "$probe" | head -n 1)"
             else
                 pin=$mask
             fi

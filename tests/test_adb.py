@@ -32,7 +32,7 @@ from tflite_deploy.adb import (
 from tflite_deploy.errors import DeviceError, UserError
 
 from tests.support.fake_adbd import DEFAULT_FEATURES, FakeAdbd
-from tests.support.fixtures import free_port
+from tests.support.fixtures import refused_port
 
 NO_SHELL_V2 = tuple(f for f in DEFAULT_FEATURES if f != "shell_v2")
 
@@ -99,9 +99,10 @@ def test_remote_paths_stay_under_the_root():
 def test_push_refuses_paths_outside_the_root_without_asking_the_device(tmp_path):
     f = tmp_path / "m.tflite"
     f.write_bytes(b"x")
-    dev = AdbDevice("nowhere:1", AdbServer("127.0.0.1", free_port()), start_server=False)
-    with pytest.raises(UserError, match="outside"):
-        dev.push(f, "/data/local/tmp/m.tflite")
+    with refused_port() as port:
+        dev = AdbDevice("nowhere:1", AdbServer("127.0.0.1", port), start_server=False)
+        with pytest.raises(UserError, match="outside"):
+            dev.push(f, "/data/local/tmp/m.tflite")
     with pytest.raises(UserError):
         dev.pull("/etc/passwd", tmp_path / "x")
     with pytest.raises(TypeError):
@@ -126,9 +127,8 @@ def test_parse_getprop_and_facts():
 
 
 def test_no_adb_server_is_a_device_error():
-    server = AdbServer("127.0.0.1", free_port())
-    with pytest.raises(DeviceError, match="No adb server answers") as err:
-        list_devices(server, start_server=False, timeout=2)
+    with refused_port() as port, pytest.raises(DeviceError, match="No adb server answers") as err:
+        list_devices(AdbServer("127.0.0.1", port), start_server=False, timeout=2)
     assert err.value.reason == "server"
 
 
@@ -186,8 +186,8 @@ def test_connect_and_list_devices_with_facts(adb_server, adb_device, fake_device
     assert remote.server == adb_server.server
     with pytest.raises(DeviceError, match="More than one"):
         AdbDevice.open("adb")
-    with pytest.raises(DeviceError) as err:
-        connect(f"127.0.0.1:{free_port()}", timeout=10)  # nothing listens there
+    with refused_port() as port, pytest.raises(DeviceError) as err:
+        connect(f"127.0.0.1:{port}", timeout=10)  # nothing listens there
     assert err.value.reason == "not-found"
 
 

@@ -107,7 +107,11 @@ def test_bench_two_files_interleaved_json_and_csv(digits_variants, tmp_path):
     for x in res:
         lat = x["latency"]
         assert lat["count"] == 30 and len(lat["samples_ms"]) == 30
-        assert lat["min_ms"] <= lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+        samples = np.array(lat["samples_ms"])
+        for q in (50, 90, 99):
+            assert lat[f"p{q}_ms"] == pytest.approx(np.percentile(samples, q))
+        assert (lat["min_ms"], lat["max_ms"]) == (samples.min(), samples.max())
+        assert lat["mean_ms"] == pytest.approx(samples.mean()) and lat["std_ms"] == pytest.approx(samples.std(ddof=1))
         assert x["init_ms"] > 0 and x["first_ms"] > 0 and x["warmup"]["count"] == 3
         assert x["peak_memory_mb"] > 0 and x["settings"]["interleaved_with"] == 2
         # the harness's own cost per timed call is tiny next to the model

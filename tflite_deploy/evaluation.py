@@ -112,7 +112,7 @@ def paired_bootstrap(ref_correct: np.ndarray, var_correct: np.ndarray, resamples
     n = len(ref_correct)
     rng = np.random.default_rng(seed)
     diff = ref_correct.astype(np.float64) - var_correct.astype(np.float64)
-    means = np.empty(resamples)
+    means = np.zeros(resamples)  # zeros, not empty: a slot the loop missed would be a visible 0, not stale memory
     for start in range(0, resamples, 250):  # chunks keep memory flat for large sets
         idx = rng.integers(0, n, size=(min(250, resamples - start), n))
         means[start:start + len(idx)] = diff[idx].mean(axis=1)

@@ -522,6 +522,8 @@ class FakeAdbd:
         """Every service the host opened, as sent (``shell,v2,raw:echo hi``, ``sync:``, ...)."""
         self.shell_commands: list[str] = []
         """Every shell command as the device received it (before path rewriting)."""
+        self.env: dict[str, str] = {}
+        """Extra environment for shell commands (e.g. ``TFLITE_DEPLOY_SYSFS`` for a fake /sys)."""
         self.freeze_on: str | None = None
         """Freeze mode: the first shell command containing this text starts, then the device :meth:`hang` s
         (a phone that freezes while a benchmark runs: its stream stays open, nothing more comes back)."""
@@ -640,6 +642,7 @@ class FakeAdbd:
             "FAKE_ADBD_ROOT": str(self.root),
             "FAKE_ADBD_PROPS": str(self._props_file),
             "ANDROID_DATA": str(self.root) + "/data",
+            **self.env,
         }
 
     def _record(self, msg: Message) -> None:

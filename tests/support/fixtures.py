@@ -19,6 +19,7 @@ fixtures by name into a test module.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -46,6 +47,7 @@ __all__ = [
     "fake_devices",
     "find_adb_binaries",
     "free_port",
+    "refused_port",
 ]
 
 
@@ -104,9 +106,19 @@ def _adb_version(path: str) -> str:
 
 
 def free_port() -> int:
+    """A port free a moment ago, for a server that binds it itself (retry if it was taken since)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A port where connections are refused, held for the block: bound (not listening) by us, so no
+    other process can start listening on it meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 @dataclass
@@ -236,6 +248,8 @@ def adb_binary(request) -> AdbBinary:
     """Each adb binary in turn (``adb29``: Debian's, ``adb36``: adbutils'); skipped if absent."""
     found = find_adb_binaries()
     if request.param not in found:
+        if os.environ.get("CI"):  # CI installs both (tools/setup.sh): a missing one is a failure there
+            pytest.fail(_INSTALL_HINT[request.param])
         pytest.skip(_INSTALL_HINT[request.param])
     return found[request.param]
 
@@ -249,7 +263,6 @@ def adb_server(
     home, tmp = work / "home", work / "tmp"
     home.mkdir(parents=True)
     tmp.mkdir()
-    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -259,20 +272,29 @@ def adb_server(
         {
             "HOME": str(home),
             "TMPDIR": str(tmp),
-            "ANDROID_ADB_SERVER_PORT": str(port),
             "ANDROID_USER_HOME": str(home / ".android"),
             "ADB_MDNS": "0",  # no multicast discovery (adb 36)
             "ADB_USB": "0",  # no USB scan: never touch a real phone; adb 36 starts 3 s faster
             "ADB_LIBUSB": "0",
         }
     )
-    server = AdbServerProcess(adb_binary, port, env, work)
+    # the adb server binds its port itself, so a port free a moment ago may be taken when it
+    # starts: then it exits, and we try another port
+    for attempt in range(3):
+        port = free_port()
+        server = AdbServerProcess(adb_binary, port, {**env, "ANDROID_ADB_SERVER_PORT": str(port)}, work)
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            server.stop()
+            if attempt == 2:
+                raise
     for key in ("ANDROID_SERIAL", "ANDROID_ADB_SERVER_ADDRESS"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("ANDROID_ADB_SERVER_HOST", "127.0.0.1")
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
     monkeypatch.setenv("ADBUTILS_ADB_PATH", adb_binary.path)
-    server.start()
     try:
         yield server
     finally:

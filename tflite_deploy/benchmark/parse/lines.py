@@ -35,7 +35,8 @@ _TFLITE_LEVEL = re.compile(r"^(?P<level>INFO|WARNING|WARN|ERROR|VERBOSE|DEBUG|FA
 # LiteRT's LITERT_LOG adds the source file and line: "[./litert/tools/benchmark_litert_model.h:73] "
 LITERT_SOURCE = re.compile(r"^\[(?P<file>[^\[\]\s:]+):(?P<line>\d+)\] ?")
 # absl logging (LiteRT's C++ runtime): "I0000 00:00:1758455104.504065   62590 accelerator_registry.cc:51] text"
-_ABSL = re.compile(r"^(?P<level>[IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ (?P<file>[^\s:\]]+):\d+\] ?(?P<msg>.*)$")
+# (seconds since the epoch when absl was not initialised, so \d+ seconds, not two digits)
+_ABSL = re.compile(r"^(?P<level>[IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ (?P<file>[^\s:\]]+):\d+\] ?(?P<msg>.*)$")
 
 
 def split_prefix(line: str) -> Optional[tuple[Optional[str], str, bool]]:
