@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -132,8 +133,10 @@ def test_recipe_vocabulary_grows_int4_and_block_size():
 
 
 def test_tf_converter_path_refuses_aeq_only_recipes(digits_keras, tmp_path):
-    with pytest.raises(RecipeError, match="needs the AI Edge Quantizer.*float32 .tflite"):
-        convert(digits_keras, [Recipe("i4", weights="int4")], None, tmp_path)
+    # a sweep goes on past a failing recipe (issue 16): the refusal is that recipe's failed row
+    (row,) = convert(digits_keras, [Recipe("i4", weights="int4")], None, tmp_path)
+    assert row.failed and re.search("needs the AI Edge Quantizer.*float32 .tflite", row.reason), row
+    assert not list(tmp_path.glob("*.tflite"))
 
 
 def test_cli_converts_a_float_tflite(float_tflite, tmp_path):

@@ -187,13 +187,14 @@ def run_cells(client: Any, cells: Sequence[Cell], executor: Executor,
     while len(outcomes) < len(cells):
         for fut in ac.next_batch(block=False):
             cid = by_key[fut.key]
-            record(_outcome_of(fut, cid))
+            if fut.status != "lost":  # a lost result is computed again (we hold its future): wait for it
+                record(_outcome_of(fut, cid))
         for cid, fut in futures.items():  # a safety net: any future in a final state gets its outcome
             if cid in outcomes:
                 continue
             if fut.status == "cancelled":  # here, or by a cancelled dependency: never "completes"
                 record(CellOutcome(cid, NOT_RUN, error=_cancel_reason(cells_by_id[cid], outcomes)))
-            elif fut.status in ("finished", "error", "lost"):
+            elif fut.status in ("finished", "error"):
                 record(_outcome_of(fut, cid))
         if time.monotonic() >= next_check and len(outcomes) < len(cells):
             next_check = time.monotonic() + 1.0
