@@ -390,6 +390,7 @@ def test_litert_block_without_runs_or_peak():
     assert r.status == "ok" and r.latency.count == 0 and r.latency.mean_ms is None
     assert r.warmup.count == 1 and r.peak_memory_mb == 7.07 and r.metrics["peak_memory_source"] == "overall"
     assert "throughput_mb_s" not in r.metrics and "memory_peak_periodic_mb" not in r.metrics
+    assert r.metrics["tool_params"] == {"Peak memory": "not available"}
 
 
 def test_litert_accelerator_that_did_not_load():
@@ -397,7 +398,7 @@ def test_litert_accelerator_that_did_not_load():
     r = result(litert(line, "========== BENCHMARK RESULTS ==========", "Inference (avg):      0.93 ms (3 runs)",
                       "======================================"), "npu")
     assert r.status == "ok" and r.latency.count == 3 and r.latency.mean_ms == 0.93
-    assert r.metrics["accelerator_failures"] == {"npu": line}
+    assert r.metrics["accelerator_failures"] == {"npu": line} and "tool_params" not in r.metrics
     assert (r.coverage.applied, r.coverage.fully, r.coverage.delegate_kernels, r.coverage.message) == \
         (False, False, 0, line)
     assert r.warnings == ("the npu delegate ran no part of the graph: these numbers are the CPU's",)
@@ -454,3 +455,16 @@ def test_absl_lines_of_a_real_capture_lose_their_prefix():
     lines = [l for l in capture("litert_build_docs_cpu_blazeface.txt").splitlines() if l.startswith("I0000 ")]
     assert lines and all(split_prefix(l)[0] == "I" and split_prefix(l)[2] is True for l in lines)
     assert split_prefix(lines[0])[1].startswith("RegisterAccelerator: ptr=")
+
+
+def test_classic_stats_lines_stay_the_richer_source_next_to_the_block():
+    stats = litert("count=3 first=3000 curr=2000 min=1000 max=3000 avg=2000 std=800",
+                   "count=10 first=1500 curr=1000 min=900 max=1500 avg=1100 std=100 p5=950 median=1000 p95=1400")
+    block = litert("========== BENCHMARK RESULTS ==========", "Warmup (first):       3.00 ms",
+                   "Warmup (avg):         2.00 ms (3 runs)", "Inference (avg):      1.10 ms (10 runs)",
+                   "Inference (p5):       0.90 ms", "Inference (p95):      1.50 ms", "Fully accelerated: True",
+                   "======================================")
+    r = result(stats + block)
+    assert r.warmup.count == 3 and r.warmup.std_ms == 0.8 and r.latency.count == 10 and r.latency.min_ms == 0.9
+    assert r.latency.p50_ms == 1.0 and r.metrics["percentiles_ms"]["runs"] == {"p5": 0.95, "p95": 1.4}
+    assert r.metrics["tool_params"] == {"Fully accelerated": "True"}
