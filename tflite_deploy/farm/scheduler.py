@@ -183,6 +183,7 @@ def run_cells(client: Any, cells: Sequence[Cell], executor: Executor,
     cells_by_id = {c.cell_id: c for c in cells}
     ac = as_completed(list(futures.values()))
     missing_since: dict[str, float] = {}
+    lost_since: dict[str, float] = {}
     next_check = 0.0
     while len(outcomes) < len(cells):
         for fut in ac.next_batch(block=False):
@@ -196,6 +197,11 @@ def run_cells(client: Any, cells: Sequence[Cell], executor: Executor,
                 record(CellOutcome(cid, NOT_RUN, error=_cancel_reason(cells_by_id[cid], outcomes)))
             elif fut.status in ("finished", "error"):
                 record(_outcome_of(fut, cid))
+            elif fut.status == "lost":  # computed again while a worker can: reported only if it stays lost
+                if time.monotonic() - lost_since.setdefault(cid, time.monotonic()) >= lost_grace:
+                    record(_outcome_of(fut, cid))
+            else:
+                lost_since.pop(cid, None)
         if time.monotonic() >= next_check and len(outcomes) < len(cells):
             next_check = time.monotonic() + 1.0
             _drop_unplaceable(client, futures, cells_by_id, outcomes, missing_since, lost_grace, record)
