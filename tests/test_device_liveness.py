@@ -48,6 +48,7 @@ def test_frozen_device_fails_within_a_minute_while_the_other_finishes(adb_server
     first, *rest = on_frozen
     assert first.status == "failed" and "stopped answering" in first.error and serials[1] in first.error
     assert all(r.status == "failed" and "lost earlier (frozen)" in r.error for r in rest)
+    assert {r.fault for r in on_frozen} == {"frozen"} and {r.fault for r in on_good} == {None}
     # the good device's runs were bounded by benchmark_model's own --max_secs, not a fixed 600 s
     assert on_good[0].settings["timeout_s"] == run_timeout(settings) < 600
     assert any(f"--max_secs={max_seconds(settings):g}" in c for c in good.shell_commands)

@@ -88,6 +88,9 @@ class Result:
     delegate: str = "xnnpack"
     status: str = "ok"  # "ok", "failed", "unavailable"
     error: Optional[str] = None
+    # a device run that failed for the phone's sake, not the model's: the adb fault ("closed",
+    # "offline", "frozen", ... see tflite_deploy.adb.faults), so a farm can retry or mark the phone lost
+    fault: Optional[str] = None
     settings: dict[str, Any] = field(default_factory=dict)
     artifact_sha256: Optional[str] = None
     recipe: Optional[str] = None

@@ -45,6 +45,8 @@ This is a test fixture, not a security boundary: a shell command can do anything
 can. Test controls: :meth:`FakeAdbd.kill` (every socket closed abruptly, the listener gone, running
 commands killed: a device that dies), :meth:`FakeAdbd.hang` (sockets stay open, nothing is answered
 any more: a device that freezes; :attr:`FakeAdbd.freeze_on` freezes it as a given command starts),
+:meth:`FakeAdbd.drop` (every connection reset, the device still listening: a dropped link the adb
+server reconnects within a second; :attr:`FakeAdbd.drop_on` drops it once as a given command runs),
 :attr:`FakeAdbd.delay` (seconds to wait before accepting each stream). Pushed files keep the mode bits from ``SEND``'s ``path,mode``, so a pushed executable runs.
 """
 
@@ -527,6 +529,9 @@ class FakeAdbd:
         self.freeze_on: str | None = None
         """Freeze mode: the first shell command containing this text starts, then the device :meth:`hang` s
         (a phone that freezes while a benchmark runs: its stream stays open, nothing more comes back)."""
+        self.drop_on: str | None = None
+        """Drop mode: the first shell command containing this text starts, then at once the link
+        drops (:meth:`drop`: a cable wiggle mid-benchmark); the adb server reconnects."""
         self.host_banners: list[str] = []
         """The CNXN banners the hosts sent (their features)."""
         self.host_versions: list[tuple[int, int]] = []
@@ -570,6 +575,18 @@ class FakeAdbd:
         """Die as a device does: every socket reset at once, no new connections, commands killed."""
         self.killed = True
         self._close_everything(abort=True)
+
+    def drop(self) -> None:
+        """A dropped link (a cable wiggle, a USB reset): every connection and running command ends
+        abruptly, but the device keeps listening, so the adb server can connect to it again."""
+        with self._lock:
+            conns = list(self._connections)
+            self._connections.clear()
+            procs = list(self._procs)
+        for proc in procs:
+            _kill_group(proc)
+        for conn in conns:
+            conn.close(abort=True)
 
     def hang(self) -> None:
         """Freeze: keep every socket open but answer nothing (new connections are accepted too)."""
@@ -707,6 +724,9 @@ class FakeAdbd:
         self.shell_commands.append(command)
         if self.freeze_on and self.freeze_on in command:
             self.hang()
+        if self.drop_on and self.drop_on in command:
+            self.drop_on = None
+            threading.Timer(0.01, self.drop).start()  # once the command runs, before it can finish
         argv = ["/bin/sh", "-c", self._to_host_command(command)] if command else ["/bin/sh"]
         proc = subprocess.Popen(
             argv,

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from tflite_deploy.farm.scheduler import TransientError
+from tflite_deploy.farm.scheduler import ResourceLost, TransientError
 
 
 def record(cell):
@@ -45,6 +45,18 @@ def flaky(counter_dir: str, failures: int):
         if n < failures:
             raise TransientError(f"adb: device offline (attempt {n + 1})")
         return {"attempts": n + 1}
+    return executor
+
+
+def lose_phone(serial: str, how: str):
+    """Cells on phone ``serial`` fail as a lost phone does: ``"frozen"`` (ResourceLost at once) or
+    ``"gone"`` (TransientError every time, until the retries run out); other cells succeed."""
+    def executor(cell):
+        if cell.resource == f"phone-{serial}":
+            if how == "frozen":
+                raise ResourceLost(f"phone {serial} stopped answering")
+            raise TransientError(f"adb: device '{serial}' not found")
+        return record(cell)
     return executor
 
 

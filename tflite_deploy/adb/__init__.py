@@ -39,7 +39,7 @@ from tflite_deploy.adb.device import (
     list_devices,
 )
 from tflite_deploy.adb.facts import DeviceInfo, parse_getprop
-from tflite_deploy.adb.faults import STATE_HINTS
+from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, STATE_HINTS, TRANSIENT_FAULTS
 from tflite_deploy.adb.liveness import LivenessProbe
 from tflite_deploy.adb.paths import DEVICE_ROOT, check_remote_path, remote_path
 from tflite_deploy.adb.targets import DEFAULT_PORT, AdbServer, DeviceTarget, parse_target
@@ -48,9 +48,11 @@ from tflite_deploy.adb.transport import ShellResult
 __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_TIMEOUT",
+    "DEVICE_GONE_FAULTS",
     "DEVICE_ROOT",
     "PUSH_MIN_RATE",
     "STATE_HINTS",
+    "TRANSIENT_FAULTS",
     "AdbDevice",
     "AdbServer",
     "DeviceInfo",

@@ -55,6 +55,14 @@ _MEANINGS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+#: Faults of the link, not the phone: a dropped cable or a USB reset, after which adb reconnects the
+#: phone by itself within seconds. Worth another attempt after a pause.
+TRANSIENT_FAULTS = frozenset({"closed", "offline", "not-found", "server"})
+#: Faults after which the phone serves nothing more until a person acts (it froze, asks for
+#: authorization, sits in the bootloader): its other runs are not attempted.
+DEVICE_GONE_FAULTS = frozenset({"frozen", "unauthorized", "state"})
+
+
 def classify(text: str) -> str:
     for reason, pattern in _MEANINGS:
         if pattern.search(text):

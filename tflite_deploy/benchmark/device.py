@@ -79,10 +79,10 @@ def _sha16(path: Path) -> str:
 
 
 def _failed(model: Path, target: str, delegate: str, error: str, device: dict, status: str = "failed",
-            s: Optional[DeviceBenchSettings] = None) -> Result:
+            s: Optional[DeviceBenchSettings] = None, fault: Optional[str] = None) -> Result:
     settings = {"runtime": s.runtime} if s is not None else {}
     return Result(kind="bench", artifact=str(model), target=target, runner="benchmark_model",
-                  delegate=delegate, status=status, error=error, device=device, settings=settings)
+                  delegate=delegate, status=status, error=error, fault=fault, device=device, settings=settings)
 
 
 def _push_npu_libraries(dev: AdbDevice, s: DeviceBenchSettings) -> str:
@@ -149,14 +149,15 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
         if "npu" in s.delegates and s.npu_dispatch_lib and s.runtime == "litert":
             npu_dir = _push_npu_libraries(dev, s)
     except (DeviceError, UserError) as e:
+        fault = e.reason if isinstance(e, DeviceError) else None
         for m, d in combos:
-            emit(_failed(m, name, d, str(e), facts, s=s))
+            emit(_failed(m, name, d, str(e), facts, s=s, fault=fault))
         return results
 
     lost: Optional[str] = None
     for i, (m, d) in enumerate(combos):
         if lost:
-            emit(_failed(m, name, d, f"not run: the device was lost earlier ({lost})", facts, s=s))
+            emit(_failed(m, name, d, f"not run: the device was lost earlier ({lost})", facts, s=s, fault=lost))
             continue
         why_not = _not_runnable(d, s)
         if why_not:
@@ -170,7 +171,8 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
                 emit(_run_one(watched, harness_remote, bin_remote, npu_dir, remote_models[m], m, name, d, s, facts))
             except DeviceError as e:
                 reason = "frozen" if probe.frozen.is_set() else e.reason
-                emit(_failed(m, name, d, probe.describe() if reason == "frozen" else str(e), facts, s=s))
+                emit(_failed(m, name, d, probe.describe() if reason == "frozen" else str(e), facts, s=s,
+                             fault=reason or "failed"))
                 if reason in LOST:
                     lost = reason or "device error"
     if s.cleanup and not lost:

@@ -1,7 +1,7 @@
 """Child process for an isolated cell: ``python -m tflite_deploy.farm._child JOB OUT``.
 
 Reads ``(executor, cell)`` (cloudpickle) from JOB, runs it, writes ``(kind, payload)`` to OUT:
-``("ok", value)``, ``("transient", message)`` or ``("error", message)``. If the executor kills the
+``("ok", value)``, ``("transient", message)``, ``("lost", message)`` or ``("error", message)``. If the executor kills the
 process, OUT is never written and the parent reports how the process ended.
 """
 
@@ -16,13 +16,15 @@ from pathlib import Path
 def main(job: str, out: str) -> None:
     import cloudpickle
 
-    from tflite_deploy.farm.scheduler import TransientError, _one_line
+    from tflite_deploy.farm.scheduler import ResourceLost, TransientError, _one_line
 
     executor, cell = pickle.loads(Path(job).read_bytes())
     try:
         result: tuple = ("ok", executor(cell))
     except TransientError as e:
         result = ("transient", str(e))
+    except ResourceLost as e:
+        result = ("lost", str(e))
     except Exception as e:
         result = ("error", _one_line(e))
     tmp = Path(out + ".tmp")

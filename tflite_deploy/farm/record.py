@@ -25,7 +25,7 @@ from tflite_deploy.errors import UserError
 from tflite_deploy.result import Result
 
 CELL_KEY = "farm_cell"  # Result.settings key holding the farm cell id
-FINISHED = ("ok", "failed")
+FINISHED = ("ok", "failed", "unavailable")  # a delegate the phone lacks was measured as absent: done
 
 
 def tag_results(results: Sequence[Result], cell_id: str, run_id: str) -> list[Result]:
@@ -49,16 +49,18 @@ class CellRecord:
     worker: Optional[str] = None
     results: tuple[Result, ...] = ()
     target: str = "host"  # where it ran: convert and eval cells run on the host
+    attempts: int = 1  # more than one: a transient fault (a dropped adb link) was retried
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell_id": self.cell_id, "stage": self.stage, "status": self.status, "error": self.error,
                 "seconds": round(self.seconds, 3), "worker": self.worker,
-                "target": self.target, "results": [r.to_dict() for r in self.results]}
+                "target": self.target, "attempts": self.attempts, "results": [r.to_dict() for r in self.results]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellRecord":
         return cls(d["cell_id"], d["stage"], d["status"], d.get("error"), d.get("seconds", 0.0), d.get("worker"),
-                   tuple(Result.from_dict(r) for r in d.get("results") or ()), d.get("target", "host"))
+                   tuple(Result.from_dict(r) for r in d.get("results") or ()), d.get("target", "host"),
+                   d.get("attempts", 1))
 
 
 class JsonLinesRecord:

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from tflite_deploy import api
+from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, TRANSIENT_FAULTS
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
 from tflite_deploy.farm.leases import FileLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
 from tflite_deploy.farm.record import CellRecord, JsonLinesRecord, StoreRecord, tag_results
-from tflite_deploy.farm.scheduler import FAILED, OK, CellOutcome, local_cluster, run_cells
+from tflite_deploy.farm.scheduler import (FAILED, OK, CellOutcome, ResourceLost, TransientError, local_cluster,
+                                          run_cells)
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
 
@@ -68,9 +70,21 @@ class CellExecutor:
             rs = api.bench([cell.artifact], [cell.target], delegate=cell.delegate, threads=cell.threads,
                            runs=cell.runs, warmup=cell.warmup, min_seconds=self.min_seconds,
                            tool=self.benchmark_tool)
+            raise_device_fault(rs)
             out += [replace(r, recipe=r.recipe or cell.recipe.name, settings={**r.settings, "repeat": i})
                     for r in rs]
         return out
+
+
+def raise_device_fault(results: Sequence[Result]) -> None:
+    """A phone's fault as the scheduler's exception: a dropped link is retried after a pause
+    (:class:`TransientError`); a frozen or locked phone is given up on (:class:`ResourceLost`).
+    A fault of the model's own (a delegate that fails, a run over its time-out) stays a failed Result."""
+    for r in results:
+        if r.fault in TRANSIENT_FAULTS:
+            raise TransientError(r.error or r.fault)
+        if r.fault in DEVICE_GONE_FAULTS:
+            raise ResourceLost(r.error or r.fault)
 
 
 @dataclass(frozen=True)
@@ -156,7 +170,12 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
     def on_outcome(o: CellOutcome) -> None:
         cell = by_id[o.cell_id]
         results = tag_results(o.value or [] if o.ok else failed_results(cell, o), o.cell_id, rec.run_id)
-        r = CellRecord(o.cell_id, cell.stage, o.status, o.error, o.seconds, o.worker, tuple(results), cell.target)
+        status, error = o.status, o.error
+        bad = next((x for x in results if x.status == "failed"), None)
+        if status == OK and bad is not None:  # the run itself failed (benchmark_model exited 1, ...): say so
+            status, error = FAILED, bad.error
+        r = CellRecord(o.cell_id, cell.stage, status, error, o.seconds, o.worker, tuple(results), cell.target,
+                       max(1, o.attempts))
         rec.add(r)
         ran[o.cell_id] = r
         g = progress_group(cell)

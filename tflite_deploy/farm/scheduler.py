@@ -40,7 +40,15 @@ Executor = Callable[[Cell], Any]
 
 
 class TransientError(Exception):
-    """Raised by an executor for a fault worth retrying (an adb hiccup, a device briefly offline)."""
+    """Raised by an executor for a fault worth retrying (an adb hiccup, a device briefly offline).
+
+    If every attempt fails, the cell fails and its resource counts as lost (see :class:`ResourceLost`).
+    """
+
+
+class ResourceLost(Exception):
+    """Raised by an executor when the cell's resource is gone (a phone froze or needs a person): the
+    cell fails, and the cells still waiting for that resource are reported not-run, not attempted."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class CellOutcome:
     attempts: int = 0
     worker: Optional[str] = None
     seconds: float = 0.0
+    resource_lost: bool = False  # its resource (phone) is gone: the cells waiting for it are not run
 
     @property
     def ok(self) -> bool:
@@ -90,9 +99,13 @@ def run_cell(executor: Executor, cell: Cell, retry: RetryPolicy, *upstream: Cell
                                seconds=time.monotonic() - start)
         except TransientError as e:
             if attempt >= retry.attempts:
-                return CellOutcome(cell.cell_id, FAILED, error=f"{e} (transient; gave up after {attempt} attempts)",
-                                   attempts=attempt, worker=worker, seconds=time.monotonic() - start)
+                return CellOutcome(cell.cell_id, FAILED, error=f"{e} (gave up after {attempt} attempts)",
+                                   attempts=attempt, worker=worker, seconds=time.monotonic() - start,
+                                   resource_lost=True)
             time.sleep(retry.delay(attempt))
+        except ResourceLost as e:
+            return CellOutcome(cell.cell_id, FAILED, error=str(e), attempts=attempt, worker=worker,
+                               seconds=time.monotonic() - start, resource_lost=True)
         except Exception as e:  # the executor's own failure: this cell fails, the farm goes on
             return CellOutcome(cell.cell_id, FAILED, error=_one_line(e), attempts=attempt, worker=worker,
                                seconds=time.monotonic() - start)
@@ -139,6 +152,8 @@ def _run_isolated(executor: Executor, cell: Cell) -> Any:
         return payload
     if kind == "transient":
         raise TransientError(payload)
+    if kind == "lost":
+        raise ResourceLost(payload)
     raise RuntimeError(payload)
 
 
@@ -158,6 +173,7 @@ def run_cells(client: Any, cells: Sequence[Cell], executor: Executor,
     run_token = uuid.uuid4().hex[:8]
     futures: dict[str, Any] = {}
     outcomes: dict[str, CellOutcome] = {}
+    cells_by_id = {c.cell_id: c for c in cells}
 
     def record(o: CellOutcome) -> None:
         if o.cell_id in outcomes:
@@ -165,6 +181,9 @@ def run_cells(client: Any, cells: Sequence[Cell], executor: Executor,
         outcomes[o.cell_id] = o
         if on_outcome is not None:
             on_outcome(o)
+        resource = cells_by_id[o.cell_id].resource
+        if o.resource_lost and resource:
+            _give_up_on(resource, o, futures, cells_by_id, outcomes, record)
 
     ids = {c.cell_id for c in cells}
     for cell in cells:
@@ -180,7 +199,6 @@ def run_cells(client: Any, cells: Sequence[Cell], executor: Executor,
             run_cell, executor, cell, retry, *upstream, key=f"farm-{run_token}-{cell.cell_id}", pure=False,
             resources={cell.resource: 1} if cell.resource else None)
     by_key = {f.key: cid for cid, f in futures.items()}
-    cells_by_id = {c.cell_id: c for c in cells}
     ac = as_completed(list(futures.values()))
     missing_since: dict[str, float] = {}
     lost_since: dict[str, float] = {}
@@ -225,6 +243,17 @@ def _outcome_of(fut: Any, cid: str) -> CellOutcome:
     if name == "KilledWorker":  # the cell's worker died more times than Dask allows
         return CellOutcome(cid, FAILED, error=f"every worker that ran it died ({exc})")
     return CellOutcome(cid, FAILED, error=_one_line(exc))
+
+
+def _give_up_on(resource: str, lost: CellOutcome, futures: dict[str, Any], cells: dict[str, Cell],
+                outcomes: dict[str, CellOutcome], record: Callable[[CellOutcome], None]) -> None:
+    """The resource of ``lost`` is gone: every cell still waiting for it is cancelled, reported not-run."""
+    what = f"phone {resource[len('phone-'):]}" if resource.startswith("phone-") else f"the {resource!r} resource"
+    for cid, fut in futures.items():
+        if cid not in outcomes and cells[cid].resource == resource:
+            fut.cancel()
+            record(CellOutcome(cid, NOT_RUN, error=f"{what} was lost earlier in this run ({lost.cell_id}: "
+                                                   f"{lost.error})"))
 
 
 def _cancel_reason(cell: Cell, outcomes: dict[str, CellOutcome]) -> str:
