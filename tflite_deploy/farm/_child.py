@@ -1,14 +1,21 @@
-"""Child process for an isolated cell: ``python -m tflite_deploy.farm._child JOB OUT``.
+"""Child process for isolated cells: ``python -m tflite_deploy.farm._child CTRL_FD IDLE_SECONDS``.
 
-Reads ``(executor, cell)`` (cloudpickle) from JOB, runs it, writes ``(kind, payload)`` to OUT:
-``("ok", value)``, ``("transient", message)``, ``("lost", message)`` or ``("error", message)``. If the executor kills the
-process, OUT is never written and the parent reports how the process ended.
+It runs cell after cell (see :mod:`tflite_deploy.farm.children`): it
+reads ``JOB<TAB>OUT`` lines on stdin and writes ``done`` on the control pipe after each, and leaves
+on end of input or after IDLE_SECONDS without a job.
+
+Each job reads ``(executor, cell)`` (cloudpickle) from JOB, runs it, writes ``(kind, payload)`` to
+OUT: ``("ok", value)``, ``("transient", message)``, ``("lost", message)`` or ``("error", message)``.
+If the executor kills the process, OUT is never written and the parent reports how the process
+ended.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
+import select
 import sys
 from pathlib import Path
 
@@ -32,5 +39,28 @@ def main(job: str, out: str) -> None:
     os.replace(tmp, out)  # whole or absent: the parent trusts its presence
 
 
+def serve(ctrl_fd: int, idle_seconds: float) -> None:
+    ctrl = os.fdopen(ctrl_fd, "wb", buffering=0)
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], idle_seconds)
+        if not ready:
+            return  # idle too long: give the memory back; the parent starts another when needed
+        line = sys.stdin.readline()
+        if not line:
+            return  # the parent closed our input, or went away
+        job, out = line.rstrip("\n").split("\t")
+        main(job, out)
+        _forget_models()
+        ctrl.write(b"done\n")
+
+
+def _forget_models() -> None:
+    """Drop what one cell's Keras models left in the process, so the next cell starts clean."""
+    keras = sys.modules.get("tf_keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    serve(int(sys.argv[1]), float(sys.argv[2]))

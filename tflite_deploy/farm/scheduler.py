@@ -18,15 +18,10 @@ worker left, or never joined), the cell is reported ``not-run`` with the reason:
 
 from __future__ import annotations
 
-import os
 import pickle
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
-import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,26 +122,22 @@ def _one_line(e: BaseException) -> str:
 
 
 def _run_isolated(executor: Executor, cell: Cell) -> Any:
-    """``executor(cell)`` in a child Python; its crash becomes an exception here, not a dead worker.
+    """``executor(cell)`` in a warm child Python; its crash becomes an exception here, not a dead worker.
 
-    A subprocess rather than multiprocessing: Dask worker processes are daemons, which may not
+    A child process rather than multiprocessing: Dask worker processes are daemons, which may not
     have multiprocessing children. The child imports what this process can (same ``sys.path``).
     """
     import cloudpickle
 
+    from tflite_deploy.farm.children import ChildDied, pool
+
     with tempfile.TemporaryDirectory(prefix="farm-cell-") as tmp:
         job, out = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl"
         job.write_bytes(cloudpickle.dumps((executor, cell)))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        proc = subprocess.run([sys.executable, "-m", "tflite_deploy.farm._child", str(job), str(out)],
-                              env=env, stdin=subprocess.DEVNULL, capture_output=True)
-        if not out.is_file():
-            code = proc.returncode
-            how = (f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.Signals._value2member_map_
-                   else f"exited with code {code}")
-            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"the {cell.stage} process {how} before finishing"
-                               + (f": {' | '.join(tail)}" if tail else ""))
+        try:
+            pool().run(job, out, cell.stage)
+        except ChildDied as e:
+            raise RuntimeError(str(e)) from None
         kind, payload = pickle.loads(out.read_bytes())
     if kind == "ok":
         return payload
