@@ -7,7 +7,6 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -104,11 +103,22 @@ def test_float_layers_are_checked_against_the_model_and_kept_float(float_tflite,
     assert any(t.dtype == "int8" for t in convs)  # the rest stays integer
 
 
-def test_a_mode_the_quantizer_applies_to_no_op_is_refused(float_tflite, tmp_path):
-    """AEQ's policy has no int8 blockwise kernels for these ops and would return the float model."""
-    with pytest.raises(ModelError, match="quantized no op.*'int8-b32'"):
-        convert(float_tflite, [Recipe("int8-b32", weights="int8", block_size=32)], None, tmp_path)
-    assert not list(tmp_path.iterdir())
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_mode_the_quantizer_applies_to_no_op_is_that_recipes_failed_row(float_tflite, tmp_path, jobs):
+    """AEQ's policy has no int8 blockwise kernels for these ops and would return the float model: that
+    recipe fails with the reason, and the sweep goes on (in this process, or in worker processes)."""
+    bad, good = Recipe("int8-b32", weights="int8", block_size=32), PRESETS["dynamic"]
+    failed, made = convert(float_tflite, [bad, good], None, tmp_path, jobs=jobs)
+    assert failed.failed and failed.recipe == "int8-b32" and "quantized no op" in failed.reason
+    assert not made.failed and made.path.is_file() and inspect_model(made.path).kind == "dynamic"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([made.path.name, made.sidecar.name])
+
+
+def test_a_quantizer_crash_fails_its_recipe_only(float_tflite, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFLITE_DEPLOY_TEST_ABORT_RECIPE", "dynamic")  # the worker quantizing it aborts
+    crashed, made = convert(float_tflite, [PRESETS["dynamic"], PRESETS["float16"]], None, tmp_path, jobs=2)
+    assert crashed.failed and "worker process died" in crashed.reason
+    assert not made.failed and inspect_model(made.path).kind == "float16"
 
 
 def test_a_quantized_tflite_is_refused_as_a_source(digits_variants, tmp_path):

@@ -7,6 +7,8 @@ parallel, and a recipe that fails, or whose converter crashes or runs out of mem
 :class:`ConversionFailure` row while the others are written. The calibration samples go to the
 workers in a temporary ``.npy`` file. Recipes with ``optimize`` steps (TF-MOT fine-tuning), models
 that exist only in memory, and ``jobs=1`` convert in this process, still one failure per recipe.
+A float ``.tflite`` source goes the same way, each recipe quantized by the AI Edge Quantizer
+(:mod:`tflite_deploy.quantizer`) instead of the TF converter.
 """
 
 from __future__ import annotations
@@ -65,11 +67,13 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
         raise UserError(f"--jobs (jobs=) must be 1 or more, not {jobs}: it is how many recipes convert at a time.")
     source = open_source(model, input_shape, dataset)
     if source.framework == "tflite":  # the AI Edge Quantizer rewrites the float .tflite itself
-        from tflite_deploy.quantizer import quantize_all
+        from tflite_deploy import quantizer
 
-        return quantize_all(source, recipes, dataset, out_dir, progress)
+        quantizer.check_recipes(source, recipes)
+        meta_common: dict[str, Any] = quantizer.artifact_meta(source)
+    else:
+        meta_common = {"source": source_meta(source), "versions": versions()}
     calibration = calibration_samples(source, recipes, dataset)
-    meta_common: dict[str, Any] = {"source": source_meta(source), "versions": versions()}
     if calibration is not None:
         meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
     samples = None if calibration is None else calibration[0]
@@ -91,10 +95,14 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     return [done[i] for i in range(len(recipes))]
 
 
-def _convert_here(source: SourceModel, recipe: Recipe, samples: Optional[np.ndarray], dataset: Any,
+def _convert_here(source: Any, recipe: Recipe, samples: Optional[np.ndarray], dataset: Any,
                   out_dir: str | Path, meta_common: dict[str, Any]) -> Converted:
     started = time.perf_counter()
     try:
+        if source.framework == "tflite":
+            from tflite_deploy.quantizer import quantize_to_artifact
+
+            return quantize_to_artifact(source, recipe, samples, out_dir, meta_common, started)
         variant, extra = source, {}
         if recipe.optimize:  # TF-MOT steps (QAT, prune, cluster, ...) fine-tune on the dataset first
             from tflite_deploy.optimization.training import apply_steps
@@ -114,8 +122,8 @@ def _convert_in_workers(source: SourceModel, recipes: Sequence[Recipe], which: l
         if samples is not None:
             calib_path = str(Path(tmp) / "samples.npy")
             np.save(calib_path, samples)
-        args = [(str(source.path), source.unsafe_deserialization, recipes[i], calib_path, str(out_dir), meta_common)
-                for i in which]
+        args = [(str(source.path), source.framework, getattr(source, "unsafe_deserialization", False), recipes[i],
+                 calib_path, str(out_dir), meta_common) for i in which]
 
         def done(k: int, outcome: Outcome) -> None:
             i = which[k]
@@ -124,17 +132,23 @@ def _convert_in_workers(source: SourceModel, recipes: Sequence[Recipe], which: l
         run_isolated(convert_in_worker, args, jobs, done)
 
 
-def convert_in_worker(model_path: str, unsafe: bool, recipe: Recipe, calib_path: Optional[str], out_dir: str,
-                      meta: dict[str, Any]) -> Artifact:
+def convert_in_worker(model_path: str, framework: str, unsafe: bool, recipe: Recipe, calib_path: Optional[str],
+                      out_dir: str, meta: dict[str, Any]) -> Artifact:
     """One recipe in a worker process (see :mod:`tflite_deploy.workers`): load, convert, write."""
     if os.environ.get(ABORT_FOR_TESTS) == recipe.name:
         os.abort()
     for module in ("tensorflow", "tf_keras", "keras"):  # the CLI hides these in its own process too
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
+    calibration = None if calib_path is None else np.load(calib_path)
+    if framework == "tflite":
+        from tflite_deploy.quantizer import quantize_to_artifact
+        from tflite_deploy.sources.tflite import load_tflite_source
+
+        return quantize_to_artifact(load_tflite_source(model_path), recipe, calibration, out_dir, meta,
+                                    time.perf_counter())
     source = load_model(model_path, unsafe_deserialization=unsafe)
     started = time.perf_counter()  # the recorded time is the conversion's, as in one process
-    calibration = None if calib_path is None else np.load(calib_path)
     return convert_to_artifact(source, recipe, calibration, out_dir, meta, started, check=check_full_integer)
 
 
@@ -145,7 +159,7 @@ def _failure(source: SourceModel, recipe: Recipe, reason: str, seconds: float) -
 def _on_disk(source: SourceModel) -> bool:
     """Whether a worker can load the model again from its file (a Keras file or SavedModel, not an
     in-memory model or an ONNX source, which onnx2tf converted in this process)."""
-    return (source.framework in ("tf_keras", "keras3", "saved_model") and source.sha256 != "in-memory"
+    return (source.framework in ("tf_keras", "keras3", "saved_model", "tflite") and source.sha256 != "in-memory"
             and Path(source.path).exists())
 
 

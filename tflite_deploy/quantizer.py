@@ -31,9 +31,8 @@ import numpy as np
 from tflite_deploy.artifact import Artifact, save_artifact
 from tflite_deploy.errors import ModelError, RecipeError
 from tflite_deploy.native_output import captured_native_stderr
-from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.recipes import Recipe
-from tflite_deploy.sources.common import calibration_samples, match_layers, source_meta
+from tflite_deploy.sources.common import match_layers, source_meta
 from tflite_deploy.sources.tflite import TfliteSource, interpreter
 
 _CALIBRATION_BATCH = 256  # samples per calibration call (memory, not accuracy: ranges are min/max)
@@ -218,32 +217,28 @@ def _quiet_absl() -> Any:
             lg.setLevel(level)
 
 
-def quantize_all(source: TfliteSource, recipes: Sequence[Recipe], dataset: Any, out_dir: str | Path,
-                 progress: Optional[ProgressCallback] = None) -> list[Artifact]:
-    """``convert`` for a float ``.tflite`` source: one artifact per recipe, as the TF converter path
-    (and the same ``convert`` progress events)."""
-    from tflite_deploy.tf_loader import versions
-
+def check_recipes(source: TfliteSource, recipes: Sequence[Recipe]) -> None:
+    """Refuse, before any quantizing, recipes the quantizer cannot make or whose names match nothing."""
     for r in recipes:
         check_recipe(r)
-        float_layer_tensors(r, source)  # unmatched names fail before any quantizing
+        float_layer_tensors(r, source)
         _float_ops(r, source)
-    calibration = calibration_samples(source, recipes, dataset)
-    meta: dict[str, Any] = {"source": source_meta(source), "versions": {**versions(), **_aeq_version()},
-                            "quantizer": "ai-edge-quantizer"}
-    if calibration is not None:
-        meta["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
-    artifacts: list[Artifact] = []
-    report(progress, "convert", 0, len(recipes), recipes[0].name)
-    for recipe in recipes:
-        started = time.perf_counter()
-        data = quantize_bytes(source, recipe, None if calibration is None else calibration[0])
-        art = save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
-                            time.perf_counter() - started)
-        artifacts.append(art)
-        upcoming = recipes[len(artifacts)].name if len(artifacts) < len(recipes) else ""
-        report(progress, "convert", len(artifacts), len(recipes), upcoming, art)
-    return artifacts
+
+
+def artifact_meta(source: TfliteSource) -> dict[str, Any]:
+    """The sidecar fields every artifact quantized from ``source`` shares."""
+    from tflite_deploy.tf_loader import versions
+
+    return {"source": source_meta(source), "versions": {**versions(), **_aeq_version()},
+            "quantizer": "ai-edge-quantizer"}
+
+
+def quantize_to_artifact(source: TfliteSource, recipe: Recipe, calibration: Optional[np.ndarray],
+                         out_dir: str | Path, meta: dict[str, Any], started: float) -> Artifact:
+    """One recipe: quantize and write the ``.tflite`` and its sidecar (as the TF converter path does)."""
+    data = quantize_bytes(source, recipe, calibration)
+    return save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
+                         time.perf_counter() - started)
 
 
 def _aeq_version() -> dict[str, str]:
