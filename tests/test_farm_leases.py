@@ -223,12 +223,21 @@ def test_lease_from_another_host_lapses_only_at_expiry(store_backend: Backend) -
 
 
 # ------------------------------------------------------------------ through `farm run` itself
+def one_phone_plan(tmp: Path) -> Path:
+    """One model, one recipe, phone P1 (no phone needed: the tests' executors stand in for the cells)."""
+    (tmp / "m.keras").write_bytes(b"a model")
+    plan = tmp / "plan.yaml"
+    plan.write_text("models: {m: m.keras}\nrecipes: [float32]\ntargets: ['adb:P1']\ndelegates: [xnnpack]\n"
+                    "cache: cache\n")
+    return plan
+
+
 FIRST_RUN = """\
 import sys, time
 from tflite_deploy.farm.run import run_plan
 
 def slow_cell(cell):
-    time.sleep(1.5)
+    time.sleep(2)
     return []
 
 run_plan(sys.argv[1], sys.argv[2], store=sys.argv[3], executor=slow_cell)
@@ -236,13 +245,9 @@ run_plan(sys.argv[1], sys.argv[2], store=sys.argv[3], executor=slow_cell)
 
 
 def test_second_farm_run_on_the_same_phone_is_refused_naming_the_first(tmp_path: Path) -> None:
-    from tflite_deploy.farm.run import run_plan
     from tflite_deploy.store import open_store
 
-    (tmp_path / "m.keras").write_bytes(b"a model")
-    plan = tmp_path / "plan.yaml"
-    plan.write_text("models: {m: m.keras}\nrecipes: [float32]\ntargets: ['adb:P1']\n"
-                    "delegates: [xnnpack]\ncache: cache\n")
+    plan = one_phone_plan(tmp_path)
     db = tmp_path / "results.db"
     open_store(db).close()
     first = subprocess.Popen([sys.executable, "-c", FIRST_RUN, str(plan), str(tmp_path / "out"), str(db)],
@@ -257,8 +262,13 @@ def test_second_farm_run_on_the_same_phone_is_refused_naming_the_first(tmp_path:
             held = leases.current("P1")
             assert held is not None, first.communicate()
             assert (held.holder, held.pid) == ("farm run 1", first.pid)
-        with pytest.raises(LeaseHeld, match=rf"Phone P1 is in use by farm run 1 \(pid {first.pid} "):
-            run_plan(plan, tmp_path / "out", store=str(db), executor=lambda cell: [])
+        second = subprocess.run([sys.executable, "-m", "tflite_deploy.cli", "farm", "run", str(plan), "--store",
+                                 str(db), "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True,
+                                timeout=300)
+        assert second.returncode == 3, second.stdout + second.stderr
+        assert f"Phone P1 is in use by farm run 1 (pid {first.pid} " in " ".join(second.stderr.split())
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None, "the first run ended before the second tried: nothing was tested"
         out, err = first.communicate(timeout=300)
         assert first.returncode == 0, err
     finally:
@@ -266,5 +276,23 @@ def test_second_farm_run_on_the_same_phone_is_refused_naming_the_first(tmp_path:
             first.kill()
             first.wait()
     with open_store(db, create=False) as st:
-        assert StoreLeases(st).current("P1") is None  # released when the first run ended
+        assert StoreLeases(st).rows.get("P1") is None  # released (row deleted) when the first run ended
         assert [r["id"] for r in st.runs()] == [2, 1] and st.count_results(2) == 0  # the refused run did nothing
+
+
+def test_farm_run_leases_in_its_store_and_in_a_folder_only_without_one(tmp_path: Path) -> None:
+    from tflite_deploy.farm.plan import load_plan
+    from tflite_deploy.farm.record import JsonLinesRecord, StoreRecord
+    from tflite_deploy.farm.run import phone_leases
+
+    plan = load_plan(one_phone_plan(tmp_path))
+    rec = StoreRecord.start(str(tmp_path / "results.db"), "t", [])
+    try:
+        leases = phone_leases(plan, rec)
+        assert isinstance(leases, StoreLeases)
+        leases.acquire("P1", "farm run 1", ttl=30)
+        assert StoreLeases(rec.store).rows.get("P1")["holder"] == "farm run 1"
+    finally:
+        rec.close()
+    folder = phone_leases(plan, JsonLinesRecord.start(tmp_path / "out", "t", []))
+    assert isinstance(folder, FileLeases) and folder.root == plan.cache / "leases"
