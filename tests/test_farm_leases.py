@@ -296,3 +296,19 @@ def test_farm_run_leases_in_its_store_and_in_a_folder_only_without_one(tmp_path:
         rec.close()
     folder = phone_leases(plan, JsonLinesRecord.start(tmp_path / "out", "t", []))
     assert isinstance(folder, FileLeases) and folder.root == plan.cache / "leases"
+
+
+def test_renewal_survives_a_store_that_fails_to_answer_once(tmp_path: Path) -> None:
+    class Flaky(FileLeases):
+        renewals = 0
+
+        def renew(self, lease, ttl):
+            Flaky.renewals += 1
+            if Flaky.renewals == 1:
+                raise ConnectionError("server closed the connection unexpectedly")
+            return super().renew(lease, ttl)
+
+    leases = Flaky(tmp_path)
+    with holding(leases, ["A"], "run-1", ttl=0.6):
+        time.sleep(1.5)  # the first renewal fails; the later ones still keep the lease
+        assert Flaky.renewals >= 3 and leases.current("A") is not None

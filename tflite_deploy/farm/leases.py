@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -246,6 +247,8 @@ def holding(leases: Leases, serials: Sequence[str], holder: str, ttl: float = 60
                     held[i] = leases.renew(lease, ttl)
                 except LeaseHeld:
                     pass  # lost: the farm reports that phone's cells when they fail; nothing to renew
+                except Exception as e:  # the store did not answer (restart, network): the lease outlives 3 tries
+                    logging.getLogger(__name__).warning("could not renew the lease on %s: %s", lease.serial, e)
 
     t = threading.Thread(target=renew_loop, name="farm-lease-renew", daemon=True)
     t.start()
