@@ -142,6 +142,24 @@ def test_old_schema_store_is_migrated_and_its_rows_filled_in(store_url: str) -> 
     assert Result.from_dict(row["document"]).metrics["top1"] == 91.0
 
 
+def test_store_at_0002_gains_the_device_lease_table_and_keeps_its_rows(store_url: str) -> None:
+    from tflite_deploy.store.leases import LeaseRows
+
+    old = open_store(store_url, upgrade_to="0002")
+    with old.engine.connect() as conn:
+        assert "device_leases" not in sa.inspect(conn).get_table_names()
+    old.add_result(old.start_run(tag="before-leases"), bench_result())
+    old.close()
+    with open_store(store_url) as st:
+        assert st.revision == head_revision() == "0003"
+        assert [r.status for r in st.results()] == ["ok"] and st.count_results() == 1
+        rows = LeaseRows(st)
+        lease = {"serial": "R58M", "holder": "farm run 2", "token": "a" * 32, "hostname": "h", "pid": 1,
+                 "expires": 1.5e9, "acquired_at": 1.5e9}
+        assert rows.insert(lease) and not rows.insert({**lease, "token": "b" * 32})  # one row per phone
+        assert rows.get("R58M") == lease
+
+
 def _fingerprint(store_url: str) -> object:
     """What a refused store holds: file bytes (SQLite) or its schema and version (PostgreSQL)."""
     if "://" not in store_url:

@@ -2,9 +2,11 @@
 
 A lease names its holder and expires: a run renews it while it works and releases it on exit; a run
 that dies without releasing stops renewing, so its lease lapses after ``ttl`` seconds (at once, on
-the same host, when its process is gone). :class:`Leases` is the interface; :class:`FileLeases`
-keeps them in a folder (one lock directory per serial, created atomically with ``mkdir``); the
-results store will back the same interface for a lab whose hosts share no folder.
+the same host, when its process is gone). :class:`Leases` is the interface; :class:`StoreLeases`
+keeps them in the results store (a lab's hosts share its PostgreSQL store, not a folder);
+:class:`FileLeases` keeps them in a folder (one lock directory per serial, created atomically with
+``mkdir``) for ``--no-store`` runs. Expiry compares wall-clock times, possibly taken on different
+hosts: a lab's clocks must agree (NTP).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -20,7 +23,7 @@ import urllib.parse
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import psutil
 
@@ -44,7 +47,7 @@ class Lease:
 
     def describe(self) -> str:
         left = self.expires - time.time()
-        return (f"run {self.holder} (pid {self.pid} on {self.hostname}), "
+        return (f"{self.holder} (pid {self.pid} on {self.hostname}), "
                 + (f"for {left:.0f} s more unless renewed" if left > 0 else "expired"))
 
 
@@ -64,6 +67,24 @@ class Leases(abc.ABC):
     @abc.abstractmethod
     def current(self, serial: str) -> Optional[Lease]:
         """The live lease on a phone, if any."""
+
+
+def _new(serial: str, holder: str, ttl: float) -> Lease:
+    return Lease(serial, holder, uuid.uuid4().hex, socket.gethostname(), os.getpid(), time.time() + ttl)
+
+
+def _in_use(old: Lease) -> LeaseHeld:
+    return LeaseHeld(f"Phone {old.serial} is in use by {old.describe()}. Wait for that run, or give it "
+                     f"other phones.")
+
+
+def _lapsed(serial: str, now: Optional[Lease]) -> LeaseHeld:
+    return LeaseHeld(f"Phone {serial}: our lease lapsed" + (f" and it is now held by {now.describe()}" if now else "")
+                     + ".")
+
+
+def _taken_again(serial: str) -> LeaseHeld:
+    return LeaseHeld(f"Phone {serial}: another run keeps taking its lease; try again.")
 
 
 def _alive(lease: Lease) -> bool:
@@ -114,14 +135,13 @@ class FileLeases(Leases):
                     if time.time() - _mtime(d) < 5:
                         raise LeaseHeld(f"Phone {serial} is being leased by another run right now.") from None
                 elif _alive(old):
-                    raise LeaseHeld(f"Phone {serial} is in use by {old.describe()}. Wait for that run, or "
-                                    f"give it other phones.") from None
+                    raise _in_use(old) from None
                 self._break(d)  # expired or its holder died: take it over
                 continue
-            lease = Lease(serial, holder, uuid.uuid4().hex, socket.gethostname(), os.getpid(), time.time() + ttl)
+            lease = _new(serial, holder, ttl)
             self._write(lease)
             return lease
-        raise LeaseHeld(f"Phone {serial}: another run keeps taking its lease; try again.")
+        raise _taken_again(serial)
 
     def _break(self, d: Path) -> None:
         # rename first: of two runs breaking the same stale lease, only one rename succeeds
@@ -137,8 +157,7 @@ class FileLeases(Leases):
     def renew(self, lease: Lease, ttl: float) -> Lease:
         now = self._read(lease.serial)
         if now is None or now.token != lease.token:
-            raise LeaseHeld(f"Phone {lease.serial}: our lease lapsed"
-                            + (f" and it is now held by {now.describe()}" if now else "") + ".")
+            raise _lapsed(lease.serial, now)
         renewed = Lease(**{**asdict(lease), "expires": time.time() + ttl})
         self._write(renewed)
         return renewed
@@ -147,6 +166,58 @@ class FileLeases(Leases):
         now = self._read(lease.serial)
         if now is not None and now.token == lease.token:
             self._break(self._dir(lease.serial))
+
+
+class StoreLeases(Leases):
+    """Leases as rows of the results store's ``device_leases`` table (one per leased phone).
+
+    Atomic statements decide (:class:`tflite_deploy.store.leases.LeaseRows`): an INSERT wins a free
+    phone; a stale row (expired, or its holder's process gone from this host) is taken over by an
+    UPDATE that matches its token and expiry, so of two runs taking it over only one succeeds.
+    """
+
+    ATTEMPTS = 5
+
+    def __init__(self, store: Any) -> None:
+        from tflite_deploy.store.leases import LeaseRows
+
+        self.rows = LeaseRows(store)
+
+    def _read(self, serial: str) -> Optional[Lease]:
+        row = self.rows.get(serial)
+        return None if row is None else _from_row(row)
+
+    def current(self, serial: str) -> Optional[Lease]:
+        lease = self._read(serial)
+        return lease if lease is not None and _alive(lease) else None
+
+    def acquire(self, serial: str, holder: str, ttl: float) -> Lease:
+        for _ in range(self.ATTEMPTS):
+            lease = _new(serial, holder, ttl)
+            row = {**asdict(lease), "acquired_at": time.time()}
+            if self.rows.insert(row):
+                return lease
+            old = self.rows.get(serial)
+            if old is None:
+                continue  # released between our INSERT and our look: try again
+            if _alive(_from_row(old)):
+                raise _in_use(_from_row(old))
+            if self.rows.replace(old, row):  # expired or its holder died: take it over
+                return lease
+        raise _taken_again(serial)
+
+    def renew(self, lease: Lease, ttl: float) -> Lease:
+        renewed = Lease(**{**asdict(lease), "expires": time.time() + ttl})
+        if not self.rows.renew(lease.serial, lease.token, renewed.expires):
+            raise _lapsed(lease.serial, self._read(lease.serial))
+        return renewed
+
+    def release(self, lease: Lease) -> None:
+        self.rows.delete(lease.serial, lease.token)
+
+
+def _from_row(row: dict[str, Any]) -> Lease:
+    return Lease(row["serial"], row["holder"], row["token"], row["hostname"], int(row["pid"]), float(row["expires"]))
 
 
 def _mtime(p: Path) -> float:
@@ -176,6 +247,8 @@ def holding(leases: Leases, serials: Sequence[str], holder: str, ttl: float = 60
                     held[i] = leases.renew(lease, ttl)
                 except LeaseHeld:
                     pass  # lost: the farm reports that phone's cells when they fail; nothing to renew
+                except Exception as e:  # the store did not answer (restart, network): the lease outlives 3 tries
+                    logging.getLogger(__name__).warning("could not renew the lease on %s: %s", lease.serial, e)
 
     t = threading.Thread(target=renew_loop, name="farm-lease-renew", daemon=True)
     t.start()

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 from tflite_deploy import api
 from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, TRANSIENT_FAULTS
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
-from tflite_deploy.farm.leases import FileLeases, holding
+from tflite_deploy.farm.leases import FileLeases, Leases, StoreLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
 from tflite_deploy.farm.record import CellRecord, JsonLinesRecord, StoreRecord, tag_results
 from tflite_deploy.farm.scheduler import (FAILED, OK, CellOutcome, ResourceLost, TransientError, local_cluster,
@@ -183,10 +183,16 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
         report(progress, g, counts[g], totals[g], f"{o.status} {o.cell_id}", r)
 
     if todo:
-        leases = FileLeases(plan.cache / "leases")
-        with holding(leases, [t.name for t in targets if t.kind == "device"], f"farm run {rec.run_id}"):
+        with holding(phone_leases(plan, rec), phones, f"farm run {rec.run_id}"):
             _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots, scheduler, security)
     return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo))
+
+
+def phone_leases(plan: Plan, rec: Any) -> Leases:
+    """In the results store the run records into (lab-wide with PostgreSQL); ``--no-store``: a folder."""
+    if isinstance(rec, StoreRecord):
+        return StoreLeases(rec.store)
+    return FileLeases(plan.cache / "leases")
 
 
 def _run_on_cluster(todo: list[Cell], done: set[str], executor: Callable[[Cell], Any],

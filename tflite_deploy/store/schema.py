@@ -60,3 +60,15 @@ results = sa.Table(
     sa.Column("document", sa.JSON, nullable=False),  # the whole Result, raw samples and log included
     sa.Index("ix_results_cell", "model", "recipe", "target", "delegate"),
 )
+
+# migration 0003: which farm run holds which phone (one row per leased phone; see store/leases.py)
+device_leases = sa.Table(
+    "device_leases", metadata,
+    sa.Column("serial", sa.String(300), primary_key=True),
+    sa.Column("holder", sa.String(300), nullable=False),
+    sa.Column("token", sa.String(64), nullable=False),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),  # epoch seconds (the holder's wall clock)
+    sa.Column("acquired_at", sa.Float, nullable=False),  # epoch seconds
+)
