@@ -50,6 +50,21 @@ def test_readme_python_api_example_runs_and_makes_the_cli_files(digits_keras, tm
         assert (tmp_path / "cli" / p.name).read_bytes() == p.read_bytes(), p.name
 
 
+def farm_plan(tmp: Path, model: Path, variants: dict) -> Path:
+    """A one-cell farm plan (float32 on the host), its conversion already in the cache."""
+    from tflite_deploy.farm.cells import expand
+    from tflite_deploy.farm.plan import load_plan
+
+    plan = tmp / "farm.yaml"
+    plan.write_text(f"models: {{m: {model}}}\nrecipes: [float32]\ntargets: [host]\ndelegates: [xnnpack]\n"
+                    f"runs: 5\nwarmup: 1\ntag: t\ncache: {tmp / 'cache'}\n")
+    p = load_plan(plan)
+    for cell in expand(p, p.targets).convert:
+        cell.artifact.parent.mkdir(parents=True)
+        shutil.copy(variants[cell.recipe.name].path, cell.artifact)
+    return plan
+
+
 def test_every_json_command_prints_the_one_envelope(digits_keras, digits_variants, adb_device, tmp_path):
     tool = tmp_path / "benchmark_model"
     tool.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
@@ -67,6 +82,9 @@ def test_every_json_command_prints_the_one_envelope(digits_keras, digits_variant
         "optimize": ["optimize", digits_keras, "-t", "prune", "-d", "digits:train", "-e", "1", "-o", tmp_path / "o"],
         "demo": ["demo", "--out", tmp_path / "d", "--epochs", "1"],
     }
+    plan = farm_plan(tmp_path, digits_keras, digits_variants)
+    for kind in ("farm-run", "farm-nightly"):
+        commands[kind] = ["farm", kind.split("-")[1], plan, "--store", tmp_path / "farm.db", "--out", tmp_path / "f"]
     docs = {}
     for kind, args in commands.items():
         r = cli(*args, "--json")
@@ -75,6 +93,12 @@ def test_every_json_command_prints_the_one_envelope(digits_keras, digits_variant
         assert set(doc) == {"schema", "kind", "items"} and doc["schema"] == f"tflite-deploy/{kind}/1"
         docs[kind] = items_of(doc, kind)
         assert docs[kind] and all(isinstance(i, dict) for i in docs[kind]), kind
+    cells = docs["farm-run"]
+    assert [(c["stage"], c["status"], c["attempts"], c["run_id"]) for c in cells] == [("bench", "ok", 1, "1")]
+    assert cells[0]["results"][0]["latency"]["count"] >= 5
+    (night,) = docs["farm-nightly"]
+    assert night["run_id"] == "2" and night["regressions"] == night["failed_cells"] == 0
+    assert night["comparison"]["cells"] and Path(night["report"]).is_file()
     # the device run (fake adb endpoint) gives the same envelope, and a Result filled like a host one
     r = cli("bench", int8, "--device", adb_device.serial, "--runs", "7", "--min-seconds", "0",
             "--benchmark-binary", tool, "--json")

@@ -5,8 +5,9 @@
     {"schema": "tflite-deploy/<kind>/1", "kind": "<kind>", "items": [ ... ]}
 
 ``kind`` is the command (recipes, convert, inspect, eval, bench, devices, parse-log, optimize,
-demo); ``items`` is always a list of objects: Result records for eval, bench and parse-log, one
-row per artifact for convert, one report for inspect and optimize, one device for devices.
+demo, history, runs, compare, report, farm-run, farm-nightly); ``items`` is always a list of objects: Result
+records for eval, bench and parse-log, one row per artifact for convert, one report for inspect and
+optimize, one device for devices, one cell per farm cell run, one night for farm-nightly.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ ToolOption = typer.Option(None, "--benchmark-binary", help="benchmark_model for 
 SchedulerOption = typer.Option(None, "--scheduler", help="A lab's Dask scheduler (tcp:// or tls://; TLS from "
                                "TFLITE_DEPLOY_TLS_CA/_CERT/_KEY). Default: an embedded cluster on this machine.")
 HostSlotsOption = typer.Option(1, "--host-slots", min=1, help="Host cells (convert, eval, host bench) at a time.")
+JsonOption = typer.Option(False, "--json", help="Print the cells (and the verdict) as JSON on stdout instead of tables.")
 
 
 def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_serials) -> None:
@@ -66,21 +67,22 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
         plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
         store: Optional[str] = StoreOption, no_store: bool = NoStoreOption,
         benchmark_binary: Optional[Path] = ToolOption, host_slots: int = HostSlotsOption,
-        scheduler: Optional[str] = SchedulerOption,
+        scheduler: Optional[str] = SchedulerOption, as_json: bool = JsonOption,
     ) -> None:
         """Convert, evaluate and benchmark every cell of a plan, one live row per device; every cell is
         stored as it completes. Exit code 1 when a cell failed or was not run."""
-        _guarded(lambda: _run(plan, out, resume, tag, store, no_store, benchmark_binary, host_slots, scheduler))
+        _guarded(lambda: _run(plan, out, resume, tag, store, no_store, benchmark_binary, host_slots, scheduler,
+                              as_json))
 
     @farm.command("nightly")
     def nightly(
         plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
         store: Optional[str] = StoreOption, benchmark_binary: Optional[Path] = ToolOption,
-        host_slots: int = HostSlotsOption, scheduler: Optional[str] = SchedulerOption,
+        host_slots: int = HostSlotsOption, scheduler: Optional[str] = SchedulerOption, as_json: bool = JsonOption,
     ) -> None:
         """farm run, then compare with the plan's baseline tag and write OUT/report-RUN.html.
         Exit code 1 on a regression or a cell that failed or was not run."""
-        _guarded(lambda: _nightly(plan, out, resume, tag, store, benchmark_binary, host_slots, scheduler))
+        _guarded(lambda: _nightly(plan, out, resume, tag, store, benchmark_binary, host_slots, scheduler, as_json))
 
     app.add_typer(farm, name="farm")
 
@@ -122,8 +124,13 @@ def _options(resume: Optional[str], tag: Optional[str], tool: Optional[Path], ho
                 on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
 
 
+def _cells(run: Any) -> list[dict]:
+    return [{"run_id": run.run_id, **r.to_dict()} for r in run.ran.values()]
+
+
 def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str], no_store: bool,
-         tool: Optional[Path], host_slots: int, scheduler: Optional[str]) -> None:
+         tool: Optional[Path], host_slots: int, scheduler: Optional[str], as_json: bool = False) -> None:
+    from tflite_deploy.envelope import dumps
     from tflite_deploy.farm import view
     from tflite_deploy.farm.run import run_plan
 
@@ -131,13 +138,17 @@ def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], s
     with view.device_rows(err) as progress:
         done = run_plan(plan, out_dir, store=store, use_store=not no_store, progress=progress,
                         **_options(resume, tag, tool, host_slots, err, scheduler))
-    view.summary(done, out)
+    if as_json:
+        print(dumps("farm-run", _cells(done)))
+    else:
+        view.summary(done, out)
     if done.failed:
         raise typer.Exit(1)
 
 
 def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str],
-             tool: Optional[Path], host_slots: int, scheduler: Optional[str]) -> None:
+             tool: Optional[Path], host_slots: int, scheduler: Optional[str], as_json: bool = False) -> None:
+    from tflite_deploy.envelope import dumps
     from tflite_deploy.farm import view
     from tflite_deploy.farm.run import nightly
     from tflite_deploy.store_render import comparison_table
@@ -145,6 +156,15 @@ def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str
     out, err = _console()
     with view.device_rows(err) as progress:
         night = nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err, scheduler))
+    if as_json:
+        print(dumps("farm-nightly", [{
+            "run_id": night.run.run_id, "report": str(night.report), "note": night.note,
+            "regressions": len(night.regressions), "failed_cells": len(night.run.failed),
+            "comparison": night.comparison.to_dict() if night.comparison is not None else None,
+            "accuracy_breaches": [r.to_dict() for r in night.accuracy_breaches], "cells": _cells(night.run)}]))
+        if night.regressions or night.run.failed:
+            raise typer.Exit(1)
+        return
     view.summary(night.run, out)
     if night.comparison is not None:
         comparison_table(night.comparison, out)

@@ -243,8 +243,8 @@ def _give_up_on(resource: str, lost: CellOutcome, futures: dict[str, Any], cells
     for cid, fut in futures.items():
         if cid not in outcomes and cells[cid].resource == resource:
             fut.cancel()
-            record(CellOutcome(cid, NOT_RUN, error=f"{what} was lost earlier in this run ({lost.cell_id}: "
-                                                   f"{lost.error})"))
+            record(CellOutcome(cid, NOT_RUN, error=f"{what} was lost earlier in this run (cell {lost.cell_id} "
+                                                   "failed: see why there)"))
 
 
 def _cancel_reason(cell: Cell, outcomes: dict[str, CellOutcome]) -> str:
