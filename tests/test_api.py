@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -15,7 +14,6 @@ from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 
 ROOT = Path(__file__).resolve().parents[1]
-FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
 runner = CliRunner()
 
 
@@ -65,10 +63,9 @@ def farm_plan(tmp: Path, model: Path, variants: dict) -> Path:
     return plan
 
 
-def test_every_json_command_prints_the_one_envelope(digits_keras, digits_variants, adb_device, tmp_path):
-    tool = tmp_path / "benchmark_model"
-    tool.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
-    tool.chmod(0o755)
+def test_every_json_command_prints_the_one_envelope(digits_keras, digits_variants, adb_device, tmp_path,
+                                                    benchmark_binary):
+    tool = benchmark_binary
     int8 = digits_variants["int8"].path
     log = ROOT / "tests" / "data" / "benchmark_logs" / "tf2_cpu_memory_delta.txt"
     commands = {

@@ -21,15 +21,6 @@ from tflite_deploy.envelope import items_of
 from tests.support.fake_adbd import DEFAULT_PROPS
 
 runner = CliRunner()
-FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
-
-
-@pytest.fixture
-def benchmark_binary(tmp_path: Path) -> Path:
-    exe = tmp_path / "benchmark_model"
-    exe.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
-    exe.chmod(0o755)
-    return exe
 
 
 def test_xnnpack_parsed_and_gpu_unavailable_without_failing_the_run(adb_device, digits_variants,

@@ -5,8 +5,6 @@ block with the format strings of litert/tools/benchmark_litert_model.h."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -19,15 +17,6 @@ from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import UserError
 
 runner = CliRunner()
-FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
-
-
-@pytest.fixture
-def benchmark_binary(tmp_path: Path) -> Path:
-    exe = tmp_path / "benchmark_model"
-    exe.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
-    exe.chmod(0o755)
-    return exe
 
 
 def test_litert_cpu_gpu_npu_on_the_test_endpoint(adb_device, digits_variants, benchmark_binary):
@@ -113,37 +102,19 @@ def test_runtime_auto_and_flags(tmp_path):
         benchmark_args("/m.tflite", "npu", DeviceBenchSettings(runtime="tflite"))
 
 
-def test_litert_binary_is_fetched_for_the_installed_version(tmp_path, monkeypatch):
-    import http.server
-    import threading
-
-    root = tmp_path / "www"
-    (root / "9.9.9" / "android_arm64").mkdir(parents=True)
-    (root / "9.9.9" / "android_arm64" / "benchmark_model").write_bytes(b"\x7fELF litert " + b"x" * 100)
-    hits: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            hits.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("TFLITE_DEPLOY_LITERT_URL", f"http://127.0.0.1:{server.server_port}/{{version}}/"
-                                                       "android_arm64/{file}")
-        monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
-        monkeypatch.setattr(binaries, "litert_version", lambda: "9.9.9")
-        path = binaries.fetch_litert_tool("arm64-v8a")
-        assert path.parent.name == "arm64-v8a" and path.parent.parent.name == "litert-9.9.9"
-        assert json.loads((path.parent / "manifest.json").read_text())["size"] == path.stat().st_size
-        assert binaries.fetch_litert_tool("arm64-v8a") == path and hits == ["/9.9.9/android_arm64/benchmark_model"]
-        with pytest.raises(UserError, match="arm64-v8a only"):
-            binaries.fetch_litert_tool("armeabi-v7a")
-    finally:
-        server.shutdown()
+def test_litert_binary_is_fetched_for_the_installed_version(tmp_path, monkeypatch, file_server):
+    (file_server.root / "9.9.9" / "android_arm64").mkdir(parents=True)
+    (file_server.root / "9.9.9" / "android_arm64" / "benchmark_model").write_bytes(b"\x7fELF litert " + b"x" * 100)
+    monkeypatch.setenv("TFLITE_DEPLOY_LITERT_URL", f"{file_server.url}/{{version}}/android_arm64/{{file}}")
+    monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(binaries, "litert_version", lambda: "9.9.9")
+    path = binaries.fetch_litert_tool("arm64-v8a")
+    assert path.parent.name == "arm64-v8a" and path.parent.parent.name == "litert-9.9.9"
+    assert json.loads((path.parent / "manifest.json").read_text())["size"] == path.stat().st_size
+    assert binaries.fetch_litert_tool("arm64-v8a") == path
+    assert file_server.hits == ["/9.9.9/android_arm64/benchmark_model"]
+    with pytest.raises(UserError, match="arm64-v8a only"):
+        binaries.fetch_litert_tool("armeabi-v7a")
     assert binaries.litert_url_for("benchmark_model", "2.3.0").startswith("http://127.0.0.1")
     monkeypatch.delenv("TFLITE_DEPLOY_LITERT_URL")
     assert binaries.litert_url_for("benchmark_model", "2.3.0") == (

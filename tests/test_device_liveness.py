@@ -7,10 +7,8 @@ freezes a device as the benchmark starts), the stand-in benchmark_model that rea
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,15 +17,6 @@ from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices
 from tflite_deploy.benchmark.flags import benchmark_args, max_seconds, run_timeout
 from tflite_deploy.errors import DeviceError
 
-FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
-
-
-@pytest.fixture
-def benchmark_binary(tmp_path: Path) -> Path:
-    exe = tmp_path / "benchmark_model"
-    exe.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
-    exe.chmod(0o755)
-    return exe
 
 
 def test_frozen_device_fails_within_a_minute_while_the_other_finishes(adb_server, fake_devices, digits_variants,

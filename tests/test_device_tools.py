@@ -8,10 +8,8 @@ tflite` in logcat's own format.
 
 from __future__ import annotations
 
-import http.server
 import json
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,25 +22,11 @@ FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
 
 
 @pytest.fixture
-def served(tmp_path, monkeypatch):
-    """Files under a folder served on 127.0.0.1; counts requests."""
-    root = tmp_path / "www"
-    root.mkdir()
-    hits: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            hits.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("TFLITE_DEPLOY_BENCHMARK_URL", f"http://127.0.0.1:{server.server_port}/{{file}}")
+def served(file_server, tmp_path, monkeypatch):
+    """Files under a folder served on 127.0.0.1 as the benchmark download site; counts requests."""
+    monkeypatch.setenv("TFLITE_DEPLOY_BENCHMARK_URL", f"{file_server.url}/{{file}}")
     monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
-    yield root, hits
-    server.shutdown()
+    return file_server.root, file_server.hits
 
 
 def test_fetch_once_then_cached_and_refetched_when_damaged(served):

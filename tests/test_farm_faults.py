@@ -5,7 +5,6 @@ phones finish. Never a lost cell, never a hung farm."""
 from __future__ import annotations
 
 import shutil
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from tflite_deploy.farm.run import CellExecutor, run_plan
 from tflite_deploy.farm.scheduler import FAILED, NOT_RUN, OK, RetryPolicy, local_cluster, run_cells
 from tflite_deploy.store import open_store
 
-FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
 FAST_RETRY = RetryPolicy(attempts=3, first_delay=0.01)
 
 
@@ -68,7 +66,8 @@ def write_device_plan(tmp: Path, model: Path, serials: list[str]) -> Path:
 
 @pytest.mark.parametrize("adb_binary", ["adb36"], indirect=True)
 def test_farm_retries_a_dropped_link_and_gives_up_on_a_frozen_phone(
-        tmp_path: Path, adb_server, fake_devices, digits_keras: Path, digits_variants: dict) -> None:
+        tmp_path: Path, adb_server, fake_devices, digits_keras: Path, digits_variants: dict,
+        benchmark_binary: Path) -> None:
     flaky, frozen = fake_devices(), fake_devices()
     serials = [adb_server.connect(flaky), adb_server.connect(frozen)]
     flaky.drop_on = "run_benchmark.sh run"  # the link drops once, mid-benchmark
@@ -78,12 +77,9 @@ def test_farm_retries_a_dropped_link_and_gives_up_on_a_frozen_phone(
     for cell in expand(p, p.targets).convert:  # converted already: this test is about the phones
         cell.artifact.parent.mkdir(parents=True)
         shutil.copy(digits_variants[cell.recipe.name].path, cell.artifact)
-    exe = tmp_path / "benchmark_model"
-    exe.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
-    exe.chmod(0o755)
 
     done = run_plan(plan, tmp_path / "out", store=str(tmp_path / "s.db"),
-                    executor=CellExecutor(benchmark_tool=str(exe), min_seconds=0))
+                    executor=CellExecutor(benchmark_tool=str(benchmark_binary), min_seconds=0))
     by_target = {s: {cid: r for cid, r in done.ran.items() if r.target == f"adb:{s}"} for s in serials}
     flaky_cells, frozen_cells = by_target[serials[0]], by_target[serials[1]]
     # the dropped link: that cell ran again (three benchmark processes for two cells), both ok
@@ -101,3 +97,14 @@ def test_farm_retries_a_dropped_link_and_gives_up_on_a_frozen_phone(
         stored = st.results(int(done.run_id))
     assert sorted((r.target, r.status) for r in stored) == sorted(
         [(f"adb:{serials[0]}", "ok")] * 2 + [(f"adb:{serials[1]}", "failed")])
+
+
+def test_a_transient_fault_on_the_host_gives_up_that_cell_only(client, tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, recipes="[float32, int8]", targets="[host]")
+    cells = list(expand(plan, plan.targets, versions=VERSIONS).convert)
+    counters = tmp_path / "counts"
+    counters.mkdir()
+    out = run_cells(client, cells, fx.flaky(str(counters), 5), retry=FAST_RETRY)
+    # each host cell gets its own attempts: one that gives up does not take this host's other cells along
+    assert [out[c.cell_id].status for c in cells] == [FAILED] * len(cells) and len(cells) > 1
+    assert all(out[c.cell_id].attempts == 3 for c in cells)

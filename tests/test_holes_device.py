@@ -5,12 +5,10 @@ device received them."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -227,33 +225,18 @@ def test_cli_device_options_reach_the_device(adb_server, fake_devices, digits_va
 
 
 # ------------------------------------------------------------------------------ hole 8: download
-def test_device_run_downloads_the_benchmark_binary_once(adb_device, digits_variants, tmp_path, monkeypatch):
+def test_device_run_downloads_the_benchmark_binary_once(adb_device, digits_variants, tmp_path, monkeypatch,
+                                                        file_server):
     """No --benchmark-binary, --runtime tflite: TFLite's official build for the device's ABI is fetched, cached and
     pushed."""
-    www = tmp_path / "www"
-    www.mkdir()
-    served = www / "android_aarch64_benchmark_model"  # the fake device is arm64-v8a
+    served = file_server.root / "android_aarch64_benchmark_model"  # the fake device is arm64-v8a
     shutil.copy("/bin/echo", served)  # a real ELF that prints the arguments it was run with
-    hits: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(www), **kw)
-
-        def log_message(self, *a):
-            hits.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("TFLITE_DEPLOY_BENCHMARK_URL", f"http://127.0.0.1:{server.server_port}/{{file}}")
-        monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
-        for _ in range(2):
-            (r,) = bench_devices([digits_variants["int8"].path], [adb_device.serial], None,
-                                 DeviceBenchSettings(runs=3, min_seconds=0, runtime="tflite"))
-    finally:
-        server.shutdown()
-    assert hits == ["/android_aarch64_benchmark_model"]  # downloaded once, then cached
+    monkeypatch.setenv("TFLITE_DEPLOY_BENCHMARK_URL", f"{file_server.url}/{{file}}")
+    monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
+    for _ in range(2):
+        (r,) = bench_devices([digits_variants["int8"].path], [adb_device.serial], None,
+                             DeviceBenchSettings(runs=3, min_seconds=0, runtime="tflite"))
+    assert file_server.hits == ["/android_aarch64_benchmark_model"]  # downloaded once, then cached
     pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy" / "bin" / "benchmark_model"
     assert pushed.read_bytes() == served.read_bytes()
     # echo ran on the device with benchmark_model's arguments: no timings, so the run fails honestly

@@ -5,7 +5,6 @@ training callbacks), never from the code under test."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
 from tflite_deploy.errors import DatasetError, ModelError
-from tflite_deploy.optimization import OptimizeError, verify_tflite
+from tflite_deploy.optimization import OptimizeError
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from tflite_deploy.artifact import Artifact, save_artifact
 from tflite_deploy.errors import ModelError, RecipeError
 from tflite_deploy.models import SourceModel
 from tflite_deploy.recipes import Recipe
-from tflite_deploy.sources.common import match_layers, source_meta  # noqa: F401  (source_meta: old import path)
+from tflite_deploy.sources.common import match_layers
 from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
 
 

@@ -22,7 +22,6 @@ from tflite_deploy.envelope import items_of
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "tflite-deploy")
-FAKE_TOOL = REPO / "tests" / "support" / "fake_benchmark_model.py"
 QUICK = ["--runs", "20", "--warmup", "2", "--min-seconds", "0.1"]
 
 
@@ -157,14 +156,6 @@ def _count(store: Path) -> int:
 
 
 # --------------------------------------------------------------------------- the test adb endpoint
-@pytest.fixture
-def benchmark_binary(tmp_path: Path) -> Path:
-    exe = tmp_path / "benchmark_model"
-    exe.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
-    exe.chmod(0o755)
-    return exe
-
-
 def test_device_bench_with_repeat_records_and_compare_judges(adb_device, versions: dict, benchmark_binary: Path,
                                                               tmp_path: Path) -> None:
     store = tmp_path / "device.db"

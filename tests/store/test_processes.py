@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from tflite_deploy.result import Result
 from tflite_deploy.store import open_store

@@ -579,14 +579,7 @@ class FakeAdbd:
     def drop(self) -> None:
         """A dropped link (a cable wiggle, a USB reset): every connection and running command ends
         abruptly, but the device keeps listening, so the adb server can connect to it again."""
-        with self._lock:
-            conns = list(self._connections)
-            self._connections.clear()
-            procs = list(self._procs)
-        for proc in procs:
-            _kill_group(proc)
-        for conn in conns:
-            conn.close(abort=True)
+        self._end_connections(abort=True)
 
     def hang(self) -> None:
         """Freeze: keep every socket open but answer nothing (new connections are accepted too)."""
@@ -693,6 +686,10 @@ class FakeAdbd:
             except OSError:
                 pass
             listener.close()
+        self._end_connections(abort)
+
+    def _end_connections(self, abort: bool) -> None:
+        """Close every connection and kill every running command (the listener is left as it is)."""
         with self._lock:
             conns = list(self._connections)
             self._connections.clear()

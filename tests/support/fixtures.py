@@ -25,6 +25,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ import pytest
 from tflite_deploy.adb import AdbServer
 
 from .fake_adbd import FakeAdbd
+
+FAKE_TOOL = Path(__file__).parent / "fake_benchmark_model.py"
 
 __all__ = [
     "ADB_BINARIES",
@@ -324,3 +327,47 @@ def adb_device(
     fake = fake_devices()
     serial = adb_server.connect(fake)
     return ConnectedDevice(fake, serial, adb_server)
+
+
+@pytest.fixture
+def benchmark_binary(tmp_path: Path) -> Path:
+    """The stand-in ``benchmark_model`` (tests/support/fake_benchmark_model.py) as an executable: it
+    prints benchmark_model's lines for a real run of the model with LiteRT."""
+    exe = tmp_path / "benchmark_model"
+    exe.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
+    exe.chmod(0o755)
+    return exe
+
+
+@dataclass
+class FileServer:
+    """Files under ``root`` served over HTTP on 127.0.0.1 at ``url``; ``hits`` lists the paths asked for."""
+
+    root: Path
+    url: str
+    hits: list
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[FileServer]:
+    """A local HTTP server standing in for a download site (no internet in tests)."""
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    hits: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a):
+            hits.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield FileServer(root, f"http://127.0.0.1:{server.server_port}", hits)
+    finally:
+        server.shutdown()

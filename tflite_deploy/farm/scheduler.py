@@ -11,6 +11,11 @@ a callback as it completes. The executor (``executor(cell) -> value``) is plugga
 wires in convert / eval / bench; tests use stand-ins. Cells marked ``isolate`` run in a child
 process, so a converter that crashes (``abort()``, a segfault) fails its cell and nothing else.
 
+An executor raises :class:`TransientError` for a fault worth another attempt (a dropped adb link:
+tried again after a back-off) and :class:`ResourceLost` when the phone is gone (frozen, locked);
+after either has failed a cell for good, the cells still waiting for that phone are reported
+``not-run`` at once instead of each failing slowly on a phone that is not there.
+
 A worker that dies takes its running cells with it; Dask runs them again on another worker that
 has the resource. Where no worker offers a cell's resource for ``lost_grace`` seconds (its phone's
 worker left, or never joined), the cell is reported ``not-run`` with the reason: never lost.
@@ -173,7 +178,7 @@ def run_cells(client: Any, cells: Sequence[Cell], executor: Executor,
         if on_outcome is not None:
             on_outcome(o)
         resource = cells_by_id[o.cell_id].resource
-        if o.resource_lost and resource:
+        if o.resource_lost and resource and resource != HOST_RESOURCE:  # a phone; this host goes on
             _give_up_on(resource, o, futures, cells_by_id, outcomes, record)
 
     ids = {c.cell_id for c in cells}

@@ -38,7 +38,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, write_atomic
-from tflite_deploy.converter import convert_to_artifact, source_meta
+from tflite_deploy.converter import convert_to_artifact
 from tflite_deploy.datasets import Dataset, check_samples, eval_split
 from tflite_deploy.models import SourceModel
 from tflite_deploy.optimization.techniques import OptimizeError, Options, Technique, tag
@@ -50,6 +50,7 @@ from tflite_deploy.optimization.training import (StageReport, TrainEvent, Traini
 from tflite_deploy.optimization.verify import Verification, verify_tflite
 from tflite_deploy.progress import ProgressCallback
 from tflite_deploy.recipes import PRESETS, OptimizeStep, Recipe
+from tflite_deploy.sources.common import source_meta
 from tflite_deploy.tf_loader import versions
 from tflite_deploy.tflite.checks import check_full_integer
 

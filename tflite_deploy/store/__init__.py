@@ -13,9 +13,12 @@ The store never imports TensorFlow. Commands wire it with :func:`record_results`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from tflite_deploy.store.engine import DEFAULT_STORE, STORE_ENV, StoreError, resolve_store_url
+
+if TYPE_CHECKING:  # the Store class is imported when a store is opened
+    from tflite_deploy.store.db import Store
 
 __all__ = ["open_store", "record_results", "Store", "StoreError", "DEFAULT_STORE", "STORE_ENV",
            "resolve_store_url"]
