@@ -3,6 +3,7 @@ mid-run loses no cell; TLS with throw-away certificates refuses a client without
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -136,10 +137,14 @@ def test_tls_lab_runs_a_cell_and_refuses_strangers(pki, tmp_path: Path) -> None:
                 assert out[cell.cell_id].status == OK and out[cell.cell_id].worker == "w-S1/S1"
             with pytest.raises(TypeError, match="ssl_context"):  # Dask will not even try without certificates
                 Client(address, timeout="3s").close()
+            # a half-made Client closes itself in __del__: let that run now, not when the garbage collector
+            # happens to fire inside the next Client's start, which holds the lock its close needs (a hang)
+            gc.collect()
             assert tls_client_without_cert_is_dropped(address, pki["ca"])  # ... and the scheduler refuses one
             rogue_ca, rogue_cert, rogue_key = pki["rogue"]
             with pytest.raises(OSError, match="certificate"):  # a certificate the lab's CA did not sign
                 Client(address, security=lab_security(rogue_ca, rogue_cert, rogue_key), timeout="3s").close()
+            gc.collect()
         finally:
             stop([worker])
         assert worker.returncode is not None
