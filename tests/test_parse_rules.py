@@ -32,7 +32,7 @@ def test_whole_result_of_a_gpu_capture():
     stats = dict(p50_ms=None, p90_ms=None, p99_ms=None, samples_ms=[])
     assert d == {
         "kind": "bench", "artifact": "m.tflite", "target": "adb:S", "runner": "apk", "delegate": "gpu",
-        "status": "ok", "error": None, "settings": {"runs": 50, "runtime": "tflite"}, "artifact_sha256": None, "recipe": None,
+        "status": "ok", "error": None, "fault": None, "settings": {"runs": 50, "runtime": "tflite"}, "artifact_sha256": None, "recipe": None,
         "init_ms": 870.557, "first_ms": 130.565,  # Init: 870557, First inference: 130565 (us)
         "warmup": dict(count=4, mean_ms=122.373, std_ms=4.93, min_ms=117.37, max_ms=130.565, first_ms=130.565,
                        **stats),
