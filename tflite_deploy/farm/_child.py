@@ -1,8 +1,8 @@
-"""Child process for isolated cells: ``python -m tflite_deploy.farm._child CTRL_FD IDLE_SECONDS``.
+"""Child process for isolated cells: ``python -m tflite_deploy.farm._child CTRL_FD``.
 
-It runs cell after cell (see :mod:`tflite_deploy.farm.children`): it
-reads ``JOB<TAB>OUT`` lines on stdin and writes ``done`` on the control pipe after each, and leaves
-on end of input or after IDLE_SECONDS without a job.
+It runs cell after cell (see :mod:`tflite_deploy.farm.children`): it reads ``JOB<TAB>OUT`` lines
+on stdin and writes ``done`` on the control pipe after each, and leaves on end of input (the pool
+closed it, or its parent is gone).
 
 Each job reads ``(executor, cell)`` (cloudpickle) from JOB, runs it, writes ``(kind, payload)`` to
 OUT: ``("ok", value)``, ``("transient", message)``, ``("lost", message)`` or ``("error", message)``.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import os
 import pickle
-import select
 import sys
 from pathlib import Path
 
@@ -39,12 +38,9 @@ def main(job: str, out: str) -> None:
     os.replace(tmp, out)  # whole or absent: the parent trusts its presence
 
 
-def serve(ctrl_fd: int, idle_seconds: float) -> None:
+def serve(ctrl_fd: int) -> None:
     ctrl = os.fdopen(ctrl_fd, "wb", buffering=0)
     while True:
-        ready, _, _ = select.select([sys.stdin], [], [], idle_seconds)
-        if not ready:
-            return  # idle too long: give the memory back; the parent starts another when needed
         line = sys.stdin.readline()
         if not line:
             return  # the parent closed our input, or went away
@@ -63,4 +59,4 @@ def _forget_models() -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), float(sys.argv[2]))
+    serve(int(sys.argv[1]))

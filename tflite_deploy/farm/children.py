@@ -5,8 +5,10 @@ aborts fails its cell and not the worker. Starting a new Python for each cell co
 again (TensorFlow alone is seconds) for every cell of a nightly. A :class:`ChildPool` keeps child
 processes (``python -m tflite_deploy.farm._child``) that run cell after cell: a crash ends
 that child only, and the next cell gets a new one. A child is retired after ``max_jobs`` cells (so
-whatever a converter leaks is given back) and exits by itself after ``idle_seconds`` without work,
-or when its parent goes away (its stdin closes).
+whatever a converter leaks is given back), is closed by the pool after ``idle_seconds`` without
+work, and leaves by itself when its parent goes away (its stdin closes). The pool, not the child,
+decides when an idle child goes: a child that left on its own could do so just as a cell is handed
+to it.
 
 Protocol: the parent writes ``JOB OUT`` (two paths) on the child's stdin; the child writes the
 cell's outcome to OUT (see :mod:`tflite_deploy.farm._child`) and then ``done`` on a private
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -42,8 +45,9 @@ class ChildDied(Exception):
 class WarmChild:
     """One long-lived child Python that runs cells one at a time."""
 
-    def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(self) -> None:
         self.jobs = 0
+        self.idle_since = time.monotonic()
         self.env = child_environment()
         fd, log_name = tempfile.mkstemp(prefix="farm-child-", suffix=".log")
         os.close(fd)
@@ -52,7 +56,7 @@ class WarmChild:
         env = self.env
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tflite_deploy.farm._child", str(ctrl_write), str(idle_seconds)],
+                [sys.executable, "-m", "tflite_deploy.farm._child", str(ctrl_write)],
                 env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(ctrl_write,))
         os.close(ctrl_write)
         self.ctrl = os.fdopen(ctrl_read, "rb")
@@ -102,6 +106,8 @@ class ChildPool:
         self.max_jobs, self.idle_seconds = max_jobs, idle_seconds
         self._idle: list[WarmChild] = []
         self._lock = threading.Lock()
+        self._reaper: Optional[threading.Thread] = None
+        self._closed = threading.Event()
 
     def run(self, job: Path, out: Path, what: str) -> None:
         child = self._take()
@@ -119,23 +125,38 @@ class ChildPool:
         with self._lock:
             while self._idle and found is None:
                 child = self._idle.pop()
-                # it may have left after idle_seconds; one started under other settings would not see today's
+                # one started under other settings would not see today's
                 if child.alive and child.env == env:
                     found = child
                 else:
                     stale.append(child)
         for child in stale:
             child.close()
-        return found or WarmChild(self.idle_seconds)
+        return found or WarmChild()
 
     def _give_back(self, child: WarmChild) -> None:
         if child.jobs >= self.max_jobs or not child.alive:
             child.close()
             return
+        child.idle_since = time.monotonic()
         with self._lock:
             self._idle.append(child)
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, name="farm-child-reaper", daemon=True)
+                self._reaper.start()
+
+    def _reap(self) -> None:
+        """Close the children idle for ``idle_seconds``: their memory goes back to the host."""
+        while not self._closed.wait(self.idle_seconds / 4):
+            now = time.monotonic()
+            with self._lock:
+                old = [c for c in self._idle if now - c.idle_since >= self.idle_seconds]
+                self._idle = [c for c in self._idle if c not in old]
+            for child in old:
+                child.close()
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             idle, self._idle = self._idle, []
         for child in idle:
