@@ -58,3 +58,29 @@ def test_worker_offers_discovered_phones() -> None:
         finally:
             p.terminate()
             p.wait(10)
+
+
+def test_off_a_terminal_each_finished_cell_is_one_log_line() -> None:
+    """cron and CI keep `farm nightly`'s output in a log: one timestamped line per cell, with why it failed."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from tflite_deploy.farm import view
+    from tflite_deploy.farm.record import CellRecord
+    from tflite_deploy.progress import ProgressEvent
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=200)
+    assert not console.is_terminal
+    with view.device_rows(console) as show:
+        show(ProgressEvent("adb:P1", 0, 2, "waiting"))
+        show(ProgressEvent("adb:P1", 1, 2, "ok", CellRecord("bench/m/int8/adb:P1", "bench", "ok", seconds=3.25,
+                                                            attempts=2, target="adb:P1")))
+        show(ProgressEvent("adb:P1", 2, 2, "failed", CellRecord("bench/m/f16/adb:P1", "bench", "failed",
+                                                                error="phone P1 stopped answering", seconds=21.0)))
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"\d\d:\d\d:\d\d adb:P1 1/2 ok bench/m/int8/adb:P1 \(3\.2 s after 2 attempts\)", lines[0])
+    assert lines[1].endswith("adb:P1 2/2 failed bench/m/f16/adb:P1 (21.0 s): phone P1 stopped answering")

@@ -16,8 +16,13 @@ _STYLE = {"ok": "green", "failed": "red", "not-run": "yellow"}
 @contextlib.contextmanager
 def device_rows(console: Console, disable: bool = False) -> Iterator[ProgressCallback]:
     """A ProgressCallback with one row per device (``event.stage``), all visible at once, each with
-    its cells done / total, failures so far, and its last finished cell."""
+    its cells done / total, failures so far, and its last finished cell. Not on a terminal (cron,
+    CI, ``>> nightly.log``): one timestamped line per finished cell instead, which a log can keep."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not console.is_terminal and not disable:
+        yield lambda e: _log_line(console, e)
+        return
 
     with Progress(TextColumn("{task.fields[device]:<24}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[bad]}"), TimeElapsedColumn(), TextColumn("{task.description}"),
@@ -38,6 +43,19 @@ def device_rows(console: Console, disable: bool = False) -> Iterator[ProgressCal
                         description=f"[{style}]{e.message}[/]" if e.item is not None else e.message)
 
         yield show
+
+
+def _log_line(console: Console, e: ProgressEvent) -> None:
+    if e.item is None:  # the "waiting" event before any cell ran
+        return
+    import time
+
+    rec = e.item
+    style = _STYLE.get(rec.status, "white")
+    retried = f" after {rec.attempts} attempts" if getattr(rec, "attempts", 1) > 1 else ""
+    why = f": {rec.error}" if rec.status != "ok" and rec.error else ""
+    console.print(f"{time.strftime('%H:%M:%S')} {e.stage} {e.done}/{e.total} [{style}]{rec.status}[/] "
+                  f"{rec.cell_id} ({rec.seconds:.1f} s{retried}){why}", highlight=False, soft_wrap=True)
 
 
 def summary(run: Any, console: Console) -> None:
