@@ -1,7 +1,8 @@
-"""benchmark_model parsing: the rules mutation testing found untested (issue 14), on real captures
-changed the way real pastes and cut captures change them (blank lines lost, a line cut short, a
-header lost). Every expected value is read off the capture text or off the parse of the unchanged
-capture, which tests/test_parse.py checks number by number."""
+"""benchmark_model parsing: the rules mutation testing found untested (issue 14), mostly on real
+captures changed the way real pastes and cut captures change them (blank lines lost, a line cut
+short, a header lost), else on test_parse_rules' run_log with lines in the tool's own wording.
+Every expected value is read off the log text or off the parse of the unchanged capture, which
+tests/test_parse.py checks number by number."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_parse_rules import run_log
 from tflite_deploy.benchmark.parse import parse_benchmark_log
+from tflite_deploy.benchmark.parse.lines import names, split_prefix
 
 LOGS = Path(__file__).parent / "data" / "benchmark_logs"
 PROFILE = "tf2_op_profiling_tabs.txt"  # 2021+ layout: six tables in two sections, blank lines between them
@@ -85,10 +88,6 @@ def test_at_most_20_cut_rows_are_reported():
 
 
 # ------------------------------------------------------------------------------ the line parser's bookkeeping
-from tests.test_parse_rules import run_log  # noqa: E402
-
-from tflite_deploy.benchmark.parse.lines import names, split_prefix  # noqa: E402
-
 GPU_LOGCAT = "logcat_apk_gpu_partial_truncated.txt"  # APK logcat: GPU rejects UNPACK, cut mid-line
 
 

@@ -73,6 +73,8 @@ _LOCALE = ("encoding omitted: the locale's, which is UTF-8 wherever this runs (P
            "locale, PEP 538/540); not equivalent on a Windows cp1252 locale")
 _HANDED_ON = ("the line, {}, handed on to feed's later rules, matches none of them (they look for the "
               "tool's sentences), and the tool prints it at INFO level, so it is no error line either")
+_FALSY = ("a flag set to None instead of False: it is only ever tested for truth (if x, not x, x or y), "
+          "never compared or stored")
 EQUIVALENT: dict[str, str] = {
     "tflite_deploy.evaluation.x_agreement__mutmut_2": _F64,
     "tflite_deploy.evaluation.x_agreement__mutmut_10": _F64,
@@ -112,6 +114,15 @@ EQUIVALENT: dict[str, str] = {
     "tflite_deploy.benchmark.parse.profiling.xǁTableReaderǁ_profiling__mutmut_16": _HANDED_ON.format("a section "
     "line ('Profiling Info for ..:')") + "; only 'recognised' is left unset, and the title line that always "
     "follows a section sets it",
+    # the log parser's line-by-line state
+    "tflite_deploy.benchmark.parse.log.x_parse_benchmark_log__mutmut_4": "bytes.decode() is UTF-8 by default "
+    "(always, in Python 3; not the locale's)",
+    "tflite_deploy.benchmark.parse.log.x_parse_benchmark_log__mutmut_8": "codec names are case-insensitive: "
+    "'UTF-8' is 'utf-8'",
+    **{f"tflite_deploy.benchmark.parse.log.xǁ_Parserǁ__init____mutmut_{n}": _FALSY for n in (8, 10, 12, 14, 16, 21)},
+    **{f"tflite_deploy.benchmark.parse.log.xǁ_Parserǁfeed__mutmut_{n}": _FALSY for n in (15, 19)},
+    "tflite_deploy.benchmark.parse.log.xǁ_Parserǁfinish__mutmut_5": "bool(pop('complete', None)) is "
+    "bool(pop('complete', False)) when the key is absent",
     "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_3": _F64,
     "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_5": _F64,
     "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_8": "int64 zero points: every use adds or subtracts them to or from float64",
