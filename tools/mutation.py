@@ -50,7 +50,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     # the log parser, one module of the benchmark/parse package at a time
     **{f"parse.{m}": Target(f"tflite_deploy/benchmark/parse/{m}.py", ("*",),
-                            ("tests/test_parse.py", "tests/test_parse_rules.py"))
+                            ("tests/test_parse.py", "tests/test_parse_rules.py", "tests/test_parse_log_rules.py"))
        for m in ("lines", "classic", "litert", "profiling", "log", "result")},
     "stats": Target("tflite_deploy/benchmark/stats.py", ("*",),
                     ("tests/test_mutation_kills.py",)),
@@ -71,6 +71,10 @@ TARGETS: dict[str, Target] = {
 _F64 = "astype/asarray with dtype None gives float64 here too (float input or Python floats)"
 _LOCALE = ("encoding omitted: the locale's, which is UTF-8 wherever this runs (Python 3.11 coerces even the C "
            "locale, PEP 538/540); not equivalent on a Windows cp1252 locale")
+_HANDED_ON = ("the line, {}, handed on to feed's later rules, matches none of them (they look for the "
+              "tool's sentences), and the tool prints it at INFO level, so it is no error line either")
+_FALSY = ("a flag set to None instead of False: it is only ever tested for truth (if x, not x, x or y), "
+          "never compared or stored")
 EQUIVALENT: dict[str, str] = {
     "tflite_deploy.evaluation.x_agreement__mutmut_2": _F64,
     "tflite_deploy.evaluation.x_agreement__mutmut_10": _F64,
@@ -94,6 +98,31 @@ EQUIVALENT: dict[str, str] = {
     "(only a suffix starting with X would differ, and those are refused before)",
     "tflite_deploy.recipes.x_load_recipe_file__mutmut_6": _LOCALE,
     "tflite_deploy.recipes.x_load_recipe_file__mutmut_8": _LOCALE,
+    # the log parser's op-profiling tables
+    "tflite_deploy.benchmark.parse.profiling.x__cell__mutmut_8": "rstrip('XX%XX') also strips 'X', and a cell "
+    "that matched _FLOAT has none",
+    "tflite_deploy.benchmark.parse.profiling.x__column_key__mutmut_8": "'XX pctXX' after lower(): the upper-case "
+    "X are outside [a-z0-9] and become the same '_' separators",
+    "tflite_deploy.benchmark.parse.profiling.x__column_key__mutmut_20": "strip('XX_XX') also strips 'X', and the "
+    "key is lower case by then",
+    **{f"tflite_deploy.benchmark.parse.profiling.xǁTableReaderǁ_table_row__mutmut_{n}": "zip's strict: the "
+       "cells were just counted equal to the columns" for n in (40, 43, 46)},
+    "tflite_deploy.benchmark.parse.profiling.xǁTableReaderǁ_table_row__mutmut_14": _HANDED_ON.format("a header "
+    "row (bracketed names)"),
+    "tflite_deploy.benchmark.parse.profiling.xǁTableReaderǁ_table_row__mutmut_47": _HANDED_ON.format("a table row "
+    "(node names and numbers)"),
+    "tflite_deploy.benchmark.parse.profiling.xǁTableReaderǁ_profiling__mutmut_16": _HANDED_ON.format("a section "
+    "line ('Profiling Info for ..:')") + "; only 'recognised' is left unset, and the title line that always "
+    "follows a section sets it",
+    # the log parser's line-by-line state
+    "tflite_deploy.benchmark.parse.log.x_parse_benchmark_log__mutmut_4": "bytes.decode() is UTF-8 by default "
+    "(always, in Python 3; not the locale's)",
+    "tflite_deploy.benchmark.parse.log.x_parse_benchmark_log__mutmut_8": "codec names are case-insensitive: "
+    "'UTF-8' is 'utf-8'",
+    **{f"tflite_deploy.benchmark.parse.log.xǁ_Parserǁ__init____mutmut_{n}": _FALSY for n in (8, 10, 12, 14, 16, 21)},
+    **{f"tflite_deploy.benchmark.parse.log.xǁ_Parserǁfeed__mutmut_{n}": _FALSY for n in (15, 19)},
+    "tflite_deploy.benchmark.parse.log.xǁ_Parserǁfinish__mutmut_5": "bool(pop('complete', None)) is "
+    "bool(pop('complete', False)) when the key is absent",
     "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_3": _F64,
     "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_5": _F64,
     "tflite_deploy.tflite.quant.x__broadcast_params__mutmut_8": "int64 zero points: every use adds or subtracts them to or from float64",
