@@ -53,11 +53,10 @@ class WarmChild:
         os.close(fd)
         self.log = Path(log_name)
         ctrl_read, ctrl_write = os.pipe()
-        env = self.env
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tflite_deploy.farm._child", str(ctrl_write)],
-                env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(ctrl_write,))
+                env=self.env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(ctrl_write,))
         os.close(ctrl_write)
         self.ctrl = os.fdopen(ctrl_read, "rb")
 

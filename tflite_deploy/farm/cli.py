@@ -151,7 +151,6 @@ def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str
     from tflite_deploy.envelope import dumps
     from tflite_deploy.farm import view
     from tflite_deploy.farm.run import nightly
-    from tflite_deploy.store_render import comparison_table
 
     out, err = _console()
     with view.device_rows(err) as progress:
@@ -162,20 +161,8 @@ def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str
             "regressions": len(night.regressions), "failed_cells": len(night.run.failed),
             "comparison": night.comparison.to_dict() if night.comparison is not None else None,
             "accuracy_breaches": [r.to_dict() for r in night.accuracy_breaches], "cells": _cells(night.run)}]))
-        if night.regressions or night.run.failed:
-            raise typer.Exit(1)
-        return
-    view.summary(night.run, out)
-    if night.comparison is not None:
-        comparison_table(night.comparison, out)
     else:
-        out.print(night.note)
-    for r in night.accuracy_breaches:
-        out.print(f"[red]accuracy[/] {r.recipe} ({r.artifact}): top-1 dropped {r.metrics['top1_drop']:.2f} points, "
-                  f"more than the plan's max_accuracy_drop", highlight=False, soft_wrap=True)
-    out.print(f"report: {night.report}")
-    verdict = view.verdict(len(night.regressions), len(night.run.failed))
-    out.print(verdict)
+        view.night(night, out)
     if night.regressions or night.run.failed:
         raise typer.Exit(1)
 

@@ -180,7 +180,7 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
         ran[o.cell_id] = r
         g = progress_group(cell)
         counts[g] += 1
-        report(progress, g, counts[g], totals[g], f"{o.status} {o.cell_id}", r)
+        report(progress, g, counts[g], totals[g], f"{status} {o.cell_id}", r)
 
     if todo:
         with holding(phone_leases(plan, rec), phones, f"farm run {rec.run_id}"):

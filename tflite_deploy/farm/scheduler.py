@@ -244,12 +244,16 @@ def _outcome_of(fut: Any, cid: str) -> CellOutcome:
 def _give_up_on(resource: str, lost: CellOutcome, futures: dict[str, Any], cells: dict[str, Cell],
                 outcomes: dict[str, CellOutcome], record: Callable[[CellOutcome], None]) -> None:
     """The resource of ``lost`` is gone: every cell still waiting for it is cancelled, reported not-run."""
-    what = f"phone {resource[len('phone-'):]}" if resource.startswith("phone-") else f"the {resource!r} resource"
+    what = _resource_name(resource)
     for cid, fut in futures.items():
         if cid not in outcomes and cells[cid].resource == resource:
             fut.cancel()
             record(CellOutcome(cid, NOT_RUN, error=f"{what} was lost earlier in this run (cell {lost.cell_id} "
                                                    "failed: see why there)"))
+
+
+def _resource_name(resource: str) -> str:
+    return f"phone {resource[len('phone-'):]}" if resource.startswith("phone-") else f"the {resource!r} resource"
 
 
 def _cancel_reason(cell: Cell, outcomes: dict[str, CellOutcome]) -> str:
@@ -280,8 +284,7 @@ def _drop_unplaceable(client: Any, futures: dict[str, Any], cells: dict[str, Cel
             continue
         since = missing_since.setdefault(cid, now)
         if now - since >= grace:
-            what = (f"phone {cell.resource[len('phone-'):]}" if cell.resource.startswith("phone-")
-                    else f"the {cell.resource!r} resource")
+            what = _resource_name(cell.resource)
             record(CellOutcome(cid, NOT_RUN, error=f"no worker holds {what} (its worker left or never joined)"))
             fut.cancel()
 

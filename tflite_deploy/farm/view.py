@@ -82,6 +82,22 @@ def summary(run: Any, console: Console) -> None:
 
 
 
+def night(night: Any, console: Console) -> None:
+    """``farm nightly``'s tables: the cells, the comparison with the baseline, accuracy breaches, the verdict."""
+    from tflite_deploy.store_render import comparison_table
+
+    summary(night.run, console)
+    if night.comparison is not None:
+        comparison_table(night.comparison, console)
+    else:
+        console.print(night.note)
+    for r in night.accuracy_breaches:
+        console.print(f"[red]accuracy[/] {r.recipe} ({r.artifact}): top-1 dropped {r.metrics['top1_drop']:.2f} "
+                      "points, more than the plan's max_accuracy_drop", highlight=False, soft_wrap=True)
+    console.print(f"report: {night.report}")
+    console.print(verdict(len(night.regressions), len(night.run.failed)))
+
+
 def verdict(regressions: int, failed: int) -> str:
     """The nightly's last line, what CI shows."""
     if not regressions and not failed:
