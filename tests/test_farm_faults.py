@@ -14,6 +14,7 @@ from tests.support import farm_executors as fx
 from tests.test_farm_cells import VERSIONS, make_plan
 from tflite_deploy.farm.cells import expand
 from tflite_deploy.farm.plan import load_plan
+from tflite_deploy.farm.record import StoreRecord
 from tflite_deploy.farm.run import CellExecutor, run_plan
 from tflite_deploy.farm.scheduler import FAILED, NOT_RUN, OK, RetryPolicy, local_cluster, run_cells
 from tflite_deploy.store import open_store
@@ -97,6 +98,13 @@ def test_farm_retries_a_dropped_link_and_gives_up_on_a_frozen_phone(
         stored = st.results(int(done.run_id))
     assert sorted((r.target, r.status) for r in stored) == sorted(
         [(f"adb:{serials[0]}", "ok")] * 2 + [(f"adb:{serials[1]}", "failed")])
+    # nothing was measured on the lost phone: --resume runs both its cells again, the dropped link's not
+    assert {r.fault for r in stored} == {None, "phone-lost"}
+    record = StoreRecord.resume(str(tmp_path / "s.db"), done.run_id)
+    try:
+        assert record.finished() == set(flaky_cells)
+    finally:
+        record.close()
 
 
 def test_a_transient_fault_on_the_host_gives_up_that_cell_only(client, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from collections import Counter
 from pathlib import Path
 
@@ -76,6 +77,24 @@ def test_jsonl_record_resumes_finished_cells_and_skips_a_torn_line(tmp_path: Pat
     # failed is finished (stored as failed); not-run and convert (the cache decides) run again
     assert again.finished() == {"bench/a", "bench/b"}
     assert again.tag == "nightly" and [r.status for r in again.results()] == ["ok", "failed"]
+
+
+def test_a_cell_that_failed_with_its_lost_phone_is_run_again_on_resume(tmp_path: Path) -> None:
+    from tflite_deploy.farm.record import PHONE_LOST
+
+    lost = replace(_result("bench/lost", "failed"), fault=PHONE_LOST)
+    slow = replace(_result("bench/slow", "failed"), fault="timeout")  # the model's own: measured, finished
+    rec = JsonLinesRecord.start(tmp_path, "nightly", ["farm", "run"])
+    rec.add(CellRecord("bench/lost", "bench", "failed", error="phone P1 stopped answering", results=(lost,)))
+    rec.add(CellRecord("bench/slow", "bench", "failed", error="time-out", results=(slow,)))
+    assert rec.finished() == {"bench/slow"}
+    st = StoreRecord.start(str(tmp_path / "s.db"), "nightly", [])
+    try:
+        st.store.add_result(st.run, lost)
+        st.store.add_result(st.run, slow)
+        assert st.finished() == {"bench/slow"}
+    finally:
+        st.close()
 
 
 def test_store_record_resumes_from_the_cell_ids_in_the_results(tmp_path: Path) -> None:

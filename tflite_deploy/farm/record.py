@@ -4,7 +4,9 @@ A cell's Results carry its id in ``settings["farm_cell"]``, so a resumed run kno
 finished from the records alone. Finished: an eval or bench cell that ended ``ok`` or ``failed``
 (a failed cell is stored as a ``failed`` Result, so ``compare`` sees it; results are never
 overwritten). Not finished, so run again on resume: cells never reached (the run was killed),
-``not-run`` cells (a phone whose worker left) and convert cells, which the artifact cache answers.
+``not-run`` cells (a phone whose worker left), a cell that failed because its phone was lost
+(``fault`` :data:`PHONE_LOST`: nothing was measured) and convert cells, which the artifact cache
+answers.
 
 - :class:`StoreRecord`: the results store (one store run per farm run; ``--resume`` takes its id).
 - :class:`JsonLinesRecord` (``--no-store``): ``OUT/RUN_ID/cells.jsonl``, one line per cell, appended
@@ -26,6 +28,13 @@ from tflite_deploy.result import Result
 
 CELL_KEY = "farm_cell"  # Result.settings key holding the farm cell id
 FINISHED = ("ok", "failed", "unavailable")  # a delegate the phone lacks was measured as absent: done
+#: ``Result.fault`` of a cell that failed because its phone was lost (dropped for good, frozen,
+#: locked): nothing was measured, so a resumed run runs it again, as it does the phone's not-run cells
+PHONE_LOST = "phone-lost"
+
+
+def counts_as_finished(r: Result) -> bool:
+    return r.status in FINISHED and r.fault != PHONE_LOST
 
 
 def tag_results(results: Sequence[Result], cell_id: str, run_id: str) -> list[Result]:
@@ -116,7 +125,8 @@ class JsonLinesRecord:
         return list(out.values())
 
     def finished(self) -> set[str]:
-        return {r.cell_id for r in self.records() if r.status in FINISHED and r.stage != "convert"}
+        return {r.cell_id for r in self.records() if r.status in FINISHED and r.stage != "convert"
+                and all(counts_as_finished(x) for x in r.results)}
 
     def results(self) -> list[Result]:
         return [res for r in self.records() for res in r.results]
@@ -160,7 +170,7 @@ class StoreRecord:
             self.store.add_result(self.run, r, artifact_id=aid)
 
     def finished(self) -> set[str]:
-        return {cid for r in self.store.results(self.run) if r.status in FINISHED
+        return {cid for r in self.store.results(self.run) if counts_as_finished(r)
                 and (cid := r.settings.get(CELL_KEY))}
 
     def results(self) -> list[Result]:

@@ -20,7 +20,7 @@ from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, TRANSIENT_FAULTS
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
 from tflite_deploy.farm.leases import FileLeases, Leases, StoreLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
-from tflite_deploy.farm.record import CellRecord, JsonLinesRecord, StoreRecord, tag_results
+from tflite_deploy.farm.record import PHONE_LOST, CellRecord, JsonLinesRecord, StoreRecord, tag_results
 from tflite_deploy.farm.scheduler import (FAILED, OK, CellOutcome, ResourceLost, TransientError, local_cluster,
                                           run_cells)
 from tflite_deploy.progress import ProgressCallback, report
@@ -109,8 +109,8 @@ def failed_results(cell: Cell, o: CellOutcome) -> list[Result]:
     if o.status != FAILED or cell.stage == "convert":
         return []
     return [Result(kind=cell.stage, artifact=str(cell.artifact), target=cell.target, delegate=cell.delegate or "",
-                   status="failed", error=o.error, recipe=cell.recipe.name,
-                   runner="farm", settings={"threads": cell.threads} if cell.threads else {})]
+                   status="failed", error=o.error, fault=PHONE_LOST if o.resource_lost else None,
+                   recipe=cell.recipe.name, runner="farm", settings={"threads": cell.threads} if cell.threads else {})]
 
 
 def progress_group(cell: Cell) -> str:
