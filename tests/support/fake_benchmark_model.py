@@ -53,26 +53,7 @@ def litert_main() -> None:
         args.get("gpu_serialization_dir") or args.get("compiler_cache_path") or "", "fake.cache")
     warm = bool(os.path.dirname(cache)) and os.path.exists(cache)
 
-    from ai_edge_litert.interpreter import Interpreter
-
-    t0 = time.perf_counter()
-    it = Interpreter(model_path=graph, num_threads=int(args.get("num_threads", 1)))
-    it.allocate_tensors()
-    if os.path.dirname(cache) and not warm:
-        time.sleep(0.05)  # compiling the cache costs the cold process
-        with open(cache, "w") as f:
-            f.write("cache")
-    init_us = (time.perf_counter() - t0) * 1e6
-    print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
-    print(f"INFO: Initialized session in {init_us / 1000:.3f}ms.")
-    warm_runs = run(it, max(1, int(args.get("warmup_runs", 1))))
-    print("INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if "
-          "exceeding 150 seconds.")
-    print("INFO: " + stats(warm_runs) + "\n")
-    runs = run(it, int(args.get("num_runs", 50)))
-    print(f"INFO: Running benchmark for at least {args.get('num_runs', 50)} iterations and at least "
-          f"{args.get('min_secs', 1)} seconds but terminate if exceeding 150 seconds.")
-    print("INFO: " + stats(runs) + "\n")
+    init_us, warm_runs, runs, _ = measure(cache if os.path.dirname(cache) and not warm else "")
     avg = sum(runs) / len(runs)
     std = (sum((x - avg) ** 2 for x in runs) / len(runs)) ** 0.5
     log(89, "\n========== BENCHMARK RESULTS ==========")
@@ -106,6 +87,33 @@ def stats(t):
     return f"count={len(t)} first={t[0]} curr={t[-1]} min={min(t)} max={max(t)} avg={avg:g} std={std}"
 
 
+def measure(cache_to_write: str = ""):
+    """The runner both tools share: load, init, warm-up and runs, with their lines.
+    Returns (init us, warm-up times, run times, interpreter). ``cache_to_write``: a cold process
+    compiling LiteRT's cache there, which costs it init time."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    t0 = time.perf_counter()
+    it = Interpreter(model_path=graph, num_threads=int(args.get("num_threads", 1)))
+    it.allocate_tensors()
+    if cache_to_write:
+        time.sleep(0.05)
+        with open(cache_to_write, "w") as f:
+            f.write("cache")
+    init_us = (time.perf_counter() - t0) * 1e6
+    print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
+    print(f"INFO: Initialized session in {init_us / 1000:.3f}ms.")
+    warm = run(it, max(1, int(args.get("warmup_runs", 1))))
+    print("INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if "
+          "exceeding 150 seconds.")
+    print("INFO: " + stats(warm) + "\n")
+    runs = run(it, int(args.get("num_runs", 50)))
+    print(f"INFO: Running benchmark for at least {args.get('num_runs', 50)} iterations and at least "
+          f"{args.get('min_secs', 1)} seconds but terminate if exceeding 150 seconds.")
+    print("INFO: " + stats(runs) + "\n", flush=True)
+    return init_us, warm, runs, it
+
+
 if "use_cpu" in args:  # only LiteRT's benchmark_model takes --use_cpu
     litert_main()
     sys.exit(0)
@@ -126,25 +134,7 @@ if args.get("use_gpu") == "true" or args.get("use_nnapi") == "true":
     print("ERROR: Benchmarking failed.", file=sys.stderr)
     sys.exit(1)
 
-from ai_edge_litert.interpreter import Interpreter  # noqa: E402
-
-t0 = time.perf_counter()
-it = Interpreter(model_path=graph, num_threads=int(args.get("num_threads", 1)))
-it.allocate_tensors()
-init_us = (time.perf_counter() - t0) * 1e6
-print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
-print(f"INFO: Initialized session in {init_us / 1000:.3f}ms.")
-
-
-
-warm = run(it, max(1, int(args.get("warmup_runs", 1))))
-print("INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if "
-      "exceeding 150 seconds.")
-print("INFO: " + stats(warm) + "\n")
-runs = run(it, int(args.get("num_runs", 50)))
-print(f"INFO: Running benchmark for at least {args.get('num_runs', 50)} iterations and at least "
-      f"{args.get('min_secs', 1)} seconds but terminate if exceeding 150 seconds.")
-print("INFO: " + stats(runs) + "\n", flush=True)
+init_us, warm, runs, it = measure()
 if float(args.get("min_secs", 0) or 0) >= 30:  # a test's way to make a run take long
     time.sleep(float(args["min_secs"]))
 print(f"INFO: Inference timings in us: Init: {int(init_us)}, First inference: {warm[0]}, "
