@@ -20,7 +20,7 @@ pytest_plugins = ["tests.support.fixtures"]
 @pytest.fixture(scope="session")
 def digits_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tf_keras CNN trained on digits:train, saved as .keras (about 98% on digits:test)."""
-    from tflite_deploy import zoo
+    from tflite_deploy.sources import zoo
 
     path = tmp_path_factory.mktemp("model") / "digits_cnn.keras"
     zoo.train_digits_cnn(epochs=30).save(path)
@@ -30,7 +30,7 @@ def digits_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def digits_variants(digits_keras: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every preset converted from the digits CNN through our API: {recipe name: Artifact}."""
-    from tflite_deploy.conversion import convert
+    from tflite_deploy.conversion.run import convert
     from tflite_deploy.recipes import PRESETS
 
     out = tmp_path_factory.mktemp("variants")

@@ -96,7 +96,7 @@ def test_quantized_variants_still_classify_digits(digits_variants):
 def test_selective_quantization_keeps_the_named_layer_float(digits_keras, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from tflite_deploy.conversion import convert
+    from tflite_deploy.conversion.run import convert
     from tflite_deploy.recipes import Recipe
 
     recipe = Recipe("int8-float-head", weights="int8", activations="int8", float_layers=("logits",))
@@ -114,7 +114,7 @@ def test_selective_quantization_keeps_the_named_layer_float(digits_keras, tmp_pa
 
 
 def test_unknown_float_layer_is_named(digits_keras, tmp_path):
-    from tflite_deploy.conversion import convert
+    from tflite_deploy.conversion.run import convert
     from tflite_deploy.recipes import Recipe
 
     recipe = Recipe("sel", weights="int8", activations="int8", float_layers=("no_such_layer",))
@@ -127,8 +127,8 @@ def test_keras3_model_is_converted(tmp_path):
     """A model saved by Keras 3 (not tf_keras) still converts, through a SavedModel export."""
     import keras  # Keras 3
 
-    from tflite_deploy.conversion import convert
-    from tflite_deploy.models import load_model
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.sources.keras import load_model
     from tflite_deploy.recipes import PRESETS
 
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
@@ -151,9 +151,9 @@ def test_keras3_model_is_converted(tmp_path):
 @pytest.mark.slow
 def test_mobilenet_v1_size_ratios(tmp_path):
     """MobileNet V1 224 (random weights): int8 >= 3.7x, per-tensor >= 3.9x, float16 >= 1.95x smaller."""
-    from tflite_deploy import zoo
-    from tflite_deploy.conversion import convert
-    from tflite_deploy.models import from_keras_model
+    from tflite_deploy.sources import zoo
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.sources.keras import from_keras_model
     from tflite_deploy.recipes import PRESETS, Recipe
 
     source = from_keras_model(zoo.mobilenet_v1(), "mobilenet_v1")
@@ -172,8 +172,8 @@ def test_unsupported_op_is_named(tmp_path):
     import tensorflow as tf
     import tf_keras as keras
 
-    from tflite_deploy.conversion import convert
-    from tflite_deploy.models import from_keras_model
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.sources.keras import from_keras_model
     from tflite_deploy.recipes import PRESETS
 
     inp = keras.Input((4, 4))

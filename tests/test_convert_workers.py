@@ -30,7 +30,7 @@ def hard_swish_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_failing_recipe_is_a_row_and_the_sweep_goes_on(hard_swish_keras: Path, tmp_path: Path) -> None:
-    from tflite_deploy.cli import app
+    from tflite_deploy.cli.commands import app
 
     out = tmp_path / "out"
     res = runner.invoke(app, ["convert", str(hard_swish_keras), "-r", "float32", "-r", "int16x8", "-r", "int8",
@@ -53,7 +53,7 @@ def test_failing_recipe_is_a_row_and_the_sweep_goes_on(hard_swish_keras: Path, t
 
 def test_dead_worker_fails_only_its_recipe(digits_keras: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from tflite_deploy.conversion import ABORT_FOR_TESTS, convert
+    from tflite_deploy.conversion.run import ABORT_FOR_TESTS, convert
     from tflite_deploy.recipes import PRESETS
 
     monkeypatch.setenv(ABORT_FOR_TESTS, "float16")  # that recipe's worker calls os.abort()
@@ -71,7 +71,7 @@ def test_dead_worker_fails_only_its_recipe(digits_keras: Path, tmp_path: Path,
 
 def test_workers_match_in_process(digits_keras: Path, tmp_path: Path) -> None:
     """The same recipes through workers and in this process give the same bytes."""
-    from tflite_deploy.conversion import convert
+    from tflite_deploy.conversion.run import convert
     from tflite_deploy.recipes import PRESETS
 
     recipes = [PRESETS["float32"], PRESETS["int8"]]
@@ -82,7 +82,7 @@ def test_workers_match_in_process(digits_keras: Path, tmp_path: Path) -> None:
 
 
 def test_jobs_zero_refused(digits_keras: Path, tmp_path: Path) -> None:
-    from tflite_deploy.cli import app
+    from tflite_deploy.cli.commands import app
 
     res = runner.invoke(app, ["convert", str(digits_keras), "-r", "float32", "--out", str(tmp_path), "--jobs", "0"])
     assert res.exit_code != 0 and "--jobs" in res.output and "Traceback" not in res.output
@@ -91,7 +91,7 @@ def test_jobs_zero_refused(digits_keras: Path, tmp_path: Path) -> None:
 def test_default_jobs_bounded_by_cores_memory_and_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     import psutil
 
-    from tflite_deploy import workers
+    from tflite_deploy.conversion import workers
 
     class Mem:
         available = 3e9

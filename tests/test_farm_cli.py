@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from tflite_deploy.errors import UserError
-from tflite_deploy.farm import cli
+from tflite_deploy.cli import farm as cli
 from tflite_deploy.farm.scheduler import local_cluster, start_worker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def test_off_a_terminal_each_finished_cell_is_one_log_line() -> None:
 
     from rich.console import Console
 
-    from tflite_deploy.farm import view
+    from tflite_deploy.render import farm as view
     from tflite_deploy.farm.record import CellRecord
     from tflite_deploy.progress import ProgressEvent
 

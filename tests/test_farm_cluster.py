@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def start_worker(address: str, phone: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tflite_deploy.farm.cli", "farm", "worker", "--scheduler", address,
+    return subprocess.Popen([sys.executable, "-m", "tflite_deploy.cli.farm", "farm", "worker", "--scheduler", address,
                              "--phone", phone, "--name", f"w-{phone}", *extra],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -247,7 +247,7 @@ def test_resolve_all_targets_with_filters(tmp_path: Path) -> None:
 
 def test_farm_never_imports_tensorflow(tmp_path: Path) -> None:
     code = ("import sys; import tflite_deploy.farm.plan, tflite_deploy.farm.cells, tflite_deploy.farm.scheduler, "
-            "tflite_deploy.farm.leases, tflite_deploy.farm.security, tflite_deploy.farm.cli, distributed; "
+            "tflite_deploy.farm.leases, tflite_deploy.farm.security, tflite_deploy.cli.farm, distributed; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"

@@ -26,7 +26,7 @@ from tflite_deploy.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
-CLI = [sys.executable, "-m", "tflite_deploy.cli"]
+CLI = [sys.executable, "-m", "tflite_deploy.cli.commands"]
 
 
 def write_plan(tmp: Path, models: dict, recipes: str, targets: str, delegates: str, extra: str = "") -> Path:
@@ -112,7 +112,7 @@ def test_summary_counts_cells_per_target_even_on_a_remote_adb_server() -> None:
 
     from rich.console import Console
 
-    from tflite_deploy.farm import view
+    from tflite_deploy.render import farm as view
 
     remote = "adb://10.0.0.7:5037/R58M"
     ran = {c.cell_id: c for c in [
@@ -169,7 +169,7 @@ def test_converter_crash_fails_its_cells_only_and_the_rest_is_stored(tmp_path: P
 
 @pytest.fixture(scope="module")
 def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tflite_deploy import zoo
+    from tflite_deploy.sources import zoo
 
     path = tmp_path_factory.mktemp("model2") / "digits_small.keras"
     zoo.train_digits_cnn(epochs=2).save(path)

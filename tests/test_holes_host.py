@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli import app
+from tflite_deploy.cli.commands import app
 from tflite_deploy.envelope import items_of
 
 runner = CliRunner()
@@ -26,7 +26,7 @@ def test_constant_reader_matches_the_interpreter(digits_variants, preset):
     """Every constant inspect reads from the flatbuffer is what LiteRT itself loaded."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from tflite_deploy.inspect import constant_values
+    from tflite_deploy.tflite.reader import constant_values
 
     path = str(digits_variants[preset].path)
     values = constant_values(path)
@@ -76,7 +76,7 @@ def test_delegate_none_through_the_cli(digits_variants):
 
 # ------------------------------------------------------------------------------ hole 8: I/O types
 def _convert(digits_keras, tmp_path, recipes):
-    from tflite_deploy.conversion import convert
+    from tflite_deploy.conversion.run import convert
 
     return {a.recipe: a for a in convert(digits_keras, recipes, "digits:train", tmp_path)}
 
@@ -84,8 +84,8 @@ def _convert(digits_keras, tmp_path, recipes):
 def test_uint8_and_int16_io_and_float_ops(digits_keras, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from tflite_deploy.evaluation import evaluate
-    from tflite_deploy.inspect import inspect_model
+    from tflite_deploy.evaluation.run import evaluate
+    from tflite_deploy.tflite.reader import inspect_model
     from tflite_deploy.recipes import Recipe
 
     recipes = [Recipe("u8", weights="int8", activations="int8", io="uint8"),
@@ -115,7 +115,7 @@ def test_top_k_against_the_interpreter(digits_variants):
     from ai_edge_litert.interpreter import Interpreter
 
     from tflite_deploy.datasets import open_dataset
-    from tflite_deploy.evaluation import evaluate
+    from tflite_deploy.evaluation.run import evaluate
 
     path = digits_variants["float32"].path
     ds = open_dataset("digits:test")
@@ -139,7 +139,7 @@ def test_top_k_against_the_interpreter(digits_variants):
 def test_h5_and_savedmodel_convert_like_the_keras_file(digits_keras, tmp_path):
     import tf_keras
 
-    from tflite_deploy.runtime import TfliteModel
+    from tflite_deploy.tflite.runtime import TfliteModel
 
     model = tf_keras.models.load_model(digits_keras, compile=False)
     model.save(tmp_path / "digits.h5")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli import app
+from tflite_deploy.cli.commands import app
 from tflite_deploy.envelope import items_of
 
 runner = CliRunner()
@@ -22,7 +22,7 @@ def other_int8(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``digits_cnn.int8.tflite`` of ANOTHER model (same file name, other folder, other source sha256)."""
     import tf_keras as keras
 
-    from tflite_deploy.conversion import convert
+    from tflite_deploy.conversion.run import convert
     from tflite_deploy.recipes import PRESETS
 
     root = tmp_path_factory.mktemp("other")
@@ -75,7 +75,7 @@ def test_bench_refuses_mixed_sources_and_labels_rows_by_file(digits_variants, ot
 
 
 def test_file_labels() -> None:
-    from tflite_deploy.render import file_labels
+    from tflite_deploy.render.verbs import file_labels
 
     assert file_labels(["/x/v1/m.int8.tflite", "/x/v2/m.int8.tflite", "/x/v1/m.float32.tflite"]) == {
         "/x/v1/m.int8.tflite": "v1/m.int8.tflite", "/x/v2/m.int8.tflite": "v2/m.int8.tflite",

@@ -1,4 +1,4 @@
-"""tflite_deploy.inspect on real converted models.
+"""The .tflite reader (tflite_deploy.tflite) on real converted models.
 
 A small tf_keras CNN (Conv2D, DepthwiseConv2D, Dense on 8x8x1 digits) is trained once per session
 and converted with the TFLite converter to every post-training mode; calibration uses sklearn's
@@ -25,15 +25,11 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before anything imports TensorFlow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tflite_deploy.errors import ModelError  # noqa: E402
-from tflite_deploy.inspect import (  # noqa: E402
-    ModelReport,
-    Quantization,
-    dequantize,
-    inspect_model,
-    load_op_support,
-    quantize,
-)
-from tflite_deploy.render import render_report  # noqa: E402
+from tflite_deploy.tflite.analysis import load_op_support  # noqa: E402
+from tflite_deploy.tflite.quant import Quantization, dequantize, quantize  # noqa: E402
+from tflite_deploy.tflite.reader import inspect_model  # noqa: E402
+from tflite_deploy.tflite.records import ModelReport  # noqa: E402
+from tflite_deploy.render.verbs import render_report  # noqa: E402
 
 MODES = ("float32", "dynamic", "int8_float_io", "int8_int8_io", "int8_per_tensor", "float16",
          "int16x8")
@@ -674,8 +670,8 @@ def test_inspect_needs_no_tensorflow(models):
     code = textwrap.dedent(f"""
         import json, sys, time
         t0 = time.perf_counter()
-        from tflite_deploy.inspect import inspect_model
-        from tflite_deploy.render import render_report
+        from tflite_deploy.tflite.reader import inspect_model
+        from tflite_deploy.render.verbs import render_report
         t_import = time.perf_counter() - t0
         report = inspect_model({str(models["paths"]["int8_float_io"])!r})
         import io

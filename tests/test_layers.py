@@ -31,9 +31,7 @@ def test_import_contracts_hold():
 
 def test_contract_catches_tensorflow_in_the_tflite_reader(tmp_path):
     copy = _copy(tmp_path)
-    # the reader is tflite_deploy/inspect.py today, tflite_deploy/tflite/reader.py once split
-    reader = next(f for f in (copy / "tflite_deploy" / "tflite" / "reader.py", copy / "tflite_deploy" / "inspect.py")
-                  if f.is_file())
+    reader = copy / "tflite_deploy" / "tflite" / "reader.py"
     reader.write_text(reader.read_text() + "\n\ndef _sneaky():\n    import tensorflow  # noqa: F401\n")
     p = _lint(copy)
     assert p.returncode != 0
@@ -55,8 +53,8 @@ def test_public_api_is_lazy_and_not_shadowed_by_modules():
             "names = [td.convert, td.evaluate, td.bench, td.inspect_model, td.optimize, td.demo, td.open_dataset,\n"
             "         td.load_recipes, td.Recipe, td.Artifact, td.Result, td.ProgressEvent]\n"
             "print('TF' if 'tensorflow' in sys.modules else 'NO-TF')\n"
-            "import tflite_deploy.conversion, tflite_deploy.evaluation, tflite_deploy.benchmark.host\n"
-            "import tflite_deploy.optimization.run, tflite_deploy.demo_model\n"
+            "import tflite_deploy.conversion.run, tflite_deploy.evaluation.run, tflite_deploy.benchmark.host\n"
+            "import tflite_deploy.optimization.run, tflite_deploy.sources.demo\n"
             "print(all(callable(getattr(td, n)) and getattr(td, n).__module__ == 'tflite_deploy.api'\n"
             "          for n in ('convert', 'evaluate', 'bench', 'optimize', 'demo')))\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -17,7 +17,7 @@ from tflite_deploy.benchmark.stats import (
     outlier_count,
     timing_warnings,
 )
-from tflite_deploy.evaluation import agreement, bootstrap_interval, paired_bootstrap, topk_correct
+from tflite_deploy.evaluation.run import agreement, bootstrap_interval, paired_bootstrap, topk_correct
 from tflite_deploy.tflite.quant import Quantization, dequantize, quantize
 from tflite_deploy.result import LatencyStats
 

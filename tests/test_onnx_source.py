@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli import app
-from tflite_deploy.conversion import convert
+from tflite_deploy.cli.commands import app
+from tflite_deploy.conversion.run import convert
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import ModelError
-from tflite_deploy.evaluation import evaluate
+from tflite_deploy.evaluation.run import evaluate
 from tflite_deploy.recipes import PRESETS
 from tflite_deploy.sources.onnx_runtime import OnnxRuntimeModel
 
@@ -35,8 +35,8 @@ def _const(name: str, value: np.ndarray) -> onnx.TensorProto:
 
 
 def digits_cnn_onnx(keras_path: Path, out: Path) -> Path:
-    """The trained tf_keras digits CNN (tflite_deploy.zoo.digits_cnn) as an NCHW, 3-channel ONNX graph."""
-    from tflite_deploy.tf_loader import tf_keras
+    """The trained tf_keras digits CNN (tflite_deploy.sources.zoo.digits_cnn) as an NCHW, 3-channel ONNX graph."""
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     m = tf_keras().models.load_model(keras_path, compile=False)
     w = {layer.name: layer.get_weights() for layer in m.layers}
@@ -101,7 +101,7 @@ def onnx_variants(onnx_digits, rgb_digits, tmp_path_factory) -> dict:
 
 def test_the_onnx_model_is_the_trained_network(onnx_digits, rgb_digits, digits_keras):
     """ONNX Runtime on NCHW input gives the Keras model's outputs on real digits."""
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     data = np.load(rgb_digits)
     x = data["x"][:300]
@@ -165,7 +165,7 @@ def test_nchw_outputs_are_compared_channels_last(tmp_path):
     side = json.loads(art.sidecar.read_text())["source"]
     assert side["input_shape"] == [1, 16, 16, 3] and side["onnx_input_shape"] == [1, 3, 16, 16]
     # the sidecar's --input-shape lets --per-layer reconvert the dynamic-shape source by itself
-    from tflite_deploy.debug import per_layer_errors
+    from tflite_deploy.evaluation.layer_errors import per_layer_errors
 
     layers = per_layer_errors(int8.path, str(tmp_path / "photos16.npy"), samples=4)
     assert layers and all(np.isfinite(e.rmse) for e in layers)

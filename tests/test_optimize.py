@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli import app
+from tflite_deploy.cli.commands import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import RecipeError, UserError
 from tflite_deploy.optimization import OptimizeError, recipe_from_name, verify_tflite
@@ -55,7 +55,7 @@ def _kernels(path, layers):
 def test_qat_int8_is_as_accurate_as_ptq_int8_within_noise(runs):
     """QAT int8 accuracy >= PTQ int8 accuracy minus noise: the paired 95% interval of (PTQ - QAT)
     from `eval` must not lie wholly above zero."""
-    from tflite_deploy.evaluation import evaluate
+    from tflite_deploy.evaluation.run import evaluate
 
     r = runs("qat", strategy="mirrored")  # also: built and trained under MirroredStrategy
     assert r.strategy == "MirroredStrategy" and r.replicas == 1

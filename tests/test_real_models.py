@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli import app
+from tflite_deploy.cli.commands import app
 from tflite_deploy.errors import DatasetError, ModelError
 from tflite_deploy.optimization import OptimizeError
 
@@ -37,7 +37,7 @@ def _clean_error(res, *needles):
 # ------------------------------------------------------------------------------------------ models
 def bn_cnn(classes: int = 10):
     """Conv->BN->ReLU, DW->BN->ReLU6, residual Add, squeeze-excite, swish and ReLU branches concatenated."""
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
     L = keras.layers
@@ -95,7 +95,7 @@ def test_qat_folds_batchnorm_so_the_int8_file_has_ptq_int8_ops(trained_bn_cnn, t
     """QAT of a BN CNN: no layer refused, BN folded into its conv: the same ops as post-training int8."""
     from tflite_deploy.optimization import optimize
     from tflite_deploy.optimization.techniques import TECHNIQUES, unsupported_layers
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     model = tf_keras().models.load_model(trained_bn_cnn, compile=False)
     for name in ("qat", "pqat", "cqat"):
@@ -131,7 +131,7 @@ def test_pqat_and_cqat_keep_bn_folded_and_their_structure(trained_bn_cnn, tmp_pa
 def test_qat_names_a_batchnorm_it_cannot_fold_once(tmp_path):
     """A BN after an Add has no conv to fold into: named (with why), and nothing else is."""
     from tflite_deploy.optimization.techniques import TECHNIQUES, unsupported_layers, unsupported_message
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
     L = keras.layers
@@ -151,7 +151,7 @@ def test_qat_names_a_batchnorm_it_cannot_fold_once(tmp_path):
 # ------------------------------------------------------------------------- 2. weightless layers
 def _weightless_model():
     """Rescaling, TFOpLambda add/multiply (hard-swish as MobileNetV3 writes it), Reshape, pooling."""
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
     L = keras.layers
@@ -183,7 +183,7 @@ def test_prune_and_cluster_leave_weightless_layers_alone(tmp_path):
 
 
 def test_layers_with_weights_that_cannot_be_wrapped_are_named_once_in_one_paragraph(tmp_path):
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
 
@@ -216,7 +216,7 @@ def test_stock_mobilenet_v3_prunes_and_clusters_without_skip_unsupported(tmp_pat
     from tflite_deploy.optimization import Options
     from tflite_deploy.optimization.training import train
     from tflite_deploy.optimization.techniques import TECHNIQUES
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
     keras.utils.set_random_seed(0)
@@ -286,7 +286,7 @@ def test_written_files_honour_the_umask(tmp_path, umask, mode):
 
 # ------------------------------------------------------------------------ 3. calibration data
 def _tiny_rgb_model(path=None, classes: int = 10):
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
     keras.utils.set_random_seed(0)
@@ -300,9 +300,9 @@ def _tiny_rgb_model(path=None, classes: int = 10):
 
 
 def test_bad_calibration_data_is_refused_before_conversion(tmp_path):
-    from tflite_deploy.conversion import convert
+    from tflite_deploy.conversion.run import convert
     from tflite_deploy.datasets import check_samples, open_dataset
-    from tflite_deploy.models import from_keras_model
+    from tflite_deploy.sources.keras import from_keras_model
     from tflite_deploy.recipes import PRESETS
 
     source = from_keras_model(_tiny_rgb_model(), "tiny")
@@ -358,7 +358,7 @@ def test_mean_with_the_wrong_number_of_channels_is_a_clear_error(tmp_path):
 
 
 def test_optimize_refuses_labels_outside_the_models_classes_before_training(tmp_path):
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
     inp = keras.Input((8, 8, 1))
@@ -371,7 +371,7 @@ def test_optimize_refuses_labels_outside_the_models_classes_before_training(tmp_
 
 def test_a_failed_run_is_replaced_or_resumed_not_a_dead_end(tmp_path):
     from tflite_deploy.optimization import optimize
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
 
@@ -411,8 +411,8 @@ def test_a_failed_run_is_replaced_or_resumed_not_a_dead_end(tmp_path):
 
 # ------------------------------------------------------------------------------------ 5. Lambda
 def test_lambda_layer_needs_an_explicit_opt_in_and_the_message_is_whole(tmp_path):
-    from tflite_deploy.models import UNSAFE_WHY, load_model
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.keras import UNSAFE_WHY, load_model
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
     inp = keras.Input((8, 8, 3))
@@ -435,9 +435,9 @@ def test_lambda_layer_needs_an_explicit_opt_in_and_the_message_is_whole(tmp_path
 
 
 def test_a_full_integer_recipe_whose_file_computes_in_float_is_an_error(tmp_path):
-    from tflite_deploy.converter import convert_bytes
+    from tflite_deploy.conversion.tf_converter import convert_bytes
     from tflite_deploy.tflite.checks import check_full_integer
-    from tflite_deploy.models import from_keras_model
+    from tflite_deploy.sources.keras import from_keras_model
     from tflite_deploy.recipes import PRESETS
 
     source = from_keras_model(_tiny_rgb_model(), "tiny")

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli import app
-from tflite_deploy.conversion import convert
+from tflite_deploy.cli.commands import app
+from tflite_deploy.conversion.run import convert
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import ModelError, RecipeError
-from tflite_deploy.evaluation import evaluate
-from tflite_deploy.inspect import inspect_model
+from tflite_deploy.evaluation.run import evaluate
+from tflite_deploy.tflite.reader import inspect_model
 from tflite_deploy.recipes import PRESETS, Recipe, from_mapping
 
 runner = CliRunner()

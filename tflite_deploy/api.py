@@ -18,13 +18,13 @@ from tflite_deploy.errors import UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.progress import ProgressCallback, ProgressEvent, report
 from tflite_deploy.recipes import PRESETS, Recipe, load_recipe_file, resolve
-from tflite_deploy.recording import Recorder, StoreSpec, open_recorder
+from tflite_deploy.store.recording import Recorder, StoreSpec, open_recorder
 from tflite_deploy.result import Result
 
 if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for signatures only
     from tflite_deploy.datasets import Dataset, Preprocess
-    from tflite_deploy.debug import LayerError
-    from tflite_deploy.inspect import ModelReport
+    from tflite_deploy.evaluation.layer_errors import LayerError
+    from tflite_deploy.tflite.records import ModelReport
     from tflite_deploy.optimization.run import OptimizeReport
 
 PathLike = Union[str, Path]
@@ -132,7 +132,7 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
     """
     chosen = load_recipes(recipes, recipe_files)
     dataset = _dataset(data, preprocess)
-    from tflite_deploy.conversion import convert as convert_verb
+    from tflite_deploy.conversion.run import convert as convert_verb
     from tflite_deploy.sources import open_source
 
     if isinstance(model, (str, Path)):
@@ -143,7 +143,7 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
     with _recording(store, tag) as rec:
         def on_event(e: ProgressEvent) -> None:
             if rec and isinstance(e.item, Artifact):
-                from tflite_deploy.recording import conversion_result
+                from tflite_deploy.store.recording import conversion_result
 
                 rec.result(conversion_result(e.item))
             if progress:
@@ -166,8 +166,8 @@ def evaluate(reference: PathLike, variants: Sequence[PathLike], data: DataSpec, 
     if not variants:
         raise UserError("Give the float reference and at least one .tflite variant to compare with it.")
     _check_threads(threads)
-    from tflite_deploy.evaluation import evaluate as evaluate_verb
-    from tflite_deploy.provenance import check_against_reference
+    from tflite_deploy.evaluation.run import evaluate as evaluate_verb
+    from tflite_deploy.evaluation.provenance import check_against_reference
 
     marks = check_against_reference(reference, variants, force)
     dataset = open_dataset(data, preprocess) if isinstance(data, str) else data
@@ -187,7 +187,7 @@ def layer_errors(variants: Sequence[PathLike], data: DataSpec, *, preprocess: Op
                  progress: Optional[ProgressCallback] = None) -> dict[str, list["LayerError"]]:
     """Per-layer quantization error (worst first) of each full-integer int8 variant that has a sidecar."""
     from tflite_deploy.artifact import read_sidecar
-    from tflite_deploy.debug import per_layer_errors
+    from tflite_deploy.evaluation.layer_errors import per_layer_errors
 
     dataset = open_dataset(data, preprocess) if isinstance(data, str) else data
     chosen = [str(v) for v in variants if (read_sidecar(Path(v)) or {}).get("recipe", {}).get("activations") == "int8"]
@@ -271,7 +271,7 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
     for f in paths:
         if not f.is_file():
             raise UserError(f"Model {f} does not exist.")
-    from tflite_deploy.provenance import check_same_source
+    from tflite_deploy.evaluation.provenance import check_same_source
 
     marks = check_same_source(paths, force)
     devices = [t for t in targets if t != "host"]
@@ -299,7 +299,7 @@ def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[Progre
                 done: Any) -> list[Result]:
     from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
     from tflite_deploy.benchmark.repeat import merge_repeats
-    from tflite_deploy.runtime import check_host_delegate
+    from tflite_deploy.tflite.runtime import check_host_delegate
 
     delegate = ",".join(opts.delegates) or "xnnpack"
     check_host_delegate(delegate)  # one host delegate: a list is refused here with the choices
@@ -408,10 +408,10 @@ def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effe
 
     ``confirm``: every host cell measured on both sides whose two artifacts are still on disk is measured
     again, base and new alternating ``repeat`` times in this one process, and judged on those pairs alone
-    (:func:`~tflite_deploy.report.verdict.paired_verdict`: no between-process noise, drift cancelled).
-    Returns a :class:`tflite_deploy.report.compare.Comparison`.
+    (:func:`~tflite_deploy.reporting.verdict.paired_verdict`: no between-process noise, drift cancelled).
+    Returns a :class:`tflite_deploy.reporting.compare.Comparison`.
     """
-    from tflite_deploy.report.compare import compare_runs
+    from tflite_deploy.reporting.compare import compare_runs
     from tflite_deploy.store import open_store
 
     if not 0 <= min_effect < 1:
@@ -423,7 +423,7 @@ def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effe
 
 def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback]) -> Any:
     from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
-    from tflite_deploy.report.verdict import NOT_COMPARABLE, paired_verdict
+    from tflite_deploy.reporting.verdict import NOT_COMPARABLE, paired_verdict
 
     def on_disk(cell: Any, run: dict) -> Optional[Path]:
         p = Path(cell.artifact or "")
@@ -456,7 +456,7 @@ def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback]) -> Any
 # ---------------------------------------------------------------------------------------- inspect
 def inspect_model(model: PathLike) -> "ModelReport":
     """Inputs, outputs, ops, dtypes, quantization and delegate support of a .tflite (no TensorFlow)."""
-    from tflite_deploy.inspect import inspect_model as read_report
+    from tflite_deploy.tflite.reader import inspect_model as read_report
 
     return read_report(model)
 
@@ -474,7 +474,7 @@ def optimize(model: Any, technique: str, data: str | Dataset, epochs: int = 2, o
     from tflite_deploy.optimization.run import optimize as optimize_verb
 
     if unsafe_deserialization and isinstance(model, (str, Path)):
-        from tflite_deploy.models import load_model
+        from tflite_deploy.sources.keras import load_model
 
         model = load_model(model, unsafe_deserialization=True)
 
@@ -499,7 +499,7 @@ class DemoReport:
 def demo(out: PathLike = "out/demo", epochs: int = 30, *, progress: Optional[ProgressCallback] = None) -> DemoReport:
     """The whole job on bundled data: train a digits CNN, convert with every preset, evaluate, measure."""
     from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
-    from tflite_deploy.demo_model import train_demo_model
+    from tflite_deploy.sources.demo import train_demo_model
 
     report(progress, "train", 0, None, "Training a digits CNN on real handwriting (scikit-learn digits) ...")
     model_path, accuracy = train_demo_model(Path(out), epochs)
@@ -517,7 +517,7 @@ def demo(out: PathLike = "out/demo", epochs: int = 30, *, progress: Optional[Pro
 def as_items(kind: str, value: Any) -> list[Mapping[str, Any]]:
     """The items of a ``--json`` envelope for what an API function returned (see :mod:`envelope`)."""
     if kind == "convert":
-        from tflite_deploy.conversion import conversion_table_rows
+        from tflite_deploy.conversion.run import conversion_table_rows
 
         return conversion_table_rows(value)
     if kind == "demo":

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from tflite_deploy.errors import RecipeError
+from tflite_deploy.vocabulary import NAME_RULE, is_valid_name
 
 WEIGHT_TYPES = ("float32", "float16", "int8", "int4")
 #: Blockwise weight quantization (AI Edge Quantizer, .tflite sources): values per block; 0 is none.
 BLOCK_SIZES = (0, 32, 64, 128, 256)
 ACTIVATION_TYPES = ("float32", "int8", "int16")
 IO_TYPES = ("float32", "int8", "uint8", "int16")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 # ----------------------------------------------------------------------------- optimize steps
 #: TF-MOT techniques a recipe can ask for, and whether each ends in QAT (then it converts to int8 only).
@@ -211,8 +211,8 @@ def _validate(r: Recipe) -> None:
     def bad(msg: str) -> RecipeError:
         return RecipeError(f"Recipe {r.name!r}: {msg}")
 
-    if not _NAME_RE.match(r.name or ""):
-        raise bad("a recipe name uses letters, digits and . _ + - only (it becomes part of a file name)")
+    if not is_valid_name(r.name):
+        raise bad(f"a recipe name uses {NAME_RULE}")
     if r.weights not in WEIGHT_TYPES:
         raise bad(f"weights must be one of {', '.join(WEIGHT_TYPES)}, not {r.weights!r}")
     if r.activations not in ACTIVATION_TYPES:
@@ -335,8 +335,11 @@ def load_recipe_file(path: str | Path) -> dict[str, Recipe]:
     return out
 
 
-def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = ()) -> list[Recipe]:
-    """Turn recipe names into recipes, looking in user files first, then presets."""
+def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = (),
+            define_hint: str = "Define your own in a YAML/TOML file (recipe_files, or --recipes-file).") -> list[Recipe]:
+    """Turn recipe names into recipes, looking in user files first, then presets.
+
+    ``define_hint`` ends the message for an unknown name: where the caller lets a user define one."""
     available: dict[str, Recipe] = dict(PRESETS)
     for f in recipe_files:
         available.update(load_recipe_file(f))
@@ -348,7 +351,7 @@ def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = ()) -> li
             if made is None:
                 raise RecipeError(f"Unknown recipe {n!r}. Available: {', '.join(available)}, and optimization "
                                   "recipes such as qat-int8, prune50-int8, cluster16-int8, pqat50-int8, "
-                                  "cqat16-int8. Define your own in a YAML/TOML file and pass it with --recipes-file.")
+                                  "cqat16-int8. " + define_hint)
             available[n] = made
         out.append(available[n])
     return out

@@ -56,9 +56,12 @@ def one_pass(root: Path, model: Path, name: str, max_jobs: int) -> tuple[float, 
 
 
 def main() -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0]).parse_args()
     import logging
 
-    from tflite_deploy import zoo
+    from tflite_deploy.sources import zoo
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:

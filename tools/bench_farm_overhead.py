@@ -36,6 +36,9 @@ def stand_in_benchmark(cell):
 
 
 def main() -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0]).parse_args()
     from distributed import Client
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,13 +18,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tflite_deploy import zoo
+from tflite_deploy.sources import zoo
 from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
-from tflite_deploy.conversion import convert
-from tflite_deploy.models import from_keras_model
+from tflite_deploy.conversion.run import convert
+from tflite_deploy.sources.keras import from_keras_model
 from tflite_deploy.recipes import PRESETS, Recipe
-from tflite_deploy.render import ms
-from tflite_deploy.tf_loader import tf_keras
+from tflite_deploy.render.verbs import ms
+from tflite_deploy.sources.tf_loader import tf_keras
 
 MODES = ("float32", "dynamic", "int8", "float16")
 

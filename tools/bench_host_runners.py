@@ -74,7 +74,7 @@ def pair(model: Path, threads: int, runs: int, warmup: int) -> float:
     import numpy as np
 
     from tflite_deploy.benchmark.compiled import CompiledRunner
-    from tflite_deploy.runtime import TfliteModel
+    from tflite_deploy.tflite.runtime import TfliteModel
 
     interp = TfliteModel(model, threads=threads)
     interp.fill_random_input()
@@ -149,9 +149,9 @@ def converted(work: Path, console: Console) -> list[tuple[str, Path]]:
     files = [("float32", work / "mobilenet_v2_224.float32.tflite"), ("int8", work / "mobilenet_v2_224.int8.tflite")]
     if all(p.is_file() for _, p in files):
         return files
-    from tflite_deploy import zoo
-    from tflite_deploy.convert import convert
-    from tflite_deploy.models import from_keras_model
+    from tflite_deploy.sources import zoo
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.sources.keras import from_keras_model
     from tflite_deploy.recipes import PRESETS, Recipe
 
     console.print("converting MobileNetV2 224 to float32 and int8 ...")

@@ -23,7 +23,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from tflite_deploy.report.compare import compare_runs
+from tflite_deploy.reporting.compare import compare_runs
 from tflite_deploy.result import LatencyStats, Result
 from tflite_deploy.store import open_store
 

@@ -62,7 +62,7 @@ TARGETS: dict[str, Target] = {
     # the quantize math; Quantization is a plain dataclass
     "quantize": Target("tflite_deploy/tflite/quant.py", ("quantize", "dequantize", "_broadcast_params"),
                        ("tests/test_mutation_kills.py",)),
-    "metrics": Target("tflite_deploy/evaluation.py",
+    "metrics": Target("tflite_deploy/evaluation/run.py",
                       ("agreement", "topk_correct", "paired_bootstrap", "bootstrap_interval"),
                       ("tests/test_mutation_kills.py",)),
 }
@@ -76,22 +76,22 @@ _HANDED_ON = ("the line, {}, handed on to feed's later rules, matches none of th
 _FALSY = ("a flag set to None instead of False: it is only ever tested for truth (if x, not x, x or y), "
           "never compared or stored")
 EQUIVALENT: dict[str, str] = {
-    "tflite_deploy.evaluation.x_agreement__mutmut_2": _F64,
-    "tflite_deploy.evaluation.x_agreement__mutmut_10": _F64,
-    "tflite_deploy.evaluation.x_agreement__mutmut_8": "reshape(n, -2): numpy takes any negative size as 'infer'",
-    "tflite_deploy.evaluation.x_agreement__mutmut_16": "reshape(n, -2): numpy takes any negative size as 'infer'",
-    "tflite_deploy.evaluation.x_agreement__mutmut_63": "only changes the divisor where the outer where() discards it",
-    "tflite_deploy.evaluation.x_agreement__mutmut_65": "only changes the divisor where the outer where() discards it",
-    "tflite_deploy.evaluation.x_agreement__mutmut_89": "float('INF') == float('inf')",
-    "tflite_deploy.evaluation.x_agreement__mutmut_101": "float('-INF') == float('-inf')",
-    "tflite_deploy.evaluation.x_agreement__mutmut_93": "signal 0 and noise > 0: log10(0 / noise) is -inf anyway",
-    "tflite_deploy.evaluation.x_bootstrap_interval__mutmut_6": _F64,
-    "tflite_deploy.evaluation.x_bootstrap_interval__mutmut_11": "rng.integers(n) is rng.integers(0, n), same stream",
-    "tflite_deploy.evaluation.x_paired_bootstrap__mutmut_8": "bool minus float64 is float64 whatever astype(None) gives",
-    "tflite_deploy.evaluation.x_paired_bootstrap__mutmut_9": "bool minus float64 is float64 whatever astype(None) gives",
-    "tflite_deploy.evaluation.x_paired_bootstrap__mutmut_24": "rng.integers(n) is rng.integers(0, n), same stream",
-    "tflite_deploy.evaluation.x_topk_correct__mutmut_13": "argpartition's default axis -1 is axis 1 of a 2-D array",
-    "tflite_deploy.evaluation.x_topk_correct__mutmut_16": "kth=k-2: numpy's introselect still leaves the k largest "
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_2": _F64,
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_10": _F64,
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_8": "reshape(n, -2): numpy takes any negative size as 'infer'",
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_16": "reshape(n, -2): numpy takes any negative size as 'infer'",
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_63": "only changes the divisor where the outer where() discards it",
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_65": "only changes the divisor where the outer where() discards it",
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_89": "float('INF') == float('inf')",
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_101": "float('-INF') == float('-inf')",
+    "tflite_deploy.evaluation.run.x_agreement__mutmut_93": "signal 0 and noise > 0: log10(0 / noise) is -inf anyway",
+    "tflite_deploy.evaluation.run.x_bootstrap_interval__mutmut_6": _F64,
+    "tflite_deploy.evaluation.run.x_bootstrap_interval__mutmut_11": "rng.integers(n) is rng.integers(0, n), same stream",
+    "tflite_deploy.evaluation.run.x_paired_bootstrap__mutmut_8": "bool minus float64 is float64 whatever astype(None) gives",
+    "tflite_deploy.evaluation.run.x_paired_bootstrap__mutmut_9": "bool minus float64 is float64 whatever astype(None) gives",
+    "tflite_deploy.evaluation.run.x_paired_bootstrap__mutmut_24": "rng.integers(n) is rng.integers(0, n), same stream",
+    "tflite_deploy.evaluation.run.x_topk_correct__mutmut_13": "argpartition's default axis -1 is axis 1 of a 2-D array",
+    "tflite_deploy.evaluation.run.x_topk_correct__mutmut_16": "kth=k-2: numpy's introselect still leaves the k largest "
     "first (no counter-example in 20,000 random permutations, n 2..40); not equivalent in principle",
     "tflite_deploy.recipes.x_load_recipe_file__mutmut_11": "codec names are case-insensitive: 'UTF-8' is 'utf-8'",
     "tflite_deploy.recipes.x_load_recipe_file__mutmut_36": "lstrip('XX.XX') strips the same '.' from .yaml/.yml/.toml "

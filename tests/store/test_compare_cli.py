@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tests.store.helpers import bench_result, eval_result
 from tflite_deploy.envelope import items_of
-from tflite_deploy.report.compare import compare_runs
+from tflite_deploy.reporting.compare import compare_runs
 from tflite_deploy.store import open_store
 
 
@@ -70,7 +70,7 @@ def cli() -> CliRunner:
 
 
 def _app():
-    from tflite_deploy.cli import app
+    from tflite_deploy.cli.commands import app
 
     return app
 

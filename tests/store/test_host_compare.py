@@ -10,7 +10,7 @@ import pytest
 
 from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
 from tflite_deploy.benchmark.repeat import merge_repeats
-from tflite_deploy.report.compare import compare_runs
+from tflite_deploy.reporting.compare import compare_runs
 from tflite_deploy.store import open_store
 
 REPEATS = 3
@@ -94,8 +94,8 @@ def test_reference_kernels_against_xnnpack_are_slower(models: dict, tmp_path: Pa
         base = _bench_run(st, "delegates", models["conv"], "xnnpack")
         new = _bench_run(st, "delegates", models["conv"], "none")
         # a delegate is part of the cell: line the two up as one cell by comparing the rows directly
-        from tflite_deploy.report.compare import cells_of
-        from tflite_deploy.report.verdict import latency_verdict
+        from tflite_deploy.reporting.compare import cells_of
+        from tflite_deploy.reporting.verdict import latency_verdict
         from tflite_deploy.store.query import history
 
         (b,), (n,) = cells_of(history(st, run_id=base)).values(), cells_of(history(st, run_id=new)).values()

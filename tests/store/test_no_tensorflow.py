@@ -12,10 +12,10 @@ SCRIPT = """
 import sys
 from tests.store.helpers import bench_result
 from tflite_deploy.store import open_store
-from tflite_deploy.report.compare import compare_runs
-from tflite_deploy.report.build import build_report
-from tflite_deploy.report.render import write_html
-from tflite_deploy import store_cli
+from tflite_deploy.reporting.compare import compare_runs
+from tflite_deploy.reporting.build import build_report
+from tflite_deploy.reporting.render import write_html
+from tflite_deploy.cli import store as store_cli
 with open_store(sys.argv[1]) as st:
     for p50 in (3.0, 3.6):
         run = st.start_run(tag="t")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.store.helpers import bench_result, eval_result
-from tflite_deploy.report.build import build_report
-from tflite_deploy.report.render import write_html
+from tflite_deploy.reporting.build import build_report
+from tflite_deploy.reporting.render import write_html
 from tflite_deploy.store import open_store
 
 CHROMIUM = "/usr/bin/chromium"

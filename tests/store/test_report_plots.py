@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflite_deploy.report import plots
-from tflite_deploy.report.render import svg_of
+from tflite_deploy.reporting import plots
+from tflite_deploy.reporting.render import svg_of
 
 
 def test_many_samples_with_far_outliers_make_a_small_log_scaled_plot() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tflite_deploy.report import verdict as V
+from tflite_deploy.reporting import verdict as V
 
 
 def run(rng: np.random.Generator, true: float, sigma: float, k: int, offset_sigma: float = 0.01) -> list:
@@ -107,7 +107,7 @@ def test_accuracy_and_size_verdicts() -> None:
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
-    from tflite_deploy.report.plots import pareto_front
+    from tflite_deploy.reporting.plots import pareto_front
 
     pts = [(1.0, 10.0), (2.0, 5.0), (3.0, 6.0), (0.5, 20.0), (2.5, 1.0)]
     assert sorted(pareto_front(pts)) == [0, 1, 3, 4]
@@ -127,7 +127,7 @@ def test_mann_whitney_and_t_quantiles_agree_with_scipy() -> None:
 
 
 def test_paired_verdict_cancels_drift_that_two_series_cannot() -> None:
-    from tflite_deploy.report.verdict import latency_verdict, paired_verdict, sign_test_p
+    from tflite_deploy.reporting.verdict import latency_verdict, paired_verdict, sign_test_p
 
     drift = [1.0, 1.1, 1.4, 1.5, 1.2, 1.0, 1.6, 1.3, 1.1, 1.45]  # load moving over seconds
     base = [d * 1.00 for d in drift]

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from tflite_deploy.errors import ModelError, UserError
-from tflite_deploy.native_output import captured_native_stderr, drop_at_exit
+from tflite_deploy.tflite.native_output import captured_native_stderr, drop_at_exit
 from tflite_deploy.result import DelegateCoverage
 
 RUNNERS = ("auto", "compiled", "interpreter")
@@ -33,7 +33,7 @@ def resolve_host_runner(runner: str, delegate: str) -> str:
     slower (p50 5.5 us against 3.6 us: its per-call overhead). Faster nowhere reliably, so ``auto``
     stays the Interpreter. LiteRT's INFO lines on stderr no longer stand in the way (creation and
     buffer writes run captured, the static environment's teardown at exit is filtered:
-    :func:`~tflite_deploy.native_output.drop_at_exit`).
+    :func:`~tflite_deploy.tflite.native_output.drop_at_exit`).
     """
     if runner not in RUNNERS:
         raise UserError(f"Unknown host runner {runner!r}: choose {', '.join(RUNNERS)}.")
@@ -102,7 +102,7 @@ class CompiledRunner:
         if self.model.is_fully_accelerated():
             return DelegateCoverage(requested="xnnpack", applied=True, fully=True, delegate_kernels=1,
                                     message="CompiledModel on LiteRT's CPU accelerator (XNNPACK): every op")
-        from tflite_deploy.runtime import TfliteModel  # how much XNNPACK takes, counted by the Interpreter
+        from tflite_deploy.tflite.runtime import TfliteModel  # how much XNNPACK takes, counted by the Interpreter
 
         n = TfliteModel(self.path).delegate_kernels()
         return DelegateCoverage(requested="xnnpack", applied=n > 0, fully=False, delegate_kernels=n,

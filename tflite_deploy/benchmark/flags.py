@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Optional
 
 from tflite_deploy.errors import UserError
+from tflite_deploy.vocabulary import DEVICE_DELEGATES, DEVICE_RUNTIMES
 
-DEVICE_DELEGATES = ("xnnpack", "gpu", "nnapi", "cpu", "npu")
-RUNTIMES = ("auto", "litert", "tflite")
 _LITERT_MARK = b"BENCHMARK RESULTS"  # printed by LiteRT's results listener only
 MAX_SECS_FLOOR = 60.0  # --max_secs unless --min-seconds asks for longer (the tools' own default is 150)
 INIT_ALLOWANCE_S = 90.0  # loading and compiling a model (GPU programs, NPU JIT) before the first run
@@ -68,7 +67,7 @@ def resolve_runtime(runtime: str, tool: Optional[Path]) -> str:
 def check_delegate(delegate: str, s: DeviceBenchSettings) -> None:
     if delegate not in DEVICE_DELEGATES:
         raise UserError(f"Unknown device delegate {delegate!r}: choose from {', '.join(DEVICE_DELEGATES)}.")
-    if s.runtime not in RUNTIMES:
+    if s.runtime not in DEVICE_RUNTIMES:
         raise UserError(f"Unknown runtime {s.runtime!r}: choose litert (LiteRT's benchmark_model) or tflite.")
 
 

@@ -23,10 +23,10 @@ from tflite_deploy.artifact import recipe_name
 from tflite_deploy.benchmark.compiled import CompiledRunner, resolve_host_runner
 from tflite_deploy.benchmark.stats import timing_warnings
 from tflite_deploy.hashing import sha256_file
-from tflite_deploy.native_output import captured_native_stderr
+from tflite_deploy.tflite.native_output import captured_native_stderr
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
-from tflite_deploy.runtime import TfliteModel, check_host_delegate
+from tflite_deploy.tflite.runtime import TfliteModel, check_host_delegate
 
 
 @dataclass(frozen=True)

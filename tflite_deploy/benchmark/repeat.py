@@ -1,7 +1,7 @@
 """``bench --repeat K``: fold K independent measurements of one artifact into one Result.
 
 Latency differs more between processes or interpreter instances than inside one (see
-:mod:`tflite_deploy.report.verdict`), so ``compare`` needs each repeat's median, not one pooled
+:mod:`tflite_deploy.reporting.verdict`), so ``compare`` needs each repeat's median, not one pooled
 series. The merged Result keeps every sample (pooled) and the per-repeat medians in
 ``metrics["repeat_p50_ms"]`` and ``settings["repeats"]``.
 """

@@ -22,9 +22,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from tflite_deploy.farm.plan import (DEVICE_DELEGATES, HOST_DELEGATES, DatasetSpec, ModelSpec, Plan,
-                                     Preprocessing, TargetSpec)
+from tflite_deploy.farm.plan import DatasetSpec, ModelSpec, Plan, Preprocessing, TargetSpec
 from tflite_deploy.hashing import sha256_file
+from tflite_deploy.vocabulary import DEVICE_DELEGATES, HOST_DELEGATES
 
 STAGES = ("convert", "eval", "bench")
 HOST_RESOURCE = "host"

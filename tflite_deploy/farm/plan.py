@@ -23,9 +23,10 @@ from tflite_deploy import recipes as recipes_mod
 from tflite_deploy.adb import AdbServer, parse_target
 from tflite_deploy.errors import UserError
 from tflite_deploy.farm.shapes import cheap_input_shape
+from tflite_deploy.vocabulary import DEVICE_DELEGATES, HOST_DELEGATES, NAME_RULE, is_valid_name
 
-HOST_DELEGATES = ("xnnpack", "none", "reference")  # tflite_deploy.runtime.HOST_DELEGATES
-DEVICE_DELEGATES = ("xnnpack", "gpu", "nnapi", "cpu")  # tflite_deploy.benchmark.device.DEVICE_DELEGATES
+_DEFINE_HINT = "Define your own inline or in recipe_files."
+
 DEFAULT_CACHE = "~/.cache/tflite-deploy/farm"
 
 TOP_KEYS = ("models", "datasets", "recipes", "recipe_files", "targets", "delegates", "threads",
@@ -383,8 +384,8 @@ def _models(w: _Walk, node: Optional[yaml.Node], datasets: Mapping[str, DatasetS
     out = []
     for name, entry in (w.named(node, "models") or []) if node is not None else []:
         where = f"models.{name}"
-        if not recipes_mod._NAME_RE.match(name):
-            w.bad(entry, where, "a model name uses letters, digits and . _ + - only (it becomes part of file names)")
+        if not is_valid_name(name):
+            w.bad(entry, where, f"a model name uses {NAME_RULE}")
         if isinstance(entry, yaml.ScalarNode):
             path = w.path(entry, where, "model")
             if path is not None:
@@ -439,9 +440,9 @@ def _recipes(w: _Walk, node: Optional[yaml.Node], recipe_files: Sequence[tuple[P
             if name is None:
                 continue
             try:
-                r = recipes_mod.resolve([name], [])[0] if name not in known else known[name]
+                r = known[name] if name in known else recipes_mod.resolve([name], [], define_hint=_DEFINE_HINT)[0]
             except UserError as e:
-                w.bad(item, "recipes", str(e).split(" Define your own")[0] + " Define your own inline or in recipe_files.")
+                w.bad(item, "recipes", str(e))
                 continue
         if any(x.name == r.name for x in out):
             w.bad(item, "recipes", f"recipe {r.name!r} is listed twice")

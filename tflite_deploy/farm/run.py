@@ -229,7 +229,7 @@ class Nightly:
     """A farm run compared with its baseline, and the report written."""
 
     run: FarmRun
-    comparison: Any  # tflite_deploy.report.compare.Comparison, None without a baseline run
+    comparison: Any  # tflite_deploy.reporting.compare.Comparison, None without a baseline run
     report: Path
     note: str = ""
     accuracy_breaches: tuple[Result, ...] = ()  # eval Results that dropped more than the plan allows
@@ -251,9 +251,9 @@ def accuracy_breaches(results: Sequence[Result], max_drop: Optional[float]) -> t
 def nightly(plan_path: str | Path, out: str | Path, *, store: Optional[str] = None, **run_options: Any) -> Nightly:
     """``farm run``, then compare with the plan's baseline tag (else the previous run under this
     run's tag) and write ``OUT/report-RUN.html``."""
-    from tflite_deploy.report.build import build_report
-    from tflite_deploy.report.compare import compare_runs
-    from tflite_deploy.report.render import write_html
+    from tflite_deploy.reporting.build import build_report
+    from tflite_deploy.reporting.compare import compare_runs
+    from tflite_deploy.reporting.render import write_html
     from tflite_deploy.store import open_store
 
     done = run_plan(plan_path, out, store=store, **run_options)

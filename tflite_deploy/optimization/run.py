@@ -38,9 +38,9 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, write_atomic
-from tflite_deploy.converter import convert_to_artifact
+from tflite_deploy.conversion.tf_converter import convert_to_artifact
 from tflite_deploy.datasets import Dataset, check_samples, eval_split
-from tflite_deploy.models import SourceModel
+from tflite_deploy.sources.keras import SourceModel
 from tflite_deploy.optimization.techniques import OptimizeError, Options, Technique, tag
 from tflite_deploy.optimization.techniques import technique as get_technique
 from tflite_deploy.optimization.training import (StageReport, TrainEvent, TrainingInterrupted,  # noqa: F401
@@ -51,7 +51,7 @@ from tflite_deploy.optimization.verify import Verification, verify_tflite
 from tflite_deploy.progress import ProgressCallback
 from tflite_deploy.recipes import PRESETS, OptimizeStep, Recipe
 from tflite_deploy.sources.common import source_meta
-from tflite_deploy.tf_loader import versions
+from tflite_deploy.sources.tf_loader import versions
 from tflite_deploy.tflite.checks import check_full_integer
 
 REPORT_SCHEMA = "tflite-deploy/optimize/1"
@@ -309,8 +309,8 @@ def _save_keras(model: Any, path: Path) -> Optional[Path]:
 
 def _accuracy(source: SourceModel, roles: Mapping[str, Artifact], ds: Dataset
               ) -> tuple[tuple[AccuracyRow, ...], Optional[tuple[float, float, float]]]:
-    from tflite_deploy.evaluation import bootstrap_interval, collect, paired_bootstrap
-    from tflite_deploy.runtime import TfliteModel
+    from tflite_deploy.evaluation.run import bootstrap_interval, collect, paired_bootstrap
+    from tflite_deploy.tflite.runtime import TfliteModel
 
     labels = np.asarray(ds.labels)
     ref = collect(lambda x: np.asarray(source.keras_model.predict(x, verbose=0, batch_size=256)), ds, None, 256)

@@ -100,7 +100,7 @@ class Stage:
 
 
 def _tfmot() -> Any:
-    from tflite_deploy.tf_loader import tensorflow
+    from tflite_deploy.sources.tf_loader import tensorflow
 
     tensorflow()  # sets TF_USE_LEGACY_KERAS before TF-MOT imports TensorFlow
     import warnings
@@ -112,13 +112,13 @@ def _tfmot() -> Any:
 
 
 def _is_input(layer: Any) -> bool:
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     return isinstance(layer, tf_keras().layers.InputLayer)
 
 
 def _nested(layer: Any) -> Optional[str]:
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     if isinstance(layer, tf_keras().Model):
         return "a model nested inside the model (TF-MOT wraps layers, not inner models): flatten it"
@@ -254,7 +254,7 @@ def _registry_supports(layer: Any, kind: str) -> bool:
 
 def _output_only(layer: Any) -> bool:
     """A weightless merge layer the 8-bit registry leaves out: it gets Add's output-only config."""
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     L = tf_keras().layers
     return isinstance(layer, (L.Multiply, L.Subtract, L.Maximum, L.Minimum, L.Average)) and not layer.weights
@@ -333,7 +333,7 @@ def _qat_strip(model: Any) -> Any:
 
 
 def _clone(model: Any, fn: Callable[[Any], Any]) -> Any:
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     return tf_keras().models.clone_model(model, clone_function=fn)
 
@@ -407,7 +407,7 @@ class UnsupportedLayer:
 
 def check_keras_model(model: Any, where: str) -> None:
     """Refuse, with a message that says what to do, models TF-MOT cannot wrap at all."""
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
     if model is None:

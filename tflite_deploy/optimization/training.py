@@ -18,7 +18,7 @@ import numpy as np
 
 from tflite_deploy.datasets import ArrayDataset, Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, RecipeError
-from tflite_deploy.models import SourceModel, from_keras_model, load_model
+from tflite_deploy.sources.keras import SourceModel, from_keras_model, load_model
 from tflite_deploy.optimization.techniques import (Context, OptimizeError, Options, Technique, check_keras_model,
                                                    keras3_message, parse_step, unsupported_layers,
                                                    unsupported_message)
@@ -102,7 +102,7 @@ def train(keras_model: Any, tech: Technique, opts: Options, ds: Dataset, ckpt_ro
           callbacks: Sequence[Any] = (), on_event: Optional[EventSink] = None, seed: int = 0,
           verbose: int = 0) -> TrainResult:
     """Run the technique's stages on ``keras_model`` (not modified); checkpoint each epoch."""
-    from tflite_deploy.tf_loader import tensorflow, tf_keras
+    from tflite_deploy.sources.tf_loader import tensorflow, tf_keras
 
     tf, keras = tensorflow(), tf_keras()
     strat = strategy if strategy is not None else tf.distribute.get_strategy()
@@ -177,7 +177,7 @@ def train(keras_model: Any, tech: Technique, opts: Options, ds: Dataset, ckpt_ro
 
 
 def _copy(model: Any) -> Any:
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     try:
         copy = tf_keras().models.clone_model(model)
@@ -192,7 +192,7 @@ def _copy(model: Any) -> Any:
 def get_strategy(strategy: Any = None) -> Any:
     """``None``/``"default"``: ``tf.distribute.get_strategy()``; ``"mirrored"``; ``"multiworker"``
     (reads ``TF_CONFIG``); or a ``tf.distribute.Strategy`` as it is."""
-    from tflite_deploy.tf_loader import tensorflow
+    from tflite_deploy.sources.tf_loader import tensorflow
 
     tf = tensorflow()
     if strategy is None or strategy == "default":
@@ -207,7 +207,7 @@ def get_strategy(strategy: Any = None) -> Any:
 
 
 def _strategy_name(strat: Any) -> str:
-    from tflite_deploy.tf_loader import tensorflow
+    from tflite_deploy.sources.tf_loader import tensorflow
 
     d = tensorflow().distribute
     # tf.distribute.MultiWorkerMirroredStrategy's class is named CollectiveAllReduceStrategy: use the public names
@@ -235,7 +235,7 @@ def _callback_classes() -> dict[str, type]:
     """Keras callbacks, defined on first use (tf_keras is imported lazily)."""
     if _CALLBACKS:
         return _CALLBACKS
-    from tflite_deploy.tf_loader import tf_keras
+    from tflite_deploy.sources.tf_loader import tf_keras
 
     Callback = tf_keras().callbacks.Callback
 
@@ -287,7 +287,7 @@ def _progress_callback(*args: Any) -> Any:
 
 def _train_input(ds: Dataset, global_batch: int, seed: int) -> Any:
     """A tf.data pipeline of shuffled (x, y) batches, repeated (fit counts steps per epoch)."""
-    from tflite_deploy.tf_loader import tensorflow
+    from tflite_deploy.sources.tf_loader import tensorflow
 
     tf = tensorflow()
     labels = np.asarray(ds.labels).astype(np.int64)

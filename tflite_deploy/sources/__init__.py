@@ -46,7 +46,7 @@ def open_source(model: Any, input_shape: str | Sequence[int] | None = None, data
         from tflite_deploy.sources.onnx import load_onnx
 
         return load_onnx(model, input_shape, _samples(dataset))
-    from tflite_deploy.models import load_model
+    from tflite_deploy.sources.keras import load_model
 
     return load_model(model, unsafe_deserialization=unsafe_deserialization)
 

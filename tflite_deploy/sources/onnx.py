@@ -28,7 +28,7 @@ import numpy as np
 
 from tflite_deploy.errors import ModelError
 from tflite_deploy.hashing import sha256_file
-from tflite_deploy.models import SourceModel, load_model
+from tflite_deploy.sources.keras import SourceModel, load_model
 
 #: The file onnx2tf downloads when it finds none in its working folder (utils/common_functions.py).
 _ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -124,7 +124,7 @@ class OnnxSource(SourceModel):
 
 def load_onnx(path: str | Path, input_shape: Optional[Sequence[int]] = None,
               samples: Optional[np.ndarray] = None) -> OnnxSource:
-    """Convert ``path`` with onnx2tf and return a :class:`~tflite_deploy.models.SourceModel` for it.
+    """Convert ``path`` with onnx2tf and return a :class:`~tflite_deploy.sources.keras.SourceModel` for it.
 
     ``samples`` (channels-last, as the converted model takes them) feed onnx2tf's own checks;
     without them it gets fixed pseudo-random data, never a download.

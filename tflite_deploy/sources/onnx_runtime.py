@@ -21,7 +21,7 @@ RUNNER = "onnxruntime"
 
 
 class OnnxRuntimeModel:
-    """A loaded ``.onnx`` with a float-facing ``predict`` (like :class:`~tflite_deploy.runtime.TfliteModel`)."""
+    """A loaded ``.onnx`` with a float-facing ``predict`` (like :class:`~tflite_deploy.tflite.runtime.TfliteModel`)."""
 
     runner = RUNNER
 

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from tflite_deploy.errors import ModelError
 from tflite_deploy.hashing import sha256_file
-from tflite_deploy.native_output import captured_native_stderr
+from tflite_deploy.tflite.native_output import captured_native_stderr
 
 
 @dataclass

@@ -7,5 +7,5 @@
 * :mod:`~tflite_deploy.tflite.analysis`: what the tables mean (kind, histograms, op support).
 
 This file imports nothing, so ``tflite_deploy.tflite.quant`` loads without the reader. Rendering
-a report for the terminal is :func:`tflite_deploy.render.render_report`.
+a report for the terminal is :func:`tflite_deploy.render.verbs.render_report`.
 """

@@ -44,10 +44,10 @@ def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int =
     model and recipe made it.
     """
     from tflite_deploy.artifact import read_sidecar
-    from tflite_deploy.converter import configure
-    from tflite_deploy.models import load_model
+    from tflite_deploy.conversion.tf_converter import configure
+    from tflite_deploy.sources.keras import load_model
     from tflite_deploy.recipes import Recipe
-    from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
+    from tflite_deploy.sources.tf_loader import captured_native_stderr, tensorflow
 
     side = read_sidecar(Path(variant))
     if side is None:

@@ -1,6 +1,6 @@
 """Terminal output of the results-store commands (``history``, ``compare``): Rich tables.
 
-Kept beside :mod:`tflite_deploy.render` (same layer) so the store's tables live in one room.
+Kept beside :mod:`tflite_deploy.render.verbs` (same layer) so the store's tables live in one room.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write a :class:`~tflite_deploy.report.build.Report` as one self-contained HTML file (plots as inline
+"""Write a :class:`~tflite_deploy.reporting.build.Report` as one self-contained HTML file (plots as inline
 SVG, no external URL) or as Markdown with PNG files beside it. Templates are Jinja2, in ``templates/``."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The TFLite converter adapter: one recipe + one (possibly fine-tuned) model -> a .tflite artifact.
 
 This module only drives TensorFlow's converter; it never trains. Recipes with ``optimize`` steps
-are fine-tuned by the verb layer (:mod:`tflite_deploy.conversion`) before they reach it.
+are fine-tuned by the verb layer (:mod:`tflite_deploy.conversion.run`) before they reach it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import numpy as np
 
 from tflite_deploy.artifact import Artifact, save_artifact
 from tflite_deploy.errors import ModelError, RecipeError
-from tflite_deploy.models import SourceModel
+from tflite_deploy.sources.keras import SourceModel
 from tflite_deploy.recipes import Recipe
 from tflite_deploy.sources.common import match_layers
-from tflite_deploy.tf_loader import captured_native_stderr, tensorflow
+from tflite_deploy.sources.tf_loader import captured_native_stderr, tensorflow
 
 
 def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray],

@@ -6,8 +6,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from tflite_deploy.report import plots
-from tflite_deploy.report.compare import Comparison, cells_of, compare_runs
+from tflite_deploy.reporting import plots
+from tflite_deploy.reporting.compare import Comparison, cells_of, compare_runs
 
 
 @dataclass

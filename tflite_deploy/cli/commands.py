@@ -12,11 +12,13 @@ from typing import Annotated, List, Optional
 import typer
 from rich.console import Console
 
-from tflite_deploy import __version__, api, render, store_cli
+from tflite_deploy import __version__, api
+from tflite_deploy.cli import store as store_cli
+from tflite_deploy.render import verbs as render
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
-from tflite_deploy.farm import cli as farm_cli
-from tflite_deploy.store_cli import NoStore, RunTag, StoreTo, store_target, user_errors
+from tflite_deploy.cli import farm as farm_cli
+from tflite_deploy.cli.store import NoStore, RunTag, StoreTo, store_target, user_errors
 
 app = typer.Typer(
     name="tflite-deploy",
@@ -226,7 +228,7 @@ def bench(
         results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress,
                             store=store_target(store, no_store), tag=tag, force=force)
     if csv_path:
-        from tflite_deploy.export import write_csv
+        from tflite_deploy.store.export import write_csv
 
         write_csv(results, csv_path)
     if as_json:
@@ -337,7 +339,7 @@ def demo(
               f"[bold]tflite-deploy eval {d.model} {d.artifacts[2].path} -d digits:test --per-layer[/]")
 
 
-farm_cli.register(app)  # the farm group: tflite_deploy/farm/cli.py
+farm_cli.register(app)  # the farm group: tflite_deploy/cli/farm.py
 store_cli.register(app)  # history, compare, report (the results store)
 
 

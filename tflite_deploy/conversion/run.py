@@ -2,13 +2,13 @@
 
 The model is loaded once and every recipe that needs calibration draws the same samples from the
 dataset, so variants differ only by their recipe. Each recipe converts in its own worker process
-(:mod:`tflite_deploy.workers`, ``jobs`` at a time; one conversion uses one core): recipes convert in
+(:mod:`tflite_deploy.conversion.workers`, ``jobs`` at a time; one conversion uses one core): recipes convert in
 parallel, and a recipe that fails, or whose converter crashes or runs out of memory, becomes a
 :class:`ConversionFailure` row while the others are written. The calibration samples go to the
 workers in a temporary ``.npy`` file. Recipes with ``optimize`` steps (TF-MOT fine-tuning), models
 that exist only in memory, and ``jobs=1`` convert in this process, still one failure per recipe.
 A float ``.tflite`` source goes the same way, each recipe quantized by the AI Edge Quantizer
-(:mod:`tflite_deploy.quantizer`) instead of the TF converter.
+(:mod:`tflite_deploy.conversion.aeq`) instead of the TF converter.
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, ConversionFailure
-from tflite_deploy.converter import convert_to_artifact
+from tflite_deploy.conversion.tf_converter import convert_to_artifact
 from tflite_deploy.datasets import Dataset
 from tflite_deploy.errors import RecipeError, UserError
-from tflite_deploy.models import SourceModel, load_model
+from tflite_deploy.sources.keras import SourceModel, load_model
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.recipes import Recipe
 from tflite_deploy.sources import open_source
 from tflite_deploy.sources.common import calibration_samples, source_meta
-from tflite_deploy.tf_loader import versions
+from tflite_deploy.sources.tf_loader import versions
 from tflite_deploy.tflite.checks import check_full_integer
-from tflite_deploy.workers import Outcome, default_jobs, failure_message, run_isolated
+from tflite_deploy.conversion.workers import Outcome, default_jobs, failure_message, run_isolated
 
 Converted = Union[Artifact, ConversionFailure]
 
@@ -67,7 +67,7 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
         raise UserError(f"--jobs (jobs=) must be 1 or more, not {jobs}: it is how many recipes convert at a time.")
     source = open_source(model, input_shape, dataset)
     if source.framework == "tflite":  # the AI Edge Quantizer rewrites the float .tflite itself
-        from tflite_deploy import quantizer
+        from tflite_deploy.conversion import aeq as quantizer
 
         quantizer.check_recipes(source, recipes)
         meta_common: dict[str, Any] = quantizer.artifact_meta(source)
@@ -100,7 +100,7 @@ def _convert_here(source: Any, recipe: Recipe, samples: Optional[np.ndarray], da
     started = time.perf_counter()
     try:
         if source.framework == "tflite":
-            from tflite_deploy.quantizer import quantize_to_artifact
+            from tflite_deploy.conversion.aeq import quantize_to_artifact
 
             return quantize_to_artifact(source, recipe, samples, out_dir, meta_common, started)
         variant, extra = source, {}
@@ -134,7 +134,7 @@ def _convert_in_workers(source: SourceModel, recipes: Sequence[Recipe], which: l
 
 def convert_in_worker(model_path: str, framework: str, unsafe: bool, recipe: Recipe, calib_path: Optional[str],
                       out_dir: str, meta: dict[str, Any]) -> Artifact:
-    """One recipe in a worker process (see :mod:`tflite_deploy.workers`): load, convert, write."""
+    """One recipe in a worker process (see :mod:`tflite_deploy.conversion.workers`): load, convert, write."""
     if os.environ.get(ABORT_FOR_TESTS) == recipe.name:
         os.abort()
     for module in ("tensorflow", "tf_keras", "keras"):  # the CLI hides these in its own process too
@@ -142,7 +142,7 @@ def convert_in_worker(model_path: str, framework: str, unsafe: bool, recipe: Rec
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
     calibration = None if calib_path is None else np.load(calib_path)
     if framework == "tflite":
-        from tflite_deploy.quantizer import quantize_to_artifact
+        from tflite_deploy.conversion.aeq import quantize_to_artifact
         from tflite_deploy.sources.tflite import load_tflite_source
 
         return quantize_to_artifact(load_tflite_source(model_path), recipe, calibration, out_dir, meta,

@@ -20,7 +20,7 @@ from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, UserError
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
-from tflite_deploy.runtime import TfliteModel
+from tflite_deploy.tflite.runtime import TfliteModel
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -44,12 +44,12 @@ def reference_predictor(path: str | Path, threads: Optional[int] = None) -> Pred
     if p.suffix == ".tflite":
         m = TfliteModel(p, threads=threads)
         return _checked(m.predict, m, p)
-    from tflite_deploy.models import load_model
+    from tflite_deploy.sources.keras import load_model
 
     source = load_model(p)
     if source.keras_model is not None:
         return lambda x: np.asarray(source.keras_model.predict(x, verbose=0, batch_size=256), np.float32)
-    from tflite_deploy.tf_loader import tensorflow
+    from tflite_deploy.sources.tf_loader import tensorflow
 
     tf = tensorflow()
     fn = tf.saved_model.load(str(source.saved_model_dir)).signatures["serving_default"]

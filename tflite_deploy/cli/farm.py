@@ -1,6 +1,6 @@
 """``tflite-deploy farm ...`` commands. ``register(app)`` adds them to the main Typer app.
 
-Also runnable alone before that wiring: ``python -m tflite_deploy.farm.cli worker --scheduler ADDR``.
+Also runnable alone before that wiring: ``python -m tflite_deploy.cli.farm worker --scheduler ADDR``.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _cells(run: Any) -> list[dict]:
 def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str], no_store: bool,
          tool: Optional[Path], host_slots: int, scheduler: Optional[str], as_json: bool = False) -> None:
     from tflite_deploy.envelope import dumps
-    from tflite_deploy.farm import view
+    from tflite_deploy.render import farm as view
     from tflite_deploy.farm.run import run_plan
 
     out, err = _console()
@@ -149,7 +149,7 @@ def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], s
 def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str],
              tool: Optional[Path], host_slots: int, scheduler: Optional[str], as_json: bool = False) -> None:
     from tflite_deploy.envelope import dumps
-    from tflite_deploy.farm import view
+    from tflite_deploy.render import farm as view
     from tflite_deploy.farm.run import nightly
 
     out, err = _console()

@@ -84,7 +84,7 @@ def summary(run: Any, console: Console) -> None:
 
 def night(night: Any, console: Console) -> None:
     """``farm nightly``'s tables: the cells, the comparison with the baseline, accuracy breaches, the verdict."""
-    from tflite_deploy.store_render import comparison_table
+    from tflite_deploy.render.store import comparison_table
 
     summary(night.run, console)
     if night.comparison is not None:

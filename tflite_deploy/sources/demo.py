@@ -11,7 +11,7 @@ from tflite_deploy.datasets import open_dataset
 
 def train_demo_model(out_dir: Path, epochs: int = 30) -> tuple[Path, float]:
     """Train the digits CNN on ``digits:train``, save it, return its path and ``digits:test`` accuracy."""
-    from tflite_deploy import zoo
+    from tflite_deploy.sources import zoo
 
     model = zoo.train_digits_cnn(epochs=epochs)
     test = open_dataset("digits:test")

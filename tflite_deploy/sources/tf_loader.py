@@ -11,7 +11,7 @@ import os
 import sys
 from types import ModuleType
 
-from tflite_deploy.native_output import captured_native_stderr
+from tflite_deploy.tflite.native_output import captured_native_stderr
 
 
 def tensorflow() -> ModuleType:

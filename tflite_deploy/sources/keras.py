@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from tflite_deploy.errors import ModelError
 from tflite_deploy.hashing import sha256_file
-from tflite_deploy.tf_loader import tensorflow, tf_keras
+from tflite_deploy.sources.tf_loader import tensorflow, tf_keras
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
-from tflite_deploy.store_render import comparison_table, history_table, plain, report_written
+from tflite_deploy.render.store import comparison_table, history_table, plain, report_written
 
 StoreOption = typer.Option(None, "--store", envvar="TFLITE_DEPLOY_STORE",
                            help="Results store: a file path (SQLite) or a URL such as "
@@ -130,7 +130,7 @@ def compare_cmd(
     Exit code 1 when any cell regressed (slower, less accurate, larger, failed or missing on NEW).
     """
     from tflite_deploy import api
-    from tflite_deploy.render import progress_bars
+    from tflite_deploy.render.verbs import progress_bars
 
     with progress_bars(_console(stderr=True), disable=as_json or not confirm) as progress:
         cmp = api.compare(base, new, store=store or True, min_effect=min_effect, confirm=confirm, repeat=repeat,
@@ -154,8 +154,8 @@ def report_cmd(
     store: Optional[str] = StoreOption,
 ) -> None:
     """An HTML report (tables, plots, verdicts) and optionally Markdown with PNGs for a pull request."""
-    from tflite_deploy.report.build import build_report
-    from tflite_deploy.report.render import write_html, write_markdown
+    from tflite_deploy.reporting.build import build_report
+    from tflite_deploy.reporting.render import write_html, write_markdown
     from tflite_deploy.store import open_store
 
     if out_file.suffix.lower() not in (".html", ".htm"):

@@ -30,7 +30,7 @@ import numpy as np
 
 from tflite_deploy.artifact import Artifact, save_artifact
 from tflite_deploy.errors import ModelError, RecipeError
-from tflite_deploy.native_output import captured_native_stderr
+from tflite_deploy.tflite.native_output import captured_native_stderr
 from tflite_deploy.recipes import Recipe
 from tflite_deploy.sources.common import match_layers, source_meta
 from tflite_deploy.sources.tflite import TfliteSource, interpreter
@@ -227,7 +227,7 @@ def check_recipes(source: TfliteSource, recipes: Sequence[Recipe]) -> None:
 
 def artifact_meta(source: TfliteSource) -> dict[str, Any]:
     """The sidecar fields every artifact quantized from ``source`` shares."""
-    from tflite_deploy.tf_loader import versions
+    from tflite_deploy.sources.tf_loader import versions
 
     return {"source": source_meta(source), "versions": {**versions(), **_aeq_version()},
             "quantizer": "ai-edge-quantizer"}

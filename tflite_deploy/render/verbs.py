@@ -322,7 +322,7 @@ def optimize_report(r: Any, console: Console) -> None:
 
 
 # ============================================================================================
-# The .tflite inspect report (moved from tflite_deploy/inspect.py; reads tflite_deploy.tflite)
+# The .tflite inspect report (reads tflite_deploy.tflite)
 # ============================================================================================
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from tflite_deploy.datasets import Dataset, open_dataset
-from tflite_deploy.tf_loader import tf_keras
+from tflite_deploy.sources.tf_loader import tf_keras
 
 
 def digits_cnn() -> Any:

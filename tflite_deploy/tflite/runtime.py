@@ -13,10 +13,11 @@ import numpy as np
 
 from tflite_deploy.errors import ModelError, UserError
 from tflite_deploy.tflite.quant import Quantization, dequantize, quantize
-from tflite_deploy.native_output import captured_native_stderr
+from tflite_deploy.tflite.native_output import captured_native_stderr
+from tflite_deploy.vocabulary import HOST_DELEGATES
 
-# Host "delegates": what the LiteRT interpreter's op resolver can be asked for.
-HOST_DELEGATES = {
+# Host delegates (tflite_deploy.vocabulary.HOST_DELEGATES) as LiteRT op resolver types.
+_OP_RESOLVERS = {
     "xnnpack": "AUTO",  # builtin kernels with the XNNPACK delegate applied (LiteRT's default)
     "none": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",  # builtin optimized kernels, no XNNPACK
     "reference": "BUILTIN_REF",  # TFLite's reference kernels: slow, the numerical ground truth
@@ -44,7 +45,7 @@ class TfliteModel:
             with captured_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
                 self.interpreter = Interpreter(
                     model_path=str(self.path), num_threads=threads,
-                    experimental_op_resolver_type=getattr(OpResolverType, HOST_DELEGATES[delegate]))
+                    experimental_op_resolver_type=getattr(OpResolverType, _OP_RESOLVERS[delegate]))
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"Model {self.path} could not be loaded by the LiteRT interpreter: "

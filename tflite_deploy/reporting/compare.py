@@ -1,6 +1,6 @@
 """``compare BASE NEW``: line up two runs' cells (model × recipe × target × delegate) and judge each.
 
-The numbers come from the store; the judging is :mod:`tflite_deploy.report.verdict` (pure).
+The numbers come from the store; the judging is :mod:`tflite_deploy.reporting.verdict` (pure).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from tflite_deploy.report import verdict as V
+from tflite_deploy.reporting import verdict as V
 
 CellKey = tuple  # (model, recipe, target, delegate)
 
