@@ -48,12 +48,13 @@ def test_constant_reader_matches_the_interpreter(digits_variants, preset):
 
 # ------------------------------------------------------------------------------ hole 7: delegates
 def test_host_delegate_choice_changes_the_kernels(digits_variants):
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.options import BenchOptions
+    from tflite_deploy.benchmark.host import bench_host
 
     path = digits_variants["float32"].path
     res = {}
     for d in ("xnnpack", "none", "reference"):
-        (res[d],) = bench_host([path], HostBenchSettings(runs=30, warmup=3, min_seconds=0, delegate=d))
+        (res[d],) = bench_host([path], BenchOptions(runs=30, warmup=3, min_seconds=0, delegate=d))
         assert res[d].ok and res[d].delegate == d
     xnn, none, ref = res["xnnpack"], res["none"], res["reference"]
     assert xnn.coverage.applied is True and xnn.coverage.delegate_kernels >= 1

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Union
 
 from tflite_deploy.artifact import Artifact, ConversionFailure, recipe_name
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.options import check_threads as _check_threads
 from tflite_deploy.errors import UserError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.progress import ProgressCallback, ProgressEvent, report
-from tflite_deploy.recipes import PRESETS, Recipe, load_recipe_file, resolve
+from tflite_deploy.recipes import PRESETS, OptimizeStep, Recipe, load_recipe_file, resolve
 from tflite_deploy.store.recording import Recorder, StoreSpec, open_recorder
 from tflite_deploy.result import Result
 
@@ -77,31 +79,7 @@ def preprocess(size: Optional[str] = None, scale: Optional[float] = None, mean: 
     None when every option is left at its default."""
     from tflite_deploy.datasets import Preprocess
 
-    def floats(text: Optional[str], what: str) -> Optional[tuple[float, ...]]:
-        if text is None:
-            return None
-        try:
-            return tuple(float(v) for v in text.split(","))
-        except ValueError:
-            raise UserError(f"--{what} takes numbers separated by commas, not {text!r}") from None
-
-    kw: dict[str, Any] = {}
-    if size:
-        hw = floats(size, "size")
-        if not hw or len(hw) not in (1, 2):
-            raise UserError(f"--size takes H,W or one number, not {size!r}")
-        kw["size"] = (int(hw[0]), int(hw[-1]))
-    if scale is not None:
-        kw["scale"] = scale
-    if mean is not None:
-        kw["mean"] = floats(mean, "mean")
-    if std is not None:
-        kw["std"] = floats(std, "std")
-    if color is not None:
-        kw["color"] = color
-    if layout is not None:
-        kw["layout"] = layout.upper()
-    return Preprocess(**kw) if kw else None
+    return Preprocess.from_settings(size=size, scale=scale, mean=mean, std=std, color=color, layout=layout)
 
 
 def _dataset(data: DataSpec, preprocess: Optional[Preprocess]) -> DataSpec:
@@ -198,60 +176,7 @@ def layer_errors(variants: Sequence[PathLike], data: DataSpec, *, preprocess: Op
     return out
 
 
-def _check_threads(threads: Optional[int]) -> None:
-    """A bad thread count is the option's fault: say so before any model is opened."""
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads (threads=) must be 1 or more, not {threads}: it is how many CPU threads the "
-                        "interpreter uses; leave it out for the default.")
-
-
 # ------------------------------------------------------------------------------------------ bench
-@dataclass(frozen=True)
-class BenchOptions:
-    """What ``bench`` measures with. Host runs use threads (default 1) and one host delegate; device
-    runs default to 4 threads and may list several delegates."""
-
-    delegate: str | Sequence[str] = "xnnpack"
-    threads: Optional[int] = None
-    runs: int = 50
-    warmup: int = 5
-    min_seconds: float = 1.0
-    runner: Optional[str] = None           # device: binary (default) or apk; host: auto (default), compiled, interpreter
-    tool: Optional[PathLike] = None        # benchmark_model binary, or the APK with runner="apk"
-    runtime: str = "auto"                  # device benchmark_model: litert, tflite or auto (see benchmark.flags)
-    model_cache: bool = True               # LiteRT on a device: cold and warm init
-    npu_dispatch_lib: Optional[PathLike] = None      # delegate npu: the vendor's dispatch library
-    npu_compiler_plugin: Optional[PathLike] = None   # delegate npu: the vendor's compiler plugin
-    gpu_precision: str = "fp16"
-    nnapi_accelerator: Optional[str] = None
-    op_profiling: bool = False
-    pin_big_cores: bool = False
-    cooldown: float = 0.0
-    timeout: Optional[float] = None        # one device run; None: from its bounds (benchmark.flags.run_timeout)
-    cleanup: bool = False
-    repeat: int = 1                        # independent measurements per file (fresh interpreter / run)
-
-    def check(self, on_device: bool = True) -> None:
-        _check_threads(self.threads)
-        if self.runs < 1:
-            raise UserError(f"--runs must be at least 1, not {self.runs}.")
-        if self.warmup < 0:
-            raise UserError(f"--warmup must be at least 0, not {self.warmup}.")
-        if self.repeat < 1:
-            raise UserError(f"--repeat is how many independent measurements per file: at least 1, not {self.repeat}.")
-        if self.timeout is not None and self.timeout <= 0:
-            raise UserError(f"--timeout is a positive number of seconds, not {self.timeout:g}.")
-        if on_device and self.runner not in (None, "binary", "apk"):
-            raise UserError(f"--runner on a device is binary or apk, not {self.runner!r}")
-        if self.gpu_precision not in ("fp16", "fp32"):
-            raise UserError(f"--gpu-precision is fp16 or fp32, not {self.gpu_precision!r}")
-
-    @property
-    def delegates(self) -> tuple[str, ...]:
-        names = self.delegate.split(",") if isinstance(self.delegate, str) else self.delegate
-        return tuple(d.strip() for d in names if d.strip())
-
-
 def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_server: Optional[str] = None,
           options: Optional[BenchOptions] = None, progress: Optional[ProgressCallback] = None,
           store: StoreSpec = None, tag: Optional[str] = None, force: bool = False, **option_values: Any
@@ -297,14 +222,12 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
 
 def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[ProgressCallback],
                 done: Any) -> list[Result]:
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.host import bench_host
     from tflite_deploy.benchmark.repeat import merge_repeats
     from tflite_deploy.tflite.runtime import check_host_delegate
 
-    delegate = ",".join(opts.delegates) or "xnnpack"
-    check_host_delegate(delegate)  # one host delegate: a list is refused here with the choices
-    settings = HostBenchSettings(threads=opts.threads or 1, runs=opts.runs, warmup=opts.warmup,
-                                 min_seconds=opts.min_seconds, delegate=delegate, runner=opts.runner or "auto")
+    settings = opts.for_host()
+    check_host_delegate(settings.delegate)  # one host delegate: a list is refused here with the choices
     if opts.repeat == 1:  # one pass, the files interleaved: they finish together
         report(progress, "bench", 0, opts.runs, f"Measuring {len(paths)} model(s), interleaved ...")
         return [done(r) for r in bench_host(paths, settings, progress=progress)]
@@ -321,16 +244,10 @@ def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[Progre
 
 def _bench_devices(paths: list[Path], devices: list[str], opts: BenchOptions,
                    progress: Optional[ProgressCallback], done: Any) -> list[Result]:
-    from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices
+    from tflite_deploy.benchmark.device import bench_devices
     from tflite_deploy.benchmark.repeat import merge_repeats
 
-    settings = DeviceBenchSettings(
-        delegates=opts.delegates, threads=opts.threads or 4, runs=opts.runs, warmup_runs=opts.warmup,
-        min_seconds=opts.min_seconds, gpu_precision=opts.gpu_precision, nnapi_accelerator=opts.nnapi_accelerator,
-        op_profiling=opts.op_profiling, pin_big_cores=opts.pin_big_cores, cooldown_seconds=opts.cooldown,
-        timeout_seconds=opts.timeout, cleanup=opts.cleanup, runner=opts.runner or "binary", runtime=opts.runtime,
-        model_cache=opts.model_cache, npu_dispatch_lib=str(opts.npu_dispatch_lib) if opts.npu_dispatch_lib else None,
-        npu_compiler_plugin=str(opts.npu_compiler_plugin) if opts.npu_compiler_plugin else None)
+    settings = opts.for_device()
     total = len(paths) * len(devices) * len(settings.delegates) * opts.repeat
     count = [0]
 
@@ -422,7 +339,7 @@ def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effe
 
 
 def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback]) -> Any:
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.host import bench_host
     from tflite_deploy.reporting.verdict import NOT_COMPARABLE, paired_verdict
 
     def on_disk(cell: Any, run: dict) -> Optional[Path]:
@@ -430,10 +347,10 @@ def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback]) -> Any
         p = p if p.is_absolute() else Path(run.get("cwd") or ".") / p
         return p if cell.artifact and p.is_file() else None
 
-    def settings(cell: Any, delegate: str) -> HostBenchSettings:
+    def settings(cell: Any, delegate: str) -> BenchOptions:
         s = cell.settings
-        return HostBenchSettings(threads=s.get("threads") or 1, runs=min(s.get("runs") or 50, 50),
-                                 warmup=s.get("warmup") or 5, min_seconds=0.2, delegate=delegate)
+        return BenchOptions(threads=s.get("threads") or 1, runs=min(s.get("runs") or 50, 50),
+                            warmup=s.get("warmup") or 5, min_seconds=0.2, delegate=delegate)
 
     todo = [c for c in cmp.cells if c.status == "compared" and c.latency.verdict != NOT_COMPARABLE
             and c.key[2] == "host" and on_disk(c.base, cmp.base_run) and on_disk(c.new, cmp.new_run)]
@@ -462,13 +379,13 @@ def inspect_model(model: PathLike) -> "ModelReport":
 
 
 # --------------------------------------------------------------------------------------- optimize
-def optimize(model: Any, technique: str, data: str | Dataset, epochs: int = 2, out: PathLike = "out/optimize", *,
+def optimize(model: Any, step: OptimizeStep, data: str | Dataset, out: PathLike = "out/optimize", *,
              eval_data: DataSpec = None, preprocess: Optional[Preprocess] = None,
              progress: Optional[ProgressCallback] = None, unsafe_deserialization: bool = False,
              **options: Any) -> "OptimizeReport":
-    """Fine-tune with TF-MOT (qat, prune, cluster, pqat, cqat, pcqat), convert to int8, verify in the file,
-    and measure accuracy before/after on ``eval_data`` (default: the ``:test`` split of a ``:train`` spec).
-    ``options``: sparsity, schedule, clusters, init, batch_size, learning_rate, skip_unsupported, resume,
+    """Fine-tune with TF-MOT (``step``: the technique, qat, prune, cluster, pqat, cqat or pcqat, and its
+    settings), convert to int8, verify in the file, and measure accuracy before/after on ``eval_data``
+    (default: the ``:test`` split of a ``:train`` spec). ``options``: skip_unsupported, resume,
     strategy, seed (see :func:`tflite_deploy.optimization.run.optimize`). ``unsafe_deserialization``:
     load Lambda layers (runs the Python code stored in the file)."""
     from tflite_deploy.optimization.run import optimize as optimize_verb
@@ -482,7 +399,7 @@ def optimize(model: Any, technique: str, data: str | Dataset, epochs: int = 2, o
 
     if eval_data is None:
         eval_data = eval_split(data)
-    return optimize_verb(model, technique, _dataset(data, preprocess), epochs, out,
+    return optimize_verb(model, step, _dataset(data, preprocess), out,
                          eval_data=_dataset(eval_data, preprocess), progress=progress, **options)
 
 
@@ -498,7 +415,7 @@ class DemoReport:
 
 def demo(out: PathLike = "out/demo", epochs: int = 30, *, progress: Optional[ProgressCallback] = None) -> DemoReport:
     """The whole job on bundled data: train a digits CNN, convert with every preset, evaluate, measure."""
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.host import bench_host
     from tflite_deploy.sources.demo import train_demo_model
 
     report(progress, "train", 0, None, "Training a digits CNN on real handwriting (scikit-learn digits) ...")
@@ -510,7 +427,7 @@ def demo(out: PathLike = "out/demo", epochs: int = 30, *, progress: Optional[Pro
     report(progress, "evaluate", 0, None, "Evaluating every variant on digits:test ...")
     evals = evaluate(model_path, paths, "digits:test")
     report(progress, "bench", 0, None, "Measuring host latency, interleaved ...")
-    benches = bench_host(paths, HostBenchSettings(runs=300, warmup=20, min_seconds=0.5))
+    benches = bench_host(paths, BenchOptions(runs=300, warmup=20, min_seconds=0.5))
     return DemoReport(str(model_path), accuracy, tuple(arts), tuple(evals), tuple(benches))
 
 

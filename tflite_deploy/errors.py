@@ -29,6 +29,14 @@ class RecipeError(UserError):
     """An unknown recipe or an invalid recipe file."""
 
 
+class OptimizeError(UserError):
+    """A model or option that TF-MOT cannot work with; the message says what to change."""
+
+
+class OptimizeStepError(RecipeError, OptimizeError):
+    """A bad optimize step: wrong in a recipe file and wrong as ``optimize()``'s settings alike."""
+
+
 class SourceMismatchError(UserError):
     """Variants compared with each other (or with a reference) that were made from different models."""
 

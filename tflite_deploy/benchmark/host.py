@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -21,23 +20,13 @@ import numpy as np
 
 from tflite_deploy.artifact import recipe_name
 from tflite_deploy.benchmark.compiled import CompiledRunner, resolve_host_runner
+from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.stats import timing_warnings
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.tflite.native_output import captured_native_stderr
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
 from tflite_deploy.tflite.runtime import TfliteModel, check_host_delegate
-
-
-@dataclass(frozen=True)
-class HostBenchSettings:
-    threads: int = 1
-    runs: int = 50
-    warmup: int = 5
-    min_seconds: float = 1.0
-    max_runs: int = 100_000
-    delegate: str = "xnnpack"
-    runner: str = "auto"  # "compiled" (CompiledModel), "interpreter", or "auto" (see resolve_host_runner)
 
 
 def _rss_mb() -> float:
@@ -64,13 +53,16 @@ def timer_overhead_ms(rounds: int = 2000) -> float:
     return float(np.median(samples)) / 1e6
 
 
-def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBenchSettings(),
+def bench_host(paths: Sequence[str | Path], settings: BenchOptions = BenchOptions(),
                progress: Optional[ProgressCallback] = None) -> list[Result]:
     """Measure each file; returns one ``Result`` per file, in the order given.
 
+    ``settings``: threads (default 1), runs, warmup, min_seconds, max_runs, one delegate, runner
+    (``compiled``, ``interpreter`` or ``auto``, the default; see resolve_host_runner).
     ``progress`` hears a ``bench`` event every 10 interleaved rounds (done of the runs asked for).
     """
-    check_host_delegate(settings.delegate)
+    settings = settings.for_host()
+    check_host_delegate(str(settings.delegate))
     runner = resolve_host_runner(settings.runner, settings.delegate)
     loaded: list = []
     inits, mem = [], []
@@ -140,7 +132,7 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
     return _flag_slower_than_float(results)
 
 
-def _open_host_model(p: str | Path, settings: HostBenchSettings, runner: str) -> TfliteModel | CompiledRunner:
+def _open_host_model(p: str | Path, settings: BenchOptions, runner: str) -> TfliteModel | CompiledRunner:
     if str(p).lower().endswith(".onnx"):  # hook: an ONNX original measured beside its TFLite variants
         from tflite_deploy.sources.onnx_runtime import OnnxRuntimeModel
 

@@ -17,6 +17,7 @@ from tflite_deploy.cli import store as store_cli
 from tflite_deploy.render import verbs as render
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
+from tflite_deploy.recipes import OptimizeStep
 from tflite_deploy.cli import farm as farm_cli
 from tflite_deploy.cli.store import NoStore, RunTag, StoreTo, store_target, user_errors
 
@@ -306,10 +307,11 @@ def optimize(
     """Fine-tune with TF-MOT (QAT, pruning, clustering, PQAT, CQAT, PCQAT), convert to int8, verify in the file."""
     _quiet_python_warnings()
     with _bars(as_json) as progress:
-        report = api.optimize(model, technique, data, epochs, out_dir, eval_data=eval_data,
+        step = OptimizeStep(technique, sparsity=sparsity, schedule=schedule, clusters=clusters, init=init,
+                            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+        report = api.optimize(model, step, data, out_dir, eval_data=eval_data,
                               preprocess=api.preprocess(size, scale, mean, std, color, layout), progress=progress,
-                              sparsity=sparsity, schedule=schedule, clusters=clusters, init=init,
-                              batch_size=batch_size, learning_rate=learning_rate, skip_unsupported=skip_unsupported,
+                              skip_unsupported=skip_unsupported,
                               resume=resume, strategy=strategy, seed=seed,
                               unsafe_deserialization=unsafe_deserialization)
     if as_json:

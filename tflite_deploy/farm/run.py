@@ -44,7 +44,7 @@ class CellExecutor:
 
     def _convert(self, cell: Cell) -> list[Result]:
         model, ds = cell.model, cell.dataset
-        pre = cell.preprocess.to_preprocess() if cell.preprocess else None
+        pre = cell.preprocess
         target = cell.artifact
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
@@ -60,7 +60,7 @@ class CellExecutor:
 
     def _eval(self, cell: Cell) -> list[Result]:
         assert cell.dataset is not None
-        pre = cell.preprocess.to_preprocess() if cell.preprocess else None
+        pre = cell.preprocess
         results = api.evaluate(cell.model.path, [cell.artifact], cell.dataset.spec, preprocess=pre)
         return [replace(r, recipe=cell.recipe.name) for r in results[1:]]
 

@@ -19,11 +19,11 @@ import numpy as np
 from tflite_deploy.datasets import ArrayDataset, Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, RecipeError
 from tflite_deploy.sources.keras import SourceModel, from_keras_model, load_model
-from tflite_deploy.optimization.techniques import (Context, OptimizeError, Options, Technique, check_keras_model,
-                                                   keras3_message, parse_step, unsupported_layers,
+from tflite_deploy.optimization.techniques import (Context, OptimizeError, Technique, check_keras_model,
+                                                   keras3_message, technique, unsupported_layers,
                                                    unsupported_message)
 from tflite_deploy.progress import ProgressCallback, ProgressEvent
-from tflite_deploy.recipes import Recipe
+from tflite_deploy.recipes import OptimizeStep, Recipe
 
 
 class TrainingInterrupted(OptimizeError):
@@ -84,7 +84,8 @@ def apply_steps(source: SourceModel, recipe: Recipe, dataset: str | Dataset | No
     if len(recipe.optimize) != 1:
         raise RecipeError(f"Recipe {recipe.name!r} has {len(recipe.optimize)} optimize steps; one is supported "
                           "(pcqat combines prune, cluster and QAT in one step).")
-    tech, opts = parse_step(recipe.optimize[0])
+    opts = recipe.optimize[0]
+    tech = technique(opts.technique)
     keras_model = keras_of(source)
     if dataset is None:
         raise DatasetError(f"Recipe {recipe.name!r} fine-tunes the model ({tech.name}) before converting: pass "
@@ -93,17 +94,18 @@ def apply_steps(source: SourceModel, recipe: Recipe, dataset: str | Dataset | No
     _check_data(ds, source, "training")
     _check_layers(keras_model, tech, False, source.path)
     with tempfile.TemporaryDirectory(prefix="tflite-deploy-optimize-") as tmp:
-        result = train(keras_model, tech, opts, ds, Path(tmp), strategy=get_strategy(None))
+        result = train(keras_model, opts, ds, Path(tmp), strategy=get_strategy(None))
     return _wrap_source(result.model, source), {"optimization": _train_summary(result, ds.name)}
 
 
-def train(keras_model: Any, tech: Technique, opts: Options, ds: Dataset, ckpt_root: Path, *,
+def train(keras_model: Any, opts: OptimizeStep, ds: Dataset, ckpt_root: Path, *,
           resume: bool = False, strategy: Any = None, skip_unsupported: bool = False,
           callbacks: Sequence[Any] = (), on_event: Optional[EventSink] = None, seed: int = 0,
           verbose: int = 0) -> TrainResult:
-    """Run the technique's stages on ``keras_model`` (not modified); checkpoint each epoch."""
+    """Run the stages of the step's technique on ``keras_model`` (not modified); checkpoint each epoch."""
     from tflite_deploy.sources.tf_loader import tensorflow, tf_keras
 
+    tech = technique(opts.technique)
     tf, keras = tensorflow(), tf_keras()
     strat = strategy if strategy is not None else tf.distribute.get_strategy()
     keras.utils.set_random_seed(seed)
