@@ -212,7 +212,7 @@ def test_pytorch_model_through_torch_onnx_export(rgb_digits, tmp_path):
     torch 2.13's default exporter (dynamo=True) needs onnxscript, which is not installed: the
     TorchScript exporter (dynamo=False) needs nothing more.
     """
-    torch = pytest.importorskip("torch", reason="PyTorch is installed by tools/setup.sh only where its "
+    torch = pytest.importorskip("torch", reason="PyTorch is installed by tools/setup.sh --tests only where its "
                                                 "CPU wheel is available")
     from torch import nn
 
