@@ -177,7 +177,7 @@ def test_charging_or_hot_device_is_flagged():
 
 
 def test_op_profiling_and_cleanup(adb_device, digits_variants, benchmark_binary):
-    """(Pinning and cooldown are measured in test_holes_device.py: fake cpufreq, run timestamps.)"""
+    """(Pinning and cooldown are measured in test_device_pinning_cooldown_and_options.py: fake cpufreq, run timestamps.)"""
     pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy"
     settings = BenchOptions(delegate=("xnnpack", "cpu"), runs=5, min_seconds=0, op_profiling=True,
                             cleanup=True)

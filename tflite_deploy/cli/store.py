@@ -1,8 +1,8 @@
 """The commands that read the results store: ``history``, ``compare`` and ``report``.
 
-``cli.py`` calls :func:`register` once. Every command takes ``--store`` (a path or a SQLAlchemy
-URL; default ``$TFLITE_DEPLOY_STORE`` or ``./tflite-deploy.db``). The measuring commands write to
-the same store through :func:`tflite_deploy.store.record_results` / ``Store.add_result`` with the
+The main app (:mod:`tflite_deploy.cli.commands`) calls :func:`register` once. Every command takes
+``--store`` (a path or a SQLAlchemy URL; default ``$TFLITE_DEPLOY_STORE`` or ``./tflite-deploy.db``).
+The measuring commands write to the same store through :func:`tflite_deploy.store.record_results` / ``Store.add_result`` with the
 flags ``--store URL_OR_PATH``, ``--tag NAME`` and ``--no-store`` (wired in their own commands).
 """
 

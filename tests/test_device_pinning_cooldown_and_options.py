@@ -1,5 +1,6 @@
-"""Device-run behaviour checked so that broken code fails (issue 14's holes 1, 2, 4, 5 and the
-device parts of 8): timestamps written by the benchmark stand-in on each fake device, a fake
+"""Device runs: the harness pins to the big cores (taskset), cooldown rests between runs, two
+devices run at once, the CLI's device options reach the device, the tool is downloaded once. Checked
+so that broken code fails: timestamps written by the benchmark stand-in on each fake device, a fake
 cpufreq tree and a ``taskset`` shim that records its arguments, the CLI's device options as the
 device received them."""
 

@@ -1,5 +1,6 @@
-"""Host-side behaviour checked so that broken code fails (issue 14's holes 6, 7 and the host parts
-of 8): each expected value comes from an independent source (the LiteRT interpreter, numpy, the
+"""Host paths against the LiteRT interpreter: inspect's constant reader, the host delegate choice,
+uint8/int16 I/O with float ops, eval's top-k, and .h5/SavedModel sources converting like the .keras
+file. Each expected value comes from an independent source (the LiteRT interpreter, numpy, the
 training callbacks), never from the code under test."""
 
 from __future__ import annotations

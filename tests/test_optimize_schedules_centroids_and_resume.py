@@ -1,4 +1,4 @@
-"""optimize features the README claims, checked where they act (issue 14, hole 8): the pruning
+"""optimize features the README claims, checked where they act: the pruning
 schedule and the centroid initialisation read from the training model's own variables, pcqat in the
 written files, and --resume through the CLI."""
 
