@@ -234,13 +234,13 @@ def one_phone_plan(tmp: Path) -> Path:
 
 FIRST_RUN = """\
 import sys, time
-from tflite_deploy.farm.run import run_plan
+from tflite_deploy.farm.run import FarmSettings, run_plan
 
 def slow_cell(cell):
     time.sleep(2)
     return []
 
-run_plan(sys.argv[1], sys.argv[2], store=sys.argv[3], executor=slow_cell)
+run_plan(sys.argv[1], sys.argv[2], FarmSettings(store=sys.argv[3], executor=slow_cell))
 """
 
 

@@ -107,21 +107,22 @@ def _console() -> tuple[Any, Any]:
     return (out if out.is_terminal else Console(width=120)), Console(stderr=True)
 
 
-def _options(resume: Optional[str], tag: Optional[str], tool: Optional[Path], host_slots: int, err: Any,
-             scheduler: Optional[str]) -> dict:
+def _settings(store: Optional[str], no_store: bool, resume: Optional[str], tag: Optional[str], tool: Optional[Path],
+              host_slots: int, err: Any, scheduler: Optional[str]) -> Any:
     import sys
 
     from tflite_deploy.errors import UserError
-    from tflite_deploy.farm.run import CellExecutor
+    from tflite_deploy.farm.run import CellExecutor, FarmSettings
     from tflite_deploy.farm.security import security_from_options
 
     security = security_from_options(None, None, None) if scheduler else None
     if scheduler and scheduler.startswith("tls://") != (security is not None):
         raise UserError(f"--scheduler {scheduler}: a tls:// address needs TFLITE_DEPLOY_TLS_CA/_CERT/_KEY, "
                         "and TLS certificates need a tls:// address.")
-    return dict(resume=resume, tag=tag, argv=sys.argv, host_slots=host_slots, scheduler=scheduler, security=security,
-                executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
-                on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
+    return FarmSettings(store=store, use_store=not no_store, resume=resume, tag=tag, argv=tuple(sys.argv),
+                        host_slots=host_slots, scheduler=scheduler, security=security,
+                        executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
+                        on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
 
 
 def _cells(run: Any) -> list[dict]:
@@ -136,8 +137,8 @@ def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], s
 
     out, err = _console()
     with view.device_rows(err) as progress:
-        done = run_plan(plan, out_dir, store=store, use_store=not no_store, progress=progress,
-                        **_options(resume, tag, tool, host_slots, err, scheduler))
+        done = run_plan(plan, out_dir, _settings(store, no_store, resume, tag, tool, host_slots, err, scheduler),
+                        progress)
     if as_json:
         print(dumps("farm-run", _cells(done)))
     else:
@@ -154,7 +155,7 @@ def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str
 
     out, err = _console()
     with view.device_rows(err) as progress:
-        night = nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err, scheduler))
+        night = nightly(plan, out_dir, _settings(store, False, resume, tag, tool, host_slots, err, scheduler), progress)
     if as_json:
         print(dumps("farm-nightly", [{
             "run_id": night.run.run_id, "report": str(night.report), "note": night.note,

@@ -21,7 +21,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
 from tflite_deploy.errors import UserError
 from tflite_deploy.result import Result
@@ -31,6 +31,25 @@ FINISHED = ("ok", "failed", "unavailable")  # a delegate the phone lacks was mea
 #: ``Result.fault`` of a cell that failed because its phone was lost (dropped for good, frozen,
 #: locked): nothing was measured, so a resumed run runs it again, as it does the phone's not-run cells
 PHONE_LOST = "phone-lost"
+
+
+class RunRecord(Protocol):
+    """Where a farm run's cells go: :class:`StoreRecord` (the results store) or :class:`JsonLinesRecord`."""
+
+    run_id: str
+
+    @property
+    def tag(self) -> Optional[str]: ...
+
+    def add(self, record: "CellRecord") -> None:
+        """Keep one cell's outcome now (a kill later must not lose it)."""
+
+    def finished(self) -> set[str]:
+        """The ids of the cells a resumed run need not run again."""
+
+    def results(self) -> list[Result]: ...
+
+    def close(self) -> None: ...
 
 
 def counts_as_finished(r: Result) -> bool:
@@ -130,6 +149,9 @@ class JsonLinesRecord:
 
     def results(self) -> list[Result]:
         return [res for r in self.records() for res in r.results]
+
+    def close(self) -> None:
+        """Nothing stays open: every line is written and flushed as its cell completes."""
 
 
 class StoreRecord:
