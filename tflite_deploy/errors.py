@@ -8,13 +8,29 @@ traceback.
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 
 class UserError(Exception):
-    """Bad input: the message says which file or option and what is wrong with it."""
+    """Bad input: the message says which file or parameter and what is wrong with it.
+
+    ``param`` names the API parameter the error is about (``runs``), when it is about one: the
+    message names it with its Python name, and the command line shows its own flag there instead
+    (:meth:`naming`), so ``bench(runs=0)`` says ``runs`` and ``tflite-deploy bench --runs 0`` says ``--runs``.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, param: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+    def naming(self, name: str) -> str:
+        """The message with its first mention of ``param`` spelled ``name`` (a flag such as ``--runs``)."""
+        if not self.param:
+            return str(self)
+        return re.sub(rf"(?<![\w-]){re.escape(self.param)}(?![\w-])", lambda _: name, str(self), count=1)
 
 
 class ModelError(UserError):
@@ -44,7 +60,7 @@ class DeviceError(UserError):
     exit_code = 3
 
     def __init__(self, message: str, *, serial: Optional[str] = None,
-                 reason: Optional[str] = None) -> None:
-        super().__init__(message)
+                 reason: Optional[str] = None, param: Optional[str] = None) -> None:
+        super().__init__(message, param=param)
         self.serial = serial
         self.reason = reason

@@ -7,18 +7,19 @@ functions that need them, so ``--help``, ``inspect``, ``bench`` and ``devices`` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import List, Optional
 
 import typer
-from rich.console import Console
 
 from tflite_deploy import __version__, api
+from tflite_deploy.cli import farm as farm_cli
 from tflite_deploy.cli import store as store_cli
-from tflite_deploy.render import verbs as render
+from tflite_deploy.cli._common import (AdbServer, ColorMode, Force, ImageSize, JsonFlag, Layout, NoStore,
+                                       PixelMean, PixelScale, PixelStd, RecipeFiles, RunTag, StoreTo, Unsafe,
+                                       console, quiet_python_warnings, store_target, user_errors)
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
-from tflite_deploy.cli import farm as farm_cli
-from tflite_deploy.cli.store import NoStore, RunTag, StoreTo, store_target, user_errors
+from tflite_deploy.render import verbs as render
 
 app = typer.Typer(
     name="tflite-deploy",
@@ -28,19 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-if not out.is_terminal:  # piped or captured (CI logs): no terminal width to respect, so don't wrap at 80
-    out = Console(width=120)
-err = Console(stderr=True)
-
-
-# Preprocessing options shared by every command that reads an image dataset.
-ImageSize = Annotated[Optional[str], typer.Option("--size", help="Resize images to H,W (image folders).")]
-PixelScale = Annotated[Optional[float], typer.Option("--scale", help="Multiply pixels by this (default 1/255).")]
-PixelMean = Annotated[Optional[str], typer.Option("--mean", help="Subtract after scaling: one value or R,G,B.")]
-PixelStd = Annotated[Optional[str], typer.Option("--std", help="Divide after the mean: one value or R,G,B.")]
-ColorMode = Annotated[Optional[str], typer.Option("--color", help="rgb (default) or grayscale (image folders).")]
-Layout = Annotated[Optional[str], typer.Option("--layout", help="NHWC (default) or NCHW (image folders).")]
+out = console()
+err = console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -53,20 +43,6 @@ def _version(value: bool) -> None:
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                         help="Print the version and exit.")) -> None:
     pass
-
-
-def _quiet_python_warnings() -> None:
-    """TensorFlow and TF-MOT emit deprecation warnings a user can do nothing about."""
-    import warnings
-
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"(tensorflow|tf_keras|keras)")
-
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the JSON envelope instead of tables.")]
-Unsafe = Annotated[bool, typer.Option("--unsafe-deserialization", help="Load Lambda layers (runs code in the file).")]
-Force = Annotated[bool, typer.Option("--force", help="Compare variants made from different source models anyway.")]
-RecipeFiles = Annotated[List[Path], typer.Option("--recipes-file", "-f", help="YAML/TOML file(s) of user recipes.")]
 
 
 def _bars(as_json: bool):  # type: ignore[no-untyped-def]
@@ -110,7 +86,7 @@ def convert(
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
     pre = api.preprocess(size, scale, mean, std, color, layout)
-    _quiet_python_warnings()
+    quiet_python_warnings()
     with _bars(as_json) as progress:
         arts = api.convert(model, recipe, data, out_dir, recipe_files=recipes_file, preprocess=pre,
                            input_shape=input_shape, progress=progress, store=store_target(store, no_store),
@@ -159,7 +135,7 @@ def eval_cmd(
     """Accuracy of each variant against the float reference, with a 95% interval on the drop."""
     if len(models) < 2:
         raise UserError("Give the float reference and at least one .tflite variant to compare with it.")
-    _quiet_python_warnings()
+    quiet_python_warnings()
     from tflite_deploy.datasets import open_dataset
 
     ds = open_dataset(data, api.preprocess(size, scale, mean, std, color, layout))
@@ -187,8 +163,7 @@ def bench(
                                      "adb://HOST:PORT/SERIAL (remote adb server); repeat for several."),
     delegate: str = typer.Option("xnnpack", "--delegate", help="Host: xnnpack, none or reference. Device: a "
                                  "comma list of xnnpack, gpu, nnapi, cpu, npu."),
-    adb_server: Optional[str] = typer.Option(None, "--adb-server", help="HOST:PORT of a remote adb server for "
-                                             "the --device serials (a device farm)."),
+    adb_server: AdbServer = None,
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Threads (host 1, device 4)."),
     runs: int = typer.Option(50, "--runs", help="Measured runs (at least; see --min-seconds)."),
     repeat: int = typer.Option(1, "--repeat", help="Independent measurements per file (fresh interpreter / run)."),
@@ -243,7 +218,7 @@ def bench(
 @app.command()
 @user_errors
 def devices(
-    adb_server: Optional[str] = typer.Option(None, "--adb-server", help="HOST:PORT of a remote adb server."),
+    adb_server: AdbServer = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Android devices the adb server knows, with their facts; offline ones with what to do."""
@@ -304,7 +279,7 @@ def optimize(
     color: ColorMode = None, layout: Layout = None, unsafe_deserialization: Unsafe = False, as_json: JsonFlag = False,
 ) -> None:
     """Fine-tune with TF-MOT (QAT, pruning, clustering, PQAT, CQAT, PCQAT), convert to int8, verify in the file."""
-    _quiet_python_warnings()
+    quiet_python_warnings()
     with _bars(as_json) as progress:
         report = api.optimize(model, technique, data, epochs, out_dir, eval_data=eval_data,
                               preprocess=api.preprocess(size, scale, mean, std, color, layout), progress=progress,
@@ -327,7 +302,7 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """The whole job on bundled data: train, convert with every preset, measure size, accuracy and latency."""
-    _quiet_python_warnings()
+    quiet_python_warnings()
     with _bars(as_json) as progress:
         d = api.demo(out_dir, epochs, progress=progress)
     if as_json:
