@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import RecipeError, UserError
 from tflite_deploy.optimization import OptimizeError, recipe_from_name, verify_tflite

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.errors import DatasetError, ModelError
 from tflite_deploy.optimization import OptimizeError
 

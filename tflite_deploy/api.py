@@ -512,16 +512,3 @@ def demo(out: PathLike = "out/demo", epochs: int = 30, *, progress: Optional[Pro
     report(progress, "bench", 0, None, "Measuring host latency, interleaved ...")
     benches = bench_host(paths, HostBenchSettings(runs=300, warmup=20, min_seconds=0.5))
     return DemoReport(str(model_path), accuracy, tuple(arts), tuple(evals), tuple(benches))
-
-
-def as_items(kind: str, value: Any) -> list[Mapping[str, Any]]:
-    """The items of a ``--json`` envelope for what an API function returned (see :mod:`envelope`)."""
-    if kind == "convert":
-        from tflite_deploy.conversion.run import conversion_table_rows
-
-        return conversion_table_rows(value)
-    if kind == "demo":
-        rows = as_items("convert", value.artifacts)
-        return [{"recipe": a["recipe"], "artifact": a, "eval": e.to_dict(), "bench": b.to_dict()}
-                for a, e, b in zip(rows, value.evals[1:], value.benches)]
-    raise ValueError(kind)

@@ -69,6 +69,13 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def progress_bars(as_json: bool):  # type: ignore[no-untyped-def]
+    """Progress on stderr while a command works (none with ``--json``: its stdout is one document)."""
+    from tflite_deploy.render.verbs import progress_bars as bars
+
+    return bars(console(stderr=True), disable=as_json)
+
+
 def store_target(store: Optional[str], no_store: bool) -> Any:
     """What the API's ``store=`` gets: None (not recorded), the store named, or True (the default one)."""
     return None if no_store else (store or True)

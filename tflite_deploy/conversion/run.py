@@ -18,7 +18,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -168,20 +168,3 @@ def _conversion_bytes(source: SourceModel) -> float:
     size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else \
         (p.stat().st_size if p.exists() else 0)
     return max(MIN_CONVERSION_BYTES, BYTES_PER_MODEL_BYTE * size)
-
-
-def conversion_table_rows(artifacts: Iterable[Converted]) -> list[dict[str, Any]]:
-    """Rows for the size table: raw and gzipped size, the ratio to the float32 variant, and for a
-    failed recipe ``failed`` and its ``error`` (no sizes)."""
-    arts = list(artifacts)
-    ref = next((a for a in arts if not a.failed and a.meta.get("recipe", {}).get("weights") == "float32"
-                and a.meta.get("recipe", {}).get("activations") == "float32"), None)
-    rows = []
-    for a in arts:
-        row: dict[str, Any] = {"failed": False, "error": None, **a.to_dict(),
-                               "summary": Recipe.from_dict(a.meta["recipe"]).summary()}
-        ok = ref is not None and not a.failed
-        row["ratio"] = (ref.size_bytes / a.size_bytes) if ok else None  # type: ignore[union-attr]
-        row["gzip_ratio"] = (ref.gzip_bytes / a.gzip_bytes) if ok else None  # type: ignore[union-attr]
-        rows.append(row)
-    return rows

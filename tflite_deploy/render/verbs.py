@@ -214,7 +214,7 @@ def recipes_table(recipes: Sequence[Any], patterns: Sequence[tuple[str, str]], c
 
 
 def conversion_table(rows: Sequence[dict], console: Console) -> None:
-    """Sizes of a convert run (rows from ``conversion.conversion_table_rows``); failed recipes are
+    """Sizes of a convert run (rows from ``render.items.convert_items``); failed recipes are
     rows marked FAILED, their reasons printed below the table."""
     made = [r for r in rows if not r.get("failed")]
     where = f" in {Path(made[0]['path']).parent}" if made else ""

@@ -1,0 +1,39 @@
+"""``demo``: the whole job on bundled data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from tflite_deploy import api
+from tflite_deploy.cli._common import JsonFlag, console, progress_bars, quiet_python_warnings, user_errors
+from tflite_deploy.render.items import convert_items, demo_items
+from tflite_deploy.envelope import dumps
+from tflite_deploy.render import verbs as render
+
+
+# ------------------------------------------------------------------------------------------ demo
+@user_errors
+def demo(
+    out_dir: Path = typer.Option(Path("out/demo"), "--out", "-o", help="Where the model and variants go."),
+    epochs: int = typer.Option(30, help="Training epochs for the digits CNN."),
+    as_json: JsonFlag = False,
+) -> None:
+    """The whole job on bundled data: train, convert with every preset, measure size, accuracy and latency."""
+    quiet_python_warnings()
+    with progress_bars(as_json) as progress:
+        d = api.demo(out_dir, epochs, progress=progress)
+    if as_json:
+        print(dumps("demo", demo_items(d)))
+        return
+    console().print(f"Trained [bold]{d.model}[/]: float test accuracy {d.float_accuracy:.1%} on digits:test")
+    render.demo_report(d.artifacts, d.evals[1:], d.benches, console())
+    console().print(f"Next: [bold]tflite-deploy inspect {d.artifacts[2].path}[/], "
+              f"[bold]tflite-deploy eval {d.model} {d.artifacts[2].path} -d digits:test --per-layer[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="demo")(demo)
