@@ -59,7 +59,7 @@ def test_runner_choice():
     assert resolve_host_runner("compiled", "xnnpack") == "compiled"
     assert resolve_host_runner("auto", "none") == "interpreter"
     assert resolve_host_runner("auto", "reference") == "interpreter"
-    with pytest.raises(UserError, match="--runner interpreter"):
+    with pytest.raises(UserError, match="runner=interpreter"):
         resolve_host_runner("compiled", "reference")
     with pytest.raises(UserError, match="Unknown host runner"):
         resolve_host_runner("gpu", "xnnpack")

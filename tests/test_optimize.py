@@ -156,13 +156,13 @@ def test_interrupted_training_resumes_from_the_checkpoint(digits_keras, tmp_path
                 raise KeyboardInterrupt
 
     kw = dict(sparsity=0.75, baseline=False, eval_data=None)
-    with pytest.raises(TrainingInterrupted, match=r"after 1 of 2 epoch.*--resume"):
+    with pytest.raises(TrainingInterrupted, match=r"after 1 of 2 epoch.*resume=True"):
         optimize(digits_keras, "prune", "digits", 2, tmp_path, callbacks=[StopAfterFirstEpoch()], **kw)
     ckpt_dir = tmp_path / "checkpoints" / "1-prune"
     assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith("ckpt-1")
     assert not list(tmp_path.glob("*.tflite"))
     # without --resume an unfinished run is not thrown away silently
-    with pytest.raises(OptimizeError, match="unfinished.*--resume"):
+    with pytest.raises(OptimizeError, match="unfinished.*resume=True"):
         optimize(digits_keras, "prune", "digits", 2, tmp_path, **kw)
     # resuming with other options is refused
     with pytest.raises(OptimizeError, match="another run.*options"):

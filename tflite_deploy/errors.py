@@ -15,9 +15,10 @@ from typing import Optional
 class UserError(Exception):
     """Bad input: the message says which file or parameter and what is wrong with it.
 
-    ``param`` names the API parameter the error is about (``runs``), when it is about one: the
-    message names it with its Python name, and the command line shows its own flag there instead
-    (:meth:`naming`), so ``bench(runs=0)`` says ``runs`` and ``tflite-deploy bench --runs 0`` says ``--runs``.
+    ``param`` names the API parameter the error is about, when it is about one. The message names it
+    as the API spells it, ``runs=0`` (``force=True`` for a switch, or just ``runs`` where no value
+    fits); the command line shows its own flag there instead (:meth:`naming`): ``bench(runs=0)``
+    says ``runs must be at least 1``, ``bench --runs 0`` says ``--runs must be at least 1``.
     """
 
     exit_code = 2
@@ -26,11 +27,16 @@ class UserError(Exception):
         super().__init__(message)
         self.param = param
 
-    def naming(self, name: str) -> str:
-        """The message with its first mention of ``param`` spelled ``name`` (a flag such as ``--runs``)."""
+    def naming(self, flag: str) -> str:
+        """The message with ``param`` spelled ``flag`` once: its first ``param=VALUE`` becomes ``FLAG VALUE``
+        (``param=True``: ``FLAG``); a message without one has its first bare ``param`` replaced."""
         if not self.param:
             return str(self)
-        return re.sub(rf"(?<![\w-]){re.escape(self.param)}(?![\w-])", lambda _: name, str(self), count=1)
+        name = re.escape(self.param)
+        assigned = re.compile(rf"(?<![\w.=-]){name}(?:(=True)\b|=)")
+        if assigned.search(str(self)):
+            return assigned.sub(lambda m: flag if m.group(1) else flag + " ", str(self), count=1)
+        return re.sub(rf"(?<![\w.=-]){name}(?![\w=-])", lambda _: flag, str(self), count=1)
 
 
 class ModelError(UserError):

@@ -32,9 +32,12 @@ def console(stderr: bool = False) -> Console:
 
 def flag_for(param: str) -> Optional[str]:
     """The running command's option for the API parameter ``param`` (``runs`` -> ``--runs``), if it has one."""
-    import click
+    try:  # Typer 0.2x runs its commands on its own copy of click; older ones on click itself
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
 
-    ctx = click.get_current_context(silent=True)
+    ctx = get_current_context(silent=True)
     if ctx is None:
         return None
     spelled = "--" + param.replace("_", "-")
@@ -69,11 +72,11 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def progress_bars(as_json: bool):  # type: ignore[no-untyped-def]
+def progress_bars(disable: bool):  # type: ignore[no-untyped-def]
     """Progress on stderr while a command works (none with ``--json``: its stdout is one document)."""
     from tflite_deploy.render.verbs import progress_bars as bars
 
-    return bars(console(stderr=True), disable=as_json)
+    return bars(console(stderr=True), disable=disable)
 
 
 def store_target(store: Optional[str], no_store: bool) -> Any:

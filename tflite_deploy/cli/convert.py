@@ -19,11 +19,11 @@ from tflite_deploy.render import verbs as render
 
 # --------------------------------------------------------------------------------------- recipes
 @user_errors
-def recipes(recipes_file: RecipeFiles = [], as_json: JsonFlag = False) -> None:  # noqa: B006
+def recipes(recipe_files: RecipeFiles = [], as_json: JsonFlag = False) -> None:  # noqa: B006
     """List the built-in recipes (presets), those in recipe files, and the optimization name patterns."""
     from tflite_deploy.recipes import OPTIMIZE_NAME_PATTERNS
 
-    found = api.load_recipes(files=recipes_file)
+    found = api.load_recipes(files=recipe_files)
     if as_json:
         print(dumps("recipes", [*(r.to_dict() for r in found), *({"name": n, "pattern": True, "description": d}
                                                                    for n, d in OPTIMIZE_NAME_PATTERNS)]))
@@ -41,7 +41,7 @@ def convert(
                                        help="Representative dataset: digits[:train], photos, an image folder, "
                                             "or a .npz/.npy file."),
     out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for the .tflite files and sidecars."),
-    recipes_file: RecipeFiles = [],  # noqa: B006
+    recipe_files: RecipeFiles = [],  # noqa: B006
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
     color: ColorMode = None, layout: Layout = None, unsafe_deserialization: Unsafe = False, as_json: JsonFlag = False,
     input_shape: Optional[str] = typer.Option(None, "--input-shape", help="ONNX models with dynamic "
@@ -54,7 +54,7 @@ def convert(
     pre = api.preprocess(size, scale, mean, std, color, layout)
     quiet_python_warnings()
     with progress_bars(as_json) as progress:
-        arts = api.convert(model, recipe, data, out_dir, recipe_files=recipes_file, preprocess=pre,
+        arts = api.convert(model, recipe, data, out_dir, recipe_files=recipe_files, preprocess=pre,
                            input_shape=input_shape, progress=progress, store=store_target(store, no_store),
                            tag=tag, unsafe_deserialization=unsafe_deserialization, jobs=jobs)
     rows = convert_items(arts)

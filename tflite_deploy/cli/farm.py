@@ -107,13 +107,13 @@ def _cells(run: Any) -> list[dict]:
 
 def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str], no_store: bool,
          tool: Optional[Path], host_slots: int, scheduler: Optional[str], as_json: bool = False) -> None:
+    from tflite_deploy import farm_run
     from tflite_deploy.envelope import dumps
     from tflite_deploy.render import farm as view
-    from tflite_deploy.farm.run import run_plan
 
     out, err = console(), console(stderr=True)
     with view.device_rows(err) as progress:
-        done = run_plan(plan, out_dir, store=store, use_store=not no_store, progress=progress,
+        done = farm_run(plan, out_dir, store=store, use_store=not no_store, progress=progress,
                         **_options(resume, tag, tool, host_slots, err, scheduler))
     if as_json:
         print(dumps("farm-run", _cells(done)))
@@ -125,13 +125,13 @@ def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], s
 
 def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str],
              tool: Optional[Path], host_slots: int, scheduler: Optional[str], as_json: bool = False) -> None:
+    from tflite_deploy import farm_nightly
     from tflite_deploy.envelope import dumps
     from tflite_deploy.render import farm as view
-    from tflite_deploy.farm.run import nightly
 
     out, err = console(), console(stderr=True)
     with view.device_rows(err) as progress:
-        night = nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err, scheduler))
+        night = farm_nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err, scheduler))
     if as_json:
         print(dumps("farm-nightly", [{
             "run_id": night.run.run_id, "report": str(night.report), "note": night.note,

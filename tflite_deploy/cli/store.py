@@ -1,9 +1,9 @@
-"""The commands that read the results store: ``history``, ``compare`` and ``report``.
+"""The commands that read the results store: ``history``, ``compare`` and ``report``, each one call
+of the API (:func:`tflite_deploy.history`, :func:`~tflite_deploy.compare`, :func:`~tflite_deploy.report`).
 
-``cli.py`` calls :func:`register` once. Every command takes ``--store`` (a path or a SQLAlchemy
-URL; default ``$TFLITE_DEPLOY_STORE`` or ``./tflite-deploy.db``). The measuring commands write to
-the same store through :func:`tflite_deploy.store.record_results` / ``Store.add_result`` with the
-flags ``--store URL_OR_PATH``, ``--tag NAME`` and ``--no-store`` (wired in their own commands).
+Every command takes ``--store`` (a path or a SQLAlchemy URL; default ``$TFLITE_DEPLOY_STORE`` or
+``./tflite-deploy.db``). The measuring commands write to the same store with ``--store``, ``--tag``
+and ``--no-store`` (see ``_common``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import List, Optional
 
 import typer
 
-from tflite_deploy.cli._common import JsonFlag, MinEffect, StoreFrom, console, user_errors
+from tflite_deploy import api
+from tflite_deploy.cli._common import JsonFlag, MinEffect, StoreFrom, console, progress_bars, user_errors
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
 from tflite_deploy.render.store import comparison_table, history_table, plain, report_written
@@ -40,23 +41,12 @@ def history_cmd(
     store: StoreFrom = None,
 ) -> None:
     """Runs and results from the store, oldest first, filtered."""
-    from tflite_deploy.store import open_store
-    from tflite_deploy.store.query import HISTORY_COLUMNS, history, parse_time
-
     if as_json and as_csv:
         raise UserError("--json and --csv exclude each other: choose one.")
-    with open_store(store, create=False) as st:
-        if runs_only:
-            rows = st.runs(tag=tag, limit=limit)
-            cols = ["id", "started_at", "tag", "git_commit", "argv", "cwd"]
-            title = f"Runs in {st.name}"
-        else:
-            rows = history(st, model=model, recipe=recipe, target=target, delegate=delegate, tag=tag, kind=kind,
-                           run_id=st.resolve_run(run) if run else None, since=parse_time(since, "--since"),
-                           until=parse_time(until, "--until"), limit=limit, with_document=False)
-            cols = list(HISTORY_COLUMNS)
-            title = f"{len(rows)} result(s) in {st.name}"
-    _print_rows(rows, cols, title, "runs" if runs_only else "history", as_json, as_csv)
+    found = api.history(store or True, model=model, recipe=recipe, target=target, delegate=delegate, tag=tag,
+                        kind=kind, run=run, since=since, until=until, limit=limit, runs_only=runs_only)
+    title = f"Runs in {found.store}" if runs_only else f"{len(found.rows)} result(s) in {found.store}"
+    _print_rows(found.rows, list(found.columns), title, found.kind, as_json, as_csv)
 
 
 def _print_rows(rows: list, cols: list, title: str, kind: str, as_json: bool, as_csv: bool) -> None:
@@ -89,10 +79,7 @@ def compare_cmd(
 
     Exit code 1 when any cell regressed (slower, less accurate, larger, failed or missing on NEW).
     """
-    from tflite_deploy import api
-    from tflite_deploy.render.verbs import progress_bars
-
-    with progress_bars(console(stderr=True), disable=as_json or not confirm) as progress:
+    with progress_bars(as_json or not confirm) as progress:
         cmp = api.compare(base, new, store=store or True, min_effect=min_effect, confirm=confirm, repeat=repeat,
                           progress=progress)
     if as_json:
@@ -114,21 +101,11 @@ def report_cmd(
     store: StoreFrom = None,
 ) -> None:
     """An HTML report (tables, plots, verdicts) and optionally Markdown with PNGs for a pull request."""
-    from tflite_deploy.reporting.build import build_report
-    from tflite_deploy.reporting.render import write_html, write_markdown
-    from tflite_deploy.store import open_store
-
-    if out_file.suffix.lower() not in (".html", ".htm"):
-        raise UserError(f"--out {out_file}: the report is HTML; give a file name ending in .html.")
-    with open_store(store, create=False) as st:
-        rep = build_report(st, runs or ["latest"], min_effect=min_effect)
-    write_html(rep, out_file)
-    md = write_markdown(rep, markdown) if markdown is not None else None
+    written = api.report(runs or ["latest"], out_file, markdown=markdown, store=store or True, min_effect=min_effect)
     if as_json:
-        print(dumps("report", [{"html": str(out_file), "markdown": str(md) if md else None,
-                                "plots": len(rep.plots), "rows": len(rep.rows)}]))
+        print(dumps("report", [written.to_dict()]))
     else:
-        report_written(out_file, md, len(rep.plots), len(rep.rows), console())
+        report_written(written.html, written.markdown, written.plots, written.rows, console())
 
 
 def register(app: typer.Typer) -> None:

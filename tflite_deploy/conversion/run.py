@@ -64,7 +64,7 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     if not recipes:
         raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
     if jobs is not None and jobs < 1:
-        raise UserError(f"--jobs (jobs=) must be 1 or more, not {jobs}: it is how many recipes convert at a time.")
+        raise UserError(f"jobs must be 1 or more, not {jobs}: it is how many recipes convert at a time.", param="jobs")
     source = open_source(model, input_shape, dataset)
     if source.framework == "tflite":  # the AI Edge Quantizer rewrites the float .tflite itself
         from tflite_deploy.conversion import aeq as quantizer

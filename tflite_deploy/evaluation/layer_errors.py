@@ -51,16 +51,16 @@ def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int =
 
     side = read_sidecar(Path(variant))
     if side is None:
-        raise UserError(f"--per-layer needs the sidecar JSON of {variant} (written by `tflite-deploy "
+        raise UserError(f"Per-layer errors need the sidecar JSON of {variant} (written by `tflite-deploy "
                         "convert`) to know its source model and recipe.")
     recipe = Recipe.from_dict(side["recipe"])
     if recipe.activations != "int8":
         # The debugger's float/quantized comparison exists for int8 only; for int16x8 it silently
         # quantizes to int8 instead, which would report the wrong model.
-        raise UserError(f"--per-layer applies to int8 full-integer variants; {variant} is {recipe.summary()}.")
+        raise UserError(f"Per-layer errors apply to int8 full-integer variants; {variant} is {recipe.summary()}.")
     source_path = Path(side["source"]["path"])
     if side["source"].get("format") == "tflite":  # AEQ-made variants have no TF converter to replay
-        raise UserError(f"--per-layer re-quantizes the source with the TF converter's QuantizationDebugger; "
+        raise UserError(f"Per-layer errors re-quantize the source with the TF converter's QuantizationDebugger; "
                         f"{variant} was made from a .tflite by the AI Edge Quantizer, which it cannot replay.")
     if side["source"].get("format") == "onnx":  # reconverted through onnx2tf, as convert did
         from tflite_deploy.sources import open_source
