@@ -187,16 +187,9 @@ def _marked(results: list[Result], marks: Mapping[str, str]) -> list[Result]:
 def layer_errors(variants: Sequence[PathLike], data: DataSpec, *, preprocess: Optional[Preprocess] = None,
                  progress: Optional[ProgressCallback] = None) -> dict[str, list["LayerError"]]:
     """Per-layer quantization error (worst first) of each full-integer int8 variant that has a sidecar."""
-    from tflite_deploy.artifact import read_sidecar
-    from tflite_deploy.evaluation.layer_errors import per_layer_errors
+    from tflite_deploy.evaluation.layer_errors import int8_layer_errors
 
-    dataset = open_dataset(data, preprocess) if isinstance(data, str) else data
-    chosen = [str(v) for v in variants if (read_sidecar(Path(v)) or {}).get("recipe", {}).get("activations") == "int8"]
-    out = {}
-    for i, v in enumerate(chosen):
-        report(progress, "per-layer", i, len(chosen), f"Per-layer error of {Path(v).name} ...")
-        out[v] = per_layer_errors(v, dataset)
-    return out
+    return int8_layer_errors(variants, open_dataset(data, preprocess) if isinstance(data, str) else data, progress)
 
 
 def _check_threads(threads: Optional[int]) -> None:
@@ -339,18 +332,9 @@ def list_devices(adb_server: Optional[str] = None) -> list["DeviceInfo"]:
 def parse_logs(logs: Sequence[PathLike], *, delegate: str = "cpu", target: str = "unknown",
                store: StoreSpec = None, tag: Optional[str] = None) -> list[Result]:
     """benchmark_model output (or a logcat dump of the benchmark APK) captured elsewhere, as bench Results."""
-    from tflite_deploy.benchmark.parse import parse_benchmark_log, to_result
+    from tflite_deploy.benchmark.parse import read_log_files
 
-    results = []
-    for f in map(Path, logs):
-        if not f.is_file():
-            raise UserError(f"Log {f} does not exist.")
-        log = parse_benchmark_log(f.read_bytes())
-        graph = log.params.get("Graph") or str(f)
-        threads = log.params.get("Num threads") or log.params.get("#threads used for CPU inference")
-        results.append(to_result(log, artifact=graph, target=target, delegate=delegate, runner="log",
-                                 settings={"log_file": str(f), "threads": int(threads) if threads and
-                                           threads.isdigit() else None}))
+    results = read_log_files(logs, delegate=delegate, target=target)
     with _recording(store, tag) as rec:  # every log is read first: a bad one records nothing
         return [rec.result(r) for r in results] if rec else results
 

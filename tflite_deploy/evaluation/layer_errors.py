@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import UserError
+from tflite_deploy.progress import ProgressCallback, report
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,16 @@ def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int =
                          float(r["mean_error"]), float(r["max_abs_error"]),
                          float(np.sqrt(float(r["mean_squared_error"])))) for r in rows]
     return sorted(layers, key=lambda e: -np.nan_to_num(e.rmse_over_scale, nan=-1.0))
+
+
+def int8_layer_errors(variants: Sequence[str | Path], dataset: str | Dataset,
+                      progress: Optional[ProgressCallback] = None) -> dict[str, list[LayerError]]:
+    """Per-layer errors (worst first) of each variant whose sidecar says full-integer int8; others are left out."""
+    from tflite_deploy.artifact import read_sidecar
+
+    chosen = [str(v) for v in variants if (read_sidecar(Path(v)) or {}).get("recipe", {}).get("activations") == "int8"]
+    out = {}
+    for i, v in enumerate(chosen):
+        report(progress, "per-layer", i, len(chosen), f"Per-layer error of {Path(v).name} ...")
+        out[v] = per_layer_errors(v, dataset)
+    return out
