@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Un
 
 from tflite_deploy.artifact import Artifact, ConversionFailure
 from tflite_deploy.errors import UserError
-from tflite_deploy.progress import ProgressCallback, ProgressEvent, report
+from tflite_deploy.progress import ProgressCallback, ProgressEvent
+from tflite_deploy.progress import report as report_progress  # `report` is the HTML report verb here
 from tflite_deploy.recipes import PRESETS, Recipe, load_recipe_file, resolve
 from tflite_deploy.store.recording import Recorder, StoreSpec, open_recorder
 from tflite_deploy.result import Result
@@ -137,7 +138,7 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
     from tflite_deploy.sources import open_source
 
     if isinstance(model, (str, Path)):
-        report(progress, "load", 0, None, f"Loading {model} ...")
+        report_progress(progress, "load", 0, None, f"Loading {model} ...")
         model = open_source(model, input_shape, dataset, unsafe_deserialization=unsafe_deserialization)
     elif input_shape is not None:
         raise UserError("input_shape applies to an ONNX model given by its path, not to a loaded model.")
@@ -446,14 +447,14 @@ def demo(out: PathLike = "out/demo", epochs: int = 30, *, progress: Optional[Pro
     from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
     from tflite_deploy.sources.demo import train_demo_model
 
-    report(progress, "train", 0, None, "Training a digits CNN on real handwriting (scikit-learn digits) ...")
+    report_progress(progress, "train", 0, None, "Training a digits CNN on real handwriting (scikit-learn digits) ...")
     model_path, accuracy = train_demo_model(Path(out), epochs)
-    report(progress, "train", 1, 1, f"Trained {model_path}: float test accuracy {accuracy:.1%} on digits:test",
+    report_progress(progress, "train", 1, 1, f"Trained {model_path}: float test accuracy {accuracy:.1%} on digits:test",
            model_path)
     arts = convert(model_path, list(PRESETS), "digits:train", out, progress=progress)
     paths = [a.path for a in arts]
-    report(progress, "evaluate", 0, None, "Evaluating every variant on digits:test ...")
+    report_progress(progress, "evaluate", 0, None, "Evaluating every variant on digits:test ...")
     evals = evaluate(model_path, paths, "digits:test")
-    report(progress, "bench", 0, None, "Measuring host latency, interleaved ...")
+    report_progress(progress, "bench", 0, None, "Measuring host latency, interleaved ...")
     benches = bench_host(paths, HostBenchSettings(runs=300, warmup=20, min_seconds=0.5))
     return DemoReport(str(model_path), accuracy, tuple(arts), tuple(evals), tuple(benches))

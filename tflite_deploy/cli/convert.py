@@ -1,5 +1,4 @@
-"""``recipes`` and ``convert``: the recipes known, and a model converted with some of them.
-"""
+"""``recipes`` and ``convert``: the recipes known, and a model converted with some of them."""
 
 from __future__ import annotations
 
@@ -12,9 +11,9 @@ from tflite_deploy import api
 from tflite_deploy.cli._common import (ColorMode, ImageSize, JsonFlag, Layout, NoStore, PixelMean, PixelScale,
                                        PixelStd, RecipeFiles, RunTag, StoreTo, Unsafe, console, progress_bars,
                                        quiet_python_warnings, store_target, user_errors)
-from tflite_deploy.render.items import convert_items, demo_items
 from tflite_deploy.envelope import dumps
 from tflite_deploy.render import verbs as render
+from tflite_deploy.render.items import convert_items
 
 
 # --------------------------------------------------------------------------------------- recipes

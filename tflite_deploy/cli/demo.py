@@ -1,18 +1,16 @@
-"""``demo``: the whole job on bundled data.
-"""
+"""``demo``: the whole job on bundled data."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from tflite_deploy import api
 from tflite_deploy.cli._common import JsonFlag, console, progress_bars, quiet_python_warnings, user_errors
-from tflite_deploy.render.items import convert_items, demo_items
 from tflite_deploy.envelope import dumps
 from tflite_deploy.render import verbs as render
+from tflite_deploy.render.items import demo_items
 
 
 # ------------------------------------------------------------------------------------------ demo

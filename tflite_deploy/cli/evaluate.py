@@ -1,5 +1,4 @@
-"""``eval``: accuracy of .tflite variants against their float reference.
-"""
+"""``eval``: accuracy of .tflite variants against their float reference."""
 
 from __future__ import annotations
 

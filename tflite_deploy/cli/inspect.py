@@ -1,10 +1,8 @@
-"""``inspect``: what is inside a .tflite file (no TensorFlow).
-"""
+"""``inspect``: what is inside a .tflite file (no TensorFlow)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 

@@ -1,10 +1,9 @@
-"""``optimize``: fine-tune with TF-MOT, convert to int8, verify what the file holds.
-"""
+"""``optimize``: fine-tune with TF-MOT, convert to int8, verify what the file holds."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
