@@ -99,7 +99,8 @@ STORE_HELP = ("Results store: a file path (SQLite) or a URL such as postgresql+p
 StoreFrom = Annotated[Optional[str], typer.Option("--store", envvar="TFLITE_DEPLOY_STORE", help=STORE_HELP)]
 # The measuring commands (convert, eval, bench, parse-log) record there (the API reads the variable).
 StoreTo = Annotated[Optional[str], typer.Option("--store", help="Record results in this store. " + STORE_HELP)]
-RunTag = Annotated[Optional[str], typer.Option("--tag", help="Tag of this run in the store (e.g. nightly).")]
+RunTag = Annotated[Optional[str], typer.Option("--tag", help="Tag of this run in the store (e.g. nightly; a farm "
+                                                           "run's default is its plan's tag).")]
 NoStore = Annotated[bool, typer.Option("--no-store", help="Do not record the results.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the JSON envelope instead of tables.")]
 

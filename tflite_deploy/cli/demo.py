@@ -26,11 +26,8 @@ def demo(
         d = api.demo(out_dir, epochs, progress=progress)
     if as_json:
         print(dumps("demo", demo_items(d)))
-        return
-    console().print(f"Trained [bold]{d.model}[/]: float test accuracy {d.float_accuracy:.1%} on digits:test")
-    render.demo_report(d.artifacts, d.evals[1:], d.benches, console())
-    console().print(f"Next: [bold]tflite-deploy inspect {d.artifacts[2].path}[/], "
-              f"[bold]tflite-deploy eval {d.model} {d.artifacts[2].path} -d digits:test --per-layer[/]")
+    else:
+        render.demo_story(d, console())
 
 
 def register(app: typer.Typer) -> None:

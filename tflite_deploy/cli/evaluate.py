@@ -14,6 +14,7 @@ from tflite_deploy.cli._common import (ColorMode, Force, ImageSize, JsonFlag, La
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
 from tflite_deploy.render import verbs as render
+from tflite_deploy.render.items import eval_items
 
 
 # ------------------------------------------------------------------------------------------ eval
@@ -43,14 +44,9 @@ def eval_cmd(
                                progress=progress, store=store_target(store, no_store), tag=tag, force=force)
         layers = api.layer_errors([r.artifact for r in results[1:]], ds, progress=progress) if per_layer else {}
     if as_json:
-        print(dumps("eval", [{**r.to_dict(), **({"per_layer": [e.to_dict() for e in layers[r.artifact]]}
-                                                 if r.artifact in layers else {})} for r in results]))
-        return
-    render.eval_report(results, console())
-    for path, rows in layers.items():
-        render.layer_report(Path(path).name, rows, console())
-    if per_layer and not layers:
-        console().print("[dim]--per-layer: no full-integer variant with a sidecar among the models given.[/]")
+        print(dumps("eval", eval_items(results, layers)))
+    else:
+        render.eval_with_layers(results, layers, per_layer, console())
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import typer
 
-from tflite_deploy.cli._common import JsonFlag, StoreFrom, console, user_errors
+from tflite_deploy.cli._common import JsonFlag, RunTag, StoreFrom, console, user_errors
 
 
 def adb_serials() -> list[str]:
@@ -23,7 +23,7 @@ def adb_serials() -> list[str]:
 PlanArg = typer.Argument(..., help="The plan file (YAML).")
 OutOption = typer.Option(Path("out/farm"), "--out", "-o", help="Folder for reports (and the run records with --no-store).")
 ResumeOption = typer.Option(None, "--resume", help="Run only the cells run RUN_ID did not finish.")
-TagOption = typer.Option(None, "--tag", help="This run's tag in the store (default: the plan's tag).")
+# not _common's NoStore: a farm run without the store still records, in a folder (resume needs it)
 NoStoreOption = typer.Option(False, "--no-store", help="Record cells in OUT/RUN_ID/cells.jsonl instead of the store.")
 ToolOption = typer.Option(None, "--benchmark-binary", help="benchmark_model for the device cells.")
 SchedulerOption = typer.Option(None, "--scheduler", help="A lab's Dask scheduler (tcp:// or tls://; TLS from "
@@ -61,7 +61,7 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
     @farm.command("run")
     @user_errors
     def run(
-        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
+        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: RunTag = None,
         store: StoreFrom = None, no_store: bool = NoStoreOption,
         benchmark_binary: Optional[Path] = ToolOption, host_slots: int = HostSlotsOption,
         scheduler: Optional[str] = SchedulerOption, as_json: JsonFlag = False,
@@ -73,7 +73,7 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
     @farm.command("nightly")
     @user_errors
     def nightly(
-        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
+        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: RunTag = None,
         store: StoreFrom = None, benchmark_binary: Optional[Path] = ToolOption,
         host_slots: int = HostSlotsOption, scheduler: Optional[str] = SchedulerOption, as_json: JsonFlag = False,
     ) -> None:

@@ -1,12 +1,14 @@
 """The items of a ``--json`` envelope (see :mod:`tflite_deploy.envelope`) for what an API verb returned,
-when they are more than the records' own ``to_dict()``: the sizes table of ``convert``, the rows of ``demo``."""
+when they are more than the records' own ``to_dict()``: the sizes table of ``convert``, ``eval`` with
+its per-layer errors, the rows of ``demo``."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 from tflite_deploy.artifact import Artifact, ConversionFailure
 from tflite_deploy.recipes import Recipe
+from tflite_deploy.result import Result
 
 def convert_items(artifacts: Iterable[Union[Artifact, ConversionFailure]]) -> list[dict[str, Any]]:
     """Rows for the size table: raw and gzipped size, the ratio to the float32 variant, and for a
@@ -30,3 +32,9 @@ def demo_items(demo: Any) -> list[dict[str, Any]]:
     rows = convert_items(demo.artifacts)
     return [{"recipe": a["recipe"], "artifact": a, "eval": e.to_dict(), "bench": b.to_dict()}
             for a, e, b in zip(rows, demo.evals[1:], demo.benches)]
+
+
+def eval_items(results: Sequence[Result], layers: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Each eval Result, with ``per_layer`` (worst first) added to the variants that have them."""
+    return [{**r.to_dict(), **({"per_layer": [e.to_dict() for e in layers[r.artifact]]} if r.artifact in layers
+                               else {})} for r in results]
