@@ -157,7 +157,7 @@ def train(keras_model: Any, tech: Technique, opts: Options, ds: Dataset, ckpt_ro
                 done = int(epoch_var.numpy())
                 raise TrainingInterrupted(
                     f"Training interrupted in stage {i + 1}/{len(tech.stages)} ({stage.kind}) after {done} of "
-                    f"{opts.epochs} epoch(s). The checkpoint is in {ckpt_dir}: run the same command with resume=True "
+                    f"{opts.epochs} epoch(s). The checkpoint is in {ckpt_dir}: run it again with resume=True "
                     f"to continue from epoch {done + 1}.", param="resume") from None
             finally:
                 tf.get_logger().setLevel(level)
