@@ -56,6 +56,8 @@ def test_other_commands_name_their_own_flags(tmp_path):
 
     res = runner.invoke(app, ["history", "--store", str(tmp_path / "none.db"), "--until", "yesterday"])
     assert res.exit_code == 2 and "--store" in res.stderr  # no store there: the flag to name another
+    res = runner.invoke(app, ["history", "--store", str(tmp_path / "[bold]x.db")])
+    assert res.exit_code == 2 and "[bold]x.db" in res.stderr  # a message is text, not Rich markup
 
 
 def test_a_message_names_the_flag_only_where_the_command_has_one():

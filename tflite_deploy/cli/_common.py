@@ -62,8 +62,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            console(stderr=True).print(f"[bold red]error:[/] {shown(e)}", highlight=False, soft_wrap=True,
-                                       markup=True)
+            from rich.markup import escape  # a message may hold brackets: [SERIAL], a shape (1, [2])
+
+            console(stderr=True).print(f"[bold red]error:[/] {escape(shown(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             console(stderr=True).print("interrupted", highlight=False)
