@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.device import bench_devices, split_harness_output
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tests.support.fake_adbd import DEFAULT_PROPS
 
@@ -131,7 +131,7 @@ def test_harness_script_runs_under_posix_sh(tmp_path):
 
 def test_bench_device_does_not_import_tensorflow(adb_device, digits_variants, benchmark_binary, tmp_path):
     """A whole device run, measured on the fake device, without TensorFlow in the process."""
-    code = ("import sys\nfrom tflite_deploy.cli.commands import app\ntry:\n    app(['bench', %r, '-D', %r, '--runs', '5', "
+    code = ("import sys\nfrom tflite_deploy.cli import app\ntry:\n    app(['bench', %r, '-D', %r, '--runs', '5', "
             "'--min-seconds', '0', '--benchmark-binary', %r, '--json'])\nexcept SystemExit:\n    pass\n"
             "print('TF' if 'tensorflow' in sys.modules else 'NO-TF', file=sys.stderr)"
             % (str(digits_variants["int8"].path), adb_device.serial, str(benchmark_binary)))

@@ -13,7 +13,7 @@ from tflite_deploy.benchmark import binaries
 from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.device import bench_devices
 from tflite_deploy.benchmark.flags import benchmark_args, resolve_runtime
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import UserError
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.device import HARNESS, bench_devices, split_harness_output
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from tflite_deploy.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
-CLI = [sys.executable, "-m", "tflite_deploy.cli.commands"]
+CLI = [sys.executable, "-m", "tflite_deploy.cli"]
 
 
 def write_plan(tmp: Path, models: dict, recipes: str, targets: str, delegates: str, extra: str = "") -> Path:

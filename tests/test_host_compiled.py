@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tflite_deploy.benchmark.compiled import CompiledRunner, resolve_host_runner
 from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.host import bench_host
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import UserError
 from tflite_deploy.result import Result
@@ -60,7 +60,7 @@ def test_runner_choice():
     assert resolve_host_runner("compiled", "xnnpack") == "compiled"
     assert resolve_host_runner("auto", "none") == "interpreter"
     assert resolve_host_runner("auto", "reference") == "interpreter"
-    with pytest.raises(UserError, match="--runner interpreter"):
+    with pytest.raises(UserError, match="runner=interpreter"):
         resolve_host_runner("compiled", "reference")
     with pytest.raises(UserError, match="Unknown host runner"):
         resolve_host_runner("gpu", "xnnpack")
@@ -88,7 +88,7 @@ def test_compiled_runner_keeps_litert_chatter_off_stderr(digits_variants):
     """LiteRT logs environment set-up (at creation and at the first buffer write) and, from a static
     object destroyed after Python ends, its teardown: none of it may reach the user's terminal."""
     models = [str(digits_variants["int8"].path), str(digits_variants["float32"].path)]
-    code = "import sys; from tflite_deploy.cli.commands import app; sys.argv[0] = 'tflite-deploy'; app()"
+    code = "import sys; from tflite_deploy.cli import app; sys.argv[0] = 'tflite-deploy'; app()"
     p = subprocess.run([sys.executable, "-c", code, "bench", *models, "--runner", "compiled", "--runs", "5",
                         "--min-seconds", "0", "--json"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import RecipeError, UserError
 from tflite_deploy.optimization import OptimizeError, recipe_from_name, verify_tflite
@@ -160,13 +160,13 @@ def test_interrupted_training_resumes_from_the_checkpoint(digits_keras, tmp_path
 
     kw = dict(baseline=False, eval_data=None)
     step = OptimizeStep("prune", sparsity=0.75, epochs=2)
-    with pytest.raises(TrainingInterrupted, match=r"after 1 of 2 epoch.*--resume"):
+    with pytest.raises(TrainingInterrupted, match=r"after 1 of 2 epoch.*resume=True"):
         optimize(digits_keras, step, "digits", tmp_path, callbacks=[StopAfterFirstEpoch()], **kw)
     ckpt_dir = tmp_path / "checkpoints" / "1-prune"
     assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith("ckpt-1")
     assert not list(tmp_path.glob("*.tflite"))
     # without --resume an unfinished run is not thrown away silently
-    with pytest.raises(OptimizeError, match="unfinished.*--resume"):
+    with pytest.raises(OptimizeError, match="unfinished.*resume=True"):
         optimize(digits_keras, step, "digits", tmp_path, **kw)
     # resuming with other options is refused
     with pytest.raises(OptimizeError, match="another run.*options"):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.errors import DatasetError, ModelError
 from tflite_deploy.optimization import OptimizeError
 from tflite_deploy.recipes import OptimizeStep
@@ -398,7 +398,7 @@ def test_a_failed_run_is_replaced_or_resumed_not_a_dead_end(tmp_path):
     with pytest.raises(RuntimeError):
         optimize(path, OptimizeStep("prune", epochs=2), ds, out, callbacks=[FailAt(1)], baseline=False)
     # this one saved epoch 1 before failing: a plain run is refused with the way out, --resume continues
-    with pytest.raises(OptimizeError, match=r"failed \(RuntimeError\) after saving .*Pass --resume"):
+    with pytest.raises(OptimizeError, match=r"failed \(RuntimeError\) after saving .*Pass resume=True"):
         optimize(path, OptimizeStep("prune", epochs=2), ds, out, baseline=False)
     r = optimize(path, OptimizeStep("prune", epochs=2), ds, out, resume=True, baseline=False)
     assert r.stages[0].resumed_from == 1 and r.stages[0].epochs_run == 1
@@ -424,7 +424,7 @@ def test_lambda_layer_needs_an_explicit_opt_in_and_the_message_is_whole(tmp_path
         load_model(path)
     msg = str(e.value)
     assert str(path) in msg and UNSAFE_WHY in msg and msg.endswith("registered custom layer.")
-    assert "--unsafe-deserialization" in msg
+    assert "unsafe_deserialization=True" in msg
     sm = load_model(path, unsafe_deserialization=True)
     assert any(type(layer).__name__ == "Lambda" for layer in sm.keras_model.layers)
     res = cli("convert", path, "-r", "float32", "-o", tmp_path / "o")

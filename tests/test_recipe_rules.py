@@ -230,7 +230,7 @@ def test_unknown_recipe_message_in_full(tmp_path):
     f = tmp_path / "r.yaml"
     f.write_text("recipes:\n  mine: {base: int8}\n")
     tail = (" and optimization recipes such as qat-int8, prune50-int8, cluster16-int8, pqat50-int8, cqat16-int8. "
-            "Define your own in a YAML/TOML file (recipe_files, or --recipes-file).")
+            "Define your own in a YAML/TOML file given as recipe_files=FILE.")
     assert message(resolve, ["int4"]) == f"Unknown recipe 'int4'. Available: {PRESET_LIST},{tail}"
     assert message(resolve, ["float32", "int4"], [f]) == f"Unknown recipe 'int4'. Available: {PRESET_LIST}, mine,{tail}"
 

@@ -339,7 +339,7 @@ def load_recipe_file(path: str | Path) -> dict[str, Recipe]:
 
 
 def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = (),
-            define_hint: str = "Define your own in a YAML/TOML file (recipe_files, or --recipes-file).") -> list[Recipe]:
+            define_hint: str = "Define your own in a YAML/TOML file given as recipe_files=FILE.") -> list[Recipe]:
     """Turn recipe names into recipes, looking in user files first, then presets.
 
     ``define_hint`` ends the message for an unknown name: where the caller lets a user define one."""
@@ -354,7 +354,7 @@ def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = (),
             if made is None:
                 raise RecipeError(f"Unknown recipe {n!r}. Available: {', '.join(available)}, and optimization "
                                   "recipes such as qat-int8, prune50-int8, cluster16-int8, pqat50-int8, "
-                                  "cqat16-int8. " + define_hint)
+                                  "cqat16-int8. " + define_hint, param="recipe_files")
             available[n] = made
         out.append(available[n])
     return out

@@ -292,14 +292,14 @@ def bench_devices(models: Sequence[str | Path], targets: Sequence[str], tool: Op
         what = "benchmark APK" if settings.runner == "apk" else "benchmark_model binary"
         raise UserError(f"The {what} {tool_path} does not exist. Download TFLite's official build for your "
                         "phone's ABI, or leave the option out to fetch it (needs internet).")
-    for lib, flag in ((settings.npu_dispatch_lib, "--npu-dispatch-lib"),
-                      (settings.npu_compiler_plugin, "--npu-compiler-plugin")):
+    for lib, param in ((settings.npu_dispatch_lib, "npu_dispatch_lib"),
+                       (settings.npu_compiler_plugin, "npu_compiler_plugin")):
         if lib and not Path(lib).is_file():
-            raise UserError(f"The NPU library {lib} given with {flag} does not exist.")
+            raise UserError(f"The NPU library {param}={lib} does not exist.", param=param)
     if settings.runner == "apk":
         if settings.runtime == "litert":
-            raise UserError("The benchmark APK is TFLite's classic app: use --runtime tflite (or leave it out) "
-                            "with --runner apk.")
+            raise UserError("The benchmark APK is TFLite's classic app: use runtime=tflite (or leave it out) "
+                            "with runner=apk.", param="runtime")
         settings = replace(settings, runtime="tflite")
     settings = replace(settings, runtime=resolve_runtime(settings.runtime, tool_path))
     for d in settings.delegates:

@@ -26,8 +26,8 @@ DEVICE_RUNNER = "binary"  # benchmark_model over adb shell (or "apk", the benchm
 def check_threads(threads: Optional[int]) -> None:
     """A bad thread count is the option's fault: say so before any model is opened."""
     if threads is not None and threads < 1:
-        raise UserError(f"--threads (threads=) must be 1 or more, not {threads}: it is how many CPU threads the "
-                        "interpreter uses; leave it out for the default.")
+        raise UserError(f"threads must be 1 or more, not {threads}: it is how many CPU threads the interpreter "
+                        "uses; leave it out for the default.", param="threads")
 
 
 @dataclass(frozen=True)
@@ -63,17 +63,18 @@ class BenchOptions:
     def check(self, on_device: bool = True) -> None:
         check_threads(self.threads)
         if self.runs < 1:
-            raise UserError(f"--runs must be at least 1, not {self.runs}.")
+            raise UserError(f"runs must be at least 1, not {self.runs}.", param="runs")
         if self.warmup < 0:
-            raise UserError(f"--warmup must be at least 0, not {self.warmup}.")
+            raise UserError(f"warmup must be at least 0, not {self.warmup}.", param="warmup")
         if self.repeat < 1:
-            raise UserError(f"--repeat is how many independent measurements per file: at least 1, not {self.repeat}.")
+            raise UserError(f"repeat is how many independent measurements per file: at least 1, not {self.repeat}.",
+                            param="repeat")
         if self.timeout is not None and self.timeout <= 0:
-            raise UserError(f"--timeout is a positive number of seconds, not {self.timeout:g}.")
+            raise UserError(f"timeout is a positive number of seconds, not {self.timeout:g}.", param="timeout")
         if on_device and self.runner not in (None, "binary", "apk"):
-            raise UserError(f"--runner on a device is binary or apk, not {self.runner!r}")
+            raise UserError(f"runner on a device is binary or apk, not {self.runner!r}.", param="runner")
         if self.gpu_precision not in ("fp16", "fp32"):
-            raise UserError(f"--gpu-precision is fp16 or fp32, not {self.gpu_precision!r}")
+            raise UserError(f"gpu_precision is fp16 or fp32, not {self.gpu_precision!r}.", param="gpu_precision")
 
     @property
     def delegates(self) -> tuple[str, ...]:

@@ -90,9 +90,9 @@ class Preprocess:
             if len(values) not in (1, channels):
                 shown = ",".join(f"{v:g}" for v in values)
                 raise DatasetError(
-                    f"--{option} {shown} has {len(values)} values, but {self.color} images have {channels} "
+                    f"{option}={shown} has {len(values)} values, but {self.color} images have {channels} "
                     f"channel(s): give one value for all channels or {channels} (one per channel, e.g. "
-                    f"--{option} {','.join([f'{values[0]:g}'] * channels)}).")
+                    f"{','.join([f'{values[0]:g}'] * channels)}).", param=option)
 
     @classmethod
     def from_settings(cls, named: Callable[[str], str] = lambda key: f"--{key}",
@@ -170,12 +170,13 @@ class Dataset:
             shown = "(" + ", ".join("?" if w is None else str(w) for w in want) + ")"
             raise DatasetError(
                 f"Dataset {self.name!r} gives samples of shape {got}, but {where} takes inputs of "
-                f"shape {shown} (batch dimension left out). Resize or re-layout the data (e.g. "
-                f"--size H,W, --layout, --color) or pick the matching model.")
+                f"shape {shown} (batch dimension left out). Resize or re-layout the data ("
+                f"its preprocessing: size, layout, color) or pick the matching model.")
         if input_dtype.startswith("float") and not np.issubdtype(self.sample(0).dtype, np.floating):
             raise DatasetError(
                 f"Dataset {self.name!r} gives {self.sample(0).dtype} samples, but {where} takes "
-                f"{input_dtype}: store floats in the file or use an image folder with --scale.")
+                f"{input_dtype}: store floats in the file or use an image folder (scaled with scale=1/255).",
+                param="scale")
 
     def check_labels(self, num_classes: int, where: str) -> None:
         """Raise a DatasetError when labels name classes a model with ``num_classes`` outputs lacks."""

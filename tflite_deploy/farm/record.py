@@ -113,8 +113,8 @@ class JsonLinesRecord:
     def resume(cls, out_dir: Path, run_id: str) -> "JsonLinesRecord":
         rec = cls(out_dir, run_id)
         if not rec.path.is_file():
-            raise UserError(f"--resume {run_id}: there is no farm run {run_id} in {out_dir} "
-                            f"(no {rec.path}). Resume with the --out folder of the first run.")
+            raise UserError(f"resume={run_id}: there is no farm run {run_id} in {out_dir} "
+                            f"(no {rec.path}). Resume with the output folder of the first run.", param="resume")
         return rec
 
     @property
@@ -176,8 +176,8 @@ class StoreRecord:
         store = open_store(store_url, create=False)
         if not run_id.isdigit() or store.run(int(run_id)) is None:
             store.close()
-            raise UserError(f"--resume {run_id}: results store {store.name} has no run {run_id} "
-                            "(the id `farm run` printed when it started).")
+            raise UserError(f"resume={run_id}: results store {store.name} has no run {run_id} "
+                            "(the id the farm run printed when it started).", param="resume")
         return cls(store, int(run_id))
 
     @property

@@ -270,25 +270,20 @@ def nightly(plan_path: str | Path, out: str | Path, settings: FarmSettings = Far
             progress: Optional[ProgressCallback] = None) -> Nightly:
     """``farm run``, then compare with the plan's baseline tag (else the previous run under this
     run's tag) and write ``OUT/report-RUN.html``. The results store is needed (``settings.use_store``)."""
-    from tflite_deploy.reporting.build import build_report
-    from tflite_deploy.reporting.compare import compare_runs
-    from tflite_deploy.reporting.render import write_html
-    from tflite_deploy.store import open_store
-
     done = run_plan(plan_path, out, replace(settings, use_store=True), progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with open_store(settings.store, create=False) as st:
-        this = int(done.run_id)
-        base_tag = done.plan.baseline or st.run(this)["tag"]
-        earlier = [r for r in st.runs(tag=base_tag) if r["id"] != this] if base_tag else []
-        min_effect = done.plan.thresholds.min_effect
-        cmp, note = None, ""
-        if earlier:
-            cmp = compare_runs(st, str(earlier[0]["id"]), str(this), min_effect=min_effect)
-        else:
-            note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
-        refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]
-        report = write_html(build_report(st, refs, min_effect=min_effect), out / f"report-{this}.html")
-        breaches = accuracy_breaches(st.results(this), done.plan.thresholds.max_accuracy_drop)
+    where, this = settings.store or True, int(done.run_id)
+    base_tag = done.plan.baseline or next(r["tag"] for r in api.history(where, runs_only=True).rows if r["id"] == this)
+    earlier = [r for r in api.history(where, runs_only=True, tag=base_tag).rows if r["id"] != this] if base_tag else []
+    min_effect = done.plan.thresholds.min_effect
+    cmp, note = None, ""
+    if earlier:
+        cmp = api.compare(str(earlier[0]["id"]), str(this), store=where, min_effect=min_effect)
+    else:
+        note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
+    refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]
+    report = api.report(refs, out / f"report-{this}.html", store=where, min_effect=min_effect).html
+    results = api.history(where, run=str(this), with_results=True).results
+    breaches = accuracy_breaches(results, done.plan.thresholds.max_accuracy_drop)
     return Nightly(done, cmp, report, note, breaches)

@@ -260,13 +260,13 @@ def _prepare_checkpoints(root: Path, signature: Mapping[str, Any], resume: bool)
             diff = sorted(k for k in set(theirs) | set(signature) if theirs.get(k) != signature.get(k))
             raise OptimizeError(f"The checkpoint in {root} is from another run (differs in {', '.join(diff)}): "
                                 "resume with the same model, technique, options and data, or run without "
-                                "--resume to replace it.")
+                                "resume=True to replace it.", param="resume")
     elif state is not None and not state.get("complete", False):
         how = f"failed ({state['failed']})" if state.get("failed") else "was interrupted"
         if same and saved:
             raise OptimizeError(f"{root} holds an unfinished run of this same job, which {how} after saving "
-                                f"{saved} epoch checkpoint(s). Pass --resume (resume=True) to continue it from "
-                                "there, or delete that folder to start over.")
+                                f"{saved} epoch checkpoint(s). Pass resume=True to continue it from there, or "
+                                "delete that folder to start over.", param="resume")
         why = "it saved no epoch" if not saved else "it was for another model, technique, options or data"
         notes.append(f"Replaced the unfinished {state.get('technique')} run in {root}, which {how}: {why}, "
                      "so there was nothing this run could resume.")

@@ -436,7 +436,7 @@ def unsupported_message(where: str, tech: Technique, layers: Sequence[Unsupporte
         shown = ", ".join(f"{t} ({_names(names)})" for t, names in types.items())
         groups.append(f"{shown}: {reason}")
     return (f"{where}: {len(layers)} layer(s) cannot be wrapped for {tech.name}. {'. '.join(groups)}. Pass "
-            "--skip-unsupported (skip_unsupported=True) to leave them as they are and optimize the other "
+            "skip_unsupported=True to leave them as they are and optimize the other "
             "layers, or replace them with supported layers.")
 
 

@@ -89,7 +89,7 @@ def apply_steps(source: SourceModel, recipe: Recipe, dataset: str | Dataset | No
     keras_model = keras_of(source)
     if dataset is None:
         raise DatasetError(f"Recipe {recipe.name!r} fine-tunes the model ({tech.name}) before converting: pass "
-                           "--data with a labelled training set (e.g. --data digits:train).")
+                           "data=digits:train or another labelled training set.", param="data")
     ds = _open(dataset, "training")
     _check_data(ds, source, "training")
     _check_layers(keras_model, tech, False, source.path)
@@ -159,8 +159,8 @@ def train(keras_model: Any, opts: OptimizeStep, ds: Dataset, ckpt_root: Path, *,
                 done = int(epoch_var.numpy())
                 raise TrainingInterrupted(
                     f"Training interrupted in stage {i + 1}/{len(tech.stages)} ({stage.kind}) after {done} of "
-                    f"{opts.epochs} epoch(s). The checkpoint is in {ckpt_dir}: run the same command with --resume "
-                    f"(resume=True) to continue from epoch {done + 1}.") from None
+                    f"{opts.epochs} epoch(s). The checkpoint is in {ckpt_dir}: run it again with resume=True "
+                    f"to continue from epoch {done + 1}.", param="resume") from None
             finally:
                 tf.get_logger().setLevel(level)
             trained_earlier_stage = True
@@ -205,7 +205,7 @@ def get_strategy(strategy: Any = None) -> Any:
         return tf.distribute.MultiWorkerMirroredStrategy()
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
-    raise OptimizeError(f"--strategy is default, mirrored or multiworker, not {strategy!r}")
+    raise OptimizeError(f"strategy is default, mirrored or multiworker, not {strategy!r}", param="strategy")
 
 
 def _strategy_name(strat: Any) -> str:
@@ -342,7 +342,7 @@ def keras_of(source: SourceModel) -> Any:
 def _check_layers(model: Any, tech: Technique, skip_unsupported: bool, path: Any) -> None:
     bad = unsupported_layers(model, tech)
     if bad and not skip_unsupported:
-        raise OptimizeError(unsupported_message(f"Model {path}", tech, bad))
+        raise OptimizeError(unsupported_message(f"Model {path}", tech, bad), param="skip_unsupported")
     if bad and len(bad) == len([layer for layer in model.layers if layer.weights]):
         names = ", ".join(u.name for u in bad)
         raise OptimizeError(f"Model {path}: no layer can be wrapped for {tech.name} ({names}).")
