@@ -22,7 +22,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     **dict.fromkeys(("convert", "evaluate", "layer_errors", "bench", "BenchOptions", "inspect_model", "optimize",
-                     "demo", "DemoReport", "list_devices", "parse_logs", "load_recipes", "preprocess"),
+                     "demo", "DemoReport", "list_devices", "parse_logs", "load_recipes", "preprocess",
+                     "autotune"),
                     "tflite_deploy.api"),
     "open_dataset": "tflite_deploy.datasets",
     "Dataset": "tflite_deploy.datasets",
