@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for sig
     from tflite_deploy.evaluation.layer_errors import LayerError
     from tflite_deploy.tflite.records import ModelReport
     from tflite_deploy.optimization.run import OptimizeReport
-    from tflite_deploy.autotune.records import AutotuneResult
+    from tflite_deploy.autotuning.records import AutotuneResult
 
 PathLike = Union[str, Path]
 DataSpec = Union[str, "Dataset", None]
@@ -545,10 +545,10 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
     bisection over the ranking; ``max_trials``/``time_budget`` bound it). Survivors are timed on ``target``
     (``host`` or a device serial). Writes ``MODEL.autotune.tflite`` (+ sidecar), ``autotune.yaml`` (remade by
     ``convert -f autotune.yaml -r autotune``) and ``autotune.json`` into ``out``; every trial goes into the
-    store (``store=``). Returns an :class:`~tflite_deploy.autotune.records.AutotuneResult` (``chosen`` None
+    store (``store=``). Returns an :class:`~tflite_deploy.autotuning.records.AutotuneResult` (``chosen`` None
     when nothing met the budget; ``closest`` then says how near the candidates came).
     """
-    from tflite_deploy.autotune.run import PLAIN_RECIPES, autotune as autotune_verb, check_options, data_roles
+    from tflite_deploy.autotuning.run import PLAIN_RECIPES, autotune as autotune_verb, check_options, data_roles
     from tflite_deploy.sources import open_source
 
     check_options(max_drop, objective, max_trials, time_budget)
@@ -565,12 +565,13 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
     with _recording(store, tag) as rec:
         def on_trial(trial: Any) -> None:
             if rec:
-                from tflite_deploy.autotune.records import trial_result
+                from tflite_deploy.autotuning.records import trial_result
 
                 rec.result(trial_result(trial, model.name, max_drop))
 
-        def measure(paths: list[Path]) -> list[Result]:
-            return bench(paths, [target], adb_server=adb_server, runs=30, warmup=3, min_seconds=0.3)
+        def measure(paths: list[Path]) -> list[Result]:  # the survivors' latency, recorded under the same run
+            results = bench(paths, [target], adb_server=adb_server, runs=30, warmup=3, min_seconds=0.3)
+            return [rec.result(r) for r in results] if rec else results
 
         result = autotune_verb(model, eval_ds, cal_ds, max_drop, out, objective=objective, recipes=plain,
                                max_trials=max_trials, time_budget=time_budget, limit=limit, measure=measure,

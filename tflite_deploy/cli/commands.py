@@ -17,6 +17,7 @@ from tflite_deploy.cli import store as store_cli
 from tflite_deploy.render import verbs as render
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
+from tflite_deploy.cli import autotune as autotune_cli
 from tflite_deploy.cli import farm as farm_cli
 from tflite_deploy.cli.store import NoStore, RunTag, StoreTo, store_target, user_errors
 
@@ -341,6 +342,7 @@ def demo(
 
 farm_cli.register(app)  # the farm group: tflite_deploy/cli/farm.py
 store_cli.register(app)  # history, compare, report (the results store)
+autotune_cli.register(app)  # autotune: tflite_deploy/cli/autotune.py
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from tflite_deploy.autotune import output
-from tflite_deploy.autotune.records import AutotuneResult, Trial, choose
-from tflite_deploy.autotune.search import fewest_float_layers
+from tflite_deploy.autotuning import output
+from tflite_deploy.autotuning.records import AutotuneResult, Trial, choose
+from tflite_deploy.autotuning.search import fewest_float_layers
 from tflite_deploy.conversion.workers import failure_message
 from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import UserError
@@ -86,7 +86,7 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
              progress: Optional[ProgressCallback] = None) -> AutotuneResult:
     """Search ``recipes`` and int8 with float layers for the best variant whose drop's upper 95% end
     is within ``max_drop`` points; write it to ``out_dir`` with ``autotune.yaml``. See the module docs."""
-    from tflite_deploy.autotune.judge import Judge
+    from tflite_deploy.autotuning.judge import Judge
     from tflite_deploy.sources.common import calibration_samples, source_meta
     from tflite_deploy.sources.tf_loader import versions
 
@@ -138,7 +138,7 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
         full_int = [t for t in trials if t.recipe.activations == "int8" and t.error is None]
         if not any(t.within_budget for t in full_int):
             spend(search=True)
-            from tflite_deploy.autotune.session import QuantizeSession
+            from tflite_deploy.autotuning.session import QuantizeSession
 
             report(progress, "autotune", len(trials), None, f"Calibrating once for {base.summary()} and "
                                                             "ranking layers by their quantization error ...")
@@ -222,7 +222,7 @@ def _line(trial: Trial, best: Optional[Trial]) -> str:
     """One progress line: the trial just judged and the best within budget so far."""
     now = f"{trial.recipe.name}: failed" if trial.error else \
         f"{trial.recipe.name}: drop {trial.drop:.2f} [{trial.drop_ci95[0]:.2f}, {trial.drop_ci95[1]:.2f}]"  # type: ignore[index]
-    so_far = f"best so far {best.recipe.name} ({(best.size_bytes or 0) / 1024:.1f} KiB)" if best else \
+    so_far = f"best so far {best.recipe.name} ({(best.size_bytes or 0) / 1000:.1f} KB)" if best else \
         "nothing within budget yet"
     return f"trial {trial.index + 1} {now}; {so_far}"
 

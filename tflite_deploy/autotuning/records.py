@@ -136,7 +136,7 @@ def trial_result(trial: Trial, model: str, max_drop: float) -> Result:
     return Result(kind="autotune", artifact=f"{model}.{trial.recipe.name}", runner="autotune", delegate="-",
                   recipe=trial.recipe.name, status="failed" if trial.error else "ok", error=trial.error,
                   settings={"stage": trial.stage, "max_drop": max_drop, "float_layers": list(trial.float_layers),
-                            "recipe": trial.recipe.to_dict()},
-                  metrics={"trial": trial.index, "size_bytes": trial.size_bytes, "top1": trial.accuracy,
+                            "recipe": trial.recipe.to_dict(), "size_bytes": trial.size_bytes},
+                  metrics={"trial": trial.index, "top1": trial.accuracy,
                            "top1_drop": trial.drop, "top1_drop_ci95": list(trial.drop_ci95) if trial.drop_ci95 else None,
                            "within_budget": trial.within_budget, "seconds": round(trial.seconds, 3)})
