@@ -201,3 +201,17 @@ def test_the_api_function_is_not_hidden_by_its_package():
     import tflite_deploy.autotuning.records  # noqa: F401  (importing the package must not shadow the verb)
 
     assert callable(td.autotune) and td.autotune.__module__ == "tflite_deploy.api"
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_search(tuned, tmp_path):
+    r, _, store = tuned
+    html = tmp_path / "report.html"
+    res = runner.invoke(app, ["report", "tune", "--store", str(store), "--out", str(html)])
+    assert res.exit_code == 0, res.output
+    text = html.read_text()
+    assert "Autotune search: outlier_cnn" in text
+    assert f"{len(r.search_trials)} of them in the search over {r.quantizable_layers} quantizable layers" in text
+    section = text.split("Autotune search: outlier_cnn")[1].split("</table>")[0]
+    assert section.count("<tr>") == len(r.trials) + 1          # header + every trial
+    assert section.count("<b>chosen</b>") == 1 and r.chosen.recipe.name in section

@@ -583,6 +583,7 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
             rec.result(Result(kind="convert", artifact=result.artifact, runner="autotune", delegate="-",
                               recipe=result.recipe_name, artifact_sha256=(side.get("tflite") or {}).get("sha256"),
                               settings={"size_bytes": (side.get("tflite") or {}).get("size_bytes"),
-                                        "gzip_bytes": (side.get("tflite") or {}).get("gzip_bytes")},
+                                        "gzip_bytes": (side.get("tflite") or {}).get("gzip_bytes"),
+                                        "autotune": result.summary()},
                               metrics={"seconds": side.get("seconds")}))
     return result

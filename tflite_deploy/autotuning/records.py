@@ -92,6 +92,12 @@ class AutotuneResult:
         judged = sorted((t for t in self.trials if t.error is None), key=lambda t: (t.drop_high, t.size_bytes or 0))
         return tuple(judged[:3])
 
+    def summary(self) -> dict[str, Any]:
+        """What the store keeps beside the trials: the budget, the front and the chosen trial (by index)."""
+        return {"max_drop": self.max_drop, "objective": self.objective, "chosen": self.chosen.index if self.chosen
+                else None, "pareto": [t.index for t in self.pareto], "search_trials": len(self.search_trials),
+                "quantizable_layers": self.quantizable_layers, "eval_data": self.eval_data}
+
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "max_drop": self.max_drop, "objective": self.objective,
                 "eval_data": self.eval_data, "calibration_data": self.calibration_data,
