@@ -215,3 +215,28 @@ def test_the_report_shows_the_search(tuned, tmp_path):
     section = text.split("Autotune search: outlier_cnn")[1].split("</table>")[0]
     assert section.count("<tr>") == len(r.trials) + 1          # header + every trial
     assert section.count("<b>chosen</b>") == 1 and r.chosen.recipe.name in section
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_max_trials_keep_what_was_found(outlier_model, tmp_path, monkeypatch):
+    import tflite_deploy as td
+    from tflite_deploy.autotuning.judge import Judge
+
+    judge = Judge.judge
+    calls = []
+
+    def interrupted_at_the_second_search_trial(self, data):
+        calls.append(1)
+        if len(calls) == 7:                          # 5 plain candidates, 1 search trial, then Ctrl-C
+            raise KeyboardInterrupt
+        return judge(self, data)
+
+    monkeypatch.setattr(Judge, "judge", interrupted_at_the_second_search_trial)
+    r = td.autotune(outlier_model, "digits", 2.0, tmp_path / "a")
+    assert r.stopped == "interrupted" and len(r.trials) == 6 and len(r.search_trials) == 1
+    assert r.chosen is not None and (tmp_path / "a" / "outlier_cnn.autotune.tflite").is_file()
+    assert len(json.loads((tmp_path / "a" / "autotune.json").read_text())["trials"]) == 6
+
+    monkeypatch.setattr(Judge, "judge", judge)
+    r = td.autotune(outlier_model, "digits", 2.0, tmp_path / "b", max_trials=1, recipes=["int8"])
+    assert r.stopped == "max trials" and len(r.search_trials) == 1 and len(r.trials) == 2
