@@ -240,3 +240,20 @@ def test_ctrl_c_and_max_trials_keep_what_was_found(outlier_model, tmp_path, monk
     monkeypatch.setattr(Judge, "judge", judge)
     r = td.autotune(outlier_model, "digits", 2.0, tmp_path / "b", max_trials=1, recipes=["int8"])
     assert r.stopped == "max trials" and len(r.search_trials) == 1 and len(r.trials) == 2
+
+
+@pytest.mark.slow
+def test_survivors_latency_through_the_device_path(outlier_model, tmp_path, adb_device, benchmark_binary):
+    import tflite_deploy as td
+
+    r = td.autotune(outlier_model, "digits", 2.0, tmp_path / "d", recipes=["float16", "int8"],
+                    target=adb_device.serial, benchmark_binary=benchmark_binary, max_trials=1, store=tmp_path / "s.db")
+    assert r.latency_target == adb_device.serial and not r.warnings
+    survivors = [t for t in r.trials if t.within_budget]
+    assert survivors and all(t.latency_ms is not None and t.latency_ms > 0 for t in survivors)
+    assert all(t.latency_ms is None for t in r.trials if not t.within_budget)
+    from tflite_deploy.store import open_store
+
+    with open_store(tmp_path / "s.db", create=False) as st:
+        benches = [x for x in st.results(st.resolve_run("latest")) if x.kind == "bench"]
+    assert {b.target for b in benches} == {f"adb:{adb_device.serial}"} and len(benches) == len(survivors)

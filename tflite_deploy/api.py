@@ -534,8 +534,9 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
              calibration: DataSpec = None, objective: str = "size", recipes: Optional[Sequence[str | Recipe]] = None,
              recipe_files: Sequence[PathLike] = (), max_trials: Optional[int] = None,
              time_budget: Optional[float] = None, limit: Optional[int] = None, target: str = "host",
-             adb_server: Optional[str] = None, progress: Optional[ProgressCallback] = None, store: StoreSpec = None,
-             tag: Optional[str] = None, unsafe_deserialization: bool = False) -> "AutotuneResult":
+             adb_server: Optional[str] = None, benchmark_binary: Optional[PathLike] = None,
+             progress: Optional[ProgressCallback] = None, store: StoreSpec = None, tag: Optional[str] = None,
+             unsafe_deserialization: bool = False) -> "AutotuneResult":
     """The smallest (``objective="size"``) or fastest (``"latency"``) variant whose top-1 drop's upper 95%
     end is within ``max_drop`` points, judged on ``data``'s held-out split (``digits`` judges on
     ``digits:test`` and calibrates on ``digits:train``; ``calibration=`` names another source).
@@ -543,7 +544,7 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
     Tries the plain ``recipes`` (default: int8 per-channel and per-tensor, int16x8, float16, dynamic),
     then, if no int8 one meets the budget, keeps the fewest most sensitive layers float (one calibration,
     bisection over the ranking; ``max_trials``/``time_budget`` bound it). Survivors are timed on ``target``
-    (``host`` or a device serial). Writes ``MODEL.autotune.tflite`` (+ sidecar), ``autotune.yaml`` (remade by
+    (``host`` or a device serial, run by ``benchmark_binary`` as ``bench`` does). Writes ``MODEL.autotune.tflite`` (+ sidecar), ``autotune.yaml`` (remade by
     ``convert -f autotune.yaml -r autotune``) and ``autotune.json`` into ``out``; every trial goes into the
     store (``store=``). Returns an :class:`~tflite_deploy.autotuning.records.AutotuneResult` (``chosen`` None
     when nothing met the budget; ``closest`` then says how near the candidates came).
@@ -570,7 +571,8 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
                 rec.result(trial_result(trial, model.name, max_drop))
 
         def measure(paths: list[Path]) -> list[Result]:  # the survivors' latency, recorded under the same run
-            results = bench(paths, [target], adb_server=adb_server, runs=30, warmup=3, min_seconds=0.3)
+            results = bench(paths, [target], adb_server=adb_server, runs=30, warmup=3, min_seconds=0.3,
+                            tool=benchmark_binary)
             return [rec.result(r) for r in results] if rec else results
 
         result = autotune_verb(model, eval_ds, cal_ds, max_drop, out, objective=objective, recipes=plain,

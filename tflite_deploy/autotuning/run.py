@@ -211,10 +211,13 @@ def _measure(trials: list[Trial], kept: dict[int, bytes], out: Path, source: Any
     updated = list(trials)
     for i, p in paths.items():
         r = by_path.get(str(p))
-        if r is not None and r.ok and r.latency and r.latency.p50_ms is not None:
-            updated[i] = dataclasses.replace(trials[i], latency_ms=r.latency.p50_ms)
+        # the median where the runner gives it (host; the newest benchmark_model), else its mean
+        typical = r.latency.p50_ms if r is not None and r.ok and r.latency and r.latency.p50_ms is not None else \
+            r.latency.mean_ms if r is not None and r.ok and r.latency else None
+        if typical is not None:
+            updated[i] = dataclasses.replace(trials[i], latency_ms=typical)
         else:
-            warnings.append(f"{p.name}: no latency on {target} ({r.error if r is not None else 'not measured'}).")
+            warnings.append(f"{p.name}: no latency on {target} ({(r.error or r.status) if r is not None else 'not measured'}).")
     return updated, target, warnings
 
 

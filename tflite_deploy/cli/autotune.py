@@ -38,6 +38,9 @@ def autotune(
                                                 "seconds (what was found is kept)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Judge on at most this many samples."),
     adb_server: Optional[str] = typer.Option(None, "--adb-server", help="HOST:PORT of a remote adb server."),
+    benchmark_binary: Optional[Path] = typer.Option(
+        None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
+        help="TFLite's benchmark_model for a --target device (as for bench)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope instead of tables."),
     store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
@@ -60,7 +63,8 @@ def autotune(
 
         result = api.autotune(model, data, max_drop, out_dir, calibration=calibration, objective=objective,
                               recipes=recipe or None, max_trials=max_trials, time_budget=time_budget, limit=limit,
-                              target=target, adb_server=adb_server, progress=show,
+                              target=target, adb_server=adb_server, benchmark_binary=benchmark_binary,
+                              progress=show,
                               store=store_target(store, no_store), tag=tag)
     if as_json:
         print(dumps("autotune", [result.to_dict()]))
