@@ -82,9 +82,10 @@ def test_data_roles_keep_calibration_and_evaluation_apart():
         data_roles("digits:test", "digits:test")
 
 
-@pytest.mark.parametrize("args,flag", [(["--max-drop", "-1"], "--max-drop"), (["--max-drop", "1", "--objective", "speed"],
-                                        "--objective"), (["--max-drop", "1", "--max-trials", "-2"], "--max-trials"),
-                                       (["--max-drop", "1", "--time-budget", "0"], "--time-budget")])
+@pytest.mark.parametrize("args,flag", [
+    (["--max-drop", "-1"], "--max-drop"), (["--max-drop", "1", "--objective", "speed"], "--objective"),
+    (["--max-drop", "1", "--max-trials", "-2"], "--max-trials"), (["--max-drop", "1", "--time-budget", "0"],
+                                                                   "--time-budget")])
 def test_bad_options_name_the_flag_and_write_nothing(tmp_path, args, flag):
     out = tmp_path / "out"
     r = runner.invoke(app, ["autotune", str(tmp_path / "missing.keras"), "--data", "digits", "--out", str(out),

@@ -579,13 +579,7 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
                                max_trials=max_trials, time_budget=time_budget, limit=limit, measure=measure,
                                target=target, on_trial=on_trial, progress=progress)
         if rec and result.artifact:
-            from tflite_deploy.artifact import read_sidecar
+            from tflite_deploy.autotuning.records import chosen_result
 
-            side = read_sidecar(Path(result.artifact)) or {}
-            rec.result(Result(kind="convert", artifact=result.artifact, runner="autotune", delegate="-",
-                              recipe=result.recipe_name, artifact_sha256=(side.get("tflite") or {}).get("sha256"),
-                              settings={"size_bytes": (side.get("tflite") or {}).get("size_bytes"),
-                                        "gzip_bytes": (side.get("tflite") or {}).get("gzip_bytes"),
-                                        "autotune": result.summary()},
-                              metrics={"seconds": side.get("seconds")}))
+            rec.result(chosen_result(result))
     return result

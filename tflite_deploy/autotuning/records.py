@@ -144,5 +144,21 @@ def trial_result(trial: Trial, model: str, max_drop: float) -> Result:
                   settings={"stage": trial.stage, "max_drop": max_drop, "float_layers": list(trial.float_layers),
                             "recipe": trial.recipe.to_dict(), "size_bytes": trial.size_bytes},
                   metrics={"trial": trial.index, "top1": trial.accuracy,
-                           "top1_drop": trial.drop, "top1_drop_ci95": list(trial.drop_ci95) if trial.drop_ci95 else None,
+                           "top1_drop": trial.drop,
+                           "top1_drop_ci95": list(trial.drop_ci95) if trial.drop_ci95 else None,
                            "within_budget": trial.within_budget, "seconds": round(trial.seconds, 3)})
+
+
+def chosen_result(r: AutotuneResult) -> Result:
+    """The chosen file as a store record (kind ``convert``, runner ``autotune``) carrying the search's summary."""
+    from pathlib import Path
+
+    from tflite_deploy.artifact import read_sidecar
+
+    side = read_sidecar(Path(r.artifact or "")) or {}
+    tfl = side.get("tflite") or {}
+    return Result(kind="convert", artifact=str(r.artifact), runner="autotune", delegate="-", recipe=r.recipe_name,
+                  artifact_sha256=tfl.get("sha256"),
+                  settings={"size_bytes": tfl.get("size_bytes"), "gzip_bytes": tfl.get("gzip_bytes"),
+                            "autotune": r.summary()},
+                  metrics={"seconds": side.get("seconds")})

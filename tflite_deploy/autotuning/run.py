@@ -199,7 +199,8 @@ def _measure(trials: list[Trial], kept: dict[int, bytes], out: Path, source: Any
     paths = {i: save_artifact(out / "candidates", source.name, trials[i].recipe.name, data,
                               {"recipe": trials[i].recipe.to_dict()}, trials[i].seconds).path
              for i, data in kept.items()}
-    report(progress, "autotune", len(trials), None, f"Measuring the latency of {len(paths)} survivor(s) on {target} ...")
+    report(progress, "autotune", len(trials), None,
+           f"Measuring the latency of {len(paths)} survivor(s) on {target} ...")
     if measure is None:
         from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
 
@@ -217,14 +218,17 @@ def _measure(trials: list[Trial], kept: dict[int, bytes], out: Path, source: Any
         if typical is not None:
             updated[i] = dataclasses.replace(trials[i], latency_ms=typical)
         else:
-            warnings.append(f"{p.name}: no latency on {target} ({(r.error or r.status) if r is not None else 'not measured'}).")
+            why = (r.error or r.status) if r is not None else "not measured"
+            warnings.append(f"{p.name}: no latency on {target} ({why}).")
     return updated, target, warnings
 
 
 def _line(trial: Trial, best: Optional[Trial]) -> str:
     """One progress line: the trial just judged and the best within budget so far."""
-    now = f"{trial.recipe.name}: failed" if trial.error else \
-        f"{trial.recipe.name}: drop {trial.drop:.2f} [{trial.drop_ci95[0]:.2f}, {trial.drop_ci95[1]:.2f}]"  # type: ignore[index]
+    if trial.error or trial.drop_ci95 is None:
+        now = f"{trial.recipe.name}: failed"
+    else:
+        now = f"{trial.recipe.name}: drop {trial.drop:.2f} [{trial.drop_ci95[0]:.2f}, {trial.drop_ci95[1]:.2f}]"
     so_far = f"best so far {best.recipe.name} ({(best.size_bytes or 0) / 1000:.1f} KB)" if best else \
         "nothing within budget yet"
     return f"trial {trial.index + 1} {now}; {so_far}"
