@@ -544,8 +544,9 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
     Tries the plain ``recipes`` (default: int8 per-channel and per-tensor, int16x8, float16, dynamic),
     then, if no int8 one meets the budget, keeps the fewest most sensitive layers float (one calibration,
     bisection over the ranking; ``max_trials``/``time_budget`` bound it). Survivors are timed on ``target``
-    (``host`` or a device serial, run by ``benchmark_binary`` as ``bench`` does). Writes ``MODEL.autotune.tflite`` (+ sidecar), ``autotune.yaml`` (remade by
-    ``convert -f autotune.yaml -r autotune``) and ``autotune.json`` into ``out``; every trial goes into the
+    (``host`` or a device serial, run by ``benchmark_binary`` as ``bench`` does). Writes
+    ``MODEL.autotune.tflite`` (+ sidecar), ``autotune.yaml`` (remade by ``convert -f autotune.yaml -r
+    autotune``) and ``autotune.json`` into ``out``; every trial goes into the
     store (``store=``). Returns an :class:`~tflite_deploy.autotuning.records.AutotuneResult` (``chosen`` None
     when nothing met the budget; ``closest`` then says how near the candidates came).
     """

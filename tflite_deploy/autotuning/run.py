@@ -130,11 +130,9 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
         return trial
 
     try:
-        from tflite_deploy.conversion.tf_converter import convert_bytes
-
         for r in recipes:
             spend(search=False)
-            record("plain", r, lambda r=r: convert_bytes(source, r, samples))
+            record("plain", r, lambda r=r: _converted(source, r, samples))
         full_int = [t for t in trials if t.recipe.activations == "int8" and t.error is None]
         if not any(t.within_budget for t in full_int):
             spend(search=True)
@@ -189,6 +187,17 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
     out.mkdir(parents=True, exist_ok=True)
     output.write_log(out, result.to_dict())
     return result
+
+
+def _converted(source: Any, recipe: Recipe, samples: np.ndarray) -> bytes:
+    """A plain candidate exactly as ``convert`` makes it, with the same refusal of a full-integer recipe
+    whose file is not fully integer (so the recipe file remakes whatever autotune chooses)."""
+    from tflite_deploy.conversion.tf_converter import convert_bytes
+    from tflite_deploy.tflite.checks import check_full_integer
+
+    data = convert_bytes(source, recipe, samples)
+    check_full_integer(data, recipe, source.path)
+    return data
 
 
 def _measure(trials: list[Trial], kept: dict[int, bytes], out: Path, source: Any, measure: Optional[Measure],
