@@ -258,3 +258,12 @@ def test_survivors_latency_through_the_device_path(outlier_model, tmp_path, adb_
     with open_store(tmp_path / "s.db", create=False) as st:
         benches = [x for x in st.results(st.resolve_run("latest")) if x.kind == "bench"]
     assert {b.target for b in benches} == {f"adb:{adb_device.serial}"} and len(benches) == len(survivors)
+
+
+def test_data_roles_apply_the_preprocessing_to_both_sets():
+    from tflite_deploy.autotuning.run import data_roles
+    from tflite_deploy.datasets import Preprocess
+
+    ev, cal = data_roles("photos", None, Preprocess(size=(32, 32)))
+    assert ev.sample_shape == cal.sample_shape == (32, 32, 3)
+    assert len(ev) + len(cal) == 32 and ev.name == "photos:test"

@@ -535,8 +535,9 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
              recipe_files: Sequence[PathLike] = (), max_trials: Optional[int] = None,
              time_budget: Optional[float] = None, limit: Optional[int] = None, target: str = "host",
              adb_server: Optional[str] = None, benchmark_binary: Optional[PathLike] = None,
-             progress: Optional[ProgressCallback] = None, store: StoreSpec = None, tag: Optional[str] = None,
-             unsafe_deserialization: bool = False) -> "AutotuneResult":
+             preprocess: Optional[Preprocess] = None, progress: Optional[ProgressCallback] = None,
+             store: StoreSpec = None, tag: Optional[str] = None, unsafe_deserialization: bool = False
+             ) -> "AutotuneResult":
     """The smallest (``objective="size"``) or fastest (``"latency"``) variant whose top-1 drop's upper 95%
     end is within ``max_drop`` points, judged on ``data``'s held-out split (``digits`` judges on
     ``digits:test`` and calibrates on ``digits:train``; ``calibration=`` names another source).
@@ -557,7 +558,7 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
     plain = list(PLAIN_RECIPES) if recipes is None else load_recipes(recipes, recipe_files)
     if not plain:
         raise UserError("recipes= (--recipe) is empty: give at least one plain candidate, or leave it out.")
-    eval_ds, cal_ds = data_roles(data, calibration)
+    eval_ds, cal_ds = data_roles(data, calibration, preprocess)
     if isinstance(model, (str, Path)):
         report(progress, "load", 0, None, f"Loading {model} ...")
         model = open_source(model, None, cal_ds, unsafe_deserialization=unsafe_deserialization)

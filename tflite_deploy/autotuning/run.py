@@ -23,7 +23,7 @@ from tflite_deploy.autotuning import output
 from tflite_deploy.autotuning.records import AutotuneResult, Trial, choose
 from tflite_deploy.autotuning.search import fewest_float_layers
 from tflite_deploy.conversion.workers import failure_message
-from tflite_deploy.datasets import Dataset, open_dataset
+from tflite_deploy.datasets import Dataset, Preprocess, open_dataset
 from tflite_deploy.errors import UserError
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.recipes import PRESETS, Recipe
@@ -44,9 +44,11 @@ class _Stop(Exception):
     """The trial or time budget is spent: keep what was found."""
 
 
-def data_roles(data: str | Dataset, calibration: str | Dataset | None) -> tuple[Dataset, Dataset]:
+def data_roles(data: str | Dataset, calibration: str | Dataset | None,
+               preprocess: Optional[Preprocess] = None) -> tuple[Dataset, Dataset]:
     """(evaluation, calibration) datasets, never the same samples: ``digits`` evaluates on
-    ``digits:test`` and calibrates on ``digits:train``; ``X:test`` calibrates on ``X:train``."""
+    ``digits:test`` and calibrates on ``digits:train``; ``X:test`` calibrates on ``X:train``.
+    ``preprocess`` applies to specs given as text (image folders, photos)."""
     if calibration is None:
         if not isinstance(data, str):
             raise UserError("autotune needs calibration data apart from the evaluation data: pass calibration= "
@@ -62,8 +64,8 @@ def data_roles(data: str | Dataset, calibration: str | Dataset | None) -> tuple[
     if isinstance(data, str) and isinstance(calibration, str) and data == calibration:
         raise UserError(f"--calibration {calibration} is the evaluation data too: the drop would be measured on "
                         "the samples that set the ranges. Use two splits (e.g. digits:train and digits:test).")
-    ev = open_dataset(data) if isinstance(data, str) else data
-    cal = open_dataset(calibration) if isinstance(calibration, str) else calibration
+    ev = open_dataset(data, preprocess) if isinstance(data, str) else data
+    cal = open_dataset(calibration, preprocess) if isinstance(calibration, str) else calibration
     return ev, cal
 
 
