@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     **dict.fromkeys(("convert", "evaluate", "layer_errors", "bench", "BenchOptions", "inspect_model", "optimize",
                      "demo", "DemoReport", "list_devices", "parse_logs", "load_recipes", "preprocess", "compare",
-                     "history", "report"),
+                     "history", "report", "autotune"),
                     "tflite_deploy.api"),
     # a farm run is a client of the API itself (every cell is an API call): its functions live above it
     "farm_run": "tflite_deploy.farm.api",

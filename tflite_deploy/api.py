@@ -31,12 +31,13 @@ if TYPE_CHECKING:  # records of the heavier modules (numpy, TensorFlow), for sig
     from tflite_deploy.evaluation.layer_errors import LayerError
     from tflite_deploy.tflite.records import ModelReport
     from tflite_deploy.optimization.run import OptimizeReport
+    from tflite_deploy.autotuning.records import AutotuneResult
 
 PathLike = Union[str, Path]
 DataSpec = Union[str, "Dataset", None]
 
-__all__ = ["Artifact", "BenchOptions", "ConversionFailure", "DemoReport", "ProgressEvent", "Recipe", "Result", "bench",
-           "compare", "convert", "demo", "evaluate", "history", "inspect_model", "layer_errors", "list_devices",
+__all__ = ["Artifact", "BenchOptions", "ConversionFailure", "DemoReport", "ProgressEvent", "Recipe", "Result", "autotune",
+           "bench", "compare", "convert", "demo", "evaluate", "history", "inspect_model", "layer_errors", "list_devices",
            "load_recipes", "open_dataset", "optimize", "parse_logs", "preprocess", "report"]
 
 
@@ -360,3 +361,61 @@ def demo(out: PathLike = "out/demo", epochs: int = 30, *, progress: Optional[Pro
     report_progress(progress, "bench", 0, None, "Measuring host latency, interleaved ...")
     benches = bench_host(paths, BenchOptions(runs=300, warmup=20, min_seconds=0.5))
     return DemoReport(str(model_path), accuracy, tuple(arts), tuple(evals), tuple(benches))
+
+
+# --------------------------------------------------------------------------------------- autotune
+def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/autotune", *,
+             calibration: DataSpec = None, objective: str = "size", recipes: Optional[Sequence[str | Recipe]] = None,
+             recipe_files: Sequence[PathLike] = (), max_trials: Optional[int] = None,
+             time_budget: Optional[float] = None, limit: Optional[int] = None, target: str = "host",
+             adb_server: Optional[str] = None, benchmark_binary: Optional[PathLike] = None,
+             preprocess: Optional[Preprocess] = None, progress: Optional[ProgressCallback] = None,
+             store: StoreSpec = None, tag: Optional[str] = None, unsafe_deserialization: bool = False
+             ) -> "AutotuneResult":
+    """The smallest (``objective="size"``) or fastest (``"latency"``) variant whose top-1 drop's upper 95%
+    end is within ``max_drop`` points, judged on ``data``'s held-out split (``digits`` judges on
+    ``digits:test`` and calibrates on ``digits:train``; ``calibration=`` names another source).
+
+    Tries the plain ``recipes`` (default: int8 per-channel and per-tensor, int16x8, float16, dynamic),
+    then, if no int8 one meets the budget, keeps the fewest most sensitive layers float (one calibration,
+    bisection over the ranking; ``max_trials``/``time_budget`` bound it). Survivors are timed on ``target``
+    (``host`` or a device serial, run by ``benchmark_binary`` as ``bench`` does). Writes
+    ``MODEL.autotune.tflite`` (+ sidecar), ``autotune.yaml`` (remade by ``convert -f autotune.yaml -r
+    autotune``) and ``autotune.json`` into ``out``; every trial goes into the
+    store (``store=``). Returns an :class:`~tflite_deploy.autotuning.records.AutotuneResult` (``chosen`` None
+    when nothing met the budget; ``closest`` then says how near the candidates came).
+    """
+    from tflite_deploy.autotuning.run import PLAIN_RECIPES, autotune as autotune_verb, check_options, data_roles
+    from tflite_deploy.sources import open_source
+
+    check_options(max_drop, objective, max_trials, time_budget)
+    plain = list(PLAIN_RECIPES) if recipes is None else load_recipes(recipes, recipe_files)
+    if not plain:
+        raise UserError("recipes= (--recipe) is empty: give at least one plain candidate, or leave it out.")
+    eval_ds, cal_ds = data_roles(data, calibration, preprocess)
+    if isinstance(model, (str, Path)):
+        report_progress(progress, "load", 0, None, f"Loading {model} ...")
+        model = open_source(model, None, cal_ds, unsafe_deserialization=unsafe_deserialization)
+    if model.framework in ("tflite", "onnx"):
+        raise UserError(f"autotune searches with the TF converter's QuantizationDebugger: give the Keras or "
+                        f"SavedModel source, not {model.path} ({model.framework}).")
+    with _recording(store, tag) as rec:
+        def on_trial(trial: Any) -> None:
+            if rec:
+                from tflite_deploy.autotuning.records import trial_result
+
+                rec.result(trial_result(trial, model.name, max_drop))
+
+        def measure(paths: list[Path]) -> list[Result]:  # the survivors' latency, recorded under the same run
+            results = bench(paths, [target], adb_server=adb_server, runs=30, warmup=3, min_seconds=0.3,
+                            tool=benchmark_binary)
+            return [rec.result(r) for r in results] if rec else results
+
+        result = autotune_verb(model, eval_ds, cal_ds, max_drop, out, objective=objective, recipes=plain,
+                               max_trials=max_trials, time_budget=time_budget, limit=limit, measure=measure,
+                               target=target, on_trial=on_trial, progress=progress)
+        if rec and result.artifact:
+            from tflite_deploy.autotuning.records import chosen_result
+
+            rec.result(chosen_result(result))
+    return result

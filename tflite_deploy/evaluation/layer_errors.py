@@ -86,7 +86,12 @@ def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int =
         debugger.layer_statistics_dump(buf)
     import csv
 
-    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    return layer_errors_from_dump(list(csv.DictReader(io.StringIO(buf.getvalue()))))
+
+
+def layer_errors_from_dump(rows: list[dict[str, str]]) -> list[LayerError]:
+    """The rows of ``QuantizationDebugger.layer_statistics_dump`` as LayerErrors, worst first
+    (RMSE in quantization steps; a layer without a scale last)."""
     layers = [LayerError(r["op_name"], r["tensor_name"], float(r["scale"]), int(float(r["zero_point"])),
                          float(r["mean_error"]), float(r["max_abs_error"]),
                          float(np.sqrt(float(r["mean_squared_error"])))) for r in rows]

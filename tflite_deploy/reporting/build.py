@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 
 from tflite_deploy.reporting import plots
 from tflite_deploy.reporting.compare import Comparison, cells_of, compare_runs
+from tflite_deploy.reporting.search import autotune_searches
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Report:
     comparison: Optional[Comparison]
     plots: list = field(default_factory=list)
     store_name: str = ""
+    searches: list = field(default_factory=list)  # autotune searches of the latest run (reporting.search)
 
 
 def table_rows(run: dict, cells: dict) -> list:
@@ -57,8 +59,8 @@ def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -
         if earlier:
             comparison = compare_runs(store, str(earlier[0]["id"]), str(ids[0]), min_effect=min_effect)
 
-    rep = Report(runs, rows, comparison, store_name=store.name)
     latest = per_run[ids[-1]]
+    rep = Report(runs, rows, comparison, store_name=store.name, searches=autotune_searches(latest))
     latest_rows = [r for r in rows if r["run"] == ids[-1]]
     for target in sorted({r["target"] for r in latest_rows}):
         mine = [r for r in latest_rows if r["target"] == target]

@@ -1,0 +1,269 @@
+"""autotune: the bisection and the records (fast), and the whole search on a model that plain int8
+honestly ruins on real data (slow): the chosen mixed variant is checked by an independent LiteRT
+evaluation, its size against float16, and `convert -f` with the written recipe remakes the same file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tflite_deploy.autotuning.records import AutotuneResult, Trial, choose, pareto_front
+from tflite_deploy.autotuning.search import fewest_float_layers
+from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
+from tflite_deploy.errors import UserError
+from tflite_deploy.recipes import PRESETS
+
+runner = CliRunner()
+
+
+# ------------------------------------------------------------------------------- search (no TF)
+@pytest.mark.parametrize("layers,threshold", [(1, 1), (6, 1), (6, 2), (6, 6), (37, 5), (37, 30), (100, 64)])
+def test_bisection_finds_the_fewest_layers_in_log_trials(layers, threshold):
+    probed = []
+
+    def passes(k):
+        probed.append(k)
+        return k >= threshold
+
+    assert fewest_float_layers(layers, passes) == threshold
+    assert threshold in probed                       # the answer was judged, not assumed
+    assert len(probed) <= int(np.ceil(np.log2(layers))) + 1
+    assert len(probed) < layers or layers == 1
+
+
+def test_bisection_none_when_even_every_layer_float_misses():
+    probed = []
+    assert fewest_float_layers(8, lambda k: probed.append(k) or False) is None
+    assert probed[-1] == 8                           # the whole ranking was tried before giving up
+
+
+def test_bisection_stopped_keeps_the_best_judged_point():
+    answers = iter([True, None])                     # k=4 passes, then the budget is spent
+    assert fewest_float_layers(8, lambda k: next(answers)) == 4
+    answers = iter([False, None])
+    assert fewest_float_layers(8, lambda k: next(answers)) is None
+
+
+def _t(i, size, hi, latency=None, ok=True, stage="plain"):
+    return Trial(i, stage, PRESETS["int8"], size, hi - 0.5, (hi - 1.0, hi), 90.0, 0.1, ok, latency)
+
+
+def test_pareto_front_and_choice():
+    a, b, c, d = _t(0, 100, 0.5, 2.0), _t(1, 80, 0.9, 3.0), _t(2, 120, 0.9, 1.0), _t(3, 130, 1.0, 4.0)
+    front = pareto_front([a, b, c, d])
+    assert [t.index for t in front] == [1, 0, 2]     # d is beaten by a on every axis
+    assert choose([a, b, c, d], "size") is b
+    assert choose([a, b, c, d], "latency") is c
+    assert choose([_t(0, 10, 5.0, ok=False)], "size") is None
+
+
+def test_closest_candidates_when_nothing_meets():
+    trials = (_t(0, 100, 9.0, ok=False), _t(1, 50, 3.0, ok=False), _t(2, 70, 5.0, ok=False),
+              _t(3, 40, 20.0, ok=False))
+    r = AutotuneResult("m", 1.0, "size", "d:test", "d:train", 10, 99.0, "dataset", trials, 0)
+    assert not r.met and [t.index for t in r.closest] == [1, 2, 0]
+    assert r.to_dict()["closest"] == [1, 2, 0] and r.to_dict()["chosen"] is None
+
+
+def test_data_roles_keep_calibration_and_evaluation_apart():
+    from tflite_deploy.autotuning.run import data_roles
+
+    ev, cal = data_roles("digits", None)
+    assert (ev.name, cal.name) == ("digits:test", "digits:train")
+    ev, cal = data_roles("digits:test", None)
+    assert (ev.name, cal.name) == ("digits:test", "digits:train")
+    with pytest.raises(UserError, match="training split"):
+        data_roles("digits:train", None)
+    with pytest.raises(UserError, match="evaluation data too"):
+        data_roles("digits:test", "digits:test")
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["--max-drop", "-1"], "--max-drop"), (["--max-drop", "1", "--objective", "speed"], "--objective"),
+    (["--max-drop", "1", "--max-trials", "-2"], "--max-trials"), (["--max-drop", "1", "--time-budget", "0"],
+                                                                   "--time-budget")])
+def test_bad_options_name_the_flag_and_write_nothing(tmp_path, args, flag):
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["autotune", str(tmp_path / "missing.keras"), "--data", "digits", "--out", str(out),
+                            "--no-store", *args])
+    assert r.exit_code != 0 and flag in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------- the whole search (TF)
+@pytest.fixture(scope="module")
+def outlier_model(tmp_path_factory):
+    from tests.support.autotune_models import outlier_digits_model
+
+    return outlier_digits_model(tmp_path_factory.mktemp("autotune-model") / "outlier_cnn.keras")
+
+
+@pytest.fixture(scope="module")
+def tuned(outlier_model, tmp_path_factory):
+    import tflite_deploy as td
+
+    out = tmp_path_factory.mktemp("autotune-out")
+    store = out / "store.db"
+    return td.autotune(outlier_model, "digits", 2.0, out, store=store, tag="tune"), out, store
+
+
+def _litert_top1(path, ds):
+    """An evaluation of our own: a bare LiteRT loop, one sample at a time."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    x = ds.take().astype(np.float32)
+    preds = []
+    for k in range(len(x)):
+        it.set_tensor(i["index"], x[k:k + 1])
+        it.invoke()
+        preds.append(int(it.get_tensor(o["index"])[0].argmax()))
+    return np.asarray(preds)
+
+
+@pytest.mark.slow
+def test_autotune_finds_a_mixed_variant_within_budget_smaller_than_float16(tuned, outlier_model, tmp_path):
+    import tflite_deploy as td
+    from tflite_deploy.datasets import open_dataset
+    from tflite_deploy.sources.keras import load_model
+
+    r, out, _ = tuned
+    by_name = {t.recipe.name: t for t in r.trials}
+    # plain int8 PTQ honestly misses the budget on real data (and so do the other integer modes)
+    for name in ("int8", "int8-per-tensor", "dynamic", "int16x8"):
+        assert by_name[name].drop_ci95[0] > 2.0, (name, by_name[name].drop_ci95)
+    c = r.chosen
+    assert c is not None and c.stage == "search" and c.float_layers and c.recipe.activations == "int8"
+    assert c.drop_ci95[1] <= 2.0
+    # fewer trials than quantizable layers, and reported
+    assert 0 < len(r.search_trials) < r.quantizable_layers
+    doc = json.loads((out / "autotune.json").read_text())
+    assert doc["search_trials"] == len(r.search_trials) and doc["quantizable_layers"] == r.quantizable_layers
+
+    # its drop, by an independent evaluation of the written file against the Keras model
+    test = open_dataset("digits:test")
+    keras_top1 = load_model(outlier_model).keras_model.predict(test.take(), verbose=0).argmax(1)
+    file_top1 = _litert_top1(r.artifact, test)
+    drop = 100 * (np.mean(keras_top1 == test.labels) - np.mean(file_top1 == test.labels))
+    assert drop == pytest.approx(c.drop, abs=1e-9) and drop <= 2.0
+
+    # its size: what was reported, and smaller than float16 converted on its own
+    size = (out / "outlier_cnn.autotune.tflite").stat().st_size
+    assert size == c.size_bytes
+    f16 = td.convert(outlier_model, ["float16"], None, tmp_path / "f16")[0]
+    assert size < f16.size_bytes
+
+    # the recipe file remakes it with `convert -f`
+    res = runner.invoke(app, ["convert", str(outlier_model), "-f", r.recipe_file, "-r", r.recipe_name,
+                              "--data", r.calibration_data, "-o", str(tmp_path / "again"), "--no-store", "--json"])
+    assert res.exit_code == 0, res.output
+    again = items_of(json.loads(res.stdout), "convert")[0]
+    assert again["size_bytes"] == size
+
+
+@pytest.mark.slow
+def test_every_trial_is_in_the_store_under_one_run(tuned):
+    from tflite_deploy.store import open_store
+
+    r, _, store = tuned
+    with open_store(store, create=False) as st:
+        assert len(st.runs(tag="tune")) == 1
+        kinds = [row.kind for row in st.results(st.resolve_run("tune"))]
+    assert kinds.count("autotune") == len(r.trials)
+    assert "convert" in kinds                         # the chosen file
+    assert kinds.count("bench") >= 1                  # the survivors' latency
+
+
+@pytest.mark.slow
+def test_a_budget_nothing_meets_exits_non_zero_with_the_closest(outlier_model, tmp_path):
+    # integer-only candidates and no search trials: nothing can repair the outlier layer
+    res = runner.invoke(app, ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "1", "-r", "int8",
+                              "-r", "dynamic", "--max-trials", "0", "--out", str(tmp_path / "o"), "--no-store",
+                              "--json"])
+    assert res.exit_code == 1, res.output
+    doc = items_of(json.loads(res.stdout), "autotune")[0]
+    assert doc["met"] is False and doc["chosen"] is None and doc["artifact"] is None
+    closest = [doc["trials"][i] for i in doc["closest"]]
+    assert {t["recipe"] for t in closest} == {"int8", "dynamic"} and all(t["drop_ci95"][1] > 1 for t in closest)
+    assert not list((tmp_path / "o").glob("*.tflite"))
+    res = runner.invoke(app, ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "1", "-r", "int8",
+                              "--max-trials", "0", "--out", str(tmp_path / "p"), "--no-store"])
+    assert res.exit_code == 1 and "Nothing met the budget" in res.output and "int8 +" in res.output
+
+
+def test_the_api_function_is_not_hidden_by_its_package():
+    import tflite_deploy as td
+    import tflite_deploy.autotuning.records  # noqa: F401  (importing the package must not shadow the verb)
+
+    assert callable(td.autotune) and td.autotune.__module__ == "tflite_deploy.api"
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_search(tuned, tmp_path):
+    r, _, store = tuned
+    html = tmp_path / "report.html"
+    res = runner.invoke(app, ["report", "tune", "--store", str(store), "--out", str(html)])
+    assert res.exit_code == 0, res.output
+    text = html.read_text()
+    assert "Autotune search: outlier_cnn" in text
+    assert f"{len(r.search_trials)} of them in the search over {r.quantizable_layers} quantizable layers" in text
+    section = text.split("Autotune search: outlier_cnn")[1].split("</table>")[0]
+    assert section.count("<tr>") == len(r.trials) + 1          # header + every trial
+    assert section.count("<b>chosen</b>") == 1 and r.chosen.recipe.name in section
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_max_trials_keep_what_was_found(outlier_model, tmp_path, monkeypatch):
+    import tflite_deploy as td
+    from tflite_deploy.autotuning.judge import Judge
+
+    judge = Judge.judge
+    calls = []
+
+    def interrupted_at_the_second_search_trial(self, data):
+        calls.append(1)
+        if len(calls) == 7:                          # 5 plain candidates, 1 search trial, then Ctrl-C
+            raise KeyboardInterrupt
+        return judge(self, data)
+
+    monkeypatch.setattr(Judge, "judge", interrupted_at_the_second_search_trial)
+    r = td.autotune(outlier_model, "digits", 2.0, tmp_path / "a")
+    assert r.stopped == "interrupted" and len(r.trials) == 6 and len(r.search_trials) == 1
+    assert r.chosen is not None and (tmp_path / "a" / "outlier_cnn.autotune.tflite").is_file()
+    assert len(json.loads((tmp_path / "a" / "autotune.json").read_text())["trials"]) == 6
+
+    monkeypatch.setattr(Judge, "judge", judge)
+    r = td.autotune(outlier_model, "digits", 2.0, tmp_path / "b", max_trials=1, recipes=["int8"])
+    assert r.stopped == "max trials" and len(r.search_trials) == 1 and len(r.trials) == 2
+
+
+@pytest.mark.slow
+def test_survivors_latency_through_the_device_path(outlier_model, tmp_path, adb_device, benchmark_binary):
+    import tflite_deploy as td
+
+    r = td.autotune(outlier_model, "digits", 2.0, tmp_path / "d", recipes=["float16", "int8"],
+                    target=adb_device.serial, benchmark_binary=benchmark_binary, max_trials=1, store=tmp_path / "s.db")
+    assert r.latency_target == adb_device.serial and not r.warnings
+    survivors = [t for t in r.trials if t.within_budget]
+    assert survivors and all(t.latency_ms is not None and t.latency_ms > 0 for t in survivors)
+    assert all(t.latency_ms is None for t in r.trials if not t.within_budget)
+    from tflite_deploy.store import open_store
+
+    with open_store(tmp_path / "s.db", create=False) as st:
+        benches = [x for x in st.results(st.resolve_run("latest")) if x.kind == "bench"]
+    assert {b.target for b in benches} == {f"adb:{adb_device.serial}"} and len(benches) == len(survivors)
+
+
+def test_data_roles_apply_the_preprocessing_to_both_sets():
+    from tflite_deploy.autotuning.run import data_roles
+    from tflite_deploy.datasets import Preprocess
+
+    ev, cal = data_roles("photos", None, Preprocess(size=(32, 32)))
+    assert ev.sample_shape == cal.sample_shape == (32, 32, 3)
+    assert len(ev) + len(cal) == 32 and ev.name == "photos:test"
