@@ -96,8 +96,28 @@ def _guarded(fn: Callable[[], None]) -> None:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(getattr(e, "exit_code", 2)) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        typer.echo(interrupted_line(_started_runs[-1] if _started_runs else None), err=True)
         raise typer.Exit(130) from None
+
+
+_started_runs: list[str] = []  # the id of the run this command started, for the Ctrl-C line
+
+
+def interrupted_line(run_id: Optional[str], argv: Optional[Sequence[str]] = None) -> str:
+    """One line for Ctrl-C: the same command with ``--resume RUN_ID``; finished cells are kept."""
+    import shlex
+    import sys
+
+    if run_id is None:
+        return "interrupted before the run started: nothing was recorded"
+    args, skip = [], False
+    for a in list(argv if argv is not None else sys.argv)[1:]:
+        if skip or a == "--resume" or a.startswith("--resume="):
+            skip = a == "--resume" and not skip
+            continue
+        args.append(a)
+    command = " ".join(shlex.quote(a) for a in ["tflite-deploy", *args, "--resume", run_id])
+    return f"interrupted; resume with: {command} (finished cells are kept)"
 
 
 def _console() -> tuple[Any, Any]:
@@ -121,7 +141,8 @@ def _options(resume: Optional[str], tag: Optional[str], tool: Optional[Path], ho
                         "and TLS certificates need a tls:// address.")
     return dict(resume=resume, tag=tag, argv=sys.argv, host_slots=host_slots, scheduler=scheduler, security=security,
                 executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
-                on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
+                on_start=lambda run_id: (_started_runs.append(run_id),
+                                         err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})")))
 
 
 def _cells(run: Any) -> list[dict]:

@@ -42,8 +42,10 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except UserError as e:
             _console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
-        except KeyboardInterrupt:
-            _console(stderr=True).print("[yellow]interrupted[/]")
+        except KeyboardInterrupt as e:  # one line: what is kept and how to go on (errors.Interrupted)
+            how = getattr(e, "how", "")
+            _console(stderr=True).print(f"[yellow]interrupted[/]{'; ' + how if how else ''}", highlight=False,
+                                        soft_wrap=True)
             raise typer.Exit(130) from None
 
     return wrapper
