@@ -20,9 +20,10 @@ from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, TRANSIENT_FAULTS
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
 from tflite_deploy.farm.leases import FileLeases, Leases, StoreLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
+from tflite_deploy.farm.preflight import unreachable_targets
 from tflite_deploy.farm.record import PHONE_LOST, CellRecord, JsonLinesRecord, StoreRecord, tag_results
-from tflite_deploy.farm.scheduler import (FAILED, OK, CellOutcome, ResourceLost, TransientError, local_cluster,
-                                          run_cells)
+from tflite_deploy.farm.scheduler import (FAILED, NOT_RUN, OK, CellOutcome, ResourceLost, TransientError,
+                                          local_cluster, run_cells)
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
 
@@ -67,9 +68,13 @@ class CellExecutor:
     def _bench(self, cell: Cell) -> list[Result]:
         out: list[Result] = []
         for i in range(cell.repeats):
+            # the plan's bench: settings over the executor's defaults; --benchmark-binary over the plan
+            # (a host cell takes min_seconds only: the rest are benchmark_model's and the phone's)
+            opts = {"min_seconds": self.min_seconds, **{k: v for k, v in cell.options
+                                                        if cell.target != "host" or k == "min_seconds"},
+                    **({"tool": self.benchmark_tool} if self.benchmark_tool and cell.target != "host" else {})}
             rs = api.bench([cell.artifact], [cell.target], delegate=cell.delegate, threads=cell.threads,
-                           runs=cell.runs, warmup=cell.warmup, min_seconds=self.min_seconds,
-                           tool=self.benchmark_tool)
+                           runs=cell.runs, warmup=cell.warmup, **opts)
             raise_device_fault(rs)
             out += [replace(r, recipe=r.recipe or cell.recipe.name, settings={**r.settings, "repeat": i})
                     for r in rs]
@@ -142,7 +147,10 @@ def run_plan(plan_path: str | Path, out: str | Path, *, store: Optional[str] = N
         out.mkdir(parents=True, exist_ok=True)
         rec = JsonLinesRecord.start(out, tag or plan.tag, argv)
     try:
-        return _run(plan, stages, targets, rec, executor, host_slots, progress, on_start, scheduler, security)
+        # the phones are checked here unless a lab's workers hold them or a stand-in executor runs no phone
+        check = scheduler is None and (executor is None or isinstance(executor, CellExecutor))
+        return _run(plan, stages, targets, rec, executor, host_slots, progress, on_start, scheduler, security,
+                    preflight=check)
     finally:
         if hasattr(rec, "close"):
             rec.close()
@@ -150,7 +158,7 @@ def run_plan(plan_path: str | Path, out: str | Path, *, store: Optional[str] = N
 
 def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, executor: Optional[Callable[[Cell], Any]],
          host_slots: int, progress: Optional[ProgressCallback], on_start: Optional[Callable[[str], None]],
-         scheduler: Optional[str] = None, security: Any = None) -> FarmRun:
+         scheduler: Optional[str] = None, security: Any = None, preflight: bool = False) -> FarmRun:
     cache = ArtifactCache(plan.cache)
     if on_start is not None:
         on_start(rec.run_id)
@@ -182,6 +190,12 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
         counts[g] += 1
         report(progress, g, counts[g], totals[g], f"{status} {o.cell_id}", r)
 
+    if preflight:  # before any conversion: a phone that is not there or not answering is reported now
+        away = unreachable_targets(targets)
+        for c in [c for c in todo if c.target in away]:
+            on_outcome(CellOutcome(c.cell_id, NOT_RUN, error=f"not run: {away[c.target]}"))
+        todo = [c for c in todo if c.target not in away]
+        phones = [p for p in phones if not any(t.serial == p and t.name in away for t in targets)]
     if todo:
         with holding(phone_leases(plan, rec), phones, f"farm run {rec.run_id}"):
             _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots, scheduler, security)
