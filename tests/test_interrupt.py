@@ -60,9 +60,8 @@ def stored(db: Path) -> list:
         return []
 
 
-@pytest.mark.slow
-def test_ctrl_c_on_farm_run_says_how_to_resume_and_keeps_finished_cells(tmp_path: Path, digits_keras: Path,
-                                                                       digits_variants: dict) -> None:
+def host_plan(tmp_path: Path, digits_keras: Path, digits_variants: dict) -> Path:
+    """Four host bench cells of about a second each; their conversions already in the cache."""
     plan = tmp_path / "plan.yaml"
     plan.write_text(textwrap.dedent(f"""\
         models:
@@ -77,6 +76,13 @@ def test_ctrl_c_on_farm_run_says_how_to_resume_and_keeps_finished_cells(tmp_path
     for cell in expand(p, p.targets).convert:  # converted already: the bench cells take a second each
         cell.artifact.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(digits_variants[cell.recipe.name].path, cell.artifact)
+    return plan
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_farm_run_says_how_to_resume_and_keeps_finished_cells(tmp_path: Path, digits_keras: Path,
+                                                                       digits_variants: dict) -> None:
+    plan = host_plan(tmp_path, digits_keras, digits_variants)
     db = tmp_path / "s.db"
     r = interrupt([*CLI, "farm", "run", str(plan), "--store", str(db)], tmp_path, lambda: len(stored(db)) >= 2)
     assert_one_line(r, "--resume 1")
@@ -113,3 +119,26 @@ def test_ctrl_c_on_compare_confirm_says_nothing_changed(tmp_path: Path, digits_v
                   lambda: time.monotonic() - started > 6)
     assert_one_line(r, "without --confirm")
     assert len(stored(db)) == before
+
+
+@pytest.mark.slow
+def test_kill_9_on_farm_run_leaves_no_foreign_warning(tmp_path: Path, digits_keras: Path,
+                                                      digits_variants: dict) -> None:
+    """Python's resource tracker outlives a SIGKILLed run and used to warn of "leaked semaphore objects"."""
+    plan = host_plan(tmp_path, digits_keras, digits_variants)
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen([*CLI, "farm", "run", str(plan), "--store", str(db)], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and len(stored(db)) < 1:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read()
+        os.kill(proc.pid, signal.SIGKILL)  # the run alone: its workers and the tracker see it die
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert "leaked" not in err and "resource_tracker" not in err and "Traceback" not in err, err

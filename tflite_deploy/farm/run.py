@@ -26,6 +26,7 @@ from tflite_deploy.farm.scheduler import (FAILED, NOT_RUN, OK, CellOutcome, Reso
                                           local_cluster, run_cells)
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
+from tflite_deploy.store.recording import conversion_result
 
 
 def calibration_spec(spec: str) -> str:
@@ -57,7 +58,8 @@ class CellExecutor:
             os.replace(art.path, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return []
+        # stored like every cell (history --kind convert); the cache, not this record, says it is done
+        return [replace(conversion_result(art), artifact=str(target), target="host")]
 
     def _eval(self, cell: Cell) -> list[Result]:
         assert cell.dataset is not None
@@ -101,7 +103,8 @@ class FarmRun:
     record: Any  # JsonLinesRecord (or the store's record)
     ran: dict[str, CellRecord]  # cells run by this invocation
     skipped: tuple[str, ...]  # target × delegate pairs that cannot run
-    already: int  # cells finished by an earlier invocation (resume) or cached conversions
+    already: int  # cells finished by an earlier invocation of this run (--resume)
+    cached: int = 0  # conversions found in the artifact cache (converted by an earlier run)
 
     @property
     def failed(self) -> list[CellRecord]:
@@ -109,9 +112,9 @@ class FarmRun:
 
 
 def failed_results(cell: Cell, o: CellOutcome) -> list[Result]:
-    """A failed eval/bench cell as a ``failed`` Result, so the store and ``compare`` see it. Not-run
-    cells and convert cells leave no Result: a resumed run runs them again."""
-    if o.status != FAILED or cell.stage == "convert":
+    """A failed cell as a ``failed`` Result, so the store, ``history`` and ``compare`` see it. Not-run
+    cells leave no Result: a resumed run runs them again (a convert cell too, failed or not: see record)."""
+    if o.status != FAILED:
         return []
     return [Result(kind=cell.stage, artifact=str(cell.artifact), target=cell.target, delegate=cell.delegate or "",
                    status="failed", error=o.error, fault=PHONE_LOST if o.resource_lost else None,
@@ -162,7 +165,9 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
     cache = ArtifactCache(plan.cache)
     if on_start is not None:
         on_start(rec.run_id)
-    todo, done = pending(stages, rec.finished(), cache)
+    finished = rec.finished()
+    todo, done = pending(stages, finished, cache)
+    cached = sum(1 for c in stages.convert if c.cell_id in done and c.cell_id not in finished)
     executor = executor or CellExecutor()
     phones = _phones(targets)
 
@@ -199,7 +204,7 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
     if todo:
         with holding(phone_leases(plan, rec), phones, f"farm run {rec.run_id}"):
             _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots, scheduler, security)
-    return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo))
+    return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo) - cached, cached)
 
 
 def phone_leases(plan: Plan, rec: Any) -> Leases:

@@ -317,9 +317,24 @@ def local_cluster(phones: Sequence[str] = (), host_slots: int = 1, *, security: 
     specs = {f"w-{p}": worker_spec(Nanny if processes else Worker, [p], 0, **common) for p in phones}
     if host_slots > 0:
         specs["w-host"] = worker_spec(Nanny if processes else Worker, [], host_slots, **common)
+    if processes:
+        quiet_resource_tracker()
     with sigint_ignored_by_children():
         return SpecCluster(workers=specs, scheduler=scheduler, security=security,
                            **({"silence_logs": silence_logs} if silence_logs is not None else {}), **kwargs)
+
+
+def quiet_resource_tracker() -> None:
+    """Start Python's resource tracker (it cleans up the semaphores of the worker processes) told not to
+    warn. After a ``kill -9`` of the run it outlives us, cleans up, and would print "There appear to be
+    6 leaked semaphore objects": Python's wording for its own clean-up, nothing for a user to do."""
+    import sys
+    from multiprocessing import resource_tracker
+
+    option = "ignore:resource_tracker:UserWarning"
+    if option not in sys.warnoptions:  # the tracker takes this interpreter's -W options when it starts
+        sys.warnoptions.append(option)
+    resource_tracker.ensure_running()
 
 
 @contextlib.contextmanager

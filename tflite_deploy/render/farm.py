@@ -60,8 +60,10 @@ def _log_line(console: Console, e: ProgressEvent) -> None:
 
 def summary(run: Any, console: Console) -> None:
     """Cells by target and status, then every cell that did not end ok, with its reason."""
+    cached = getattr(run, "cached", 0)
     if not run.ran:
-        console.print(f"farm run {run.run_id}: nothing left to run ({run.already} cell(s) done before).")
+        console.print(f"farm run {run.run_id}: nothing left to run ({run.already} cell(s) done before"
+                      + (f", {cached} conversion(s) in the cache" if cached else "") + ").")
         return
     counts: dict[tuple[str, str], int] = {}
     for rec in run.ran.values():
@@ -74,7 +76,9 @@ def summary(run: Any, console: Console) -> None:
         table.add_row(names.get(target, target), *(str(counts.get((target, s), 0)) for s in ("ok", "failed", "not-run")))
     _print_wide(console, table)
     if run.already:
-        console.print(f"{run.already} cell(s) were already done (an earlier run, or converted before).")
+        console.print(f"{run.already} cell(s) were already done by this run before it was resumed.")
+    if cached:
+        console.print(f"{cached} conversion(s) came from the artifact cache (converted by an earlier run).")
     for s in run.skipped:
         console.print(f"[dim]not planned: {s}[/]")
     for rec in sorted(run.failed, key=lambda r: r.cell_id):
