@@ -195,15 +195,16 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
         counts[g] += 1
         report(progress, g, counts[g], totals[g], f"{status} {o.cell_id}", r)
 
-    if preflight:  # before any conversion: a phone that is not there or not answering is reported now
-        away = unreachable_targets(targets)
-        for c in [c for c in todo if c.target in away]:
-            on_outcome(CellOutcome(c.cell_id, NOT_RUN, error=f"not run: {away[c.target]}"))
-        todo = [c for c in todo if c.target not in away]
-        phones = [p for p in phones if not any(t.serial == p and t.name in away for t in targets)]
     if todo:
         with holding(phone_leases(plan, rec), phones, f"farm run {rec.run_id}"):
-            _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots, scheduler, security)
+            if preflight:  # before any conversion: a phone that is not there or not answering is reported now
+                away = unreachable_targets(targets)
+                for c in [c for c in todo if c.target in away]:
+                    on_outcome(CellOutcome(c.cell_id, NOT_RUN, error=f"not run: {away[c.target]}"))
+                todo = [c for c in todo if c.target not in away]
+                phones = [p for p in phones if not any(t.serial == p and t.name in away for t in targets)]
+            if todo:
+                _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots, scheduler, security)
     return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo) - cached, cached)
 
 
