@@ -142,3 +142,12 @@ def test_kill_9_on_farm_run_leaves_no_foreign_warning(tmp_path: Path, digits_ker
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     assert "leaked" not in err and "resource_tracker" not in err and "Traceback" not in err, err
+
+
+def test_the_resume_line_is_the_same_command_with_resume() -> None:
+    from tflite_deploy.cli.farm import interrupted_line
+
+    line = interrupted_line("12", ["x", "farm", "run", "my plan.yaml", "--resume", "9", "--store", "s.db"])
+    assert line == ("interrupted; resume with: tflite-deploy farm run 'my plan.yaml' --store s.db --resume 12 "
+                    "(finished cells are kept)")
+    assert "nothing was recorded" in interrupted_line(None, ["x", "farm", "run", "p.yaml"])

@@ -90,6 +90,7 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
 def _guarded(fn: Callable[[], None]) -> None:
     from tflite_deploy.errors import UserError
 
+    _started_runs.clear()
     try:
         fn()
     except UserError as e:
