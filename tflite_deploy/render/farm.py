@@ -73,7 +73,8 @@ def summary(run: Any, console: Console) -> None:
     for col in ("target", "ok", "failed", "not-run"):
         table.add_column(col, no_wrap=True, justify="left" if col == "target" else "right")
     for target in sorted({t for t, _ in counts}):
-        table.add_row(names.get(target, target), *(str(counts.get((target, s), 0)) for s in ("ok", "failed", "not-run")))
+        table.add_row(names.get(target, target),
+                      *(str(counts.get((target, s), 0)) for s in ("ok", "failed", "not-run")))
     _print_wide(console, table)
     if run.already:
         console.print(f"{run.already} cell(s) were already done by this run before it was resumed.")
