@@ -68,8 +68,10 @@ def test_parse_target_forms(monkeypatch):
     assert t.serial == "192.168.1.7:5555"
     t = parse_target("adb://lab-host:5039/emulator-5554")
     assert (t.serial, t.server) == ("emulator-5554", AdbServer("lab-host", 5039))
-    t = parse_target("adb://lab-host/127.0.0.1:5555")
+    t = parse_target("adb://lab-host:5037/127.0.0.1:5555")
     assert (t.serial, t.server) == ("127.0.0.1:5555", AdbServer("lab-host", 5037))
+    with pytest.raises(UserError, match=r"names no port .* adb://lab-host:5037/127.0.0.1:5555 for adb's default"):
+        parse_target("adb://lab-host/127.0.0.1:5555")  # never a silent 5037
     assert parse_target("adb").serial is None
     assert parse_target(str(parse_target("adb://h:1/x:2"))) == parse_target("adb://h:1/x:2")
     assert parse_target("adb:").serial is None  # like "adb": the only device

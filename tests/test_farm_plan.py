@@ -287,3 +287,46 @@ def test_bad_preprocess_values_are_listed_with_their_lines(tmp_path: Path) -> No
     assert got[5].startswith("models.a.preprocess.size: takes HEIGHT,WIDTH or one number")
     assert got[6] == "models.a.preprocess.std: must not contain 0, as [0.5, 0] does"
     assert got[7] == "models.a.preprocess.layout: takes NHWC or NCHW, not 'HWC'"
+
+
+def test_bench_settings_live_in_the_plan_and_are_checked_with_lines(tmp_path: Path) -> None:
+    keras_file(tmp_path / "a.keras", [None, 8, 8, 1])
+    (tmp_path / "benchmark_model").write_text("#!/bin/sh\n")
+    good = load_plan(write(tmp_path, """
+        models: {a: a.keras}
+        recipes: [float32]
+        targets: ['adb://127.0.0.1:5037/R58M']
+        bench:
+          benchmark_binary: benchmark_model
+          runtime: tflite
+          timeout: 120
+          gpu_precision: fp32
+          cooldown: 2.5
+          pin_big_cores: true
+        """))
+    assert dict(good.bench) == {"tool": str(tmp_path / "benchmark_model"), "runtime": "tflite", "timeout": 120.0,
+                                "gpu_precision": "fp32", "cooldown": 2.5, "pin_big_cores": True}
+    from tflite_deploy.farm.cells import expand
+
+    cell = expand(good, good.targets, versions={}).bench[0]
+    assert dict(cell.options) == dict(good.bench)
+    bad = write(tmp_path, """
+        models: {a: a.keras}
+        recipes: [float32]
+        targets: ['adb://127.0.0.1/R58M']
+        bench:
+          benchmark_binary: nowhere/benchmark_model
+          runtime: tflight
+          timeout: -1
+          gpu_precision: fp8
+          pin_big_cores: maybe
+          colour: red
+        """, "bad.yaml")
+    got = problems(bad)
+    assert "names no port" in got[3] and "adb://127.0.0.1:5037/R58M" in got[3]
+    assert "bench.benchmark_binary" in got[5] and "does not exist" in got[5]
+    assert "bench.runtime" in got[6] and "'tflight'" in got[6]
+    assert "bench.timeout" in got[7]
+    assert "bench.gpu_precision" in got[8] and "fp16, fp32" in got[8]
+    assert "bench.pin_big_cores" in got[9] and "true or false" in got[9]
+    assert "unknown key 'colour'" in got[10]

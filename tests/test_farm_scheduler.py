@@ -133,3 +133,27 @@ def test_cell_whose_phone_no_worker_holds_is_reported_not_run(client, tmp_path: 
     assert out[conv.cell_id].status == OK and out[real.cell_id].status == OK
     assert out["bench/ghost"].status == NOT_RUN and "phone Z" in out["bench/ghost"].error
     assert time.monotonic() - t0 < 5
+
+
+def test_a_second_cluster_on_this_machine_gets_no_port_in_use_warning() -> None:
+    """The embedded scheduler's HTTP server takes a free port: with 8787 taken (another farm run, a
+    notebook's Dask), Dask used to warn "Port 8787 is already in use"."""
+    import socket
+    import warnings
+
+    from distributed import Client
+
+    holder = socket.socket()
+    try:
+        holder.bind(("0.0.0.0", 8787))
+        holder.listen(1)
+    except OSError:
+        pass  # taken already: just as good
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with local_cluster(phones=["A"], host_slots=1, processes=False) as cluster, Client(cluster) as c:
+                assert c.submit(lambda: 42).result() == 42
+        assert not [w for w in seen if "already in use" in str(w.message)], [str(w.message) for w in seen]
+    finally:
+        holder.close()

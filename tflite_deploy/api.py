@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Un
 from tflite_deploy.artifact import Artifact, ConversionFailure
 from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.options import check_threads as _check_threads
-from tflite_deploy.errors import UserError
+from tflite_deploy.errors import Interrupted, UserError
 from tflite_deploy.progress import ProgressCallback, ProgressEvent
 from tflite_deploy.progress import report as report_progress  # `report` is the HTML report verb here
 from tflite_deploy.recipes import PRESETS, OptimizeStep, Recipe, load_recipe_file, resolve
@@ -47,6 +47,12 @@ def _recording(store: StoreSpec, tag: Optional[str]) -> Iterator[Optional[Record
     rec = open_recorder(store, tag)
     try:
         yield rec
+    except KeyboardInterrupt as e:  # Ctrl-C: say what is kept (each result was committed as it came)
+        if isinstance(e, Interrupted):
+            raise
+        kept = (f"the {rec.count} result(s) finished before it are kept in {rec.name} (run {rec.run_id})"
+                if rec else "nothing was recorded (--no-store)")
+        raise Interrupted(f"{kept}; run the command again to measure the rest") from None
     finally:
         if rec:
             rec.close()
@@ -261,7 +267,11 @@ def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effe
         raise UserError(f"min_effect={min_effect} must be a fraction between 0 and 1 (0.05 = 5%).", param="min_effect")
     with open_store(None if store is True else store, create=False) as st:
         cmp = compare_runs(st, base, new, min_effect=min_effect)
-    return confirm_on_host(cmp, max(repeat, 3), progress) if confirm else cmp
+    try:
+        return confirm_on_host(cmp, max(repeat, 3), progress) if confirm else cmp
+    except KeyboardInterrupt:
+        raise Interrupted("the stored runs are unchanged (--confirm keeps nothing); run it again, or without "
+                          "--confirm for the verdict on the stored numbers") from None
 
 
 # ---------------------------------------------------------------------------------------- history

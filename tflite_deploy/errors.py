@@ -78,3 +78,11 @@ class DeviceError(UserError):
         super().__init__(message, param=param)
         self.serial = serial
         self.reason = reason
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what was kept and how to go on; the CLI prints ``interrupted; <how>`` as one line."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how

@@ -79,7 +79,9 @@ def test_host_bench_records_and_compare_judges_through_the_cli(versions: dict, t
     r = runner.invoke(app, [*bench[:1], str(versions["v2"]), *bench[1:]])
     assert r.exit_code == 0, r.output
     code, cell = _cell(store, "--confirm")
-    assert (code, cell["verdict"]) == (1, "slower"), (cell["latency"], cell["base_p50_ms"], cell["new_p50_ms"])
+    # v3 is a larger model too: the verdict names both (a row counted as a regression says what got worse)
+    assert (code, cell["regressed"][0], cell["verdict"]) == (1, "slower", ", ".join(cell["regressed"])), (
+        cell["latency"], cell["base_p50_ms"], cell["new_p50_ms"])
     assert cell["latency"]["ratio"] > 1.1 and cell["latency"]["basis"].startswith("confirmed"), cell
     # what history shows: three runs tagged nightly, each result with its three repeat medians
     rows = _items(runner.invoke(app, ["history", "--store", str(store), "--tag", "nightly", "--json"]), "history")
@@ -173,7 +175,9 @@ def test_device_bench_with_repeat_records_and_compare_judges(adb_device, version
     r = runner.invoke(app, ["bench", str(versions["v3"]), *bench])
     assert r.exit_code == 0, r.output
     code, cell = _cell(store)
-    assert (code, cell["verdict"]) == (1, "slower"), (cell["latency"], cell["base_p50_ms"], cell["new_p50_ms"])
+    # v3 is a larger model too: the verdict names both (a row counted as a regression says what got worse)
+    assert (code, cell["regressed"][0], cell["verdict"]) == (1, "slower", ", ".join(cell["regressed"])), (
+        cell["latency"], cell["base_p50_ms"], cell["new_p50_ms"])
 
 
 def test_python_api_records_with_store_and_tag(versions: dict, tmp_path: Path) -> None:

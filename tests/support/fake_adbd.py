@@ -47,6 +47,8 @@ commands killed: a device that dies), :meth:`FakeAdbd.hang` (sockets stay open, 
 any more: a device that freezes; :attr:`FakeAdbd.freeze_on` freezes it as a given command starts),
 :meth:`FakeAdbd.drop` (every connection reset, the device still listening: a dropped link the adb
 server reconnects within a second; :attr:`FakeAdbd.drop_on` drops it once as a given command runs),
+:attr:`FakeAdbd.freeze_on_open` (freezes as an OPEN arrives, leaving it unanswered: just as a short
+command, a push or a benchmark starts), :attr:`FakeAdbd.freeze_on_push` (freezes mid-push),
 :attr:`FakeAdbd.delay` (seconds to wait before accepting each stream). Pushed files keep the mode bits from ``SEND``'s ``path,mode``, so a pushed executable runs.
 """
 
@@ -359,6 +361,12 @@ class _Connection:
                 msg = self._read_message()
                 if self.server._hung.is_set():
                     continue  # read and drop: the device no longer answers
+                srv = self.server
+                if msg.command == A_OPEN and srv.freeze_on_open and srv.freeze_on_open in msg.payload.decode(
+                        "utf-8", "replace"):
+                    srv._record(msg)
+                    srv.hang()  # this OPEN is never answered, nor anything after it
+                    continue
                 self.server._record(msg)
                 self._dispatch(msg)
         except _Closed:
@@ -529,6 +537,14 @@ class FakeAdbd:
         self.freeze_on: str | None = None
         """Freeze mode: the first shell command containing this text starts, then the device :meth:`hang` s
         (a phone that freezes while a benchmark runs: its stream stays open, nothing more comes back)."""
+        self.freeze_on_open: str | None = None
+        """Freeze mode: the device :meth:`hang` s as an OPEN whose service contains this text arrives, and
+        never answers it (a phone that freezes just as a command or a push would start)."""
+        self.freeze_on_push: str | None = None
+        """Freeze mode: the device :meth:`hang` s in the middle of a push whose path contains this text
+        (after its first data arrived; the push never gets its OKAY)."""
+        self.frozen_at: float | None = None
+        """``time.monotonic()`` when the device last froze (:meth:`hang`), to measure how soon it is noticed."""
         self.drop_on: str | None = None
         """Drop mode: the first shell command containing this text starts, then at once the link
         drops (:meth:`drop`: a cable wiggle mid-benchmark); the adb server reconnects."""
@@ -583,6 +599,8 @@ class FakeAdbd:
 
     def hang(self) -> None:
         """Freeze: keep every socket open but answer nothing (new connections are accepted too)."""
+        if not self._hung.is_set():
+            self.frozen_at = time.monotonic()
         self._hung.set()
 
     def resume(self) -> None:
@@ -982,6 +1000,8 @@ class FakeAdbd:
                     data = inbox.read_exact(length)
                     if out is not None:
                         out.write(data)
+                    if self.freeze_on_push and self.freeze_on_push in path:
+                        self.hang()  # mid-push: what is still coming is dropped, nothing is answered
                 elif ident == b"DONE":
                     if error is not None:
                         return False

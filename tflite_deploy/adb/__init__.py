@@ -10,7 +10,7 @@ and opens connections); the shell and sync exchanges are hand-written in
 * :mod:`~tflite_deploy.adb.facts`: what a device is, from its properties;
 * :mod:`~tflite_deploy.adb.transport`: shell v2 / exit-marker and sync push/pull exchanges;
 * :mod:`~tflite_deploy.adb.device`: :class:`AdbDevice`, :func:`list_devices`, :func:`connect`;
-* :mod:`~tflite_deploy.adb.liveness`: :class:`LivenessProbe`, a frozen phone found while a command runs.
+* :mod:`~tflite_deploy.adb.liveness`: :class:`LivenessProbe`, a frozen phone found whatever call it froze in.
 
 Rules kept (observed with adb 29.0.6 and 36.0.0, see ``shared/ENVIRONMENT.md``):
 

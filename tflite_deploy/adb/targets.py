@@ -2,7 +2,7 @@
 
 ``adb`` (the only device), ``adb:SERIAL`` (a device on the local adb server, or the one
 ``ANDROID_ADB_SERVER_HOST``/``_PORT`` point at) and ``adb://HOST:PORT/SERIAL`` (a device on a
-remote adb server). Serials may hold colons (``adb:192.168.1.7:5555``).
+remote adb server; the port is required, never silently 5037). Serials may hold colons (``adb:192.168.1.7:5555``).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class DeviceTarget:
 
 
 def parse_target(text: str, environ: Optional[Mapping[str, str]] = None) -> DeviceTarget:
-    """Parse ``adb``, ``adb:SERIAL`` or ``adb://HOST[:PORT]/[SERIAL]``.
+    """Parse ``adb``, ``adb:SERIAL`` or ``adb://HOST:PORT/[SERIAL]``.
 
     ``adb`` and ``adb:SERIAL`` use the server from the environment (:meth:`AdbServer.from_env`).
     Serials may hold colons (``adb:192.168.1.7:5555``).
@@ -89,9 +89,14 @@ def parse_target(text: str, environ: Optional[Mapping[str, str]] = None) -> Devi
         if not parts.hostname or parts.query or parts.fragment:
             raise UserError(usage)
         try:
-            port = parts.port or DEFAULT_PORT
+            port = parts.port
         except ValueError:
             raise UserError(usage) from None
+        if port is None:  # no silent 5037: a lab's remote server often listens elsewhere
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            raise UserError(f"Target {text!r} names no port for the adb server at {host}: write "
+                            f"adb://{host}:{DEFAULT_PORT}{parts.path or '/'} for adb's default port "
+                            f"({DEFAULT_PORT}), or the port that server listens on (adb -P PORT).")
         serial = urllib.parse.unquote(parts.path.lstrip("/")) or None
         return DeviceTarget(serial, AdbServer(parts.hostname, port))
     if raw.startswith("adb:"):

@@ -167,10 +167,10 @@ class Transport:
                 timeout=max(0.05, deadline.check())
             )
             try:
-                conn.send_command(f"host:transport:{self.serial}")
-                conn.check_okay()
-                conn.send_command(service)
-                conn.check_okay()
+                # by hand, not adbutils' check_okay: a frozen phone never answers the OPEN the server
+                # sends for ``service``, and that wait must end when ``deadline`` is cancelled
+                request(conn.conn, f"host:transport:{self.serial}", deadline)
+                request(conn.conn, service, deadline)
             except BaseException:
                 conn.close()
                 raise
@@ -295,6 +295,20 @@ class Transport:
         return total
 
 
+def request(sock: socket.socket, text: str, deadline: Deadline) -> None:
+    """Send one request to the adb server and wait for its ``OKAY`` (``FAIL``: AdbError with its reason)."""
+    raw = text.encode("utf-8")
+    sendall(sock, f"{len(raw):04x}".encode() + raw, deadline)
+    status = recv_exact(sock, 4, deadline)
+    if status == b"OKAY":
+        return
+    errors = adbutils_module().errors
+    if status == b"FAIL":
+        length = int(recv_exact(sock, 4, deadline), 16)
+        raise errors.AdbError(recv_exact(sock, length, deadline).decode("utf-8", "replace"))
+    raise errors.AdbError(f"Unknown data: {status!r}")
+
+
 def recv(sock: socket.socket, size: int, deadline: Deadline) -> bytes:
     if deadline.cancel is None:
         sock.settimeout(max(0.01, deadline.check()))
@@ -318,5 +332,14 @@ def recv_exact(sock: socket.socket, size: int, deadline: Deadline) -> bytes:
 
 
 def sendall(sock: socket.socket, data: bytes, deadline: Deadline) -> None:
-    sock.settimeout(max(0.01, deadline.check()))
-    sock.sendall(data)
+    if deadline.cancel is None:
+        sock.settimeout(max(0.01, deadline.check()))
+        sock.sendall(data)
+        return
+    view = memoryview(data)
+    while view:  # in short slices: a frozen phone stops taking data, and a cancel must still be seen
+        sock.settimeout(max(0.01, min(CANCEL_POLL_S, deadline.check())))
+        try:
+            view = view[sock.send(view):]
+        except socket.timeout:
+            continue

@@ -213,10 +213,11 @@ def _measure(trials: list[Trial], kept: dict[int, bytes], out: Path, source: Any
     report(progress, "autotune", len(trials), None,
            f"Measuring the latency of {len(paths)} survivor(s) on {target} ...")
     if measure is None:
-        from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+        from tflite_deploy.benchmark.host import bench_host
+        from tflite_deploy.benchmark.options import BenchOptions
 
         def measure(ps: list[Path]) -> list[Result]:
-            return bench_host(ps, HostBenchSettings(runs=30, warmup=3, min_seconds=0.3))
+            return bench_host(ps, BenchOptions(runs=30, warmup=3, min_seconds=0.3).for_host())
     results = measure(list(paths.values()))
     by_path = {str(Path(r.artifact)): r for r in results}
     warnings = []

@@ -6,10 +6,12 @@ changed), then run the harness once per model × delegate and parse what ``bench
 With LiteRT's tool and its model cache on, each model × delegate runs in two processes: the first
 (cold) compiles and writes the cache, the second (warm) reads it; both inits are reported. A device
 that fails, goes offline or times out turns into failed ``Result`` records for that device; the
-others finish. While a benchmark runs, a liveness probe (:class:`~tflite_deploy.adb.LivenessProbe`)
-asks the phone an ``echo`` every few seconds: a frozen phone fails its run within half a minute, and
-its remaining runs at once, instead of waiting out the run's time-out (derived from the run's own
-bounds, ``--max_secs``: see :func:`~tflite_deploy.benchmark.flags.run_timeout`). A delegate the phone or the settings cannot serve is ``unavailable``, with the reason.
+others finish. A liveness probe (:class:`~tflite_deploy.adb.LivenessProbe`) asks the phone an
+``echo`` every few seconds from the moment it is opened, so every call to it is watched (pushes,
+short commands, the start of a benchmark, a running one): a frozen phone fails its call within half
+a minute, and its remaining runs at once, instead of waiting out the call's time-out (a run's is
+derived from its own bounds, ``--max_secs``: see :func:`~tflite_deploy.benchmark.flags.run_timeout`).
+A delegate the phone or the settings cannot serve is ``unavailable``, with the reason.
 """
 
 from __future__ import annotations
@@ -126,11 +128,30 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
         if on_result:
             on_result(r)
 
+    try:
+        dev = AdbDevice.open(target, timeout=30)  # asks the adb server only: a frozen phone cannot hold it
+    except (DeviceError, UserError) as e:
+        for m, d in combos:
+            emit(_failed(m, name, d, str(e), facts, s=s, fault=e.reason if isinstance(e, DeviceError) else None))
+        return results
+    # the probe watches every call to the phone from here on: pushes, short commands, the benchmarks
+    with LivenessProbe(dev) as probe:
+        _session(dev.stopped_by(probe.frozen), probe, name, combos, models, tool, s, facts, emit)
+    return results
+
+
+def _session(dev: AdbDevice, probe: LivenessProbe, name: str, combos: list, models: Sequence[Path],
+             tool: Optional[Path], s: BenchOptions, facts: dict, emit: Callable[[Result], None]) -> None:
+    """Set the phone up and run every combo on it; ``dev``'s calls end once ``probe`` finds it frozen."""
+    def fault(e: DeviceError) -> tuple[str, str]:
+        reason = probe.fault_of(e)
+        return reason, probe.describe() if reason == "frozen" else str(e)
+
     npu_dir = ""
     try:
-        dev = AdbDevice.open(target, timeout=30)
         info = dev.info()
-        facts = {k: v for k, v in asdict(info).items() if v not in (None, (), "")}
+        facts.clear()
+        facts.update({k: v for k, v in asdict(info).items() if v not in (None, (), "")})
         abi = info.abis[0] if info.abis else "arm64-v8a"
         harness_remote = remote_path("run_benchmark.sh")
         dev.push(HARNESS, harness_remote, mode=0o755)
@@ -149,10 +170,10 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
         if "npu" in s.delegates and s.npu_dispatch_lib and s.runtime == "litert":
             npu_dir = _push_npu_libraries(dev, s)
     except (DeviceError, UserError) as e:
-        fault = e.reason if isinstance(e, DeviceError) else None
+        reason, text = fault(e) if isinstance(e, DeviceError) else (None, str(e))
         for m, d in combos:
-            emit(_failed(m, name, d, str(e), facts, s=s, fault=fault))
-        return results
+            emit(_failed(m, name, d, text, facts, s=s, fault=reason))
+        return
 
     lost: Optional[str] = None
     for i, (m, d) in enumerate(combos):
@@ -165,23 +186,19 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
             continue
         if i and s.cooldown:
             time.sleep(s.cooldown)
-        with LivenessProbe(dev) as probe:
-            watched = dev.stopped_by(probe.frozen)  # its calls end once the probe finds the phone frozen
-            try:
-                emit(_run_one(watched, harness_remote, bin_remote, npu_dir, remote_models[m], m, name, d, s, facts))
-            except DeviceError as e:
-                reason = "frozen" if probe.frozen.is_set() else e.reason
-                emit(_failed(m, name, d, probe.describe() if reason == "frozen" else str(e), facts, s=s,
-                             fault=reason or "failed"))
-                if reason in LOST:
-                    lost = reason or "device error"
+        try:
+            emit(_run_one(dev, harness_remote, bin_remote, npu_dir, remote_models[m], m, name, d, s, facts))
+        except DeviceError as e:
+            reason, text = fault(e)
+            emit(_failed(m, name, d, text, facts, s=s, fault=reason))
+            if reason in LOST:
+                lost = reason
     if s.cleanup and not lost:
         try:
             dev.remove(remote_path("models"))
             dev.remove(remote_path("cache"))
         except DeviceError:
             pass
-    return results
 
 
 def _run_one(dev: AdbDevice, harness_remote: str, bin_remote: str, npu_dir: str, remote_model: str, model: Path,

@@ -66,8 +66,10 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
             console(stderr=True).print(f"[bold red]error:[/] {escape(shown(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
-        except KeyboardInterrupt:
-            console(stderr=True).print("interrupted", highlight=False)
+        except KeyboardInterrupt as e:  # one line: what is kept and how to go on (errors.Interrupted)
+            how = getattr(e, "how", "")
+            console(stderr=True).print(f"interrupted{'; ' + how if how else ''}", highlight=False, markup=False,
+                                       soft_wrap=True)
             raise typer.Exit(130) from None
 
     return wrapper

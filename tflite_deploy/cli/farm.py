@@ -5,8 +5,9 @@ Also runnable alone before that wiring: ``python -m tflite_deploy.cli.farm worke
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 import typer
 
@@ -84,6 +85,45 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
     app.add_typer(farm, name="farm")
 
 
+_started_runs: list[str] = []  # the id of the run this command started, for the Ctrl-C line
+
+
+def resume_hint(run_id: Optional[str], argv: Optional[Sequence[str]] = None) -> str:
+    """What Ctrl-C kept and how to go on: the same command with ``--resume RUN_ID``; finished cells are kept."""
+    import shlex
+    import sys
+
+    if run_id is None:
+        return "before the run started: nothing was recorded"
+    args, skip = [], False
+    for a in list(argv if argv is not None else sys.argv)[1:]:
+        if skip or a == "--resume" or a.startswith("--resume="):
+            skip = a == "--resume" and not skip
+            continue
+        args.append(a)
+    command = " ".join(shlex.quote(a) for a in ["tflite-deploy", *args, "--resume", run_id])
+    return f"resume with: {command} (finished cells are kept)"
+
+
+def interrupted_line(run_id: Optional[str], argv: Optional[Sequence[str]] = None) -> str:
+    """The one line the CLI prints for Ctrl-C in a farm command (``_common.user_errors`` prints it)."""
+    return f"interrupted; {resume_hint(run_id, argv)}"
+
+
+@contextlib.contextmanager
+def _resumable() -> Iterator[None]:
+    """Ctrl-C while a farm run works becomes errors.Interrupted naming how to resume it."""
+    from tflite_deploy.errors import Interrupted
+
+    _started_runs.clear()
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted(resume_hint(_started_runs[-1] if _started_runs else None)) from None
+
+
 def _settings(store: Optional[str], no_store: bool, resume: Optional[str], tag: Optional[str], tool: Optional[Path],
               host_slots: int, err: Any, scheduler: Optional[str]) -> Any:
     import sys
@@ -99,7 +139,8 @@ def _settings(store: Optional[str], no_store: bool, resume: Optional[str], tag: 
     return FarmSettings(store=store, use_store=not no_store, resume=resume, tag=tag, argv=tuple(sys.argv),
                         host_slots=host_slots, scheduler=scheduler, security=security,
                         executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
-                        on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
+                        on_start=lambda run_id: (_started_runs.append(run_id),
+                                                 err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})")))
 
 
 def _cells(run: Any) -> list[dict]:
@@ -113,7 +154,7 @@ def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], s
     from tflite_deploy.render import farm as view
 
     out, err = console(), console(stderr=True)
-    with view.device_rows(err) as progress:
+    with _resumable(), view.device_rows(err) as progress:
         done = farm_run(plan, out_dir, _settings(store, no_store, resume, tag, tool, host_slots, err, scheduler),
                         progress)
     if as_json:
@@ -131,7 +172,7 @@ def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str
     from tflite_deploy.render import farm as view
 
     out, err = console(), console(stderr=True)
-    with view.device_rows(err) as progress:
+    with _resumable(), view.device_rows(err) as progress:
         night = farm_nightly(plan, out_dir, _settings(store, False, resume, tag, tool, host_slots, err, scheduler),
                              progress)
     if as_json:

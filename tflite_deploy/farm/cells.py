@@ -72,6 +72,7 @@ class Cell:
     runs: int = 50
     warmup: int = 5
     repeats: int = 1
+    options: tuple[tuple[str, Any], ...] = ()  # the plan's bench: settings (BenchOptions fields)
     needs: tuple[str, ...] = ()
     resource: Optional[str] = HOST_RESOURCE
     isolate: bool = True  # run in a child process: a crash there is a failed cell, not a dead worker
@@ -147,7 +148,8 @@ def expand(plan: Plan, targets: Iterable[TargetSpec], cache: Optional[ArtifactCa
                     for th in plan.threads:
                         benches.append(Cell(
                             f"bench/{base}/{t.name}/{d}/t{th}", "bench", target=t.name, delegate=d, threads=th,
-                            runs=plan.runs, warmup=plan.warmup, repeats=plan.repeats, needs=(conv.cell_id,),
+                            runs=plan.runs, warmup=plan.warmup, repeats=plan.repeats, options=plan.bench,
+                            needs=(conv.cell_id,),
                             resource=HOST_RESOURCE if on_host else phone_resource(t.serial or ""),
                             isolate=on_host, **common))
     return Stages(tuple(converts), tuple(evals), tuple(benches), tuple(skipped))

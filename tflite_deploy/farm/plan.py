@@ -23,6 +23,7 @@ from tflite_deploy import recipes as recipes_mod
 from tflite_deploy.adb import AdbServer, parse_target
 from tflite_deploy.datasets.base import PREPROCESS_KEYS, Preprocess, preprocess_value
 from tflite_deploy.errors import DatasetError, UserError
+from tflite_deploy.farm.plan_bench import read_bench
 from tflite_deploy.farm.shapes import cheap_input_shape
 from tflite_deploy.vocabulary import DEVICE_DELEGATES, HOST_DELEGATES, NAME_RULE, is_valid_name
 
@@ -31,7 +32,7 @@ _DEFINE_HINT = "Define your own inline or in recipe_files."
 DEFAULT_CACHE = "~/.cache/tflite-deploy/farm"
 
 TOP_KEYS = ("models", "datasets", "recipes", "recipe_files", "targets", "delegates", "threads",
-            "runs", "warmup", "repeats", "tag", "baseline", "thresholds", "cache")
+            "runs", "warmup", "repeats", "bench", "tag", "baseline", "thresholds", "cache")
 MODEL_KEYS = ("path", "dataset", "preprocess")
 DATASET_KEYS = ("spec", "preprocess")
 TARGET_FILTER_KEYS = ("all", "server", "min_sdk", "abi")
@@ -107,6 +108,7 @@ class Plan:
     runs: int = 50
     warmup: int = 5
     repeats: int = 1
+    bench: tuple[tuple[str, Any], ...] = ()  # BenchOptions fields: binary, runtime, time-out, ... (plan_bench)
     tag: str = "farm"
     baseline: Optional[str] = None
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -265,6 +267,8 @@ def load_plan(path: str | Path, *, shape_probe: Optional[ShapeProbe] = None,
     for key in ("tag", "baseline"):
         if key in top and (v := w.string(top[key], key)) is not None:
             kw[key] = v
+    if "bench" in top:
+        kw["bench"] = read_bench(w, top["bench"])
     if "thresholds" in top:
         kw["thresholds"] = _thresholds(w, top["thresholds"])
     if "cache" in top and (c := w.string(top["cache"], "cache")) is not None:

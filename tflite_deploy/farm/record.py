@@ -53,7 +53,8 @@ class RunRecord(Protocol):
 
 
 def counts_as_finished(r: Result) -> bool:
-    return r.status in FINISHED and r.fault != PHONE_LOST
+    # a conversion is done when its artifact is in the cache, whatever its stored Result says
+    return r.status in FINISHED and r.fault != PHONE_LOST and r.kind != "convert"
 
 
 def tag_results(results: Sequence[Result], cell_id: str, run_id: str) -> list[Result]:

@@ -20,11 +20,13 @@ from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, TRANSIENT_FAULTS
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
 from tflite_deploy.farm.leases import FileLeases, Leases, StoreLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
+from tflite_deploy.farm.preflight import unreachable_targets
 from tflite_deploy.farm.record import PHONE_LOST, CellRecord, JsonLinesRecord, RunRecord, StoreRecord, tag_results
-from tflite_deploy.farm.scheduler import (FAILED, OK, CellOutcome, ResourceLost, TransientError, local_cluster,
-                                          run_cells)
+from tflite_deploy.farm.scheduler import (FAILED, NOT_RUN, OK, CellOutcome, ResourceLost, TransientError,
+                                          local_cluster, run_cells)
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
+from tflite_deploy.store.recording import conversion_result
 
 
 def calibration_spec(spec: str) -> str:
@@ -56,7 +58,8 @@ class CellExecutor:
             os.replace(art.path, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return []
+        # stored like every cell (history --kind convert); the cache, not this record, says it is done
+        return [replace(conversion_result(art), artifact=str(target), target="host")]
 
     def _eval(self, cell: Cell) -> list[Result]:
         assert cell.dataset is not None
@@ -67,9 +70,13 @@ class CellExecutor:
     def _bench(self, cell: Cell) -> list[Result]:
         out: list[Result] = []
         for i in range(cell.repeats):
+            # the plan's bench: settings over the executor's defaults; --benchmark-binary over the plan
+            # (a host cell takes min_seconds only: the rest are benchmark_model's and the phone's)
+            opts = {"min_seconds": self.min_seconds, **{k: v for k, v in cell.options
+                                                        if cell.target != "host" or k == "min_seconds"},
+                    **({"tool": self.benchmark_tool} if self.benchmark_tool and cell.target != "host" else {})}
             rs = api.bench([cell.artifact], [cell.target], delegate=cell.delegate, threads=cell.threads,
-                           runs=cell.runs, warmup=cell.warmup, min_seconds=self.min_seconds,
-                           tool=self.benchmark_tool)
+                           runs=cell.runs, warmup=cell.warmup, **opts)
             raise_device_fault(rs)
             out += [replace(r, recipe=r.recipe or cell.recipe.name, settings={**r.settings, "repeat": i})
                     for r in rs]
@@ -96,7 +103,8 @@ class FarmRun:
     record: RunRecord
     ran: dict[str, CellRecord]  # cells run by this invocation
     skipped: tuple[str, ...]  # target × delegate pairs that cannot run
-    already: int  # cells finished by an earlier invocation (resume) or cached conversions
+    already: int  # cells finished by an earlier invocation of this run (--resume)
+    cached: int = 0  # conversions found in the artifact cache (converted by an earlier run)
 
     @property
     def failed(self) -> list[CellRecord]:
@@ -104,9 +112,9 @@ class FarmRun:
 
 
 def failed_results(cell: Cell, o: CellOutcome) -> list[Result]:
-    """A failed eval/bench cell as a ``failed`` Result, so the store and ``compare`` see it. Not-run
-    cells and convert cells leave no Result: a resumed run runs them again."""
-    if o.status != FAILED or cell.stage == "convert":
+    """A failed cell as a ``failed`` Result, so the store, ``history`` and ``compare`` see it. Not-run
+    cells leave no Result: a resumed run runs them again (a convert cell too, failed or not: see record)."""
+    if o.status != FAILED:
         return []
     return [Result(kind=cell.stage, artifact=str(cell.artifact), target=cell.target, delegate=cell.delegate or "",
                    status="failed", error=o.error, fault=PHONE_LOST if o.resource_lost else None,
@@ -171,8 +179,12 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: RunReco
     cache = ArtifactCache(plan.cache)
     if settings.on_start is not None:
         settings.on_start(rec.run_id)
-    todo, done = pending(stages, rec.finished(), cache)
+    finished = rec.finished()
+    todo, done = pending(stages, finished, cache)
+    cached = sum(1 for c in stages.convert if c.cell_id in done and c.cell_id not in finished)
     executor = settings.executor or CellExecutor()
+    # the phones are checked here unless a lab's workers hold them or a stand-in executor runs no phone
+    preflight = settings.scheduler is None and isinstance(executor, CellExecutor)
     phones = _phones(targets)
 
     totals: dict[str, int] = {}
@@ -201,9 +213,16 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: RunReco
 
     if todo:
         with holding(phone_leases(plan, rec), phones, f"farm run {rec.run_id}"):
-            _run_on_cluster(todo, done, executor, on_outcome, phones, settings.host_slots, settings.scheduler,
-                            settings.security)
-    return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo))
+            if preflight:  # before any conversion: a phone that is not there or not answering is reported now
+                away = unreachable_targets(targets)
+                for c in [c for c in todo if c.target in away]:
+                    on_outcome(CellOutcome(c.cell_id, NOT_RUN, error=f"not run: {away[c.target]}"))
+                todo = [c for c in todo if c.target not in away]
+                phones = [p for p in phones if not any(t.serial == p and t.name in away for t in targets)]
+            if todo:
+                _run_on_cluster(todo, done, executor, on_outcome, phones, settings.host_slots, settings.scheduler,
+                                settings.security)
+    return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo) - cached, cached)
 
 
 def phone_leases(plan: Plan, rec: RunRecord) -> Leases:

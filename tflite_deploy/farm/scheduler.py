@@ -23,14 +23,17 @@ worker left, or never joined), the cell is reported ``not-run`` with the reason:
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import signal
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from tflite_deploy.farm.cells import HOST_RESOURCE, Cell, phone_resource
 
@@ -303,8 +306,10 @@ def local_cluster(phones: Sequence[str] = (), host_slots: int = 1, *, security: 
     from distributed import Nanny, Scheduler, SpecCluster, Worker
 
     protocol = "tls://" if security is not None and security.require_encryption else "tcp://"
+    # no dashboard, and its small HTTP server (health, metrics) on a free port: not 8787, which a second
+    # farm run on this machine would find taken ("Port 8787 is already in use")
     scheduler = {"cls": Scheduler, "options": dict(host="127.0.0.1", port=0, protocol=protocol, security=security,
-                                                   dashboard=False, dashboard_address=None)}
+                                                   dashboard=False, dashboard_address="127.0.0.1:0")}
     common = dict(host="127.0.0.1", protocol=protocol, security=security, dashboard=False,
                   dashboard_address="127.0.0.1:0")  # its HTTP server: a free port, localhost only
     if silence_logs is not None and processes:  # the worker processes log on their own
@@ -312,8 +317,38 @@ def local_cluster(phones: Sequence[str] = (), host_slots: int = 1, *, security: 
     specs = {f"w-{p}": worker_spec(Nanny if processes else Worker, [p], 0, **common) for p in phones}
     if host_slots > 0:
         specs["w-host"] = worker_spec(Nanny if processes else Worker, [], host_slots, **common)
-    return SpecCluster(workers=specs, scheduler=scheduler, security=security,
-                       **({"silence_logs": silence_logs} if silence_logs is not None else {}), **kwargs)
+    if processes:
+        quiet_resource_tracker()
+    with sigint_ignored_by_children():
+        return SpecCluster(workers=specs, scheduler=scheduler, security=security,
+                           **({"silence_logs": silence_logs} if silence_logs is not None else {}), **kwargs)
+
+
+def quiet_resource_tracker() -> None:
+    """Start Python's resource tracker (it cleans up the semaphores of the worker processes) told not to
+    warn. After a ``kill -9`` of the run it outlives us, cleans up, and would print "There appear to be
+    6 leaked semaphore objects": Python's wording for its own clean-up, nothing for a user to do."""
+    import sys
+    from multiprocessing import resource_tracker
+
+    option = "ignore:resource_tracker:UserWarning"
+    if option not in sys.warnoptions:  # the tracker takes this interpreter's -W options when it starts
+        sys.warnoptions.append(option)
+    resource_tracker.ensure_running()
+
+
+@contextlib.contextmanager
+def sigint_ignored_by_children() -> Iterator[None]:
+    """Processes started inside inherit an ignored SIGINT. Ctrl-C reaches a terminal's whole process group:
+    the worker processes would each die with a traceback; this process alone handles it (it closes them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def worker_spec(cls: Any, phones: Sequence[str], host_slots: int, **options: Any) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def comparison_table(cmp: Any, console: Console) -> None:
             acc += f" ({c.accuracy.change:+.1f})"
         ci = d["new_drop_ci95"]
         drop = "-" if d["new_drop"] is None else f"{d['new_drop']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
-        style = VERDICT_STYLE.get(c.verdict, "yellow")
+        style = "bold red" if c.regression else VERDICT_STYLE.get(c.verdict, "yellow")
         t.add_row(d["model"] or "-", d["recipe"] or "-", d["target"], d["delegate"], size, acc, drop,
                   _fmt(d["base_p50_ms"]), _fmt(d["new_p50_ms"]), _pct(c.latency.ratio),
                   f"[{style}]{c.verdict}[/]" if style else c.verdict, c.latency.basis or c.note)

@@ -94,13 +94,24 @@ class CellComparison:
     note: str = ""
 
     @property
+    def regressed(self) -> list[str]:
+        """What got worse: ``missing on new``, ``failed on new``, ``slower``, ``larger``, ``less accurate``."""
+        if self.status in ("missing on new", "failed on new"):
+            return [self.status]
+        return [word for word, worse in (("slower", self.latency.verdict == V.SLOWER),
+                                         ("larger", self.size == "larger"),
+                                         ("less accurate", self.accuracy.verdict == "worse")) if worse]
+
+    @property
     def regression(self) -> bool:
-        return (self.status in ("missing on new", "failed on new") or self.latency.verdict == V.SLOWER
-                or self.accuracy.verdict == "worse" or self.size == "larger")
+        return bool(self.regressed)
 
     @property
     def verdict(self) -> str:
-        """One word for the table: the status when not compared, else the latency verdict."""
+        """For the table: what regressed (``slower, larger``); else the status when not compared, else the
+        latency verdict. A row counted as a regression never reads "no change"."""
+        if self.regressed:
+            return ", ".join(self.regressed)
         if self.status != "compared":
             return self.status
         if self.latency.verdict == V.NOT_COMPARABLE and self.accuracy.verdict != V.NOT_COMPARABLE:
@@ -113,6 +124,7 @@ class CellComparison:
         return {
             "model": model, "recipe": recipe, "target": target, "delegate": delegate,
             "status": self.status, "verdict": self.verdict, "regression": self.regression,
+            "regressed": self.regressed,
             "base_p50_ms": b.p50 if b else None, "new_p50_ms": n.p50 if n else None,
             "base_repeats": len(b.repeats) if b else 0, "new_repeats": len(n.repeats) if n else 0,
             "latency": self.latency.to_dict(),

@@ -1,0 +1,63 @@
+"""The nightly's terminal output names what regressed: every target in full (serial and phone model) at
+any width, off a terminal too; one count equal to the numbered regressions, each saying what got worse
+(a row counted for its size says "larger", never "no change"); the basis below the compact table."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from tflite_deploy.farm.record import CellRecord
+from tflite_deploy.reporting.compare import Cell, Comparison, compare_cells
+from tflite_deploy.render.farm import night
+from tflite_deploy.result import Result
+
+PHONE_A = "adb:R58M123ABCDEF0123"
+PHONE_B = "adb://10.0.0.7:5037/192.168.100.200:5555"
+
+
+def _cell(target: str, recipe: str, p50: float, size: int) -> Cell:
+    key = ("digits_cnn", recipe, target, "xnnpack")
+    return Cell(key, bench_status="ok", repeats=[p50 * f for f in (0.99, 1.0, 1.01)], size_bytes=size)
+
+
+def _nightly(tmp: Path) -> SimpleNamespace:
+    base, new = {}, {}
+    for target in (PHONE_A, PHONE_B):
+        for recipe, (p50, size), (p50_new, size_new) in (
+                ("int8", (1.0, 100_000), (1.5, 100_000)),       # slower
+                ("float16", (2.0, 200_000), (2.0, 260_000)),    # larger only: latency unchanged
+                ("float32", (3.0, 400_000), (3.0, 400_000))):   # no change
+            b, n = _cell(target, recipe, p50, size), _cell(target, recipe, p50_new, size_new)
+            base[b.key], new[n.key] = b, n
+    cmp = Comparison({"id": 1, "tag": "base"}, {"id": 2, "tag": "nightly"}, compare_cells(base, new), 0.05)
+    ran = {}
+    for target, model in ((PHONE_A, "Pixel 7"), (PHONE_B, "Galaxy S23 Ultra")):
+        r = Result(kind="bench", artifact="x.tflite", target=target, status="ok", device={"model": model})
+        ran[target] = CellRecord(f"bench/{target}", "bench", "ok", results=(r,), target=target)
+    run = SimpleNamespace(run_id="2", ran=ran, failed=[], skipped=(), already=0)
+    return SimpleNamespace(run=run, comparison=cmp, report=tmp / "report-2.html", note="", accuracy_breaches=(),
+                           regressions=cmp.regressions)
+
+
+def test_nightly_names_each_regression_in_full_at_any_width(tmp_path: Path) -> None:
+    n = _nightly(tmp_path)
+    for width in (60, 120):
+        buf = io.StringIO()
+        night(n, Console(file=buf, width=width, force_terminal=False, color_system=None))
+        text = buf.getvalue()
+        assert "…" not in text, text  # nothing cut
+        for full in (f"{PHONE_A} (Pixel 7)", f"{PHONE_B} (Galaxy S23 Ultra)"):
+            assert full in text, text
+        numbered = [ln.strip()[3:] for ln in text.splitlines() if ln.strip()[:3] in {f"{i}. " for i in range(1, 10)}]
+        assert len(numbered) == 4, text  # int8 slower and float16 larger, on each phone
+        assert sum(ln.startswith("slower: digits_cnn int8") for ln in numbered) == 2
+        assert sum(ln.startswith("larger: digits_cnn float16") for ln in numbered) == 2
+        assert all("Mann-Whitney" in ln for ln in numbered)  # the basis of each verdict, below the table
+        assert "regressions (4)" in text and "verdict: 4 regression(s)" in text
+    verdicts = {c.key[1]: c.verdict for c in n.comparison.cells}
+    assert verdicts == {"int8": "slower", "float16": "larger", "float32": "no change"}
+    assert sum(c.to_dict()["regression"] for c in n.comparison.cells) == 4
