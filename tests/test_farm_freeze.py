@@ -15,7 +15,7 @@ from tests.test_device_freeze import FREEZE_POINTS
 from tests.test_farm_faults import write_device_plan
 from tflite_deploy.farm.cells import expand
 from tflite_deploy.farm.plan import load_plan
-from tflite_deploy.farm.run import CellExecutor, run_plan
+from tflite_deploy.farm.run import CellExecutor, FarmSettings, run_plan
 from tflite_deploy.farm.scheduler import FAILED, NOT_RUN, OK
 from tflite_deploy.store import open_store
 
@@ -38,7 +38,7 @@ def test_a_phone_freezing_in_a_farm_run_is_given_up_and_resumed_when_back(
     executor = CellExecutor(benchmark_tool=str(benchmark_binary), min_seconds=0)
 
     started = time.monotonic()
-    done = run_plan(plan, tmp_path / "out", store=store, executor=executor)
+    done = run_plan(plan, tmp_path / "out", FarmSettings(store=store, executor=executor))
     ended = time.monotonic()
     assert freezing.frozen_at is not None, f"the phone never froze at {point}"
     assert ended - started < 150, f"the run took {ended - started:.0f} s"
@@ -57,7 +57,7 @@ def test_a_phone_freezing_in_a_farm_run_is_given_up_and_resumed_when_back(
     freezing.drop()
     adb_server.wait_for_state(serials[1], timeout=20)
     runs_before = sum("run_benchmark.sh run" in c for c in healthy.shell_commands)
-    again = run_plan(plan, tmp_path / "out", store=store, resume=done.run_id, executor=executor)
+    again = run_plan(plan, tmp_path / "out", FarmSettings(store=store, resume=done.run_id, executor=executor))
     assert set(again.ran) == set(lost), again.ran
     assert {r.status for r in again.ran.values()} == {OK}, again.ran
     assert sum("run_benchmark.sh run" in c for c in healthy.shell_commands) == runs_before

@@ -14,7 +14,7 @@ import pytest
 
 from tflite_deploy.farm.cells import expand
 from tflite_deploy.farm.plan import load_plan
-from tflite_deploy.farm.run import run_plan
+from tflite_deploy.farm.run import FarmSettings, run_plan
 from tflite_deploy.farm.scheduler import NOT_RUN, OK
 
 
@@ -53,7 +53,7 @@ def test_unreachable_phones_are_not_run_before_anything_and_the_plan_alone_says_
             order.append((time.monotonic(), event.item.target, event.item.status))
 
     started = time.monotonic()
-    done = run_plan(plan, tmp_path / "out", store=str(tmp_path / "s.db"), progress=progress)  # the real executor
+    done = run_plan(plan, tmp_path / "out", FarmSettings(store=str(tmp_path / "s.db")), progress)  # the real executor
     by_target: dict[str, list] = {}
     for r in done.ran.values():
         by_target.setdefault(r.target, []).append(r)

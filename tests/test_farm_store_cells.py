@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.farm.record import StoreRecord
-from tflite_deploy.farm.run import run_plan
+from tflite_deploy.farm.run import FarmSettings, run_plan
 from tflite_deploy.render import farm as view
 
 
@@ -30,7 +30,7 @@ def test_conversions_are_stored_and_cached_ones_are_not_called_done(tmp_path: Pa
         runs: 5
         cache: {tmp_path / 'cache'}
         """))
-    first = run_plan(plan, tmp_path / "out", store=str(tmp_path / "a.db"))
+    first = run_plan(plan, tmp_path / "out", FarmSettings(store=str(tmp_path / "a.db")))
     assert {r.stage for r in first.ran.values()} == {"convert", "bench"} and not first.failed
     r = CliRunner().invoke(app, ["history", "--kind", "convert", "--store", str(tmp_path / "a.db"), "--json"])
     assert r.exit_code == 0, r.output
@@ -43,7 +43,7 @@ def test_conversions_are_stored_and_cached_ones_are_not_called_done(tmp_path: Pa
     finally:
         rec.close()
 
-    second = run_plan(plan, tmp_path / "out", store=str(tmp_path / "b.db"))  # a brand-new store, same cache
+    second = run_plan(plan, tmp_path / "out", FarmSettings(store=str(tmp_path / "b.db")))  # a brand-new store, same cache
     assert (second.already, second.cached) == (0, 2) and {r.stage for r in second.ran.values()} == {"bench"}
     console = Console(record=True, width=200)
     view.summary(second, console)
