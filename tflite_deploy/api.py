@@ -403,12 +403,15 @@ def parse_logs(logs: Sequence[PathLike], *, delegate: str = "cpu", target: str =
 
 # ---------------------------------------------------------------------------------------- compare
 def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effect: float = 0.05,
-            confirm: bool = False, repeat: int = 10, progress: Optional[ProgressCallback] = None) -> Any:
+            confirm: Union[bool, str] = "suspects", repeat: int = 10,
+            progress: Optional[ProgressCallback] = None) -> Any:
     """Compare two stored runs (ids, tags, ``latest``, ``latest~1``) cell by cell with a noise-aware verdict.
 
-    ``confirm``: every host cell measured on both sides whose two artifacts are still on disk is measured
-    again, base and new alternating ``repeat`` times in this one process, and judged on those pairs alone
-    (:func:`~tflite_deploy.reporting.verdict.paired_verdict`: no between-process noise, drift cancelled).
+    An unconfirmed "slower" is a suspect (:mod:`~tflite_deploy.reporting.suspects`). ``confirm``:
+    ``"suspects"`` (default) re-measures the suspects, ``True`` every host cell, ``False`` none; each
+    re-measured cell's recorded bytes (kept by content in the store) are measured again, base and new
+    alternating ``repeat`` times in this one process, and judged on those pairs alone
+    (:func:`~tflite_deploy.reporting.verdict.paired_verdict`: drift between the runs cancels).
     Returns a :class:`tflite_deploy.reporting.compare.Comparison`.
     """
     from tflite_deploy.reporting.compare import compare_runs
@@ -416,41 +419,19 @@ def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effe
 
     if not 0 <= min_effect < 1:
         raise UserError(f"--min-effect {min_effect} must be a fraction between 0 and 1 (0.05 = 5%).")
+    if confirm not in (True, False, "suspects"):
+        raise UserError(f"confirm={confirm!r}: True (every cell), False (none) or 'suspects'.")
     with open_store(None if store is True else store, create=False) as st:
         cmp = compare_runs(st, base, new, min_effect=min_effect)
-    return _confirm(cmp, max(repeat, 3), progress) if confirm else cmp
+    return _confirm(cmp, max(repeat, 3), progress, every_cell=confirm is True) if confirm else cmp
 
 
-def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback]) -> Any:
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
-    from tflite_deploy.reporting.verdict import NOT_COMPARABLE, paired_verdict
+def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback], every_cell: bool = False) -> Any:
+    """Suspects (or every cell) re-measured in interleaved pairs of their recorded bytes."""
+    from tflite_deploy.benchmark.paired import measure_pairs
+    from tflite_deploy.reporting.suspects import confirm
 
-    def on_disk(cell: Any, run: dict) -> Optional[Path]:
-        p = Path(cell.artifact or "")
-        p = p if p.is_absolute() else Path(run.get("cwd") or ".") / p
-        return p if cell.artifact and p.is_file() else None
-
-    def settings(cell: Any, delegate: str) -> HostBenchSettings:
-        s = cell.settings
-        return HostBenchSettings(threads=s.get("threads") or 1, runs=min(s.get("runs") or 50, 50),
-                                 warmup=s.get("warmup") or 5, min_seconds=0.2, delegate=delegate)
-
-    todo = [c for c in cmp.cells if c.status == "compared" and c.latency.verdict != NOT_COMPARABLE
-            and c.key[2] == "host" and on_disk(c.base, cmp.base_run) and on_disk(c.new, cmp.new_run)]
-    for i, c in enumerate(todo):
-        report(progress, "confirm", i, len(todo), f"Re-measuring {c.key[0]} base and new, interleaved ...")
-        sides = [(on_disk(c.base, cmp.base_run), settings(c.base, c.key[3])),
-                 (on_disk(c.new, cmp.new_run), settings(c.new, c.key[3]))]
-        medians: list[list[float]] = [[], []]
-        for k in range(repeat):  # base, new, base, new ...: drift hits both sides alike
-            for side, (path, s) in enumerate(sides if k % 2 == 0 else sides[::-1]):
-                r = bench_host([path], s)[0]
-                medians[side if k % 2 == 0 else 1 - side].append(r.latency.p50_ms if r.latency else None)
-        v = paired_verdict(medians[0], medians[1], min_effect=cmp.min_effect)
-        c.latency = replace(v, basis=f"confirmed in one process: {v.basis}")
-        cmp.confirmed.append(c.key)
-    report(progress, "confirm", len(todo), len(todo), "")
-    return cmp
+    return confirm(cmp, measure_pairs, repeat=repeat, every_cell=every_cell, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------- inspect

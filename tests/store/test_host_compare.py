@@ -54,7 +54,7 @@ def _bench_run(store, tag: str, path: Path, delegate: str = "xnnpack") -> int:
     settings = HostBenchSettings(runs=30, warmup=3, min_seconds=0.15, delegate=delegate)
     reps = [bench_host([path], settings)[0] for _ in range(REPEATS)]
     run = store.start_run(tag=tag, argv=["bench", str(path), "--repeat", str(REPEATS), "--delegate", delegate])
-    store.add_result(run, merge_repeats(reps))
+    store.add_result(run, merge_repeats(reps), artifact_id=store.add_artifact_file(path))  # bytes kept too
     return run
 
 
@@ -120,7 +120,7 @@ def test_same_host_benchmark_twice_confirmed_is_no_change_ten_times(models: dict
     for base, new in runs:
         cmp = api.compare(str(base), str(new), store=store, confirm=True)
         (cell,) = cmp.cells
-        assert cmp.confirmed == [cell.key] and cell.latency.basis.startswith("confirmed"), cell.latency
+        assert cmp.confirmed == [cell.key] and cell.latency.basis.startswith("re-measured"), cell.latency
         verdicts.append((cell.verdict, round(cell.latency.ratio, 3), cell.latency.p_value))
     # Unconfirmed, each verdict rests on 3+3 repeats in one process: Mann-Whitney's own false-alarm
     # rate is 5% per cell when separate interpreter instances of one model differ by up to 1.6x here

@@ -18,6 +18,7 @@ from tflite_deploy.render import verbs as render
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
 from tflite_deploy.cli import farm as farm_cli
+from tflite_deploy.cli import blobs as blobs_cli
 from tflite_deploy.cli.store import NoStore, RunTag, StoreTo, store_target, user_errors
 
 app = typer.Typer(
@@ -341,6 +342,7 @@ def demo(
 
 farm_cli.register(app)  # the farm group: tflite_deploy/cli/farm.py
 store_cli.register(app)  # history, compare, report (the results store)
+blobs_cli.register(app)  # store prune (kept artifact bytes)
 
 
 def main() -> None:

@@ -119,21 +119,28 @@ def compare_cmd(
     base: str = typer.Argument(..., help="Base run: an id, a tag (its latest run), or latest~1."),
     new: str = typer.Argument("latest", help="New run: an id, a tag, or latest (default)."),
     min_effect: float = typer.Option(0.05, "--min-effect", help="Smallest latency change worth a verdict (0.05 = 5%)."),
-    confirm: bool = typer.Option(False, "--confirm", help="Judge host cells on a new measurement: base and new "
-                                 "artifacts (when both are on disk) alternating in this one process."),
-    repeat: int = typer.Option(10, "--repeat", help="With --confirm: measurements of each side (at least 3)."),
+    confirm: bool = typer.Option(False, "--confirm", help="Re-measure every host cell, not only the suspects: "
+                                 "the recorded bytes of base and new alternating in this one process."),
+    no_confirm: bool = typer.Option(False, "--no-confirm", help="Skip the re-measurement of suspects (faster): "
+                                    "an unconfirmed 'slower' then fails the comparison."),
+    repeat: int = typer.Option(10, "--repeat", help="Interleaved pairs per re-measured cell (at least 3)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope instead of a table."),
     store: Optional[str] = StoreOption,
 ) -> None:
     """Per model × recipe × target × delegate: size, accuracy and latency change with a verdict.
 
-    Exit code 1 when any cell regressed (slower, less accurate, larger, failed or missing on NEW).
+    An unconfirmed "slower" is a suspect: its recorded bytes are measured again, base and new
+    alternating in this process, and only a confirmed slowdown counts. Exit code 1 when any cell
+    regressed (confirmed slower, less accurate, larger, failed or missing on NEW).
     """
     from tflite_deploy import api
     from tflite_deploy.render.verbs import progress_bars
 
-    with progress_bars(_console(stderr=True), disable=as_json or not confirm) as progress:
-        cmp = api.compare(base, new, store=store or True, min_effect=min_effect, confirm=confirm, repeat=repeat,
+    if confirm and no_confirm:
+        raise UserError("--confirm and --no-confirm exclude each other: choose one.")
+    with progress_bars(_console(stderr=True), disable=as_json or no_confirm) as progress:
+        cmp = api.compare(base, new, store=store or True, min_effect=min_effect,
+                          confirm=True if confirm else False if no_confirm else "suspects", repeat=repeat,
                           progress=progress)
     if as_json:
         print(dumps("compare", [cmp.to_dict()]))

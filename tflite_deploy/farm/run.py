@@ -267,9 +267,17 @@ def nightly(plan_path: str | Path, out: str | Path, *, store: Optional[str] = No
         cmp, note = None, ""
         if earlier:
             cmp = compare_runs(st, str(earlier[0]["id"]), str(this), min_effect=min_effect)
+            cmp = _confirm_suspects(cmp)
         else:
             note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
         refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]
         report = write_html(build_report(st, refs, min_effect=min_effect), out / f"report-{this}.html")
         breaches = accuracy_breaches(st.results(this), done.plan.thresholds.max_accuracy_drop)
     return Nightly(done, cmp, report, note, breaches)
+
+
+def _confirm_suspects(cmp: Any) -> Any:
+    """The nightly's suspects re-measured the way ``compare`` does (reporting/suspects.py)."""
+    from tflite_deploy.api import _confirm
+
+    return _confirm(cmp, 10, None)

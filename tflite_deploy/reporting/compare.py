@@ -30,6 +30,7 @@ class Cell:
     drop: Optional[float] = None
     drop_ci: Optional[list] = None
     artifact: Optional[str] = None
+    sha256: Optional[str] = None  # the bytes the bench measured (kept by content: store/blobs.py)
     settings: dict = field(default_factory=dict)  # the bench settings (threads, runs, ...) as recorded
 
     @property
@@ -68,6 +69,7 @@ def cells_of(rows: list) -> dict:
             if ok:
                 c.bench_status = "ok"
                 c.repeats.extend(repeat_medians(row))
+                c.sha256 = c.sha256 or row.get("artifact_sha256")
                 c.settings = c.settings or dict(doc.get("settings") or {})
             elif c.bench_status != "ok":
                 c.bench_status, c.error = row["status"], doc.get("error")
@@ -92,6 +94,8 @@ class CellComparison:
     accuracy: V.AccuracyVerdict
     size: str
     note: str = ""
+    confirmation: str = ""  # "", suspect, confirmed, cleared, re-measured (reporting/suspects.py)
+    unconfirmed: Optional[V.LatencyVerdict] = None  # the verdict on the recorded runs, once re-measured
 
     @property
     def regression(self) -> bool:
@@ -120,7 +124,8 @@ class CellComparison:
             "size": self.size,
             "base_top1": b.top1 if b else None, "new_top1": n.top1 if n else None,
             "new_drop": n.drop if n else None, "new_drop_ci95": n.drop_ci if n else None,
-            "accuracy": self.accuracy.__dict__, "note": self.note,
+            "accuracy": self.accuracy.__dict__, "note": self.note, "confirmation": self.confirmation,
+            "unconfirmed": self.unconfirmed.to_dict() if self.unconfirmed else None,
         }
 
 
@@ -154,7 +159,8 @@ class Comparison:
     new_run: dict
     cells: list
     min_effect: float
-    confirmed: list = field(default_factory=list)  # cell keys re-measured by compare --confirm
+    confirmed: list = field(default_factory=list)  # cell keys re-measured interleaved (suspects, --confirm)
+    blob_folder: Optional[str] = None  # where the store keeps the measured bytes (store/blobs.py)
 
     @property
     def regressions(self) -> list:
@@ -188,4 +194,9 @@ def compare_runs(store: Any, base_ref: str, new_ref: str, *, min_effect: float =
             key = (row["model"], row["recipe"], row["target"], row["delegate"])
             past.setdefault(key, {}).setdefault(row["run_id"], []).append(row["p50_ms"])
     hist = {k: [statistics.median(v) for v in per_run.values()] for k, per_run in past.items()}
-    return Comparison(base_run, new_run, compare_cells(base, new, hist, min_effect=min_effect), min_effect)
+    from tflite_deploy.reporting.suspects import mark_suspects
+    from tflite_deploy.store.blobs import blob_dir
+
+    cmp = Comparison(base_run, new_run, compare_cells(base, new, hist, min_effect=min_effect), min_effect,
+                     blob_folder=str(blob_dir(store.url)))
+    return mark_suspects(cmp)

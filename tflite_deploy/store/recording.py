@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -43,7 +44,10 @@ class Recorder:
 
     def result(self, r: Result) -> Result:
         with self._lock:
-            self._store.add_result(self.run_id, r, artifact_id=self.artifact(r.artifact))
+            aid = self.artifact(r.artifact)
+            if aid is not None and not r.artifact_sha256:  # e.g. eval rows: name the bytes that were kept
+                r = replace(r, artifact_sha256=self._store.kept_sha.get(str(r.artifact)))
+            self._store.add_result(self.run_id, r, artifact_id=aid)
             self.count += 1
         return r
 

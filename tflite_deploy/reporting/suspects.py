@@ -1,0 +1,91 @@
+"""Suspect, then confirm: an unconfirmed "slower" is only a suspect until base and new are measured again
+in pairs, alternating in one process (``compare`` does it by default; ``--no-confirm`` skips it).
+
+Why: a load change between two runs (another job starting on the machine) is drift no number of
+repeats inside each run can see; measured here, ``compare base same`` of one file called a regression
+in 2 of 3 trials while the load changed. Pairs measured back to back see the same load, so their ratio
+cancels it. The pairs measure the bytes each run recorded (store/blobs.py), not the file now at the
+path: a file replaced in place must not be "confirmed" against itself.
+
+The cell's ``confirmation``:
+
+* ``suspect``: slower on the recorded runs, not (or not yet) re-measured. Still a regression: only a
+  re-measurement clears it (with ``--no-confirm``, for a device cell, or when the bytes are gone);
+* ``confirmed``: re-measured in pairs and still slower (a regression);
+* ``cleared``: was a suspect, the pairs show no slowdown (not a regression);
+* ``re-measured``: not a suspect, re-measured because ``--confirm`` asked for every cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from tflite_deploy.errors import UserError
+from tflite_deploy.progress import ProgressCallback, report
+from tflite_deploy.reporting import verdict as V
+from tflite_deploy.store.blobs import MissingBytesError, recorded_bytes
+
+SUSPECT, CONFIRMED, CLEARED, REMEASURED = "suspect", "confirmed", "cleared", "re-measured"
+
+#: measure(target, delegate, settings, base_file, new_file, repeat) -> (base medians, new medians)
+Measure = Callable[[str, str, dict, Path, Path, int], tuple[Sequence[Optional[float]], Sequence[Optional[float]]]]
+
+
+def mark_suspects(cmp: Any) -> Any:
+    """Label every unconfirmed "slower" cell a suspect."""
+    for c in cmp.cells:
+        if c.status == "compared" and c.latency.verdict == V.SLOWER and not c.confirmation:
+            c.confirmation = SUSPECT
+    return cmp
+
+
+def describe(c: Any) -> str:
+    model, recipe, target, delegate = c.key
+    return f"{model}{'.' + recipe if recipe and not str(model).endswith(recipe) else ''} on {target} ({delegate})"
+
+
+def confirm(cmp: Any, measure: Measure, *, repeat: int = 10, every_cell: bool = False,
+            progress: Optional[ProgressCallback] = None) -> Any:
+    """Re-measure the suspects (``every_cell``: every compared cell with a latency, as ``--confirm``
+    asks) in ``repeat`` interleaved pairs of the recorded bytes, and judge each on its pairs alone.
+
+    ``every_cell`` (an explicit ``--confirm``) refuses with :class:`MissingBytesError` when a cell's
+    recorded bytes are gone, before measuring anything. Automatic confirmation leaves such a cell a
+    suspect and says why in its note.
+    """
+    if repeat < 3:
+        raise UserError(f"--repeat {repeat}: a confirmation needs at least 3 interleaved pairs.")
+    folder = Path(cmp.blob_folder) if cmp.blob_folder else None
+    todo = [c for c in cmp.cells if c.status == "compared" and c.latency.verdict != V.NOT_COMPARABLE
+            and (every_cell or c.confirmation == SUSPECT)]
+    files: dict = {}
+    for c in todo:
+        try:
+            if folder is None:
+                raise MissingBytesError(f"{describe(c)}: this comparison knows no blob folder.")
+            files[c.key] = (recorded_bytes(folder, c.base.sha256, f"base run {cmp.base_run['id']}'s {describe(c)}"),
+                            recorded_bytes(folder, c.new.sha256, f"new run {cmp.new_run['id']}'s {describe(c)}"))
+        except MissingBytesError as e:
+            if every_cell and c.key[2] == "host":
+                raise
+            c.note = f"not re-measured: {e}"
+    todo = [c for c in todo if c.key in files]
+    for i, c in enumerate(todo):
+        report(progress, "confirm", i, len(todo), f"Re-measuring {describe(c)}: base and new, interleaved ...")
+        base_file, new_file = files[c.key]
+        try:
+            b, n = measure(c.key[2], c.key[3], c.new.settings or c.base.settings, base_file, new_file, repeat)
+        except UserError as e:
+            if every_cell and c.key[2] == "host":
+                raise
+            c.note = f"not re-measured: {e}"
+            continue
+        v = V.paired_verdict(b, n, min_effect=cmp.min_effect)
+        was_suspect = c.confirmation == SUSPECT
+        c.unconfirmed, c.latency = c.latency, replace(v, basis=f"re-measured interleaved in one process: {v.basis}")
+        c.confirmation = CONFIRMED if v.verdict == V.SLOWER else CLEARED if was_suspect else REMEASURED
+        cmp.confirmed.append(c.key)
+    report(progress, "confirm", len(todo), len(todo), "")
+    return cmp
