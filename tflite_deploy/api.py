@@ -146,6 +146,10 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
                 from tflite_deploy.store.recording import conversion_result
 
                 rec.result(conversion_result(e.item))
+            elif rec and isinstance(e.item, ConversionFailure):  # a failed recipe is a failed row
+                from tflite_deploy.store.recording import conversion_failure_result
+
+                rec.result(conversion_failure_result(e.item, out))
             if progress:
                 progress(e)
 

@@ -16,18 +16,18 @@ from tflite_deploy.errors import UserError
 
 def host_pairs(base: Path, new: Path, settings: dict, delegate: str, repeat: int
                ) -> tuple[list[Optional[float]], list[Optional[float]]]:
-    """Per-pair median latencies (ms) of ``base`` and ``new`` on this host, ``repeat`` pairs, each file
-    in a fresh interpreter every time, with the bench settings the cell was recorded with (runs capped
-    at 50, 0.2 s minimum: a pair is short, many pairs make the verdict)."""
+    """Per-pair median latencies (ms) of ``base`` and ``new`` on this host, ``repeat`` pairs. A pair is
+    one interleaved pass (base, new, base, new ... invokes: drift over milliseconds hits both), each
+    pair in fresh interpreters, with the bench settings the cell was recorded with (runs capped at
+    50, 0.2 s minimum: a pair is short, many pairs make the verdict)."""
     from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
 
     s = HostBenchSettings(threads=settings.get("threads") or 1, runs=min(settings.get("runs") or 50, 50),
                           warmup=settings.get("warmup") or 5, min_seconds=0.2, delegate=delegate)
     medians: list[list[Optional[float]]] = [[], []]
-    for k in range(repeat):  # the order flips every pair: neither side always runs first
-        order = (0, 1) if k % 2 == 0 else (1, 0)
-        for side in order:
-            r = bench_host([(base, new)[side]], s)[0]
+    for k in range(repeat):  # one pair: both files loaded, their invokes interleaved; which goes first flips
+        pair = bench_host([base, new] if k % 2 == 0 else [new, base], s)
+        for side, r in enumerate(pair if k % 2 == 0 else pair[::-1]):
             medians[side].append(r.latency.p50_ms if r.ok and r.latency else None)
     return medians[0], medians[1]
 

@@ -39,12 +39,16 @@ def _pct(ratio: Optional[float]) -> str:
 def history_table(rows: Sequence[dict], cols: Sequence[str], title: str, console: Console) -> None:
     shown = [c for c in cols if c not in ("artifact", "cwd") and any(r.get(c) is not None for r in rows)] or list(cols)
     t = Table(title=title, title_justify="left")
-    for c in shown:
+    cells = [[_fmt(plain(r.get(c))) if not hasattr(r.get(c), "isoformat") else f"{r[c]:%Y-%m-%d %H:%M}"
+              for c in shown] for r in rows]
+    for i, c in enumerate(shown):
         right = c.endswith(("_ms", "_mb", "_bytes", "_id", "top1", "drop")) or c == "id"
-        t.add_column(TABLE_LABELS.get(c, c), justify="right" if right else "left")
-    for r in rows:
-        t.add_row(*[_fmt(plain(r.get(c))) if not hasattr(r.get(c), "isoformat") else f"{r[c]:%Y-%m-%d %H:%M}"
-                    for c in shown])
+        # whole values, never "float…": numbers and short words keep their width, long text folds
+        widest = max((len(row[i]) for row in cells), default=0)
+        t.add_column(TABLE_LABELS.get(c, c), justify="right" if right else "left", overflow="fold",
+                     min_width=widest if right or widest <= 12 else None)
+    for row in cells:
+        t.add_row(*row)
     console.print(t)
 
 
@@ -65,9 +69,10 @@ def comparison_table(cmp: Any, console: Console) -> None:
             acc += f" ({c.accuracy.change:+.1f})"
         ci = d["new_drop_ci95"]
         drop = "-" if d["new_drop"] is None else f"{d['new_drop']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
-        style = VERDICT_STYLE.get(c.verdict, "yellow")
+        style = "bold red" if c.regression else VERDICT_STYLE.get(c.verdict, "yellow")
         word = c.verdict + (f" ({c.confirmation})" if getattr(c, "confirmation", "") else "")
-        basis = "; ".join(x for x in (c.latency.basis, c.note) if x)
+        benched = bool(c.base and c.base.repeats) or bool(c.new and c.new.repeats)
+        basis = "; ".join(x for x in (c.latency.basis if benched else "", getattr(c, "compute", ""), c.note) if x)
         if getattr(c, "unconfirmed", None) is not None:
             basis += f" (unconfirmed: {c.unconfirmed.verdict} {_pct(c.unconfirmed.ratio)})"
         t.add_row(d["model"] or "-", d["recipe"] or "-", d["target"], d["delegate"], size, acc, drop,
