@@ -73,7 +73,7 @@ def cells_of(rows: list) -> dict:
             key = (row["model"], row["recipe"], row["target"], row["delegate"])
             c = cells.setdefault(key, Cell(key))
             c.artifact = c.artifact or row.get("artifact")
-            c.size_bytes = c.size_bytes or row.get("size_bytes")
+            c.size_bytes = c.size_bytes or row.get("size_bytes") or (doc.get("settings") or {}).get("size_bytes")
             c.gzip_bytes = c.gzip_bytes or row.get("gzip_bytes")
             c.source_sha256 = c.source_sha256 or row.get("source_sha256")
             if ok:
@@ -245,15 +245,20 @@ class Comparison:
 
 def compare_runs(store: Any, base_ref: str, new_ref: str, *, min_effect: float = 0.05) -> Comparison:
     """Compare two sides of a store: run ids, ``latest``, or tags (the latest convert, eval and bench
-    runs under the tag, joined: :mod:`tflite_deploy.reporting.joined`). The noise band comes from past
-    bench runs under the new run's tag (else the base's), excluding the compared runs."""
+    runs under the tag, joined: :mod:`tflite_deploy.reporting.joined`)."""
     from tflite_deploy.reporting.joined import resolve_side
+
+    return compare_sides(store, resolve_side(store, base_ref), resolve_side(store, new_ref), min_effect=min_effect)
+
+
+def compare_sides(store: Any, base_side: Any, new_side: Any, *, min_effect: float = 0.05) -> Comparison:
+    """Judge two resolved sides cell by cell. The noise band comes from past bench runs under the new
+    run's tag (else the base's), excluding the compared runs; a slower cell is marked a suspect."""
     from tflite_deploy.reporting.size_verdict import judge_compute
     from tflite_deploy.reporting.suspects import mark_suspects
     from tflite_deploy.store.blobs import blob_dir
     from tflite_deploy.store.query import history
 
-    base_side, new_side = resolve_side(store, base_ref), resolve_side(store, new_ref)
     base_run, new_run = base_side.run, new_side.run
     base, new = cells_of(base_side.rows), cells_of(new_side.rows)
     compared = set(base_side.run_ids) | set(new_side.run_ids)
