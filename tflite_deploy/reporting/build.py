@@ -82,7 +82,7 @@ def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -
     if pts:
         rep.plots.append(Plot("size-latency", "Size vs latency, per model and target",
                               f"The latest results ({label}). One panel per model × target, each with its own "
-                              "Pareto front (dashed: nothing both smaller and faster); points are recipes, "
+                              "Pareto front (ringed, joined by a dashed line: nothing both smaller and faster); points are recipes, "
                               "coloured by delegate.", plots.model_grid(pts, "size_mb", "size (MB)",
                                                                          "Size vs latency")))
     pts = [r for r in latest_rows if r["p50_ms"] and r["drop"] is not None]

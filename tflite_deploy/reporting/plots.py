@@ -194,8 +194,9 @@ def model_grid(rows: Sequence[dict], y_key: str, ylabel: str, title: str, err_ke
             pts = [(r["p50_ms"] / per_unit, r[y_key]) for r in mine]
             front = pareto_front(pts)
             if front:
-                ax.step([pts[i][0] for i in front], [pts[i][1] for i in front], where="post", color="#222222",
-                        linewidth=1.1, linestyle="--", zorder=2)
+                fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
+                ax.step(fx, fy, where="post", color="#222222", linewidth=1.1, linestyle="--", zorder=2)
+                ax.scatter(fx, fy, s=110, facecolor="none", edgecolor="#222222", linewidth=1.1, zorder=4)
             _style(ax, f"{model} on {target}", f"p50 latency ({unit})", ylabel if ti == 0 else "")
             ax.set_title(f"{model} · {target}", fontsize=9)
             ax.margins(0.15)
