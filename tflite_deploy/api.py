@@ -407,16 +407,17 @@ def parse_logs(logs: Sequence[PathLike], *, delegate: str = "cpu", target: str =
 
 # ---------------------------------------------------------------------------------------- compare
 def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effect: float = 0.05,
-            confirm: Union[bool, str] = "suspects", repeat: int = 10,
-            progress: Optional[ProgressCallback] = None) -> Any:
+            confirm: Union[bool, str] = "suspects", repeat: int = 10, tool: Optional[PathLike] = None,
+            cooldown: float = 0.0, progress: Optional[ProgressCallback] = None) -> Any:
     """Compare two stored runs (ids, tags, ``latest``, ``latest~1``) cell by cell with a noise-aware verdict.
 
     An unconfirmed "slower" is a suspect (:mod:`~tflite_deploy.reporting.suspects`). ``confirm``:
     ``"suspects"`` (default) re-measures the suspects, ``True`` every host cell, ``False`` none; each
     re-measured cell's recorded bytes (kept by content in the store) are measured again, base and new
     alternating ``repeat`` times in this one process, and judged on those pairs alone
-    (:func:`~tflite_deploy.reporting.verdict.paired_verdict`: drift between the runs cancels).
-    Returns a :class:`tflite_deploy.reporting.compare.Comparison`.
+    (:func:`~tflite_deploy.reporting.verdict.paired_verdict`: drift between the runs cancels). A device
+    cell is re-measured on its phone and delegate (``tool``: the benchmark_model binary, None to fetch
+    the official one; ``cooldown`` seconds between runs). Returns a :class:`tflite_deploy.reporting.compare.Comparison`.
     """
     from tflite_deploy.reporting.compare import compare_runs
     from tflite_deploy.store import open_store
@@ -427,15 +428,22 @@ def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effe
         raise UserError(f"confirm={confirm!r}: True (every cell), False (none) or 'suspects'.")
     with open_store(None if store is True else store, create=False) as st:
         cmp = compare_runs(st, base, new, min_effect=min_effect)
-    return _confirm(cmp, max(repeat, 3), progress, every_cell=confirm is True) if confirm else cmp
+    if cooldown < 0:
+        raise UserError(f"--cooldown {cooldown:g}: seconds between device runs, 0 or more.")
+    return _confirm(cmp, repeat, progress, every_cell=confirm is True, tool=tool,
+                    cooldown=cooldown) if confirm else cmp
 
 
-def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback], every_cell: bool = False) -> Any:
+def _confirm(cmp: Any, repeat: int, progress: Optional[ProgressCallback], every_cell: bool = False,
+             tool: Optional[PathLike] = None, cooldown: float = 0.0) -> Any:
     """Suspects (or every cell) re-measured in interleaved pairs of their recorded bytes."""
+    import functools
+
     from tflite_deploy.benchmark.paired import measure_pairs
     from tflite_deploy.reporting.suspects import confirm
 
-    return confirm(cmp, measure_pairs, repeat=repeat, every_cell=every_cell, progress=progress)
+    measure = functools.partial(measure_pairs, tool=Path(tool) if tool else None, cooldown=cooldown)
+    return confirm(cmp, measure, repeat=repeat, every_cell=every_cell, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------- inspect

@@ -86,7 +86,7 @@ def test_slower_new_version_of_a_model_is_flagged(models: dict, tmp_path: Path) 
     cell, = cmp.cells
     assert (cmp.base_run["id"], cmp.new_run["id"]) == (base, new)
     assert cell.key == ("conv.float32", None, "host", "xnnpack")  # no sidecar: no recipe known
-    assert cell.verdict == "slower" and cell.latency.ratio > 1.2 and cmp.regressions == [cell], cell.latency
+    assert cell.verdict == "slower, larger" and cell.latency.ratio > 1.2 and cmp.regressions == [cell], cell.latency
 
 
 def test_reference_kernels_against_xnnpack_are_slower(models: dict, tmp_path: Path) -> None:

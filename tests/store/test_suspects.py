@@ -82,3 +82,25 @@ def test_a_suspect_the_recorded_runs_made_up_is_cleared_by_measuring_the_bytes(v
     assert cell["verdict"] == "no change" and cell["unconfirmed"]["verdict"] == "slower", cell["latency"]
     r = runner.invoke(app, ["compare", "base", "new", "--store", str(store)])
     assert r.exit_code == 0 and "cleared" in r.output and "re-measured" in r.output, r.output
+
+
+def test_a_device_suspect_is_re_measured_on_its_phone_in_one_sitting(adb_device, versions: dict,
+                                                                     benchmark_binary: Path, tmp_path: Path) -> None:
+    """The test adb endpoint: base and new pushed to the same phone, runs alternated on its delegate."""
+    store = tmp_path / "device.db"
+    path = tmp_path / "out" / "conv.float32.tflite"
+    path.parent.mkdir()
+    bench = ["bench", str(path), "-D", adb_device.serial, "--repeat", "3", "--runs", "10",
+             "--benchmark-binary", str(benchmark_binary), "--store", str(store)]
+    for tag, version in (("base", "v1"), ("new", "v3")):  # v3: ~9x the work, under the same file name
+        shutil.copyfile(versions[version], path)
+        r = runner.invoke(app, [*bench, "--tag", tag])
+        assert r.exit_code == 0, r.output
+    path.unlink()  # the pairs use the kept bytes, not the path
+    code, cell = _compare(store, "--benchmark-binary", str(benchmark_binary), "--repeat", "6")
+    assert cell["target"] == f"adb:{adb_device.serial}", cell
+    assert (code, cell["verdict"], cell["confirmation"]) == (1, "slower, larger", "confirmed"), (cell["latency"],
+                                                                                                 cell["note"])
+    basis = cell["latency"]["basis"]
+    assert basis.startswith(f"re-measured interleaved on adb:{adb_device.serial} (xnnpack)"), basis
+    assert "6 interleaved pairs" in basis and cell["latency"]["ratio"] > 3, cell["latency"]

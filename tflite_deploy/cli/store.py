@@ -119,11 +119,15 @@ def compare_cmd(
     base: str = typer.Argument(..., help="Base run: an id, a tag (its latest run), or latest~1."),
     new: str = typer.Argument("latest", help="New run: an id, a tag, or latest (default)."),
     min_effect: float = typer.Option(0.05, "--min-effect", help="Smallest latency change worth a verdict (0.05 = 5%)."),
-    confirm: bool = typer.Option(False, "--confirm", help="Re-measure every host cell, not only the suspects: "
-                                 "the recorded bytes of base and new alternating in this one process."),
+    confirm: bool = typer.Option(False, "--confirm", help="Re-measure every cell, not only the suspects: "
+                                 "the recorded bytes of base and new alternating (host: in this one process; "
+                                 "device: on its phone and delegate, in one sitting)."),
     no_confirm: bool = typer.Option(False, "--no-confirm", help="Skip the re-measurement of suspects (faster): "
                                     "an unconfirmed 'slower' then fails the comparison."),
-    repeat: int = typer.Option(10, "--repeat", help="Interleaved pairs per re-measured cell (at least 3)."),
+    repeat: int = typer.Option(10, "--repeat", help="Interleaved pairs per re-measured cell (at least 6; up to 3 rounds while undecided)."),
+    tool: Optional[Path] = typer.Option(None, "--benchmark-binary", help="Device cells: the benchmark_model "
+                                        "binary to re-measure with (default: fetch the official build)."),
+    cooldown: float = typer.Option(0.0, "--cooldown", help="Device cells: seconds of rest between runs."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope instead of a table."),
     store: Optional[str] = StoreOption,
 ) -> None:
@@ -141,7 +145,7 @@ def compare_cmd(
     with progress_bars(_console(stderr=True), disable=as_json or no_confirm) as progress:
         cmp = api.compare(base, new, store=store or True, min_effect=min_effect,
                           confirm=True if confirm else False if no_confirm else "suspects", repeat=repeat,
-                          progress=progress)
+                          tool=tool, cooldown=cooldown, progress=progress)
     if as_json:
         print(dumps("compare", [cmp.to_dict()]))
     else:

@@ -11,7 +11,7 @@ The cell's ``confirmation``:
 
 * ``suspect``: slower on the recorded runs (or a median slower by more than the minimum effect that
   their noise hid), not (or not yet) re-measured. A "slower" suspect is still a regression: only a
-  re-measurement clears it (with ``--no-confirm``, for a device cell, or when the bytes are gone);
+  re-measurement clears it (with ``--no-confirm``, when the bytes are gone or the phone is not there);
 * ``confirmed``: re-measured in pairs and still slower (a regression);
 * ``cleared``: was a suspect, the pairs show no slowdown (not a regression);
 * ``re-measured``: not a suspect, re-measured because ``--confirm`` asked for every cell.
@@ -32,6 +32,7 @@ from tflite_deploy.store.blobs import MissingBytesError, recorded_bytes
 SUSPECT, CONFIRMED, CLEARED, REMEASURED = "suspect", "confirmed", "cleared", "re-measured"
 LOOKS = 3  # rounds of pairs at most, while undecided
 ALPHA = 0.05
+MIN_PAIRS = 6  # 6 pairs all one way: sign test p = 1/64, under ALPHA / LOOKS
 
 #: measure(target, delegate, settings, base_file, new_file, repeat) -> (base medians, new medians)
 Measure = Callable[[str, str, dict, Path, Path, int], tuple[Sequence[Optional[float]], Sequence[Optional[float]]]]
@@ -62,11 +63,13 @@ def confirm(cmp: Any, measure: Measure, *, repeat: int = 10, every_cell: bool = 
     asks) in ``repeat`` interleaved pairs of the recorded bytes, and judge each on its pairs alone.
 
     ``every_cell`` (an explicit ``--confirm``) refuses with :class:`MissingBytesError` when a cell's
-    recorded bytes are gone, before measuring anything. Automatic confirmation leaves such a cell a
+    recorded bytes are gone, before measuring anything. Device cells are re-measured on their phone
+    and delegate in one sitting (benchmark/paired.py). Automatic confirmation leaves such a cell a
     suspect and says why in its note.
     """
-    if repeat < 3:
-        raise UserError(f"--repeat {repeat}: a confirmation needs at least 3 interleaved pairs.")
+    if repeat < MIN_PAIRS:
+        raise UserError(f"--repeat {repeat}: a confirmation needs at least {MIN_PAIRS} interleaved pairs (the sign "
+                        f"test at {ALPHA / LOOKS:.2%} cannot call fewer).")
     folder = Path(cmp.blob_folder) if cmp.blob_folder else None
     todo = [c for c in cmp.cells if c.status == "compared" and c.latency.verdict != V.NOT_COMPARABLE
             and (every_cell or c.confirmation == SUSPECT)]
@@ -78,7 +81,7 @@ def confirm(cmp: Any, measure: Measure, *, repeat: int = 10, every_cell: bool = 
             files[c.key] = (recorded_bytes(folder, c.base.sha256, f"base run {cmp.base_run['id']}'s {describe(c)}"),
                             recorded_bytes(folder, c.new.sha256, f"new run {cmp.new_run['id']}'s {describe(c)}"))
         except MissingBytesError as e:
-            if every_cell and c.key[2] == "host":
+            if every_cell:
                 raise
             c.note = f"not re-measured: {e}"
     todo = [c for c in todo if c.key in files]
@@ -92,8 +95,12 @@ def confirm(cmp: Any, measure: Measure, *, repeat: int = 10, every_cell: bool = 
                 raise
             c.note = f"not re-measured: {e}"
             continue
+        if v.verdict == V.NOT_COMPARABLE:  # the re-measurement failed: it clears nothing
+            c.note = f"re-measurement gave no verdict ({v.basis})"
+            continue
         was_suspect = c.confirmation == SUSPECT
-        c.unconfirmed, c.latency = c.latency, replace(v, basis=f"re-measured interleaved in one process: {v.basis}")
+        where = "in one process" if c.key[2] == "host" else f"on {c.key[2]} ({c.key[3]}) in one sitting"
+        c.unconfirmed, c.latency = c.latency, replace(v, basis=f"re-measured interleaved {where}: {v.basis}")
         c.confirmation = CONFIRMED if v.verdict == V.SLOWER else CLEARED if was_suspect else REMEASURED
         cmp.confirmed.append(c.key)
     report(progress, "confirm", len(todo), len(todo), "")
