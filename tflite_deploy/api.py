@@ -234,6 +234,7 @@ class BenchOptions:
     timeout: Optional[float] = None        # one device run; None: from its bounds (benchmark.flags.run_timeout)
     cleanup: bool = False
     repeat: int = 1                        # independent measurements per file (fresh interpreter / run)
+    measure: str = "time"                  # host: "instructions" adds instructions per invoke (callgrind)
 
     def check(self, on_device: bool = True) -> None:
         _check_threads(self.threads)
@@ -247,6 +248,8 @@ class BenchOptions:
             raise UserError(f"--timeout is a positive number of seconds, not {self.timeout:g}.")
         if on_device and self.runner not in (None, "binary", "apk"):
             raise UserError(f"--runner on a device is binary or apk, not {self.runner!r}")
+        if self.measure not in ("time", "instructions"):
+            raise UserError(f"--measure is time or instructions, not {self.measure!r}")
         if self.gpu_precision not in ("fp16", "fp32"):
             raise UserError(f"--gpu-precision is fp16 or fp32, not {self.gpu_precision!r}")
 
@@ -293,7 +296,7 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
             return rec.result(r) if rec else r
 
         if "host" in targets:
-            results += _bench_host(paths, opts, progress, done)
+            results += _bench_host(paths, opts, progress, done if opts.measure == "time" else _instructions(done))
         if devices:
             results += _bench_devices(paths, devices, opts, progress, done)
     return results
@@ -321,6 +324,15 @@ def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[Progre
         out.append(done(merge_repeats(reps)))
     report(progress, "bench", len(paths) * opts.repeat, len(paths) * opts.repeat, "")
     return out
+
+
+def _instructions(done: Any) -> Any:
+    """``done`` for host results that also carry instructions per invoke (benchmark/instructions.py)."""
+    def counted(r: Result) -> Result:
+        from tflite_deploy.benchmark.instructions import with_instructions
+
+        return done(with_instructions(r))
+    return counted
 
 
 def _bench_devices(paths: list[Path], devices: list[str], opts: BenchOptions,

@@ -36,6 +36,7 @@ class Cell:
     artifact_sha256: Optional[str] = None  # the bytes convert made / eval measured (sha256 may be the bench's)
     source_sha256: Optional[str] = None  # the source model the artifact was converted from
     join_note: str = ""  # said when the joined convert/eval results are of other bytes than the bench's
+    instructions: Optional[float] = None  # per invoke, counted under callgrind (bench --measure instructions)
 
     @property
     def p50(self) -> Optional[float]:
@@ -80,6 +81,7 @@ def cells_of(rows: list) -> dict:
                 c.bench_status = "ok"
                 c.repeats.extend(repeat_medians(row))
                 c.sha256 = c.sha256 or row.get("artifact_sha256")
+                c.instructions = c.instructions or (doc.get("metrics") or {}).get("instructions_per_invoke")
                 c.settings = c.settings or dict(doc.get("settings") or {})
             elif c.bench_status != "ok":
                 c.bench_status, c.error = row["status"], doc.get("error")
@@ -150,10 +152,20 @@ class CellComparison:
     compute: str = ""  # "now computes in float", ops changed ... (reporting/size_verdict.py)
 
     @property
+    def instructions(self) -> str:
+        """"more instructions" / "fewer instructions" past V.INSTRUCTIONS_EFFECT, "" when not counted on both."""
+        b, n = (self.base.instructions if self.base else None), (self.new.instructions if self.new else None)
+        if not b or not n:
+            return ""
+        r = n / b
+        return "more instructions" if r > 1 + V.INSTRUCTIONS_EFFECT else \
+            "fewer instructions" if r < 1 - V.INSTRUCTIONS_EFFECT else ""
+
+    @property
     def regression(self) -> bool:
         return (self.status in ("missing on new", "failed on new") or self.latency.verdict == V.SLOWER
                 or self.accuracy.verdict == "worse" or self.size == "larger"
-                or self.compute.startswith(V.NOW_FLOAT))
+                or self.compute.startswith(V.NOW_FLOAT) or self.instructions == "more instructions")
 
     @property
     def verdict(self) -> str:
@@ -166,6 +178,7 @@ class CellComparison:
             if self.accuracy.verdict in ("worse", "better") else []
         parts += [self.size] if self.size in ("larger", "smaller") else []
         parts += [V.NOW_FLOAT] if self.compute.startswith(V.NOW_FLOAT) else []
+        parts += [self.instructions] if self.status == "compared" and self.instructions else []
         if parts:
             return ", ".join(parts)
         judged = (self.latency.verdict, self.accuracy.verdict, self.size)
@@ -185,7 +198,8 @@ class CellComparison:
             "base_top1": b.top1 if b else None, "new_top1": n.top1 if n else None,
             "new_drop": n.drop if n else None, "new_drop_ci95": n.drop_ci if n else None,
             "accuracy": self.accuracy.__dict__, "note": self.note, "confirmation": self.confirmation,
-            "compute": self.compute,
+            "compute": self.compute, "instructions": self.instructions,
+            "base_instructions": b.instructions if b else None, "new_instructions": n.instructions if n else None,
             "unconfirmed": self.unconfirmed.to_dict() if self.unconfirmed else None,
         }
 
