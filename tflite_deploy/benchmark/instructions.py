@@ -61,7 +61,7 @@ def region_library(cache: Optional[Path] = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lib = folder / f"callgrind-region-{hashlib.sha256(REGION_C.encode()).hexdigest()[:12]}.so"
     if not lib.is_file():
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:  # built beside its name, then renamed: atomic
             src = Path(tmp) / "region.c"
             src.write_text(REGION_C)
             out = Path(tmp) / "region.so"
@@ -69,7 +69,7 @@ def region_library(cache: Optional[Path] = None) -> Path:
                                   text=True, timeout=120)
             if done.returncode != 0:
                 raise UserError(f"Could not build the callgrind toggle library: {done.stderr.strip()[:400]}")
-            os.replace(out, lib) if lib.parent == out.parent else shutil.move(str(out), str(lib))
+            os.replace(out, lib)
     return lib
 
 
