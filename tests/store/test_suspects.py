@@ -104,3 +104,28 @@ def test_a_device_suspect_is_re_measured_on_its_phone_in_one_sitting(adb_device,
     basis = cell["latency"]["basis"]
     assert basis.startswith(f"re-measured interleaved on adb:{adb_device.serial} (xnnpack)"), basis
     assert "6 interleaved pairs" in basis and cell["latency"]["ratio"] > 3, cell["latency"]
+
+
+def test_a_suspect_across_a_runtime_upgrade_is_not_cleared_by_todays_runtime(versions: dict, tmp_path: Path) -> None:
+    """Pairs measured now test the bytes with today's runtime: a slowdown the runtime brought cannot show."""
+    import sqlalchemy as sa
+
+    import tflite_deploy as td
+    from tflite_deploy.store import open_store
+    from tflite_deploy.store.schema import runs
+
+    store = tmp_path / "runs.db"
+    (measured,) = td.bench([versions["v1"]], runs=20, min_seconds=0.1)
+    with open_store(store) as st:
+        aid = st.add_artifact_file(versions["v1"])
+        for tag, scale in (("base", 1.0), ("new", 1.3)):
+            reps = [measured.latency.p50_ms * scale * f for f in (0.99, 1.0, 1.01, 1.0, 0.995)]
+            r = measured.__class__.from_dict({**measured.to_dict(), "metrics": {"repeat_p50_ms": reps}})
+            st.add_result(st.start_run(tag=tag), r, artifact_id=aid)
+        with st.engine.begin() as conn:  # the base run was measured with an older LiteRT
+            conn.execute(runs.update().where(runs.c.tag == "base").values(
+                versions={"ai-edge-litert": "1.0.0", "tensorflow": "2.19.0"}))
+            now = conn.execute(sa.select(runs.c.versions).where(runs.c.tag == "new")).scalar_one()
+    code, cell = _compare(store)
+    assert (code, cell["verdict"], cell["confirmation"]) == (1, "slower", "suspect"), cell
+    assert f"ai-edge-litert 1.0.0 -> {now['ai-edge-litert']}" in cell["note"], cell["note"]

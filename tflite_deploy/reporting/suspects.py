@@ -5,7 +5,9 @@ Why: a load change between two runs (another job starting on the machine) is dri
 repeats inside each run can see; measured here, ``compare base same`` of one file called a regression
 in 2 of 3 trials while the load changed. Pairs measured back to back see the same load, so their ratio
 cancels it. The pairs measure the bytes each run recorded (store/blobs.py), not the file now at the
-path: a file replaced in place must not be "confirmed" against itself.
+path: a file replaced in place must not be "confirmed" against itself. The pairs test the bytes, with
+today's runtime: when the two runs recorded different LiteRT/TensorFlow versions, a host suspect is
+not re-measured (it stays a suspect): the pairs could not see a slowdown the runtime brought.
 
 The cell's ``confirmation``:
 
@@ -84,6 +86,12 @@ def confirm(cmp: Any, measure: Measure, *, repeat: int = 10, every_cell: bool = 
             if every_cell:
                 raise
             c.note = f"not re-measured: {e}"
+    changed = _runtime_change(cmp)
+    for c in todo:
+        if c.key in files and changed and c.key[2] == "host":  # today's runtime measures both sides alike
+            del files[c.key]
+            c.note = (f"not re-measured: the runs used different runtimes ({changed}); pairs measured with "
+                      "today's runtime cannot see a slowdown the runtime brought")
     todo = [c for c in todo if c.key in files]
     for i, c in enumerate(todo):
         report(progress, "confirm", i, len(todo), f"Re-measuring {describe(c)}: base and new, interleaved ...")
@@ -122,3 +130,11 @@ def _pairs_verdict(c: Any, measure: Measure, base_file: Path, new_file: Path, re
         if v.verdict != V.NO_CHANGE or not beyond:
             break
     return v
+
+
+def _runtime_change(cmp: Any) -> str:
+    """What differs between the two runs' recorded runtime versions ("" when nothing, or not recorded)."""
+    b = (cmp.base_run.get("versions") or {}) if isinstance(cmp.base_run, dict) else {}
+    n = (cmp.new_run.get("versions") or {}) if isinstance(cmp.new_run, dict) else {}
+    return ", ".join(f"{k} {b[k]} -> {n[k]}" for k in ("ai-edge-litert", "tensorflow")
+                     if k in b and k in n and b[k] != n[k])
