@@ -133,9 +133,9 @@ def compare_cmd(
 ) -> None:
     """Per model × recipe × target × delegate: size, accuracy and latency change with a verdict.
 
-    An unconfirmed "slower" is a suspect: its recorded bytes are measured again, base and new
-    alternating in this process, and only a confirmed slowdown counts. Exit code 1 when any cell
-    regressed (confirmed slower, less accurate, larger, failed or missing on NEW).
+    An unconfirmed "slower" is a suspect, re-measured from the recorded bytes (base and new alternating).
+
+    Exit code 1 when any cell regressed: confirmed slower, less accurate, larger, failed or missing on NEW.
     """
     from tflite_deploy import api
     from tflite_deploy.render.verbs import progress_bars
