@@ -3,7 +3,8 @@
     .venv/bin/python tools/bench_instructions.py [--processes 5] [--invokes 3] [--repeats 5]
 
 Builds MobileNetV2 224 (random weights: cost only) and the same network behind one extra 3x3
-convolution (3 -> 3 channels at 224x224: ~4.1 M more MACs, ~1.4% of MobileNetV2's ~300 M), converts
+convolution (3 -> 3 channels at 224x224: ~4.1 M more MACs, ~1.4% of MobileNetV2's ~300 M on paper;
+measured +13.4% instructions: a 3-channel convolution fits XNNPACK's int8 kernels poorly), converts
 both to int8 (16 calibration photos), then
 
 * counts instructions per invoke of each in ``--processes`` separate processes under valgrind
