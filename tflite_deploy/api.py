@@ -133,6 +133,10 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
                 from tflite_deploy.store.recording import conversion_result
 
                 rec.result(conversion_result(e.item))
+            elif rec and isinstance(e.item, ConversionFailure):  # a failed recipe is a failed row
+                from tflite_deploy.store.recording import conversion_failure_result
+
+                rec.result(conversion_failure_result(e.item, out))
             if progress:
                 progress(e)
 
@@ -218,11 +222,21 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
             return rec.result(r) if rec else r
 
         if "host" in targets:
-            results += bench_host_repeated(paths, opts.for_host(), opts.repeat, progress, done)
+            results += bench_host_repeated(paths, opts.for_host(), opts.repeat, progress,
+                                           done if opts.measure == "time" else _instructions(done))
         if devices:
             results += bench_devices_repeated(paths, devices, Path(opts.tool) if opts.tool else None,
                                               opts.for_device(), opts.repeat, progress, done)
     return results
+
+
+def _instructions(done: Any) -> Any:
+    """``done`` for host results that also carry instructions per invoke (benchmark/instructions.py)."""
+    def counted(r: Result) -> Result:
+        from tflite_deploy.benchmark.instructions import with_instructions
+
+        return done(with_instructions(r))
+    return counted
 
 
 def list_devices(adb_server: Optional[str] = None) -> list["DeviceInfo"]:
@@ -251,27 +265,47 @@ def parse_logs(logs: Sequence[PathLike], *, delegate: str = "cpu", target: str =
 
 # ---------------------------------------------------------------------------------------- compare
 def compare(base: str, new: str = "latest", *, store: StoreSpec = True, min_effect: float = 0.05,
-            confirm: bool = False, repeat: int = 10, progress: Optional[ProgressCallback] = None) -> "Comparison":
+            confirm: Union[bool, str] = "suspects", repeat: int = 10, tool: Optional[PathLike] = None,
+            cooldown: float = 0.0, progress: Optional[ProgressCallback] = None) -> "Comparison":
     """Compare two stored runs (ids, tags, ``latest``, ``latest~1``) cell by cell with a noise-aware verdict.
 
-    ``confirm``: every host cell measured on both sides whose two artifacts are still on disk is measured
-    again, base and new alternating ``repeat`` times in this one process, and judged on those pairs alone
-    (:func:`~tflite_deploy.reporting.verdict.paired_verdict`: no between-process noise, drift cancelled).
-    Returns a :class:`tflite_deploy.reporting.compare.Comparison`.
+    An unconfirmed "slower" is a suspect (:mod:`~tflite_deploy.reporting.suspects`). ``confirm``:
+    ``"suspects"`` (default) re-measures the suspects, ``True`` every host cell, ``False`` none; each
+    re-measured cell's recorded bytes (kept by content in the store) are measured again, base and new
+    alternating ``repeat`` times in this one process, and judged on those pairs alone
+    (:func:`~tflite_deploy.reporting.verdict.paired_verdict`: drift between the runs cancels). A device
+    cell is re-measured on its phone and delegate (``tool``: the benchmark_model binary, None to fetch
+    the official one; ``cooldown`` seconds between runs). Returns a :class:`tflite_deploy.reporting.compare.Comparison`.
     """
     from tflite_deploy.reporting.compare import compare_runs
-    from tflite_deploy.reporting.confirm import confirm_on_host
     from tflite_deploy.store import open_store
 
     if not 0 <= min_effect < 1:
         raise UserError(f"min_effect={min_effect} must be a fraction between 0 and 1 (0.05 = 5%).", param="min_effect")
+    if confirm not in (True, False, "suspects"):
+        raise UserError(f"confirm={confirm!r}: True (every cell), False (none) or 'suspects'.", param="confirm")
+    if cooldown < 0:
+        raise UserError(f"cooldown={cooldown:g}: seconds between device runs, 0 or more.", param="cooldown")
     with open_store(None if store is True else store, create=False) as st:
         cmp = compare_runs(st, base, new, min_effect=min_effect)
     try:
-        return confirm_on_host(cmp, max(repeat, 3), progress) if confirm else cmp
+        return _confirm(cmp, repeat, progress, every_cell=confirm is True, tool=tool,
+                        cooldown=cooldown) if confirm else cmp
     except KeyboardInterrupt:
-        raise Interrupted("the stored runs are unchanged (--confirm keeps nothing); run it again, or without "
-                          "--confirm for the verdict on the stored numbers") from None
+        raise Interrupted("the stored runs are unchanged (a re-measurement keeps nothing); run it again, or with "
+                          "--no-confirm for the verdict on the stored numbers") from None
+
+
+def _confirm(cmp: "Comparison", repeat: int, progress: Optional[ProgressCallback], every_cell: bool = False,
+             tool: Optional[PathLike] = None, cooldown: float = 0.0) -> "Comparison":
+    """Suspects (or every cell) re-measured in interleaved pairs of their recorded bytes."""
+    import functools
+
+    from tflite_deploy.benchmark.paired import measure_pairs
+    from tflite_deploy.reporting.suspects import confirm
+
+    measure = functools.partial(measure_pairs, tool=Path(tool) if tool else None, cooldown=cooldown)
+    return confirm(cmp, measure, repeat=repeat, every_cell=every_cell, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------- history

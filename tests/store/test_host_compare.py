@@ -55,7 +55,7 @@ def _bench_run(store, tag: str, path: Path, delegate: str = "xnnpack") -> int:
     settings = BenchOptions(runs=30, warmup=3, min_seconds=0.15, delegate=delegate)
     reps = [bench_host([path], settings)[0] for _ in range(REPEATS)]
     run = store.start_run(tag=tag, argv=["bench", str(path), "--repeat", str(REPEATS), "--delegate", delegate])
-    store.add_result(run, merge_repeats(reps))
+    store.add_result(run, merge_repeats(reps), artifact_id=store.add_artifact_file(path))  # bytes kept too
     return run
 
 
@@ -87,7 +87,7 @@ def test_slower_new_version_of_a_model_is_flagged(models: dict, tmp_path: Path) 
     cell, = cmp.cells
     assert (cmp.base_run["id"], cmp.new_run["id"]) == (base, new)
     assert cell.key == ("conv.float32", None, "host", "xnnpack")  # no sidecar: no recipe known
-    assert cell.verdict == "slower" and cell.latency.ratio > 1.2 and cmp.regressions == [cell], cell.latency
+    assert cell.verdict == "slower, larger" and cell.latency.ratio > 1.2 and cmp.regressions == [cell], cell.latency
 
 
 def test_reference_kernels_against_xnnpack_are_slower(models: dict, tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_same_host_benchmark_twice_confirmed_is_no_change_ten_times(models: dict
     for base, new in runs:
         cmp = api.compare(str(base), str(new), store=store, confirm=True)
         (cell,) = cmp.cells
-        assert cmp.confirmed == [cell.key] and cell.latency.basis.startswith("confirmed"), cell.latency
+        assert cmp.confirmed == [cell.key] and cell.latency.basis.startswith("re-measured"), cell.latency
         verdicts.append((cell.verdict, round(cell.latency.ratio, 3), cell.latency.p_value))
     # Unconfirmed, each verdict rests on 3+3 repeats in one process: Mann-Whitney's own false-alarm
     # rate is 5% per cell when separate interpreter instances of one model differ by up to 1.6x here

@@ -52,7 +52,7 @@ def test_report_plots_render_in_headless_chromium(tmp_path: Path) -> None:
         rep = build_report(st, ["latest~1", "latest"])
     html = write_html(rep, tmp_path / "report.html")
     names = {p.name for p in rep.plots}
-    assert {"size-latency-host", "drop-latency-host", "latency-dist-host", "trend-nightly", "verdicts"} <= names
+    assert {"size-latency", "drop-latency", "latency-dist-host", "trend-nightly", "verdicts"} <= names
     assert any(n.startswith("per-layer-") for n in names)
 
     shot = tmp_path / "report.png"

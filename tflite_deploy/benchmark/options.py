@@ -54,6 +54,7 @@ class BenchOptions:
     timeout: Optional[float] = None        # one device run; None: from its bounds (benchmark.flags.run_timeout)
     cleanup: bool = False
     repeat: int = 1                        # independent measurements per file (fresh interpreter / run)
+    measure: str = "time"                  # host: "instructions" adds instructions per invoke (callgrind)
     # runner-specific extras, not CLI flags
     max_runs: int = 100_000                # host: a cap on the interleaved rounds
     max_seconds: Optional[float] = None    # device: benchmark_model's --max_secs per phase; None: max(60, 2 x min)
@@ -73,6 +74,8 @@ class BenchOptions:
             raise UserError(f"timeout is a positive number of seconds, not {self.timeout:g}.", param="timeout")
         if on_device and self.runner not in (None, "binary", "apk"):
             raise UserError(f"runner on a device is binary or apk, not {self.runner!r}.", param="runner")
+        if self.measure not in ("time", "instructions"):
+            raise UserError(f"measure is time or instructions, not {self.measure!r}.", param="measure")
         if self.gpu_precision not in ("fp16", "fp32"):
             raise UserError(f"gpu_precision is fp16 or fp32, not {self.gpu_precision!r}.", param="gpu_precision")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from tflite_deploy import __version__
-from tflite_deploy.cli import autotune, bench, convert, demo, evaluate, farm, inspect, optimize, store
+from tflite_deploy.cli import autotune, bench, blobs, convert, demo, evaluate, farm, inspect, optimize, store
 from tflite_deploy.cli._common import console
 
 app = typer.Typer(
@@ -35,7 +35,7 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 # The order of `tflite-deploy --help`: the model commands, then the farm and the results store.
-for group in (convert, inspect, evaluate, bench, optimize, autotune, demo, farm, store):
+for group in (convert, inspect, evaluate, bench, optimize, autotune, demo, farm, store, blobs):
     group.register(app)
 
 

@@ -49,6 +49,8 @@ def bench(
     cooldown: float = typer.Option(0.0, "--cooldown", help="Seconds to rest between device runs."),
     timeout: Optional[float] = typer.Option(None, help="Seconds one device run may take (default: from its bounds)."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove pushed models from the device afterwards."),
+    measure: str = typer.Option("time", "--measure", help="Host: 'instructions' also counts instructions per "
+                                "invoke under valgrind (deterministic; slow: ~50x per invoke)."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per result to this CSV."),
     force: Force = False, as_json: JsonFlag = False, store: StoreTo = None, tag: RunTag = None,
     no_store: NoStore = False,
@@ -59,7 +61,7 @@ def bench(
         tool=benchmark_apk if runner == "apk" else benchmark_binary, gpu_precision=gpu_precision,
         nnapi_accelerator=nnapi_accelerator, op_profiling=op_profiling, pin_big_cores=pin_big_cores,
         cooldown=cooldown, timeout=timeout, cleanup=cleanup, repeat=repeat, runtime=runtime, model_cache=model_cache,
-        npu_dispatch_lib=npu_dispatch_lib, npu_compiler_plugin=npu_compiler_plugin)
+        npu_dispatch_lib=npu_dispatch_lib, npu_compiler_plugin=npu_compiler_plugin, measure=measure)
     with progress_bars(as_json) as progress:
         results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress,
                             store=store_target(store, no_store), tag=tag, force=force)

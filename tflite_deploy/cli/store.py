@@ -69,19 +69,30 @@ def compare_cmd(
     base: str = typer.Argument(..., help="Base run: an id, a tag (its latest run), or latest~1."),
     new: str = typer.Argument("latest", help="New run: an id, a tag, or latest (default)."),
     min_effect: MinEffect = 0.05,
-    confirm: bool = typer.Option(False, "--confirm", help="Judge host cells on a new measurement: base and new "
-                                 "artifacts (when both are on disk) alternating in this one process."),
-    repeat: int = typer.Option(10, "--repeat", help="With --confirm: measurements of each side (at least 3)."),
+    confirm: bool = typer.Option(False, "--confirm", help="Re-measure every cell, not only the suspects: "
+                                 "the recorded bytes of base and new alternating (host: in this one process; "
+                                 "device: on its phone and delegate, in one sitting)."),
+    no_confirm: bool = typer.Option(False, "--no-confirm", help="Skip the re-measurement of suspects (faster): "
+                                    "an unconfirmed 'slower' then fails the comparison."),
+    repeat: int = typer.Option(10, "--repeat", help="Interleaved pairs per re-measured cell (at least 6; up to 3 rounds while undecided)."),
+    tool: Optional[Path] = typer.Option(None, "--benchmark-binary", help="Device cells: the benchmark_model "
+                                        "binary to re-measure with (default: fetch the official build)."),
+    cooldown: float = typer.Option(0.0, "--cooldown", help="Device cells: seconds of rest between runs."),
     as_json: JsonFlag = False,
     store: StoreFrom = None,
 ) -> None:
     """Per model × recipe × target × delegate: size, accuracy and latency change with a verdict.
 
-    Exit code 1 when any cell regressed (slower, less accurate, larger, failed or missing on NEW).
+    An unconfirmed "slower" is a suspect, re-measured from the recorded bytes (base and new alternating).
+
+    Exit code 1 when any cell regressed: confirmed slower, less accurate, larger, failed or missing on NEW.
     """
-    with progress_bars(as_json or not confirm) as progress:
-        cmp = api.compare(base, new, store=store or True, min_effect=min_effect, confirm=confirm, repeat=repeat,
-                          progress=progress)
+    if confirm and no_confirm:
+        raise UserError("--confirm and --no-confirm exclude each other: choose one.")
+    with progress_bars(as_json or no_confirm) as progress:
+        cmp = api.compare(base, new, store=store or True, min_effect=min_effect,
+                          confirm=True if confirm else False if no_confirm else "suspects", repeat=repeat,
+                          tool=tool, cooldown=cooldown, progress=progress)
     if as_json:
         print(dumps("compare", [cmp.to_dict()]))
     else:

@@ -298,6 +298,7 @@ def nightly(plan_path: str | Path, out: str | Path, settings: FarmSettings = Far
     min_effect = done.plan.thresholds.min_effect
     cmp, note = None, ""
     if earlier:
+        # suspects are re-measured from their kept bytes, as compare does (reporting/suspects.py)
         cmp = api.compare(str(earlier[0]["id"]), str(this), store=where, min_effect=min_effect)
     else:
         note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"

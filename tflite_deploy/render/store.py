@@ -39,12 +39,16 @@ def _pct(ratio: Optional[float]) -> str:
 def history_table(rows: Sequence[dict], cols: Sequence[str], title: str, console: Console) -> None:
     shown = [c for c in cols if c not in ("artifact", "cwd") and any(r.get(c) is not None for r in rows)] or list(cols)
     t = Table(title=title, title_justify="left")
-    for c in shown:
+    cells = [[_fmt(plain(r.get(c))) if not hasattr(r.get(c), "isoformat") else f"{r[c]:%Y-%m-%d %H:%M}"
+              for c in shown] for r in rows]
+    for i, c in enumerate(shown):
         right = c.endswith(("_ms", "_mb", "_bytes", "_id", "top1", "drop")) or c == "id"
-        t.add_column(TABLE_LABELS.get(c, c), justify="right" if right else "left")
-    for r in rows:
-        t.add_row(*[_fmt(plain(r.get(c))) if not hasattr(r.get(c), "isoformat") else f"{r[c]:%Y-%m-%d %H:%M}"
-                    for c in shown])
+        # whole values, never "float…": numbers and short words keep their width, long text folds
+        widest = max((len(row[i]) for row in cells), default=0)
+        t.add_column(TABLE_LABELS.get(c, c), justify="right" if right else "left", overflow="fold",
+                     min_width=widest if right or widest <= 12 else None)
+    for row in cells:
+        t.add_row(*row)
     console.print(t)
 
 
@@ -66,14 +70,24 @@ def comparison_table(cmp: Any, console: Console) -> None:
         ci = d["new_drop_ci95"]
         drop = "-" if d["new_drop"] is None else f"{d['new_drop']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
         style = "bold red" if c.regression else VERDICT_STYLE.get(c.verdict, "yellow")
+        word = c.verdict + (f" ({c.confirmation})" if getattr(c, "confirmation", "") else "")
+        benched = bool(c.base and c.base.repeats) or bool(c.new and c.new.repeats)
+        basis = "; ".join(x for x in (c.latency.basis if benched else "", getattr(c, "compute", ""), c.note) if x)
+        if getattr(c, "unconfirmed", None) is not None:
+            basis += f" (unconfirmed: {c.unconfirmed.verdict} {_pct(c.unconfirmed.ratio)})"
         t.add_row(d["model"] or "-", d["recipe"] or "-", d["target"], d["delegate"], size, acc, drop,
                   _fmt(d["base_p50_ms"]), _fmt(d["new_p50_ms"]), _pct(c.latency.ratio),
-                  f"[{style}]{c.verdict}[/]" if style else c.verdict, c.latency.basis or c.note)
+                  f"[{style}]{word}[/]" if style else word, basis)
     console.print(t)
     regs = cmp.regressions
     console.print(f"[bold red]{len(regs)} regression(s)[/]" if regs else "[green]no regressions[/]")
     if getattr(cmp, "confirmed", None):
-        console.print(f"[dim]--confirm re-measured {len(cmp.confirmed)} host cell(s) interleaved in this process.[/]")
+        console.print(f"[dim]Re-measured {len(cmp.confirmed)} cell(s) from their recorded bytes, base and new "
+                      "interleaved in this process.[/]")
+    left = [x for x in cmp.cells if getattr(x, "confirmation", "") == "suspect"]
+    if left:
+        console.print(f"[yellow]{len(left)} suspect(s) not re-measured[/] (--no-confirm, a device cell, or the "
+                      "recorded bytes are gone): they count as regressions until a re-measurement clears them.")
 
 
 def report_written(out_file: Any, markdown: Any, plots: int, rows: int, console: Console) -> None:
@@ -85,3 +99,11 @@ def report_written(out_file: Any, markdown: Any, plots: int, rows: int, console:
 def recorded(store_name: str, run_id: int, count: int, console: Console) -> None:
     """One dim line on stderr after a measuring command: where its results went."""
     console.print(f"[dim]Recorded {count} result(s) as run {run_id} in {store_name}[/]", highlight=False)
+
+
+def pruned(rep: Any, console: Optional[Console] = None) -> None:
+    """The line ``store prune`` prints."""
+    console = console or Console()
+    verb = "would be removed" if rep.dry_run else "removed"
+    console.print(f"{len(rep.removed)} blob(s) {verb} ({rep.freed_bytes / 1e6:.3g} MB) from {rep.folder}; "
+                  f"{rep.kept} kept", highlight=False)

@@ -27,6 +27,8 @@ class Report:
     plots: list = field(default_factory=list)
     store_name: str = ""
     searches: list = field(default_factory=list)  # autotune searches of the latest run (reporting.search)
+    sentences: list = field(default_factory=list)  # one per model: its best variants (summary.py)
+    grid: dict = field(default_factory=dict)  # the latest side's p50 per model.recipe x target/delegate
 
 
 def table_rows(run: dict, cells: dict) -> list:
@@ -34,59 +36,76 @@ def table_rows(run: dict, cells: dict) -> list:
     for key, c in sorted(cells.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         model, recipe, target, delegate = key
         out.append({"run": run["id"], "tag": run["tag"], "model": model, "recipe": recipe, "target": target,
-                    "delegate": delegate, "status": c.bench_status or c.eval_status or "-",
+                    "delegate": delegate, "status": c.bench_status or c.eval_status or c.convert_status or "-",
                     "size_mb": c.size_bytes / 1e6 if c.size_bytes else None,
                     "gzip_mb": c.gzip_bytes / 1e6 if c.gzip_bytes else None,
                     "top1": c.top1, "drop": c.drop, "drop_ci": c.drop_ci,
-                    "p50_ms": c.p50, "repeats": len(c.repeats)})
+                    "p50_ms": c.p50, "repeats": len(c.repeats), "source": c.source_sha256, "note": ""})
     return out
 
 
 def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -> Report:
-    from tflite_deploy.store.query import history
+    """The report of ``refs`` (run ids, ``latest``, or tags: a tag joins its latest convert, eval and
+    bench runs, see reporting/joined.py); with two or more the first is compared with the last, with
+    one its previous state (the run before it, or for a tag the runs of each kind before those)."""
+    from tflite_deploy.reporting.compare import compare_sides
+    from tflite_deploy.reporting.joined import is_tag, resolve_side
+    from tflite_deploy.reporting.summary import best_sentences, latency_grid
 
-    ids = list(dict.fromkeys(store.resolve_run(r) for r in refs))
-    runs = [store.run(i) for i in ids]
-    per_run = {i: history(store, run_id=i) for i in ids}
-    rows = [row for run in runs for row in table_rows(run, cells_of(per_run[run["id"]]))]
+    sides = []
+    for ref in refs:
+        side = resolve_side(store, ref)
+        if all(side.run_ids != x.run_ids for x in sides):
+            sides.append(side)
+    runs = [side.run for side in sides]
+    rows = [row for side in sides for row in table_rows(side.run, cells_of(side.rows))]
+    _note_source_changes(rows)
 
     comparison = None
-    if len(ids) >= 2:
-        comparison = compare_runs(store, str(ids[0]), str(ids[-1]), min_effect=min_effect)
+    if len(sides) >= 2:
+        comparison = compare_sides(store, sides[0], sides[-1], min_effect=min_effect)
+    elif is_tag(refs[0]):
+        before = resolve_side(store, refs[0], exclude=sides[0].run_ids)
+        if before.rows:
+            comparison = compare_sides(store, before, sides[0], min_effect=min_effect)
     elif runs[0]["tag"]:
         earlier = [r for r in store.runs(tag=runs[0]["tag"]) if r["started_at"] < runs[0]["started_at"]
-                   or (r["started_at"] == runs[0]["started_at"] and r["id"] < ids[0])]
+                   or (r["started_at"] == runs[0]["started_at"] and r["id"] < runs[0]["id"])]
         if earlier:
-            comparison = compare_runs(store, str(earlier[0]["id"]), str(ids[0]), min_effect=min_effect)
+            comparison = compare_runs(store, str(earlier[0]["id"]), str(runs[0]["id"]), min_effect=min_effect)
 
-    latest = per_run[ids[-1]]
+    latest = sides[-1].rows
     rep = Report(runs, rows, comparison, store_name=store.name, searches=autotune_searches(latest))
-    latest_rows = [r for r in rows if r["run"] == ids[-1]]
+    latest_rows = [r for r in rows if r["run"] == runs[-1]["id"] and r["target"] != "-"]
+    rep.sentences = best_sentences(latest_rows)
+    rep.grid = latency_grid(latest_rows)
+    label = f"run {runs[-1]['id']}" + (f" ({sides[-1].label})" if len(sides[-1].run_ids) > 1 else "")
+    pts = [r for r in latest_rows if r["p50_ms"] and r["size_mb"]]
+    if pts:
+        rep.plots.append(Plot("size-latency", "Size vs latency, per model and target",
+                              f"The latest results ({label}). One panel per model × target, each with its own "
+                              "Pareto front (ringed, joined by a dashed line: nothing both smaller and faster); points are recipes, "
+                              "coloured by delegate.", plots.model_grid(pts, "size_mb", "size (MB)",
+                                                                         "Size vs latency")))
+    pts = [r for r in latest_rows if r["p50_ms"] and r["drop"] is not None]
+    if pts:
+        rep.plots.append(Plot("drop-latency", "Accuracy drop vs latency, per model and target",
+                              f"The latest results ({label}): top-1 drop against the float model (points) with "
+                              "its 95% interval; one Pareto front per panel.",
+                              plots.model_grid(pts, "drop", "top-1 drop (points)", "Accuracy drop vs latency",
+                                               err_key="drop_ci")))
     for target in sorted({r["target"] for r in latest_rows}):
-        mine = [r for r in latest_rows if r["target"] == target]
-        pts = [r for r in mine if r["p50_ms"] and r["size_mb"]]
-        if pts:
-            rep.plots.append(Plot(f"size-latency-{_slug(target)}", f"Size vs latency on {target}",
-                                  "Each point a model × recipe × delegate; the line joins the Pareto front "
-                                  "(nothing both smaller and faster).", plots.pareto_scatter(
-                                      pts, "size_mb", "Size (MB)", f"Size vs latency ({target})")))
-        pts = [r for r in mine if r["p50_ms"] and r["drop"] is not None]
-        if pts:
-            rep.plots.append(Plot(f"drop-latency-{_slug(target)}", f"Accuracy drop vs latency on {target}",
-                                  "Top-1 drop against the float model (points) with its 95% interval; "
-                                  "the line joins the Pareto front.", plots.pareto_scatter(
-                                      pts, "drop", "Top-1 drop (points)", f"Accuracy drop vs latency ({target})",
-                                      err_key="drop_ci")))
         samples = _samples(latest, target)
         if samples:
             rep.plots.append(Plot(f"latency-dist-{_slug(target)}", f"Latency distributions on {target}",
-                                  "Every timed invoke of the latest run, grouped by delegate.",
+                                  f"Every timed invoke of the latest results ({label}), grouped by delegate.",
                                   plots.latency_distributions(samples, f"Latency per delegate ({target})")))
     for tag in sorted({r["tag"] for r in runs if r["tag"]}):
         trend = _trend(store, tag)
         if trend:
             rep.plots.append(Plot(f"trend-{_slug(tag)}", f"Trend of runs tagged {tag}",
-                                  "p50 latency of each cell over the runs with this tag.",
+                                  "p50 latency of each cell over the runs with this tag; the shaded band is "
+                                  "each cell's noise (median ± 1.48 MAD of its runs).",
                                   plots.trend(trend, f"p50 over runs tagged {tag!r}")))
     for row in latest:
         layers = ((row.get("document") or {}).get("metrics") or {}).get("per_layer")
@@ -100,6 +119,18 @@ def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -
                               "Ratio of medians per cell; the shaded band is the change each verdict needed.",
                               plots.verdict_bars(comparison.cells)))
     return rep
+
+
+def _note_source_changes(rows: list) -> None:
+    """A row whose source model (sha256 of what it was converted from) differs from the previous run's
+    row of the same cell says so: its numbers measure another model, not a change of recipe or tool."""
+    seen: dict = {}
+    for r in rows:
+        key = (r["model"], r["recipe"], r["target"], r["delegate"])
+        before = seen.get(key)
+        if before and before["source"] and r["source"] and before["source"] != r["source"]:
+            r["note"] = f"source model changed since run {before['run']} ({before['source'][:8]} -> {r['source'][:8]})"
+        seen[key] = r
 
 
 def _slug(text: str) -> str:

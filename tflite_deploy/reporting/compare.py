@@ -21,6 +21,7 @@ class Cell:
     key: CellKey
     bench_status: Optional[str] = None  # "ok", "failed", "unavailable"; None: not benched
     eval_status: Optional[str] = None
+    convert_status: Optional[str] = None
     error: Optional[str] = None
     repeats: list = field(default_factory=list)  # per-repeat medians, ms
     size_bytes: Optional[int] = None
@@ -30,7 +31,12 @@ class Cell:
     drop: Optional[float] = None
     drop_ci: Optional[list] = None
     artifact: Optional[str] = None
+    sha256: Optional[str] = None  # the bytes the bench measured (kept by content: store/blobs.py)
     settings: dict = field(default_factory=dict)  # the bench settings (threads, runs, ...) as recorded
+    artifact_sha256: Optional[str] = None  # the bytes convert made / eval measured (sha256 may be the bench's)
+    source_sha256: Optional[str] = None  # the source model the artifact was converted from
+    join_note: str = ""  # said when the joined convert/eval results are of other bytes than the bench's
+    instructions: Optional[float] = None  # per invoke, counted under callgrind (bench --measure instructions)
 
     @property
     def p50(self) -> Optional[float]:
@@ -38,7 +44,8 @@ class Cell:
 
     @property
     def failed(self) -> bool:
-        return "failed" in (self.bench_status, self.eval_status) or "unavailable" in (self.bench_status, self.eval_status)
+        states = (self.bench_status, self.eval_status, self.convert_status)
+        return "failed" in states or "unavailable" in states
 
 
 def repeat_medians(row: dict) -> list:
@@ -52,34 +59,81 @@ def repeat_medians(row: dict) -> list:
 
 
 def cells_of(rows: list) -> dict:
-    """Group one run's result rows (from :func:`tflite_deploy.store.query.history`) into cells."""
+    """Group result rows (from :func:`tflite_deploy.store.query.history`) into cells.
+
+    Bench rows make the cells (model × recipe × target × delegate). Convert rows (size) and eval rows
+    (accuracy) describe the artifact, not a target: they join every bench cell of their model × recipe,
+    or make a cell of their own (target and delegate "-") when nothing of it was benched.
+    """
     cells: dict = {}
+    facts: dict = {}
     for row in rows:
-        if row["kind"] not in ("bench", "eval"):  # convert records: sizes live on the artifact rows
-            continue
-        key = (row["model"], row["recipe"], row["target"], row["delegate"])
-        c = cells.setdefault(key, Cell(key))
         doc = row.get("document") or {}
-        c.artifact = c.artifact or row.get("artifact")
-        c.size_bytes = c.size_bytes or row.get("size_bytes") or (doc.get("settings") or {}).get("size_bytes")
-        c.gzip_bytes = c.gzip_bytes or row.get("gzip_bytes")
         ok = row["status"] == "ok"
         if row["kind"] == "bench":
+            key = (row["model"], row["recipe"], row["target"], row["delegate"])
+            c = cells.setdefault(key, Cell(key))
+            c.artifact = c.artifact or row.get("artifact")
+            c.size_bytes = c.size_bytes or row.get("size_bytes") or (doc.get("settings") or {}).get("size_bytes")
+            c.gzip_bytes = c.gzip_bytes or row.get("gzip_bytes")
+            c.source_sha256 = c.source_sha256 or row.get("source_sha256")
             if ok:
                 c.bench_status = "ok"
                 c.repeats.extend(repeat_medians(row))
+                c.sha256 = c.sha256 or row.get("artifact_sha256")
+                c.instructions = c.instructions or (doc.get("metrics") or {}).get("instructions_per_invoke")
                 c.settings = c.settings or dict(doc.get("settings") or {})
             elif c.bench_status != "ok":
                 c.bench_status, c.error = row["status"], doc.get("error")
-        elif row["kind"] == "eval":
-            m = doc.get("metrics") or {}
+        elif row["kind"] in ("eval", "convert"):
+            f = facts.setdefault((row["model"], row["recipe"]), Cell((row["model"], row["recipe"], "-", "-")))
+            f.artifact = f.artifact or row.get("artifact")
+            f.source_sha256 = row.get("source_sha256") or f.source_sha256
             if ok:
-                c.eval_status = "ok"
-                c.top1, c.top1_ci = m.get("top1"), m.get("top1_ci95")
-                c.drop, c.drop_ci = m.get("top1_drop"), m.get("top1_drop_ci95")
-            elif c.eval_status != "ok":
-                c.eval_status, c.error = row["status"], doc.get("error")
+                f.artifact_sha256 = row.get("artifact_sha256") or f.artifact_sha256
+            _artifact_facts(f, row, doc, ok)
+    for (model, recipe), f in facts.items():
+        mine = [c for k, c in cells.items() if k[:2] == (model, recipe)]
+        for c in mine or [cells.setdefault(f.key, f)]:
+            if c is not f:
+                _join(c, f)
     return cells
+
+
+def _artifact_facts(f: Cell, row: dict, doc: dict, ok: bool) -> None:
+    """What a convert (size) or eval (accuracy) row says about its artifact."""
+    settings = doc.get("settings") or {}
+    if row["kind"] == "convert":
+        if ok:
+            f.convert_status = "ok"
+            f.size_bytes = settings.get("size_bytes") or row.get("size_bytes") or f.size_bytes
+            f.gzip_bytes = settings.get("gzip_bytes") or row.get("gzip_bytes") or f.gzip_bytes
+        elif f.convert_status != "ok":
+            f.convert_status, f.error = row["status"], doc.get("error")
+        return
+    m = doc.get("metrics") or {}
+    f.size_bytes = f.size_bytes or row.get("size_bytes")
+    f.gzip_bytes = f.gzip_bytes or row.get("gzip_bytes")
+    if ok:
+        f.eval_status = "ok"
+        f.top1, f.top1_ci = m.get("top1"), m.get("top1_ci95")
+        f.drop, f.drop_ci = m.get("top1_drop"), m.get("top1_drop_ci95")
+    elif f.eval_status != "ok":
+        f.eval_status, f.error = row["status"], doc.get("error")
+
+
+def _join(c: Cell, f: Cell) -> None:
+    """A bench cell takes its artifact's convert and eval facts."""
+    c.convert_status, c.eval_status = f.convert_status, f.eval_status
+    c.error = c.error or f.error
+    c.size_bytes = f.size_bytes or c.size_bytes
+    c.gzip_bytes = f.gzip_bytes or c.gzip_bytes
+    c.top1, c.top1_ci, c.drop, c.drop_ci = f.top1, f.top1_ci, f.drop, f.drop_ci
+    c.source_sha256 = c.source_sha256 or f.source_sha256
+    c.artifact_sha256 = f.artifact_sha256
+    if c.sha256 and f.artifact_sha256 and c.sha256 != f.artifact_sha256:
+        c.join_note = (f"size/accuracy are of other bytes ({f.artifact_sha256[:8]}) than the bench measured "
+                       f"({c.sha256[:8]}): the artifact was re-made between the runs")
 
 
 @dataclass
@@ -92,15 +146,32 @@ class CellComparison:
     accuracy: V.AccuracyVerdict
     size: str
     note: str = ""
+    confirmation: str = ""  # "", suspect, confirmed, cleared, re-measured (reporting/suspects.py)
+    unconfirmed: Optional[V.LatencyVerdict] = None  # the verdict on the recorded runs, once re-measured
+
+    compute: str = ""  # "now computes in float", ops changed ... (reporting/size_verdict.py)
+
+    @property
+    def instructions(self) -> str:
+        """"more instructions" / "fewer instructions" past V.INSTRUCTIONS_EFFECT, "" when not counted on both."""
+        b, n = (self.base.instructions if self.base else None), (self.new.instructions if self.new else None)
+        if not b or not n:
+            return ""
+        r = n / b
+        return "more instructions" if r > 1 + V.INSTRUCTIONS_EFFECT else \
+            "fewer instructions" if r < 1 - V.INSTRUCTIONS_EFFECT else ""
 
     @property
     def regressed(self) -> list[str]:
-        """What got worse: ``missing on new``, ``failed on new``, ``slower``, ``larger``, ``less accurate``."""
+        """What got worse, in the verdict's order: ``missing on new`` or ``failed on new``; else ``slower``,
+        ``less accurate``, ``larger``, ``now computes in float``, ``more instructions``."""
         if self.status in ("missing on new", "failed on new"):
             return [self.status]
-        return [word for word, worse in (("slower", self.latency.verdict == V.SLOWER),
+        return [word for word, worse in ((V.SLOWER, self.latency.verdict == V.SLOWER),
+                                         ("less accurate", self.accuracy.verdict == "worse"),
                                          ("larger", self.size == "larger"),
-                                         ("less accurate", self.accuracy.verdict == "worse")) if worse]
+                                         (V.NOW_FLOAT, self.compute.startswith(V.NOW_FLOAT)),
+                                         ("more instructions", self.instructions == "more instructions")) if worse]
 
     @property
     def regression(self) -> bool:
@@ -108,15 +179,20 @@ class CellComparison:
 
     @property
     def verdict(self) -> str:
-        """For the table: what regressed (``slower, larger``); else the status when not compared, else the
-        latency verdict. A row counted as a regression never reads "no change"."""
-        if self.regressed:
-            return ", ".join(self.regressed)
+        """Words for the table: the status when not compared, else each change found (latency, accuracy,
+        size, compute, instructions), or "no change". A row counted as a regression never reads "no change"."""
         if self.status != "compared":
             return self.status
-        if self.latency.verdict == V.NOT_COMPARABLE and self.accuracy.verdict != V.NOT_COMPARABLE:
-            return {"worse": "less accurate", "better": "more accurate"}.get(self.accuracy.verdict, V.NO_CHANGE)
-        return self.latency.verdict
+        parts = [self.latency.verdict] if self.latency.verdict in (V.FASTER, V.SLOWER) else []
+        parts += [{"worse": "less accurate", "better": "more accurate"}[self.accuracy.verdict]] \
+            if self.accuracy.verdict in ("worse", "better") else []
+        parts += [self.size] if self.size in ("larger", "smaller") else []
+        parts += [V.NOW_FLOAT] if self.compute.startswith(V.NOW_FLOAT) else []
+        parts += [self.instructions] if self.status == "compared" and self.instructions else []
+        if parts:
+            return ", ".join(parts)
+        judged = (self.latency.verdict, self.accuracy.verdict, self.size)
+        return V.NO_CHANGE if V.NO_CHANGE in judged or self.compute else V.NOT_COMPARABLE
 
     def to_dict(self) -> dict:
         model, recipe, target, delegate = self.key
@@ -132,7 +208,10 @@ class CellComparison:
             "size": self.size,
             "base_top1": b.top1 if b else None, "new_top1": n.top1 if n else None,
             "new_drop": n.drop if n else None, "new_drop_ci95": n.drop_ci if n else None,
-            "accuracy": self.accuracy.__dict__, "note": self.note,
+            "accuracy": self.accuracy.__dict__, "note": self.note, "confirmation": self.confirmation,
+            "compute": self.compute, "instructions": self.instructions,
+            "base_instructions": b.instructions if b else None, "new_instructions": n.instructions if n else None,
+            "unconfirmed": self.unconfirmed.to_dict() if self.unconfirmed else None,
         }
 
 
@@ -156,7 +235,11 @@ def compare_cells(base: dict, new: dict, history: Optional[dict] = None, *, min_
             continue
         lat = V.latency_verdict(b.repeats, n.repeats, history.get(key, ()), min_effect=min_effect)
         acc = V.accuracy_verdict(b.top1, n.top1, b.drop_ci, n.drop_ci, b.top1_ci, n.top1_ci)
-        out.append(CellComparison(key, "compared", b, n, lat, acc, V.size_verdict(b.size_bytes, n.size_bytes)))
+        notes = [n.join_note] if n.join_note else []
+        if b.source_sha256 and n.source_sha256 and b.source_sha256 != n.source_sha256:
+            notes.append(f"the source model changed ({b.source_sha256[:8]} -> {n.source_sha256[:8]})")
+        out.append(CellComparison(key, "compared", b, n, lat, acc, V.size_verdict(b.size_bytes, n.size_bytes),
+                                  "; ".join(notes)))
     return out
 
 
@@ -166,7 +249,10 @@ class Comparison:
     new_run: dict
     cells: list
     min_effect: float
-    confirmed: list = field(default_factory=list)  # cell keys re-measured by compare --confirm
+    confirmed: list = field(default_factory=list)  # cell keys re-measured interleaved (suspects, --confirm)
+    blob_folder: Optional[str] = None  # where the store keeps the measured bytes (store/blobs.py)
+    base_runs: list = field(default_factory=list)  # every run joined on each side (a tag: one per kind)
+    new_runs: list = field(default_factory=list)
 
     @property
     def regressions(self) -> list:
@@ -178,26 +264,41 @@ class Comparison:
                     "git_commit": r.get("git_commit")}
         return {"base": run(self.base_run), "new": run(self.new_run), "min_effect": self.min_effect,
                 "regressions": len(self.regressions), "confirmed": [list(k) for k in self.confirmed],
+                "base_runs": self.base_runs, "new_runs": self.new_runs,
                 "cells": [c.to_dict() for c in self.cells]}
 
 
 def compare_runs(store: Any, base_ref: str, new_ref: str, *, min_effect: float = 0.05) -> Comparison:
-    """Compare two runs of a store (ids, tags or ``latest``); the noise band comes from past runs
-    under the new run's tag (else the base's), excluding both compared runs."""
+    """Compare two sides of a store: run ids, ``latest``, or tags (the latest convert, eval and bench
+    runs under the tag, joined: :mod:`tflite_deploy.reporting.joined`)."""
+    from tflite_deploy.reporting.joined import resolve_side
+
+    return compare_sides(store, resolve_side(store, base_ref), resolve_side(store, new_ref), min_effect=min_effect)
+
+
+def compare_sides(store: Any, base_side: Any, new_side: Any, *, min_effect: float = 0.05) -> Comparison:
+    """Judge two resolved sides cell by cell. The noise band comes from past bench runs under the new
+    run's tag (else the base's), excluding the compared runs; a slower cell is marked a suspect."""
+    from tflite_deploy.reporting.size_verdict import judge_compute
+    from tflite_deploy.reporting.suspects import mark_suspects
+    from tflite_deploy.store.blobs import blob_dir
     from tflite_deploy.store.query import history
 
-    base_id, new_id = store.resolve_run(base_ref), store.resolve_run(new_ref)
-    base_run, new_run = store.run(base_id), store.run(new_id)
-    base = cells_of(history(store, run_id=base_id))
-    new = cells_of(history(store, run_id=new_id))
+    base_run, new_run = base_side.run, new_side.run
+    base, new = cells_of(base_side.rows), cells_of(new_side.rows)
+    compared = set(base_side.run_ids) | set(new_side.run_ids)
     past: dict = {}
     tag = new_run["tag"] or base_run["tag"]
     if tag is not None:
         for row in history(store, tag=tag, kind="bench", status="ok", until=new_run["started_at"],
                            with_document=False):
-            if row["run_id"] in (base_id, new_id) or row["p50_ms"] is None:
+            if row["run_id"] in compared or row["p50_ms"] is None:
                 continue
             key = (row["model"], row["recipe"], row["target"], row["delegate"])
             past.setdefault(key, {}).setdefault(row["run_id"], []).append(row["p50_ms"])
     hist = {k: [statistics.median(v) for v in per_run.values()] for k, per_run in past.items()}
-    return Comparison(base_run, new_run, compare_cells(base, new, hist, min_effect=min_effect), min_effect)
+    folder = blob_dir(store.url)
+    cmp = Comparison(base_run, new_run, compare_cells(base, new, hist, min_effect=min_effect), min_effect,
+                     blob_folder=str(folder), base_runs=base_side.run_ids, new_runs=new_side.run_ids)
+    judge_compute(cmp.cells, folder)
+    return mark_suspects(cmp)

@@ -75,11 +75,14 @@ def pareto_scatter(rows: Sequence[dict], y_key: str, ylabel: str, title: str,
 
 def latency_distributions(samples: dict, title: str) -> Any:
     """Box plots of every sample: one box per model.recipe, coloured and grouped by delegate."""
+    from tflite_deploy.reporting.units import time_unit
+
     labels, data, colors = [], [], []
+    per_unit, unit = time_unit(x for per in samples.values() for s in per.values() for x in s[:2000])
     for di, (d, per) in enumerate(sorted(samples.items())):
         for label, s in sorted(per.items()):
             labels.append(f"{label}\n{d}")
-            data.append(s)
+            data.append([x / per_unit for x in s])
             colors.append(PALETTE[di % len(PALETTE)])
     fig = _figure(max(6.0, 0.9 * len(data) + 2), 4.2)
     ax = fig.add_subplot()
@@ -99,21 +102,31 @@ def latency_distributions(samples: dict, title: str) -> Any:
     wide = bool(medians) and min(medians) > 0 and max(float(np.max(s)) for s in data if len(s)) > 20 * min(medians)
     if wide:  # a few slow outliers would squash every box against the left edge
         ax.set_xscale("log")
-    _style(ax, title, "latency per invoke (ms" + (", log scale)" if wide else ")"), "")
+    _style(ax, title, f"latency per invoke ({unit}" + (", log scale)" if wide else ")"), "")
     return fig
 
 
 def trend(series: dict, title: str) -> Any:
     """p50 per cell over runs; x is the run order (runs can be seconds or weeks apart)."""
+    from tflite_deploy.reporting.units import time_unit
+
     runs = sorted({p[0] for pts in series.values() for p in pts})
     pos = {r: i for i, r in enumerate(runs)}
+    per_unit, unit = time_unit(p[1] for pts in series.values() for p in pts)
     fig = _figure()
     ax = fig.add_subplot()
     for i, (label, pts) in enumerate(sorted(series.items())[:10]):
-        ax.plot([pos[p[0]] for p in pts], [p[1] for p in pts], marker="o", markersize=4, linewidth=1.4,
-                color=PALETTE[i % len(PALETTE)], label=label)
+        ys = [p[1] / per_unit for p in pts]
+        color = PALETTE[i % len(PALETTE)]
+        ax.plot([pos[p[0]] for p in pts], ys, marker="o", markersize=4, linewidth=1.4, color=color, label=label)
+        if len(ys) >= 3:  # the cell's noise band: its runs' median ± their median absolute deviation x 1.4826
+            import numpy as np
+
+            mid = float(np.median(ys))
+            band = 1.4826 * float(np.median(np.abs(np.asarray(ys) - mid)))
+            ax.axhspan(mid - band, mid + band, color=color, alpha=0.08, linewidth=0)
     ax.set_xticks(range(len(runs)), [f"run {r[1]}\n{r[0]:%m-%d %H:%M}" for r in runs], fontsize=7.5)
-    _style(ax, title, "", "p50 latency (ms)")
+    _style(ax, title, "", f"p50 latency ({unit})")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
@@ -145,4 +158,54 @@ def verdict_bars(cells: Sequence[Any]) -> Any:
     ax.set_yticks(list(y), names, fontsize=7.5)
     ax.axvline(0, color="#222222", linewidth=0.8)
     _style(ax, "Latency change (new vs base)", "change of median latency (%)", "")
+    return fig
+
+
+def model_grid(rows: Sequence[dict], y_key: str, ylabel: str, title: str, err_key: Optional[str] = None) -> Any:
+    """Small multiples: one panel per model (rows) × target (columns), each with its own Pareto front
+    of that model's variants (latency across models or targets is not one trade-off), points coloured
+    by delegate and labelled by recipe, latency in the unit that panel's numbers read best in."""
+    from tflite_deploy.reporting.units import time_unit
+
+    models = sorted({r["model"] for r in rows}, key=str)
+    targets = sorted({r["target"] for r in rows}, key=str)
+    delegates = sorted({r["delegate"] for r in rows}, key=str)
+    fig = _figure(3.6 * len(targets) + 1.6, 2.9 * len(models) + 0.6)
+    axes = fig.subplots(len(models), len(targets), squeeze=False)
+    for mi, model in enumerate(models):
+        for ti, target in enumerate(targets):
+            ax = axes[mi][ti]
+            mine = [r for r in rows if r["model"] == model and r["target"] == target]
+            per_unit, unit = time_unit(r["p50_ms"] for r in mine)
+            for di, d in enumerate(delegates):
+                pts = [r for r in mine if r["delegate"] == d]
+                if not pts:
+                    continue
+                xs, ys = [r["p50_ms"] / per_unit for r in pts], [r[y_key] for r in pts]
+                color = PALETTE[di % len(PALETTE)]
+                if err_key and all(r.get(err_key) for r in pts):
+                    lo = [max(y - r[err_key][0], 0) for y, r in zip(ys, pts)]
+                    hi = [max(r[err_key][1] - y, 0) for y, r in zip(ys, pts)]
+                    ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor=color, alpha=0.5, capsize=3)
+                ax.scatter(xs, ys, s=40, color=color, label=d, zorder=3, edgecolor="white", linewidth=0.8)
+                for x, y, r in zip(xs, ys, pts):
+                    ax.annotate(r["recipe"] or "-", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                                color="#333333")
+            pts = [(r["p50_ms"] / per_unit, r[y_key]) for r in mine]
+            front = pareto_front(pts)
+            if front:
+                fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
+                ax.step(fx, fy, where="post", color="#222222", linewidth=1.1, linestyle="--", zorder=2)
+                ax.scatter(fx, fy, s=110, facecolor="none", edgecolor="#222222", linewidth=1.1, zorder=4)
+            _style(ax, f"{model} on {target}", f"p50 latency ({unit})", ylabel if ti == 0 else "")
+            ax.set_title(f"{model} · {target}", fontsize=9)
+            ax.margins(0.15)
+    handles = {}
+    for ax in fig.axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), fontsize=8, frameon=False, loc="outside right upper",
+                   title="delegate", title_fontsize=8)
+    fig.set_gid(title)
     return fig

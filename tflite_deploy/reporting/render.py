@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from tflite_deploy.artifact import write_atomic
 from tflite_deploy.errors import UserError
+from tflite_deploy.reporting.units import fmt_time
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -23,6 +24,7 @@ def _env(autoescape: bool) -> Any:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
     env.filters["pct"] = lambda r: "-" if r is None else f"{(r - 1) * 100:+.1f}%"
+    env.filters["time"] = fmt_time  # each duration in its own unit (µs, ms, s)
     return env
 
 
@@ -53,7 +55,11 @@ def svg_of(fig: Any, name: str) -> str:
 def _context(rep: Any) -> dict:
     cmp = rep.comparison
     return {"rep": rep, "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cells": [c.to_dict() | {"basis": c.latency.basis or c.note} for c in cmp.cells] if cmp else [],
+            "cells": [c.to_dict() | {"basis": "; ".join(x for x in (c.latency.basis if c.latency.ratio else "",
+                                                                    c.compute, c.note) if x),
+                                     "word": c.verdict + (f" ({c.confirmation})" if c.confirmation else ""),
+                                     "css": "slower" if c.regression else c.verdict.split(",")[0]}
+                      for c in cmp.cells] if cmp else [],
             "cmp": cmp}
 
 

@@ -24,6 +24,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 FASTER, SLOWER, NO_CHANGE, NOT_COMPARABLE = "faster", "slower", "no change", "not comparable"
+INSTRUCTIONS_EFFECT = 0.005  # instruction counts (callgrind) repeat across processes far tighter than time
+NOW_FLOAT = "now computes in float"  # an artifact whose ops fell back to float (reporting/size_verdict.py)
 MIN_REPEATS = 3
 SINGLE_RUN_BAND = 0.15  # a change one-repeat runs must exceed: the 6-20% between-process noise
 MIN_HISTORY = 3

@@ -59,6 +59,7 @@ class Store:
         self._conn: Optional[sa.Connection] = None
         self.url = url
         self.revision = revision
+        self.kept_sha: dict[str, str] = {}  # path -> sha256 of the bytes kept for it (blobs.py)
 
     @property
     def name(self) -> str:
@@ -149,11 +150,21 @@ class Store:
         p = Path(path)
         side = read_sidecar(p) or {}
         tfl = side.get("tflite") or {}
+        sha = self.keep_bytes(p, sha256_file(p))  # the bytes on disk now, not a sidecar's word
         return self.add_artifact(
-            p, tfl.get("sha256") or sha256_file(p), model=side.get("model"), recipe=side.get("recipe_name"),
+            p, sha, model=side.get("model"), recipe=side.get("recipe_name"),
             source_sha256=(side.get("source") or {}).get("sha256"),
             size_bytes=tfl.get("size_bytes", p.stat().st_size), gzip_bytes=tfl.get("gzip_bytes"),
             sidecar=side or None)
+
+    def keep_bytes(self, path: str | Path, sha256: str) -> str:
+        """Keep a .tflite's bytes in the blob folder (store/blobs.py); returns the sha256 of what was kept."""
+        from tflite_deploy.store import blobs
+
+        if not str(path).endswith(blobs.SUFFIX):
+            return sha256
+        sha = self.kept_sha[str(path)] = blobs.keep(path, blobs.blob_dir(self.url), sha256)
+        return sha
 
     # ----------------------------------------------------------------------------------- reads
     def run(self, run_id: int) -> Optional[dict]:

@@ -77,7 +77,8 @@ def history(store: Any, *, run_id: Optional[int] = None, model: Optional[str] = 
             results.c.kind, results.c.model, results.c.recipe, results.c.target, results.c.delegate,
             results.c.status, results.c.p50_ms, results.c.mean_ms, results.c.init_ms,
             results.c.peak_memory_mb, results.c.accuracy_top1, results.c.accuracy_drop,
-            artifacts.c.size_bytes, artifacts.c.gzip_bytes, results.c.artifact, results.c.artifact_sha256]
+            artifacts.c.size_bytes, artifacts.c.gzip_bytes, results.c.artifact, results.c.artifact_sha256,
+            artifacts.c.source_sha256]
     if with_document:
         cols.append(results.c.document)
     q = sa.select(*cols).select_from(results.join(runs, results.c.run_id == runs.c.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -27,7 +28,8 @@ class Recorder:
 
         self._store = open_store(None if store is True else store)
         self.name = self._store.name
-        self.run_id = self._store.start_run(tag=tag, argv=list(sys.argv if argv is None else argv))
+        self._tag, self._argv = tag, list(sys.argv if argv is None else argv)
+        self.run_id: Optional[int] = None  # started with the first result: a refused command records no run
         self.count = 0
         self._artifacts: dict[str, int] = {}
         self._lock = threading.Lock()  # device runs report from one thread per device
@@ -43,7 +45,12 @@ class Recorder:
 
     def result(self, r: Result) -> Result:
         with self._lock:
-            self._store.add_result(self.run_id, r, artifact_id=self.artifact(r.artifact))
+            if self.run_id is None:
+                self.run_id = self._store.start_run(tag=self._tag, argv=self._argv)
+            aid = self.artifact(r.artifact)
+            if aid is not None and not r.artifact_sha256:  # e.g. eval rows: name the bytes that were kept
+                r = replace(r, artifact_sha256=self._store.kept_sha.get(str(r.artifact)))
+            self._store.add_result(self.run_id, r, artifact_id=aid)
             self.count += 1
         return r
 
@@ -62,6 +69,13 @@ def open_recorder(store: StoreSpec, tag: Optional[str] = None) -> Optional[Recor
     if store is None or store is False:
         return None
     return Recorder(store, tag)
+
+
+def conversion_failure_result(failure: Any, out: Union[str, Path]) -> Result:
+    """A ``failed`` convert record for a recipe that made no file (its reason as the error)."""
+    return Result(kind="convert", artifact=str(Path(out) / f"{failure.model}.{failure.recipe}.tflite"),
+                  runner="converter", delegate="-", recipe=failure.recipe, status="failed", error=failure.reason,
+                  metrics={"seconds": round(failure.seconds, 3)})
 
 
 def conversion_result(artifact: Any) -> Result:
