@@ -117,7 +117,7 @@ def test_ctrl_c_on_compare_confirm_says_nothing_changed(tmp_path: Path, digits_v
     started = time.monotonic()
     r = interrupt([*CLI, "compare", "1", "2", "--store", str(db), "--confirm", "--repeat", "500"], tmp_path,
                   lambda: time.monotonic() - started > 6)
-    assert_one_line(r, "without --confirm")
+    assert_one_line(r, "with --no-confirm")
     assert len(stored(db)) == before
 
 

@@ -76,10 +76,12 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def progress_bars(disable: bool):  # type: ignore[no-untyped-def]
-    """Progress on stderr while a command works (none with ``--json``: its stdout is one document)."""
+    """Progress on stderr while a command works: none with ``--json`` (its stdout is one document) and none
+    off a terminal (a log gets no bars, nor the blank line a transient bar leaves when it stops)."""
     from tflite_deploy.render.verbs import progress_bars as bars
 
-    return bars(console(stderr=True), disable=disable)
+    err = console(stderr=True)
+    return bars(err, disable=disable or not err.is_terminal)
 
 
 def store_target(store: Optional[str], no_store: bool) -> Any:
