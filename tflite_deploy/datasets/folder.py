@@ -29,8 +29,9 @@ class ImageFolderDataset(Dataset):
         else:
             self.paths = _images_in(self.root)
         if not self.paths:
-            raise DatasetError(f"Dataset {root}: no images found (looked for "
-                               f"{', '.join(sorted(IMAGE_SUFFIXES))}, in class sub-folders or directly).")
+            empty = not any(True for _ in self.root.iterdir())
+            raise DatasetError(f"Dataset {root} {'is empty' if empty else 'holds no images'}: no images found "
+                               f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))}, in class sub-folders or directly).")
 
     def __len__(self) -> int:
         return len(self.paths)

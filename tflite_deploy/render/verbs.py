@@ -233,6 +233,9 @@ def conversion_table(rows: Sequence[dict], console: Console) -> None:
     for r in rows:
         if r.get("failed"):
             console.print(f"[red]{r['recipe']} failed:[/] {r['error']}", highlight=False)
+    for r in made:  # what the converter had to do, or left in float, said once per variant
+        for w in r.get("warnings") or []:
+            console.print(f"[yellow]{r['recipe']}:[/] {w}", highlight=False)
     if made and all(r["ratio"] is None for r in made):
         console.print("[dim]Add --recipe float32 to see each variant's ratio to the float model.[/]")
 
