@@ -130,6 +130,19 @@ class Dataset:
                 f"Dataset {self.name!r} gives {self.sample(0).dtype} samples, but {where} takes "
                 f"{input_dtype}: store floats in the file or use an image folder with --scale.")
 
+    def fingerprint(self) -> str:
+        """A content hash of the samples and targets (the key of cached reference outputs).
+
+        This default reads every sample; datasets that know their source cheaply override it."""
+        import hashlib
+
+        h = hashlib.sha256(f"{type(self).__name__}:{len(self)}".encode())
+        for x, y in self.batches(256):
+            _hash_into(h, x)
+            if y is not None:
+                _hash_into(h, y)
+        return h.hexdigest()
+
     def check_inputs(self, inputs: Sequence[Any], where: str) -> None:
         """Raise a DatasetError naming the input when samples do not fit ``inputs`` (ModelInput records)."""
         from tflite_deploy.datasets.inputs import feed
@@ -149,6 +162,17 @@ class Dataset:
 
     def subset(self, indices: Sequence[int], name: Optional[str] = None) -> "Dataset":
         return _Subset(self, np.asarray(indices, dtype=np.int64), name or self.name)
+
+
+def _hash_into(h: Any, x: Any) -> None:
+    if isinstance(x, Mapping):
+        for k in sorted(x):
+            h.update(k.encode())
+            _hash_into(h, x[k])
+        return
+    a = np.ascontiguousarray(x)
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
 
 
 class ArrayDataset(Dataset):
@@ -192,6 +216,17 @@ class ArrayDataset(Dataset):
             return {k: v[i] for k, v in self.x.items()}
         return self.x[i]
 
+    def fingerprint(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256(b"arrays")
+        _hash_into(h, self.x)
+        for y in (self.labels, self.targets):
+            h.update(b"y")
+            if y is not None:
+                _hash_into(h, y)
+        return h.hexdigest()
+
     def take(self, n: Optional[int] = None) -> Samples:
         stop = len(self) if n is None else n
         if isinstance(self.x, Mapping):
@@ -211,6 +246,13 @@ class _Subset(Dataset):
 
     def sample(self, i: int) -> Any:
         return self.parent.sample(int(self.indices[i]))
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256(self.parent.fingerprint().encode())
+        _hash_into(h, self.indices)
+        return h.hexdigest()
 
 
 def split_indices(n: int, part: str, test_fraction: float = 0.2, seed: int = 0) -> np.ndarray:

@@ -36,6 +36,18 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def fingerprint(self) -> str:
+        """The files (path, size, modification time), their labels and the preprocessing: no image decoded."""
+        import hashlib
+
+        h = hashlib.sha256(repr(self.preprocess).encode())
+        for p in self.paths:
+            st = p.stat()
+            h.update(f"{p.relative_to(self.root)}|{st.st_size}|{st.st_mtime_ns};".encode())
+        if self.labels is not None:
+            h.update(self.labels.tobytes())
+        return h.hexdigest()
+
     def sample(self, i: int) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
 
