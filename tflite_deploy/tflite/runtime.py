@@ -25,6 +25,10 @@ _OP_RESOLVERS = {
     "none": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",  # builtin optimized kernels, no XNNPACK
     "reference": "BUILTIN_REF",  # TFLite's reference kernels: slow, the numerical ground truth
 }
+#: Ops that keep their state in variable tensors between invokes: TFLite carries an LSTM's state over
+#: from one call to the next, so a sample would start from the previous sample's state.
+_STATEFUL_OPS = {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
+                 "BIDIRECTIONAL_SEQUENCE_RNN", "LSTM", "RNN", "SVDF"}
 #: Ops whose input tensor passes integers on unchanged (followed when looking for the embedding).
 _PASS_THROUGH = {"CAST", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "IDENTITY"}
 
@@ -57,6 +61,7 @@ class TfliteModel:
                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}. "
                              "Is it a complete .tflite file?") from None
         self._names = _signature_names(self.interpreter)
+        self.stateful = any(op["op_name"] in _STATEFUL_OPS for op in self.interpreter._get_ops_details())
         self._refresh()
         self._batch = int(self.input["shape"][0]) if len(self.input["shape"]) else 1
         self._ranges: Optional[dict[str, tuple[int, int]]] = None
@@ -175,6 +180,8 @@ class TfliteModel:
         it = self.interpreter
         for d in self.inputs:
             it.set_tensor(d["index"], self.quantize_input(np.asarray(arrays[self.name_of(d)]), d))
+        if self.stateful:  # every batch starts from a zero state, as the Keras model's does
+            it.reset_all_variables()
         it.invoke()
         return {self.name_of(d): self.dequantize_output(it.get_tensor(d["index"]), d) for d in self.outputs}
 
