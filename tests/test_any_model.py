@@ -280,3 +280,91 @@ def test_the_reference_runs_once_then_comes_from_the_cache(mlp, monkeypatch, tmp
     np.savez(other, features=mlp["x"][:10], y=mlp["y"][:10])
     with pytest.raises(AssertionError, match="run again"):
         evaluate(mlp["model"], [mlp["arts"]["int8"].path], str(other))
+
+
+# ------------------------------------------------------------------------ bench: inputs that work
+def test_bench_on_a_phone_feeds_valid_token_ids_through_value_files(lstm, adb_device, benchmark_binary):
+    import json
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from tflite_deploy.cli.commands import app
+    from tflite_deploy.envelope import items_of
+
+    model = lstm["arts"]["int8"].path
+    # the tool's own random int32 inputs (0..99) overrun the 50-row embedding: what users met
+    bare = subprocess.run([str(benchmark_binary), f"--graph={model}", "--num_runs=2"], capture_output=True, text=True)
+    assert bare.returncode != 0 and "gather index out of bounds" in bare.stderr.lower()
+    r = CliRunner().invoke(app, ["bench", str(model), "--device", adb_device.serial, "--runs", "5",
+                                 "--benchmark-binary", str(benchmark_binary), "--json", "--no-store"])
+    assert r.exit_code == 0, r.output
+    (res,) = items_of(json.loads(r.stdout), "bench")
+    assert res["status"] == "ok" and res["latency"]["count"] == 5
+    pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy" / "models"
+    assert list(pushed.rglob("*.tflite")) and not list(pushed.rglob("*.bin"))  # value files removed after
+
+
+def test_bench_value_flags_name_inputs_in_order_with_escaped_colons(bert):
+    from tflite_deploy.benchmark.inputs import input_values
+
+    values = input_values(bert["arts"]["int8"].path)
+    flags = values.flags(["/r/0.bin", "/r/1.bin", "/r/2.bin"])
+    assert flags[0] == "--input_layer=" + ",".join(values.names)
+    assert flags[1] == "--input_layer_shape=1,16:1,16:1,16"
+    assert all(f"{n.replace(':', chr(92) + ':')}:/r/" in flags[2] for n in values.names)
+    for name, raw in zip(values.names, values.data):
+        a = np.frombuffer(raw, np.int32)
+        assert a.size == 16 and a.min() >= 0 and a.max() <= (29 if "ids" in name and "type" not in name else 1)
+
+
+def test_bench_host_takes_inputs_from_data(lstm, tmp_path):
+    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.tflite import runtime
+
+    seen = []
+    real = runtime.TfliteModel.set_inputs
+
+    def spy(self, batch):
+        real(self, batch)
+        seen.append(self.interpreter.get_tensor(self.input["index"]).copy())
+
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runtime.TfliteModel, "set_inputs", spy)
+        (res,) = bench_host([lstm["arts"]["float32"].path], HostBenchSettings(runs=3, warmup=0, min_seconds=0.0),
+                            data=str(lstm["data"]))
+    assert res.ok and res.settings["inputs"].startswith("data ")
+    assert np.array_equal(seen[0], lstm["ids"][:1])
+
+
+# ------------------------------------------------------------------------------------ clear words
+def test_clear_errors_for_folders_and_a_keras_reference_with_the_wrong_size(digits_keras, digits_variants, tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from tflite_deploy.cli.commands import app
+    from tflite_deploy.datasets import open_dataset
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="is empty"):
+        open_dataset(str(empty))
+    r = CliRunner().invoke(app, ["bench", str(empty)])
+    assert r.exit_code != 0 and "is empty" in r.stderr and "does not exist" not in r.stderr
+
+    one = tmp_path / "one" / "cats"
+    one.mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray((np.random.default_rng(i).random((8, 8)) * 255).astype(np.uint8)).save(one / f"{i}.png")
+    r = CliRunner().invoke(app, ["eval", str(digits_variants["float32"].path), str(digits_variants["int8"].path),
+                                 "--data", str(tmp_path / "one"), "--color", "grayscale", "--no-store"])
+    assert r.exit_code == 0, r.output
+    assert "single class" in r.output and "accuracy means nothing" in " ".join(r.output.split())
+
+    r = CliRunner().invoke(app, ["eval", str(digits_keras), str(digits_variants["int8"].path), "--data",
+                                 str(tmp_path / "one"), "--color", "grayscale", "--size", "16,16", "--no-store"])
+    text = " ".join(r.stderr.split())
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "(16, 16, 1)" in text and "float32" in text and "(?, 8, 8, 1)" in text

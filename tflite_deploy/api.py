@@ -234,6 +234,7 @@ class BenchOptions:
     timeout: Optional[float] = None        # one device run; None: from its bounds (benchmark.flags.run_timeout)
     cleanup: bool = False
     repeat: int = 1                        # independent measurements per file (fresh interpreter / run)
+    data: Optional[str] = None             # inputs from this dataset's first sample(s); else valid random values
 
     def check(self, on_device: bool = True) -> None:
         _check_threads(self.threads)
@@ -273,6 +274,10 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
     opts = replace(options or BenchOptions(), **option_values)
     paths = [Path(f) for f in files]
     for f in paths:
+        if f.is_dir():
+            empty = not any(f.iterdir())
+            raise UserError(f"Model {f} is a folder{' and it is empty' if empty else ''}: bench measures .tflite "
+                            f"files; give them one by one (e.g. {f}/*.tflite).")
         if not f.is_file():
             raise UserError(f"Model {f} does not exist.")
     from tflite_deploy.evaluation.provenance import check_same_source
@@ -311,13 +316,13 @@ def _bench_host(paths: list[Path], opts: BenchOptions, progress: Optional[Progre
                                  min_seconds=opts.min_seconds, delegate=delegate, runner=opts.runner or "auto")
     if opts.repeat == 1:  # one pass, the files interleaved: they finish together
         report(progress, "bench", 0, opts.runs, f"Measuring {len(paths)} model(s), interleaved ...")
-        return [done(r) for r in bench_host(paths, settings, progress=progress)]
+        return [done(r) for r in bench_host(paths, settings, progress=progress, data=opts.data)]
     out = []
     for i, p in enumerate(paths):  # file by file, so each is recorded as soon as its K repeats are in
         reps = []
         for k in range(opts.repeat):
             report(progress, "bench", i * opts.repeat + k, len(paths) * opts.repeat, f"{p.name}: repeat {k + 1}")
-            reps += bench_host([p], settings)  # a fresh interpreter instance each time
+            reps += bench_host([p], settings, data=opts.data)  # a fresh interpreter instance each time
         out.append(done(merge_repeats(reps)))
     report(progress, "bench", len(paths) * opts.repeat, len(paths) * opts.repeat, "")
     return out
@@ -333,7 +338,7 @@ def _bench_devices(paths: list[Path], devices: list[str], opts: BenchOptions,
         min_seconds=opts.min_seconds, gpu_precision=opts.gpu_precision, nnapi_accelerator=opts.nnapi_accelerator,
         op_profiling=opts.op_profiling, pin_big_cores=opts.pin_big_cores, cooldown_seconds=opts.cooldown,
         timeout_seconds=opts.timeout, cleanup=opts.cleanup, runner=opts.runner or "binary", runtime=opts.runtime,
-        model_cache=opts.model_cache, npu_dispatch_lib=str(opts.npu_dispatch_lib) if opts.npu_dispatch_lib else None,
+        model_cache=opts.model_cache, input_data=opts.data, npu_dispatch_lib=str(opts.npu_dispatch_lib) if opts.npu_dispatch_lib else None,
         npu_compiler_plugin=str(opts.npu_compiler_plugin) if opts.npu_compiler_plugin else None)
     total = len(paths) * len(devices) * len(settings.delegates) * opts.repeat
     count = [0]

@@ -47,6 +47,7 @@ class DeviceBenchSettings:
     npu_dispatch_lib: Optional[str] = None  # host path of the vendor's libLiteRtDispatch_*.so
     npu_compiler_plugin: Optional[str] = None  # host path of the vendor's compiler plugin (JIT)
     model_cache: bool = True  # LiteRT: cache compiled work, and measure a cold and a warm process
+    input_data: Optional[str] = None  # a dataset spec whose first sample(s) feed the inputs (else valid random values)
 
 
 def resolve_runtime(runtime: str, tool: Optional[Path]) -> str:

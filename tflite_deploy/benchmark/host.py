@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -65,11 +65,19 @@ def timer_overhead_ms(rounds: int = 2000) -> float:
 
 
 def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBenchSettings(),
-               progress: Optional[ProgressCallback] = None) -> list[Result]:
+               progress: Optional[ProgressCallback] = None, data: Any = None) -> list[Result]:
     """Measure each file; returns one ``Result`` per file, in the order given.
 
-    ``progress`` hears a ``bench`` event every 10 interleaved rounds (done of the runs asked for).
+    Inputs are random and valid (token ids below the embedding's rows, 0/1 masks; see
+    :meth:`~tflite_deploy.tflite.runtime.TfliteModel.fill_random_input`), or the first sample(s) of
+    ``data`` (a dataset spec or Dataset). ``progress`` hears a ``bench`` event every 10 interleaved
+    rounds (done of the runs asked for).
     """
+    batch = None
+    if data is not None:
+        from tflite_deploy.datasets import open_dataset
+
+        batch = (open_dataset(data) if isinstance(data, str) else data).take(1)
     check_host_delegate(settings.delegate)
     runner = resolve_host_runner(settings.runner, settings.delegate)
     loaded: list = []
@@ -79,7 +87,9 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
         start = time.perf_counter_ns()
         m = _open_host_model(p, settings, runner)
         inits.append((time.perf_counter_ns() - start) / 1e6)
-        if not isinstance(m, CompiledRunner):  # it fills its own buffers
+        if isinstance(m, TfliteModel) and batch is not None:
+            m.set_inputs(batch)
+        elif not isinstance(m, CompiledRunner):  # it fills its own buffers
             m.fill_random_input()
         mem.append(_rss_mb() - before)
         loaded.append(m)
@@ -131,7 +141,8 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
             recipe=recipe_name(m.path),
             settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
                       "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
-                      "timer_overhead_ms": overhead, "runner": runner},
+                      "timer_overhead_ms": overhead, "runner": runner,
+                      **({} if batch is None else {"inputs": f"data {getattr(data, 'name', data)}"})},
             init_ms=inits[i], first_ms=first[i],
             warmup=LatencyStats.from_samples(warm[i]) if warm[i] else None, latency=lat,
             init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,
