@@ -44,7 +44,7 @@ def reference_predictor(path: str | Path, threads: Optional[int] = None, dataset
         return lambda x: {"output_0": np.asarray(onnx(x), np.float32)}
     if p.suffix == ".tflite":
         m = TfliteModel(p, threads=threads)
-        return lambda x: m.predict_named(m.feed(x, dataset=dataset))
+        return lambda x: m.predict_named(x, dataset)
     from tflite_deploy.sources.keras import load_model
 
     source = load_model(p)

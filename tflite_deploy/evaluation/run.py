@@ -137,8 +137,7 @@ def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str
 
     for path in variants:
         model = TfliteModel(path, threads=threads, delegate=delegate)
-        values = collect_named(lambda x: model.predict_named(model.feed(x, dataset=ds.name)), ds, n, batch_size,
-                               counter(str(path)))
+        values = collect_named(lambda x: model.predict_named(x, ds.name), ds, n, batch_size, counter(str(path)))
         pairs = _pair_outputs(ref_out, values, str(reference), str(path))
         metrics: dict[str, Any] = {"role": "variant", "reference": str(reference), "task": chosen}
         per_output = {name: agreement(r, v) for name, (r, v) in pairs.items()}

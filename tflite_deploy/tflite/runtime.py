@@ -64,7 +64,7 @@ class TfliteModel:
         self.stateful = any(op["op_name"] in _STATEFUL_OPS for op in self.interpreter._get_ops_details())
         self._refresh()
         self._batch = int(self.input["shape"][0]) if len(self.input["shape"]) else 1
-        self._ranges: Optional[dict[str, tuple[int, int]]] = None
+        self._rows: Optional[dict[str, int]] = None
 
     def _refresh(self) -> None:
         it = self.interpreter
@@ -115,9 +115,19 @@ class TfliteModel:
         """Valid values of each whole-number input, by name: ``0..rows-1`` for one that indexes an
         embedding (a GATHER's indices, read from the table's first dimension), ``0..1`` for the others
         (masks, flags). Float and quantized inputs are left out."""
-        if self._ranges is None:
-            self._ranges = _value_ranges(self.interpreter, self.inputs, self.name_of)
-        return self._ranges
+        rows = self.embedding_rows()
+        return {name: (0, rows[name] - 1) if name in rows else (0, 1) for name in self._integer_inputs()}
+
+    def embedding_rows(self) -> dict[str, int]:
+        """Rows of the embedding table each token-id input indexes (only inputs that feed a GATHER)."""
+        if self._rows is None:
+            self._rows = _embedding_rows_by_input(self.interpreter, self.inputs, self.name_of)
+        return self._rows
+
+    def _integer_inputs(self) -> list[str]:
+        return [self.name_of(d) for d in self.inputs
+                if (np.issubdtype(np.dtype(d["dtype"]), np.integer) or np.dtype(d["dtype"]) == np.bool_)
+                and not d["quantization"][0]]
 
     # -- running ---------------------------------------------------------------------------------
     def _resize(self, n: int) -> None:
@@ -148,17 +158,18 @@ class TfliteModel:
         scale, zero = detail["quantization"]
         return dequantize(y, Quantization((scale,), (zero,))) if scale else y.astype(np.float32)
 
-    def feed(self, batch: Batch, where: str = "the dataset", dataset: str = "the dataset") -> dict[str, np.ndarray]:
-        """A dataset batch matched onto the inputs by name, checked (shapes, dtypes, token ranges)."""
+    def feed(self, batch: Batch, dataset: str = "the dataset") -> dict[str, np.ndarray]:
+        """A dataset batch matched onto the inputs by name, checked (shapes, dtypes, token ids within
+        the embedding's rows)."""
         arrays = feed(batch, self.model_inputs, f"model {self.path}", dataset)
-        check_value_ranges(arrays, self.model_inputs, self.value_ranges(), f"model {self.path}", dataset)
+        ranges = {name: (0, rows - 1) for name, rows in self.embedding_rows().items()}
+        check_value_ranges(arrays, self.model_inputs, ranges, f"model {self.path}", dataset)
         return arrays
 
-    def predict_named(self, batch: Batch) -> dict[str, np.ndarray]:
-        """Float outputs by name for a batch (an array, or arrays by input name); batched when the
-        model allows it, else sample by sample."""
-        arrays = batch if isinstance(batch, Mapping) and set(batch) == {self.name_of(d) for d in self.inputs} \
-            else self.feed(batch)
+    def predict_named(self, batch: Batch, dataset: str = "the dataset") -> dict[str, np.ndarray]:
+        """Float outputs by name for a batch (an array, or arrays by input name), checked first
+        (:meth:`feed`); batched when the model allows it, else sample by sample."""
+        arrays = self.feed(batch, dataset)
         n = len(next(iter(arrays.values())))
         fixed = self.fixed_batch
         if fixed is None or fixed == n:
@@ -240,16 +251,17 @@ def _signature_names(interp: Any) -> dict[int, str]:
         return {}
 
 
-def _value_ranges(interp: Any, inputs: list, name_of: Any) -> dict[str, tuple[int, int]]:
+def _embedding_rows_by_input(interp: Any, inputs: list, name_of: Any) -> dict[str, int]:
     ops = interp._get_ops_details()
     tensors = {int(t["index"]): t for t in interp.get_tensor_details()}
     out = {}
     for d in inputs:
         dtype = np.dtype(d["dtype"])
-        if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_) or d["quantization"][0]:
+        if not np.issubdtype(dtype, np.integer) or d["quantization"][0]:
             continue
         rows = _embedding_rows(int(d["index"]), ops, tensors)
-        out[name_of(d)] = (0, rows - 1) if rows else (0, 1)
+        if rows:
+            out[name_of(d)] = rows
     return out
 
 
