@@ -49,6 +49,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=32, help="evaluation samples (of the bundled photos)")
+    ap.add_argument("--threads", type=int, default=2, help="interpreter threads for the variants (both evals)")
     ap.add_argument("--work", type=Path, default=None, help="folder for the model and variants (kept between runs)")
     args = ap.parse_args()
     console = Console()
@@ -71,7 +72,7 @@ def main() -> int:
     for label, variant in (("first eval (reference run)", variants["float32"]),
                            ("second eval (new variant)", variants["float16"])):
         secs, code, text = run([*cli(), "eval", str(model), str(variant), "--data", "photos", "--limit",
-                                str(args.limit), "--no-store", "--json"], env)
+                                str(args.limit), "--threads", str(args.threads), "--no-store", "--json"], env)
         if code:
             console.print(text[-3000:])
             return 1
