@@ -122,7 +122,8 @@ def test_lstm_eval_matches_a_direct_interpreter_loop(lstm):
 
 
 def test_bench_of_a_token_model_draws_valid_ids_from_the_embedding(lstm):
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.host import bench_host
+    from tflite_deploy.benchmark.options import BenchOptions
     from tflite_deploy.tflite.runtime import TfliteModel
 
     for recipe in ("float32", "int8"):
@@ -132,7 +133,7 @@ def test_bench_of_a_token_model_draws_valid_ids_from_the_embedding(lstm):
         ids = m.interpreter.get_tensor(m.input["index"])
         assert ids.min() >= 0 and ids.max() <= am.VOCAB - 1 and ids.max() > am.VOCAB // 2
     results = bench_host([lstm["arts"]["float32"].path, lstm["arts"]["int8"].path],
-                         HostBenchSettings(runs=5, warmup=1, min_seconds=0.0))
+                         BenchOptions(runs=5, warmup=1, min_seconds=0.0))
     assert all(r.ok and r.latency.count >= 5 for r in results)
 
 
@@ -154,7 +155,8 @@ def test_token_ids_beyond_the_vocabulary_and_wrong_dtypes_are_refused_by_name(ls
 
 # --------------------------------------------------------------------------- three int32 inputs
 def test_bert_like_three_int32_inputs_convert_calibrate_eval_and_bench(bert):
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.host import bench_host
+    from tflite_deploy.benchmark.options import BenchOptions
     from tflite_deploy.evaluation.run import evaluate
     from tflite_deploy.tflite.reader import inspect_model
     from tflite_deploy.tflite.runtime import TfliteModel
@@ -178,7 +180,7 @@ def test_bert_like_three_int32_inputs_convert_calibrate_eval_and_bench(bert):
         assert r.metrics["top1"] == pytest.approx(100 * np.mean(direct.argmax(1) == arrays["y"]))
         assert r.metrics["sqnr_db"] == pytest.approx(_sqnr(ref_values, direct), rel=1e-3)
     assert results[1].metrics["sqnr_db"] > 60  # float32 is the same model
-    bench = bench_host([arts["int8"].path], HostBenchSettings(runs=5, warmup=1, min_seconds=0.0))
+    bench = bench_host([arts["int8"].path], BenchOptions(runs=5, warmup=1, min_seconds=0.0))
     assert bench[0].ok
 
 
@@ -319,7 +321,8 @@ def test_bench_value_flags_name_inputs_in_order_with_escaped_colons(bert):
 
 
 def test_bench_host_takes_inputs_from_data(lstm, tmp_path):
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.host import bench_host
+    from tflite_deploy.benchmark.options import BenchOptions
     from tflite_deploy.tflite import runtime
 
     seen = []
@@ -333,8 +336,8 @@ def test_bench_host_takes_inputs_from_data(lstm, tmp_path):
 
     with _pytest.MonkeyPatch.context() as mp:
         mp.setattr(runtime.TfliteModel, "set_inputs", spy)
-        (res,) = bench_host([lstm["arts"]["float32"].path], HostBenchSettings(runs=3, warmup=0, min_seconds=0.0),
-                            data=str(lstm["data"]))
+        (res,) = bench_host([lstm["arts"]["float32"].path], BenchOptions(runs=3, warmup=0, min_seconds=0.0,
+                                                                               data=str(lstm["data"])))
     assert res.ok and res.settings["inputs"].startswith("data ")
     assert np.array_equal(seen[0], lstm["ids"][:1])
 

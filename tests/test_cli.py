@@ -9,7 +9,7 @@ import sys
 import numpy as np
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 
 runner = CliRunner()
@@ -102,7 +102,7 @@ def test_recipe_file_with_unknown_key(digits_keras, tmp_path):
 
 
 def _modules_after(args: list[str]) -> tuple[set[str], float, int]:
-    code = ("import sys, time; t = time.perf_counter(); from tflite_deploy.cli.commands import app\n"
+    code = ("import sys, time; t = time.perf_counter(); from tflite_deploy.cli import app\n"
             "try:\n    app(%r)\nexcept SystemExit as e:\n    rc = e.code or 0\n"
             "print(time.perf_counter() - t, rc); print(' '.join(sorted(sys.modules)))" % (args,))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

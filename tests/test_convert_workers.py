@@ -30,7 +30,7 @@ def hard_swish_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_failing_recipe_is_a_row_and_the_sweep_goes_on(hard_swish_keras: Path, tmp_path: Path) -> None:
-    from tflite_deploy.cli.commands import app
+    from tflite_deploy.cli import app
 
     out = tmp_path / "out"
     res = runner.invoke(app, ["convert", str(hard_swish_keras), "-r", "float32", "-r", "int16x8", "-r", "int8",
@@ -82,7 +82,7 @@ def test_workers_match_in_process(digits_keras: Path, tmp_path: Path) -> None:
 
 
 def test_jobs_zero_refused(digits_keras: Path, tmp_path: Path) -> None:
-    from tflite_deploy.cli.commands import app
+    from tflite_deploy.cli import app
 
     res = runner.invoke(app, ["convert", str(digits_keras), "-r", "float32", "--out", str(tmp_path), "--jobs", "0"])
     assert res.exit_code != 0 and "--jobs" in res.output and "Traceback" not in res.output

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices, split_harness_output
-from tflite_deploy.cli.commands import app
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.device import bench_devices, split_harness_output
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tests.support.fake_adbd import DEFAULT_PROPS
 
@@ -60,8 +61,8 @@ def test_device_killed_mid_run_is_reported_and_other_device_finishes(adb_server,
     good, doomed = fake_devices(), fake_devices()
     serials = [adb_server.connect(good), adb_server.connect(doomed)]
     # runs with min_secs >= 30 sleep in the fake tool: kill the doomed device while it sleeps
-    settings = DeviceBenchSettings(delegates=("xnnpack",), runs=5, min_seconds=30, timeout_seconds=60)
-    fast = DeviceBenchSettings(delegates=("xnnpack",), runs=5, min_seconds=0)
+    settings = BenchOptions(delegate=("xnnpack",), runs=5, min_seconds=30, timeout=60)
+    fast = BenchOptions(delegate=("xnnpack",), runs=5, min_seconds=0)
 
     def kill_soon():
         deadline = time.time() + 30
@@ -84,7 +85,7 @@ def test_two_devices_in_parallel_one_unreachable(adb_server, fake_devices, digit
     ok_dev = fake_devices()
     serial = adb_server.connect(ok_dev)
     results = bench_devices([digits_variants["int8"].path], [serial, "adb:127.0.0.1:1"], benchmark_binary,
-                            DeviceBenchSettings(runs=5, min_seconds=0))
+                            BenchOptions(runs=5, min_seconds=0))
     assert [r.status for r in results] == ["ok", "failed"]
     assert "127.0.0.1:1" in results[1].error
 
@@ -130,7 +131,7 @@ def test_harness_script_runs_under_posix_sh(tmp_path):
 
 def test_bench_device_does_not_import_tensorflow(adb_device, digits_variants, benchmark_binary, tmp_path):
     """A whole device run, measured on the fake device, without TensorFlow in the process."""
-    code = ("import sys\nfrom tflite_deploy.cli.commands import app\ntry:\n    app(['bench', %r, '-D', %r, '--runs', '5', "
+    code = ("import sys\nfrom tflite_deploy.cli import app\ntry:\n    app(['bench', %r, '-D', %r, '--runs', '5', "
             "'--min-seconds', '0', '--benchmark-binary', %r, '--json'])\nexcept SystemExit:\n    pass\n"
             "print('TF' if 'tensorflow' in sys.modules else 'NO-TF', file=sys.stderr)"
             % (str(digits_variants["int8"].path), adb_device.serial, str(benchmark_binary)))
@@ -176,10 +177,10 @@ def test_charging_or_hot_device_is_flagged():
 
 
 def test_op_profiling_and_cleanup(adb_device, digits_variants, benchmark_binary):
-    """(Pinning and cooldown are measured in test_holes_device.py: fake cpufreq, run timestamps.)"""
+    """(Pinning and cooldown are measured in test_device_pinning_cooldown_and_options.py: fake cpufreq, run timestamps.)"""
     pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy"
-    settings = DeviceBenchSettings(delegates=("xnnpack", "cpu"), runs=5, min_seconds=0, op_profiling=True,
-                                   cleanup=True)
+    settings = BenchOptions(delegate=("xnnpack", "cpu"), runs=5, min_seconds=0, op_profiling=True,
+                            cleanup=True)
     results = bench_devices([digits_variants["int8"].path], [adb_device.serial], benchmark_binary, settings)
     assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
     table = results[0].metrics["op_profile"][0]

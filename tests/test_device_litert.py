@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.benchmark import binaries
-from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.device import bench_devices
 from tflite_deploy.benchmark.flags import benchmark_args, resolve_runtime
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import UserError
 
@@ -51,7 +52,7 @@ def test_npu_with_libraries_pushes_them_and_passes_their_folder(adb_device, digi
     plugin = tmp_path / "libLiteRtCompilerPlugin_Qualcomm.so"
     dispatch.write_bytes(b"\x7fELF fake dispatch")
     plugin.write_bytes(b"\x7fELF fake plugin")
-    settings = DeviceBenchSettings(delegates=("npu",), runs=5, runtime="litert", npu_dispatch_lib=str(dispatch),
+    settings = BenchOptions(delegate=("npu",), runs=5, runtime="litert", npu_dispatch_lib=str(dispatch),
                                    npu_compiler_plugin=str(plugin))
     (res,) = bench_devices([digits_variants["int8"].path], [adb_device.serial], benchmark_binary, settings)
     pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy" / "npu"
@@ -71,7 +72,7 @@ def test_nnapi_on_android_15_runs_with_a_deprecation_warning(adb_server, fake_de
 
     phone = fake_devices(props={**DEFAULT_PROPS, "ro.build.version.sdk": "35"})
     serial = adb_server.connect(phone)
-    settings = DeviceBenchSettings(delegates=("xnnpack", "nnapi"), runs=5, runtime="tflite")
+    settings = BenchOptions(delegate=("xnnpack", "nnapi"), runs=5, runtime="tflite")
     xnn, nnapi = bench_devices([digits_variants["int8"].path], [serial], benchmark_binary, settings)
     assert xnn.ok and xnn.settings["runtime"] == "tflite" and not any("NNAPI" in w for w in xnn.warnings)
     assert nnapi.status == "unavailable"  # this fake phone has no NNAPI driver; it was run all the same
@@ -79,7 +80,7 @@ def test_nnapi_on_android_15_runs_with_a_deprecation_warning(adb_server, fake_de
     assert any("--use_nnapi=true" in c for c in phone.shell_commands)
     # LiteRT's tool has no NNAPI: said so, without running
     (lite,) = bench_devices([digits_variants["int8"].path], [serial], benchmark_binary,
-                            DeviceBenchSettings(delegates=("nnapi",), runs=5, runtime="litert"))
+                            BenchOptions(delegate=("nnapi",), runs=5, runtime="litert"))
     assert lite.status == "unavailable" and "--runtime tflite" in lite.error
 
 
@@ -93,13 +94,13 @@ def test_runtime_auto_and_flags(tmp_path):
     assert resolve_runtime("auto", None) == "litert"  # what we download
     assert resolve_runtime("auto", litert_elf) == "litert" and resolve_runtime("auto", classic_elf) == "tflite"
     assert resolve_runtime("auto", script) == "tflite" and resolve_runtime("litert", script) == "litert"
-    full = DeviceBenchSettings(runtime="litert", require_full_delegation=True, gpu_backend="opencl")
+    full = BenchOptions(runtime="litert", require_full_delegation=True, gpu_backend="opencl")
     assert benchmark_args("/m.tflite", "gpu", full)[-5:] == [
         "--use_cpu=false", "--use_gpu=true", "--gpu-precision=fp16", "--gpu_backend=opencl",
         "--require_full_delegation=true"]
-    assert "--use_xnnpack=true" in benchmark_args("/m.tflite", "xnnpack", DeviceBenchSettings(runtime="tflite"))
+    assert "--use_xnnpack=true" in benchmark_args("/m.tflite", "xnnpack", BenchOptions(runtime="tflite"))
     with pytest.raises(UserError, match="npu delegate needs LiteRT"):
-        benchmark_args("/m.tflite", "npu", DeviceBenchSettings(runtime="tflite"))
+        benchmark_args("/m.tflite", "npu", BenchOptions(runtime="tflite"))
 
 
 def test_litert_binary_is_fetched_for_the_installed_version(tmp_path, monkeypatch, file_server):

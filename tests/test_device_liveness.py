@@ -13,7 +13,8 @@ import time
 import pytest
 
 from tflite_deploy.adb import AdbDevice, LivenessProbe
-from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.device import bench_devices
 from tflite_deploy.benchmark.flags import benchmark_args, max_seconds, run_timeout
 from tflite_deploy.errors import DeviceError
 
@@ -25,7 +26,7 @@ def test_frozen_device_fails_within_a_minute_while_the_other_finishes(adb_server
     serials = [adb_server.connect(good), adb_server.connect(frozen)]
     frozen.freeze_on = "run_benchmark.sh run"  # freezes as its first benchmark process starts
     models = [digits_variants["int8"].path, digits_variants["float32"].path]
-    settings = DeviceBenchSettings(delegates=("xnnpack", "cpu"), runs=5, min_seconds=0)
+    settings = BenchOptions(delegate=("xnnpack", "cpu"), runs=5, min_seconds=0)
     started = time.monotonic()
     results = bench_devices(models, serials, benchmark_binary, settings)
     elapsed = time.monotonic() - started
@@ -44,14 +45,14 @@ def test_frozen_device_fails_within_a_minute_while_the_other_finishes(adb_server
 
 
 def test_run_timeout_from_the_bounds_and_explicit_timeout_wins():
-    s = DeviceBenchSettings(min_seconds=1.0)
+    s = BenchOptions(min_seconds=1.0)
     assert max_seconds(s) == 60 and run_timeout(s) == 90 + 2 * 60 + 30
-    long = DeviceBenchSettings(min_seconds=100.0)
+    long = BenchOptions(min_seconds=100.0)
     assert max_seconds(long) == 200 and run_timeout(long) == 90 + 400 + 30
-    assert run_timeout(DeviceBenchSettings(timeout_seconds=42.0, min_seconds=100.0)) == 42.0
+    assert run_timeout(BenchOptions(timeout=42.0, min_seconds=100.0)) == 42.0
     # both tools are given the bound
     for runtime, delegate in (("tflite", "xnnpack"), ("litert", "xnnpack"), ("litert", "gpu")):
-        args = benchmark_args("/m.tflite", delegate, DeviceBenchSettings(runtime=runtime, max_seconds=7))
+        args = benchmark_args("/m.tflite", delegate, BenchOptions(runtime=runtime, max_seconds=7))
         assert "--max_secs=7" in args
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tflite_deploy.benchmark import binaries
-from tflite_deploy.benchmark.device import DeviceBenchSettings, bench_devices
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.device import bench_devices
 from tflite_deploy.errors import UserError
 
 FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
@@ -98,8 +99,8 @@ def test_benchmark_apk_runner_reads_logcat(adb_device, digits_variants, tmp_path
     apk = tmp_path / "benchmark.apk"
     apk.write_text(f"#!{sys.executable}\n" + FAKE_TOOL.read_text())
     results = bench_devices([digits_variants["int8"].path], [adb_device.serial], apk,
-                            DeviceBenchSettings(delegates=("xnnpack", "gpu"), runs=10, min_seconds=0, runner="apk",
-                                                timeout_seconds=60))
+                            BenchOptions(delegate=("xnnpack", "gpu"), runs=10, min_seconds=0, runner="apk",
+                                         timeout=60))
     xnn, gpu = results
     assert xnn.status == "ok", xnn.error
     assert xnn.runner == "benchmark_apk" and xnn.latency.count == 10 and xnn.init_ms > 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.errors import DatasetError, ModelError, UserError
 from tflite_deploy.evaluation.layer_errors import per_layer_errors
 from tflite_deploy.evaluation.run import agreement, evaluate, paired_bootstrap
@@ -143,7 +143,7 @@ def test_bench_bad_input(tmp_path, digits_variants):
 
 
 def test_bench_does_not_import_tensorflow(digits_variants):
-    code = ("import sys\nfrom tflite_deploy.cli.commands import app\ntry:\n    app(['bench', %r, '--runs', '5', "
+    code = ("import sys\nfrom tflite_deploy.cli import app\ntry:\n    app(['bench', %r, '--runs', '5', "
             "'--min-seconds', '0', '--json'])\nexcept SystemExit:\n    pass\n"
             "print('TF' if 'tensorflow' in sys.modules else 'NO-TF', file=sys.stderr)"
             % str(digits_variants["int8"].path))

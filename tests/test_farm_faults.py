@@ -15,7 +15,7 @@ from tests.test_farm_cells import VERSIONS, make_plan
 from tflite_deploy.farm.cells import expand
 from tflite_deploy.farm.plan import load_plan
 from tflite_deploy.farm.record import StoreRecord
-from tflite_deploy.farm.run import CellExecutor, run_plan
+from tflite_deploy.farm.run import CellExecutor, FarmSettings, run_plan
 from tflite_deploy.farm.scheduler import FAILED, NOT_RUN, OK, RetryPolicy, local_cluster, run_cells
 from tflite_deploy.store import open_store
 
@@ -79,8 +79,8 @@ def test_farm_retries_a_dropped_link_and_gives_up_on_a_frozen_phone(
         cell.artifact.parent.mkdir(parents=True)
         shutil.copy(digits_variants[cell.recipe.name].path, cell.artifact)
 
-    done = run_plan(plan, tmp_path / "out", store=str(tmp_path / "s.db"),
-                    executor=CellExecutor(benchmark_tool=str(benchmark_binary), min_seconds=0))
+    done = run_plan(plan, tmp_path / "out", FarmSettings(store=str(tmp_path / "s.db"),
+                    executor=CellExecutor(benchmark_tool=str(benchmark_binary), min_seconds=0)))
     by_target = {s: {cid: r for cid, r in done.ran.items() if r.target == f"adb:{s}"} for s in serials}
     flaky_cells, frozen_cells = by_target[serials[0]], by_target[serials[1]]
     # the dropped link: that cell ran again (three benchmark processes for two cells), both ok

@@ -234,13 +234,13 @@ def one_phone_plan(tmp: Path) -> Path:
 
 FIRST_RUN = """\
 import sys, time
-from tflite_deploy.farm.run import run_plan
+from tflite_deploy.farm.run import FarmSettings, run_plan
 
 def slow_cell(cell):
     time.sleep(2)
     return []
 
-run_plan(sys.argv[1], sys.argv[2], store=sys.argv[3], executor=slow_cell)
+run_plan(sys.argv[1], sys.argv[2], FarmSettings(store=sys.argv[3], executor=slow_cell))
 """
 
 
@@ -262,7 +262,7 @@ def test_second_farm_run_on_the_same_phone_is_refused_naming_the_first(tmp_path:
             held = leases.current("P1")
             assert held is not None, first.communicate()
             assert (held.holder, held.pid) == ("farm run 1", first.pid)
-        second = subprocess.run([sys.executable, "-m", "tflite_deploy.cli.commands", "farm", "run", str(plan), "--store",
+        second = subprocess.run([sys.executable, "-m", "tflite_deploy.cli", "farm", "run", str(plan), "--store",
                                  str(db), "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True,
                                 timeout=300)
         assert second.returncode == 3, second.stdout + second.stderr

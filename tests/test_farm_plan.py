@@ -142,6 +142,24 @@ def test_all_problems_listed_at_once_with_lines(tmp_path: Path) -> None:
     assert isinstance(e.value, UserError)
 
 
+def test_npu_on_a_phone_target_is_accepted_and_becomes_a_bench_cell(tmp_path: Path) -> None:
+    """The vocabulary lists npu among the device delegates once: the plan and its cells take it from there."""
+    from tflite_deploy.farm.cells import expand
+
+    keras_file(tmp_path / "a.keras", [None, 8, 8, 1])
+    plan = load_plan(write(tmp_path, """
+        models: {a: a.keras}
+        recipes: [int8]
+        targets: ["adb:PHONE1", host]
+        delegates: [npu, xnnpack]
+        """))
+    assert plan.delegates == ("npu", "xnnpack")
+    stages = expand(plan, plan.targets)
+    on_phone = {c.delegate for c in stages.bench if c.target == "adb:PHONE1"}
+    assert on_phone == {"npu", "xnnpack"}
+    assert [s for s in stages.skipped if "npu" in s] == ["host × npu: host takes xnnpack, none, reference"]
+
+
 def test_missing_required_and_wrong_types(tmp_path: Path) -> None:
     got = problems(write(tmp_path, """
         models: [a.keras]
@@ -251,3 +269,21 @@ def test_farm_never_imports_tensorflow(tmp_path: Path) -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bad_preprocess_values_are_listed_with_their_lines(tmp_path: Path) -> None:
+    """The plan reads preprocessing with the same parser as the CLI: each wrong value on its own line."""
+    keras_file(tmp_path / "a.keras", [None, 8, 8, 1])
+    got = problems(write(tmp_path, """
+        models:
+          a:
+            path: a.keras
+            preprocess:
+              size: [8, 8, 1]
+              std: [0.5, 0]
+              layout: HWC
+        recipes: [float32]
+        """))
+    assert got[5].startswith("models.a.preprocess.size: takes HEIGHT,WIDTH or one number")
+    assert got[6] == "models.a.preprocess.std: must not contain 0, as [0.5, 0] does"
+    assert got[7] == "models.a.preprocess.layout: takes NHWC or NCHW, not 'HWC'"

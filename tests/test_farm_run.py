@@ -20,13 +20,13 @@ from tests.support import farm_executors as fx
 from tflite_deploy.farm.cells import expand
 from tflite_deploy.farm.plan import load_plan
 from tflite_deploy.farm.record import CellRecord, JsonLinesRecord, StoreRecord
-from tflite_deploy.farm.run import run_plan
+from tflite_deploy.farm.run import FarmSettings, run_plan
 from tflite_deploy.result import Result
 from tflite_deploy.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_TOOL = Path(__file__).parent / "support" / "fake_benchmark_model.py"
-CLI = [sys.executable, "-m", "tflite_deploy.cli.commands"]
+CLI = [sys.executable, "-m", "tflite_deploy.cli"]
 
 
 def write_plan(tmp: Path, models: dict, recipes: str, targets: str, delegates: str, extra: str = "") -> Path:
@@ -153,7 +153,7 @@ def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path: Path, digits_keras:
 @pytest.mark.slow
 def test_converter_crash_fails_its_cells_only_and_the_rest_is_stored(tmp_path: Path, digits_keras: Path) -> None:
     plan = write_plan(tmp_path, {"m": digits_keras}, "[float32, dynamic]", "[host]", "[xnnpack]")
-    done = run_plan(plan, tmp_path / "out", store=str(tmp_path / "s.db"), executor=fx.AbortOnRecipe("dynamic"))
+    done = run_plan(plan, tmp_path / "out", FarmSettings(store=str(tmp_path / "s.db"), executor=fx.AbortOnRecipe("dynamic")))
     status = {cid: r.status for cid, r in done.ran.items()}
     crashed = next(cid for cid in status if cid.startswith("convert/m/dynamic"))
     assert "killed by SIGABRT" in done.ran[crashed].error

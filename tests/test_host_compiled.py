@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.benchmark.compiled import CompiledRunner, resolve_host_runner
-from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
-from tflite_deploy.cli.commands import app
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.host import bench_host
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import UserError
 from tflite_deploy.result import Result
@@ -23,8 +24,8 @@ cli = CliRunner()
 def test_compiled_runner_gives_the_same_result_shape_as_the_interpreter(digits_variants):
     paths = [digits_variants["float32"].path, digits_variants["int8"].path]
     base = dict(runs=30, warmup=3, min_seconds=0.0)
-    compiled = bench_host(paths, HostBenchSettings(runner="compiled", **base))
-    interp = bench_host(paths, HostBenchSettings(runner="interpreter", **base))
+    compiled = bench_host(paths, BenchOptions(runner="compiled", **base))
+    interp = bench_host(paths, BenchOptions(runner="interpreter", **base))
     for c, i in zip(compiled, interp, strict=True):
         assert c.runner == "compiled" and c.settings["runner"] == "compiled" and i.runner == "litert-python"
         assert c.status == i.status == "ok" and c.artifact == i.artifact and c.recipe == i.recipe
@@ -59,7 +60,7 @@ def test_runner_choice():
     assert resolve_host_runner("compiled", "xnnpack") == "compiled"
     assert resolve_host_runner("auto", "none") == "interpreter"
     assert resolve_host_runner("auto", "reference") == "interpreter"
-    with pytest.raises(UserError, match="--runner interpreter"):
+    with pytest.raises(UserError, match="runner=interpreter"):
         resolve_host_runner("compiled", "reference")
     with pytest.raises(UserError, match="Unknown host runner"):
         resolve_host_runner("gpu", "xnnpack")
@@ -78,7 +79,7 @@ def test_cli_runner_option(digits_variants):
 
 
 def test_compiled_coverage_of_a_model_xnnpack_cannot_take(digits_variants):
-    (res,) = bench_host([digits_variants["int16x8"].path], HostBenchSettings(runner="compiled", runs=5,
+    (res,) = bench_host([digits_variants["int16x8"].path], BenchOptions(runner="compiled", runs=5,
                                                                             min_seconds=0.0))
     assert res.coverage.applied is False and res.coverage.fully is False and res.coverage.delegate_kernels == 0
 
@@ -87,7 +88,7 @@ def test_compiled_runner_keeps_litert_chatter_off_stderr(digits_variants):
     """LiteRT logs environment set-up (at creation and at the first buffer write) and, from a static
     object destroyed after Python ends, its teardown: none of it may reach the user's terminal."""
     models = [str(digits_variants["int8"].path), str(digits_variants["float32"].path)]
-    code = "import sys; from tflite_deploy.cli.commands import app; sys.argv[0] = 'tflite-deploy'; app()"
+    code = "import sys; from tflite_deploy.cli import app; sys.argv[0] = 'tflite-deploy'; app()"
     p = subprocess.run([sys.executable, "-c", code, "bench", *models, "--runner", "compiled", "--runs", "5",
                         "--min-seconds", "0", "--json"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr

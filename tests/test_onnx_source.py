@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.conversion.run import convert
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import ModelError
@@ -186,7 +186,7 @@ def test_onnx_errors_are_one_clear_paragraph(tmp_path):
         convert(too_new, [PRESETS["float32"]], None, tmp_path / "o")
 
     dynamic = _conv_only(tmp_path / "dyn.onnx", [1, 3, "h", "w"])
-    with pytest.raises(ModelError, match=r"dynamic input dimensions.*--input-shape 1,3,1,1"):
+    with pytest.raises(ModelError, match=r"dynamic input dimensions.*input_shape=1,3,1,1"):
         convert(dynamic, [PRESETS["float32"]], None, tmp_path / "o")
     with pytest.raises(ModelError, match="contradicts"):
         convert(dynamic, [PRESETS["float32"]], None, tmp_path / "o", input_shape=(1, 4, 8, 8))
@@ -212,7 +212,7 @@ def test_pytorch_model_through_torch_onnx_export(rgb_digits, tmp_path):
     torch 2.13's default exporter (dynamo=True) needs onnxscript, which is not installed: the
     TorchScript exporter (dynamo=False) needs nothing more.
     """
-    torch = pytest.importorskip("torch", reason="PyTorch is installed by tools/setup.sh only where its "
+    torch = pytest.importorskip("torch", reason="PyTorch is installed by tools/setup.sh --tests only where its "
                                                 "CPU wheel is available")
     from torch import nn
 

@@ -7,6 +7,7 @@ runs are short (1-2 epochs of 45 steps): each test takes seconds to ~20 s on 2 c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,13 +15,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import RecipeError, UserError
 from tflite_deploy.optimization import OptimizeError, recipe_from_name, verify_tflite
 from tflite_deploy.recipes import OptimizeStep
 
 runner = CliRunner()
+STEP_FIELDS = {f.name for f in dataclasses.fields(OptimizeStep)}
 
 
 def cli(*args):
@@ -38,7 +40,8 @@ def runs(digits_keras, tmp_path_factory):
         key = (technique, tuple(sorted(kw.items())))
         if key not in cache:
             out = tmp_path_factory.mktemp(technique)
-            cache[key] = optimize(digits_keras, technique, "digits:train", kw.pop("epochs", 2), out, **kw)
+            knobs = {k: kw.pop(k) for k in list(kw) if k in STEP_FIELDS}
+            cache[key] = optimize(digits_keras, OptimizeStep(technique, **knobs), "digits:train", out, **kw)
         return cache[key]
 
     return get
@@ -155,20 +158,21 @@ def test_interrupted_training_resumes_from_the_checkpoint(digits_keras, tmp_path
             if epoch == 1:
                 raise KeyboardInterrupt
 
-    kw = dict(sparsity=0.75, baseline=False, eval_data=None)
-    with pytest.raises(TrainingInterrupted, match=r"after 1 of 2 epoch.*--resume"):
-        optimize(digits_keras, "prune", "digits", 2, tmp_path, callbacks=[StopAfterFirstEpoch()], **kw)
+    kw = dict(baseline=False, eval_data=None)
+    step = OptimizeStep("prune", sparsity=0.75, epochs=2)
+    with pytest.raises(TrainingInterrupted, match=r"after 1 of 2 epoch.*resume=True"):
+        optimize(digits_keras, step, "digits", tmp_path, callbacks=[StopAfterFirstEpoch()], **kw)
     ckpt_dir = tmp_path / "checkpoints" / "1-prune"
     assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith("ckpt-1")
     assert not list(tmp_path.glob("*.tflite"))
     # without --resume an unfinished run is not thrown away silently
-    with pytest.raises(OptimizeError, match="unfinished.*--resume"):
-        optimize(digits_keras, "prune", "digits", 2, tmp_path, **kw)
+    with pytest.raises(OptimizeError, match="unfinished.*resume=True"):
+        optimize(digits_keras, step, "digits", tmp_path, **kw)
     # resuming with other options is refused
     with pytest.raises(OptimizeError, match="another run.*options"):
-        optimize(digits_keras, "prune", "digits", 2, tmp_path, resume=True, **{**kw, "sparsity": 0.5})
+        optimize(digits_keras, dataclasses.replace(step, sparsity=0.5), "digits", tmp_path, resume=True, **kw)
 
-    r = optimize(digits_keras, "prune", "digits", 2, tmp_path, resume=True, **kw)
+    r = optimize(digits_keras, step, "digits", tmp_path, resume=True, **kw)
     (stage,) = r.stages
     assert stage.resumed_from == 1 and stage.epochs_run == 1  # continued, did not start over
     assert [h["epoch"] for h in stage.history] == [2]
@@ -214,7 +218,7 @@ def test_subclassed_model_gets_a_clear_message():
     net = Net()
     net(np.zeros((1, 8, 8, 1), np.float32))
     with pytest.raises(OptimizeError, match="subclassed.*Functional"):
-        optimize(net, "qat", "digits:train", 1, "unused")
+        optimize(net, OptimizeStep("qat", epochs=1), "digits:train", "unused")
 
 
 def test_unsupported_layer_is_named_and_can_be_skipped(tmp_path):
@@ -244,7 +248,8 @@ def test_unsupported_layer_is_named_and_can_be_skipped(tmp_path):
 
     from tflite_deploy.optimization import optimize
 
-    r = optimize(path, "prune", "digits:train", 1, tmp_path / "p", skip_unsupported=True, sparsity=0.5)
+    r = optimize(path, OptimizeStep("prune", epochs=1, sparsity=0.5), "digits:train", tmp_path / "p",
+                 skip_unsupported=True)
     assert r.skipped_layers == ("scale",) and set(r.pruned_layers) == {"conv", "head"}
     assert abs(r.sparsity - 50) <= 2
     res = cli("optimize", path, "-t", "qat", "-d", "digits:train", "-o", tmp_path / "q", "--epochs", "1",
@@ -256,15 +261,17 @@ def test_unsupported_layer_is_named_and_can_be_skipped(tmp_path):
 def test_bad_options_and_data_are_user_errors(digits_keras, tmp_path):
     from tflite_deploy.optimization import optimize
 
-    with pytest.raises(OptimizeError, match="Unknown technique 'quantize'"):
-        optimize(digits_keras, "quantize", "digits:train", 1, tmp_path)
+    with pytest.raises(OptimizeError, match="needs technique: one of qat, .*got 'quantize'"):
+        optimize(digits_keras, OptimizeStep("quantize", epochs=1), "digits:train", tmp_path)
     with pytest.raises(OptimizeError, match="sparsity is a fraction"):
-        optimize(digits_keras, "prune", "digits:train", 1, tmp_path, sparsity=75)
+        optimize(digits_keras, OptimizeStep("prune", epochs=1, sparsity=75), "digits:train", tmp_path)
     with pytest.raises(OptimizeError, match="init is one of"):
-        optimize(digits_keras, "cluster", "digits:train", 1, tmp_path, init="kmeans")
+        optimize(digits_keras, OptimizeStep("cluster", epochs=1, init="kmeans"), "digits:train", tmp_path)
+    with pytest.raises(OptimizeError, match="step must be an OptimizeStep"):
+        optimize(digits_keras, "prune", "digits:train", tmp_path)
     np.save(tmp_path / "nolabels.npy", np.zeros((10, 8, 8, 1), np.float32))
     with pytest.raises(UserError, match="no labels"):
-        optimize(digits_keras, "qat", str(tmp_path / "nolabels.npy"), 1, tmp_path)
+        optimize(digits_keras, OptimizeStep("qat", epochs=1), str(tmp_path / "nolabels.npy"), tmp_path)
     assert not list(tmp_path.rglob("*.tflite"))
 
 

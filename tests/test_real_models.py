@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.errors import DatasetError, ModelError
 from tflite_deploy.optimization import OptimizeError
+from tflite_deploy.recipes import OptimizeStep
 
 runner = CliRunner()
 
@@ -100,7 +101,7 @@ def test_qat_folds_batchnorm_so_the_int8_file_has_ptq_int8_ops(trained_bn_cnn, t
     model = tf_keras().models.load_model(trained_bn_cnn, compile=False)
     for name in ("qat", "pqat", "cqat"):
         assert unsupported_layers(model, TECHNIQUES[name]) == [], name
-    r = optimize(trained_bn_cnn, "qat", _small_train(), 1, tmp_path, batch_size=64)
+    r = optimize(trained_bn_cnn, OptimizeStep("qat", epochs=1, batch_size=64), _small_train(), tmp_path)
     qat, ptq = _ops(r.files["optimized-int8"]["path"]), _ops(r.files["ptq-int8"]["path"])
     assert len(qat) == len(ptq) and collections.Counter(qat) == collections.Counter(ptq), (qat, ptq)
     # BN left unfolded would show as MUL+ADD: only se_scale and swish's x*sigmoid(x) multiply, only the
@@ -116,12 +117,14 @@ def test_qat_folds_batchnorm_so_the_int8_file_has_ptq_int8_ops(trained_bn_cnn, t
 def test_pqat_and_cqat_keep_bn_folded_and_their_structure(trained_bn_cnn, tmp_path):
     from tflite_deploy.optimization import optimize
 
-    p = optimize(trained_bn_cnn, "pqat", _small_train(), 1, tmp_path / "p", batch_size=32, sparsity=0.5)
+    p = optimize(trained_bn_cnn, OptimizeStep("pqat", epochs=1, batch_size=32, sparsity=0.5), _small_train(),
+                 tmp_path / "p")
     assert collections.Counter(_ops(p.files["optimized-int8"]["path"])) == \
         collections.Counter(_ops(p.files["ptq-int8"]["path"]))
     assert {"stem", "pw", "branch_a", "head"} <= set(p.pruned_layers)
     assert abs(p.sparsity - 50) <= 3  # zeros survive BN folding (a per-channel scale keeps a zero zero)
-    c = optimize(trained_bn_cnn, "cqat", _small_train(), 1, tmp_path / "c", batch_size=32, clusters=8)
+    c = optimize(trained_bn_cnn, OptimizeStep("cqat", epochs=1, batch_size=32, clusters=8), _small_train(),
+                 tmp_path / "c")
     assert collections.Counter(_ops(c.files["optimized-int8"]["path"])) == \
         collections.Counter(_ops(c.files["ptq-int8"]["path"]))
     assert {"stem", "pw", "branch_b", "head"} <= set(c.unique_values)
@@ -168,7 +171,6 @@ def _weightless_model():
 
 
 def test_prune_and_cluster_leave_weightless_layers_alone(tmp_path):
-    from tflite_deploy.optimization import Options
     from tflite_deploy.optimization.training import train
     from tflite_deploy.optimization.techniques import TECHNIQUES, unsupported_layers
 
@@ -177,7 +179,7 @@ def test_prune_and_cluster_leave_weightless_layers_alone(tmp_path):
     ds = _small_train()
     for name, attr in (("prune", "pruned_layers"), ("cluster", "clustered_layers")):
         assert unsupported_layers(model, TECHNIQUES[name]) == [], name
-        r = train(model, TECHNIQUES[name], Options(epochs=1, batch_size=64, clusters=8), ds, tmp_path / name)
+        r = train(model, OptimizeStep(name, epochs=1, batch_size=64, clusters=8), ds, tmp_path / name)
         assert set(getattr(r, attr)) == {"conv", "gate", "head"}, name
         assert r.skipped_layers == ()
 
@@ -213,9 +215,7 @@ def test_layers_with_weights_that_cannot_be_wrapped_are_named_once_in_one_paragr
 def test_stock_mobilenet_v3_prunes_and_clusters_without_skip_unsupported(tmp_path):
     """MobileNetV3Small (Rescaling, TFOpLambda hard-swish, squeeze-excite), weights=None, at 32x32."""
     from tflite_deploy.datasets import open_dataset
-    from tflite_deploy.optimization import Options
     from tflite_deploy.optimization.training import train
-    from tflite_deploy.optimization.techniques import TECHNIQUES
     from tflite_deploy.sources.tf_loader import tf_keras
 
     keras = tf_keras()
@@ -240,7 +240,7 @@ def test_stock_mobilenet_v3_prunes_and_clusters_without_skip_unsupported(tmp_pat
         if "75.0%" in line:
             assert "pruned" in line, line
 
-    r = train(model, TECHNIQUES["cluster"], Options(epochs=1, batch_size=64), open_dataset(str(tmp_path / "rgb.npz")),
+    r = train(model, OptimizeStep("cluster", epochs=1, batch_size=64), open_dataset(str(tmp_path / "rgb.npz")),
               tmp_path / "c")
     assert "expanded_conv/squeeze_excite/Conv_1" in r.clustered_layers and r.skipped_layers == ()
 
@@ -391,21 +391,21 @@ def test_a_failed_run_is_replaced_or_resumed_not_a_dead_end(tmp_path):
     model.save(path)
     ds, out = _small_train(), tmp_path / "o"
     with pytest.raises(RuntimeError, match="simulated"):
-        optimize(path, "prune", ds, 2, out, callbacks=[FailAt(0)], baseline=False)
+        optimize(path, OptimizeStep("prune", epochs=2), ds, out, callbacks=[FailAt(0)], baseline=False)
     state = json.loads((out / "checkpoints" / "state.json").read_text())
     assert state["complete"] is False and state["failed"] == "RuntimeError"
     # nothing was saved, so the next run of the same job replaces it (this one fails after saving epoch 1)
     with pytest.raises(RuntimeError):
-        optimize(path, "prune", ds, 2, out, callbacks=[FailAt(1)], baseline=False)
+        optimize(path, OptimizeStep("prune", epochs=2), ds, out, callbacks=[FailAt(1)], baseline=False)
     # this one saved epoch 1 before failing: a plain run is refused with the way out, --resume continues
-    with pytest.raises(OptimizeError, match=r"failed \(RuntimeError\) after saving .*Pass --resume"):
-        optimize(path, "prune", ds, 2, out, baseline=False)
-    r = optimize(path, "prune", ds, 2, out, resume=True, baseline=False)
+    with pytest.raises(OptimizeError, match=r"failed \(RuntimeError\) after saving .*Pass resume=True"):
+        optimize(path, OptimizeStep("prune", epochs=2), ds, out, baseline=False)
+    r = optimize(path, OptimizeStep("prune", epochs=2), ds, out, resume=True, baseline=False)
     assert r.stages[0].resumed_from == 1 and r.stages[0].epochs_run == 1
     # a different job replaces the unfinished state of another, with a note
     with pytest.raises(RuntimeError):
-        optimize(path, "cluster", ds, 2, out, callbacks=[FailAt(1)], baseline=False)
-    r = optimize(path, "prune", ds, 1, out, sparsity=0.5, baseline=False)
+        optimize(path, OptimizeStep("cluster", epochs=2), ds, out, callbacks=[FailAt(1)], baseline=False)
+    r = optimize(path, OptimizeStep("prune", epochs=1, sparsity=0.5), ds, out, baseline=False)
     assert any("Replaced the unfinished cluster run" in n and "another model, technique" in n for n in r.notes)
 
 
@@ -424,7 +424,7 @@ def test_lambda_layer_needs_an_explicit_opt_in_and_the_message_is_whole(tmp_path
         load_model(path)
     msg = str(e.value)
     assert str(path) in msg and UNSAFE_WHY in msg and msg.endswith("registered custom layer.")
-    assert "--unsafe-deserialization" in msg
+    assert "unsafe_deserialization=True" in msg
     sm = load_model(path, unsafe_deserialization=True)
     assert any(type(layer).__name__ == "Lambda" for layer in sm.keras_model.layers)
     res = cli("convert", path, "-r", "float32", "-o", tmp_path / "o")

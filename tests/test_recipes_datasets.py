@@ -105,3 +105,37 @@ def test_bad_datasets(tmp_path):
         ds.check_fits((None, 224, 224, 3), "float32", "model m.keras")
     ds.check_fits((None, 8, 8, 1), "float32", "model m.keras")
     ds.check_fits((-1, 8, 8, 1), "float32", "model m.keras")
+
+
+# ------------------------------------------------------------- preprocessing: parsed once, for the CLI and plans
+@pytest.mark.parametrize("settings,expected", [
+    (dict(size="224,224", mean="0.5,0.5,0.5", std="0.25", layout="nchw"),
+     Preprocess(size=(224, 224), mean=(0.5, 0.5, 0.5), std=(0.25,), layout="NCHW")),
+    (dict(size="96"), Preprocess(size=(96, 96))),  # one number: square
+    (dict(size=[96, 128], mean=[0.5, 0.5, 0.5], std=0.5, scale=1, color="RGB"),  # a plan's YAML values
+     Preprocess(size=(96, 128), mean=(0.5, 0.5, 0.5), std=(0.5,), scale=1.0)),
+])
+def test_preprocess_from_cli_text_and_plan_values(settings, expected):
+    assert Preprocess.from_settings(**settings) == expected
+    assert Preprocess.from_settings() is None  # nothing given: the dataset's own
+
+
+def test_preprocess_grayscale_with_three_means_is_refused():
+    with pytest.raises(DatasetError, match="--mean 0.5,0.5,0.5 has 3 values, but grayscale images have 1"):
+        Preprocess.from_settings(mean="0.5,0.5,0.5", color="grayscale")
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(size="224x224"), "--size takes HEIGHT,WIDTH or one number (positive whole numbers), not '224x224'"),
+    (dict(size=[96, 96, 3]), "--size takes HEIGHT,WIDTH or one number"),
+    (dict(size="0,4"), "--size takes HEIGHT,WIDTH"),
+    (dict(mean="a,b"), "--mean takes a number or one per channel (separated by commas), not 'a,b'"),
+    (dict(std="0.5,0"), "--std must not contain 0"),
+    (dict(scale=0), "--scale takes a positive number, not 0"),
+    (dict(layout="HWC"), "--layout takes NHWC or NCHW, not 'HWC'"),
+    (dict(color="bgr"), "--color takes rgb or grayscale, not 'bgr'"),
+])
+def test_bad_preprocess_settings_name_the_flag(settings, message):
+    with pytest.raises(DatasetError) as e:
+        Preprocess.from_settings(**settings)
+    assert str(e.value).startswith(message), str(e.value)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.conversion.run import convert
 from tflite_deploy.envelope import items_of
 from tflite_deploy.errors import ModelError, RecipeError
@@ -174,5 +174,5 @@ def test_public_api_reaches_a_float_tflite_source(float_tflite, tmp_path):
     assert [a.recipe for a in arts] == ["float32", "dynamic"]
     assert json.loads(arts[1].sidecar.read_text())["quantizer"] == "ai-edge-quantizer"
     assert [e.done for e in events if e.stage == "convert"] == [0, 1, 2]  # the same events as the TF path
-    with pytest.raises(UserError, match="--input-shape applies to ONNX models"):
+    with pytest.raises(UserError, match="input_shape applies to ONNX models"):
         tflite_deploy.convert(float_tflite, ["float32"], out=tmp_path, input_shape="1,8,8,1")

@@ -6,7 +6,8 @@ The Python API (the same functions the ``tflite-deploy`` CLI calls)::
 
     arts = td.convert("model.keras", ["int8", "float16"], data="digits:train", out="out/")
     results = td.evaluate("model.keras", [a.path for a in arts], "digits:test")
-    timings = td.bench([a.path for a in arts], targets=["host"])
+    timings = td.bench([a.path for a in arts], targets=["host"], store="results.db", tag="ci")
+    td.report(["ci"], "report.html", store="results.db")  # also td.history, td.compare
 
 Importing this package never imports TensorFlow: the names below are loaded on first use
 (PEP 562), and the functions import TensorFlow only when they need it.
@@ -22,8 +23,12 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     **dict.fromkeys(("convert", "evaluate", "layer_errors", "bench", "BenchOptions", "inspect_model", "optimize",
-                     "demo", "DemoReport", "list_devices", "parse_logs", "load_recipes", "preprocess"),
+                     "demo", "DemoReport", "list_devices", "parse_logs", "load_recipes", "preprocess", "compare",
+                     "history", "report"),
                     "tflite_deploy.api"),
+    # a farm run is a client of the API itself (every cell is an API call): its functions live above it
+    "farm_run": "tflite_deploy.farm.api",
+    "farm_nightly": "tflite_deploy.farm.api",
     "open_dataset": "tflite_deploy.datasets",
     "Dataset": "tflite_deploy.datasets",
     "Preprocess": "tflite_deploy.datasets",

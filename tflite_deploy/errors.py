@@ -8,13 +8,35 @@ traceback.
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 
 class UserError(Exception):
-    """Bad input: the message says which file or option and what is wrong with it."""
+    """Bad input: the message says which file or parameter and what is wrong with it.
+
+    ``param`` names the API parameter the error is about, when it is about one. The message names it
+    as the API spells it, ``runs=0`` (``force=True`` for a switch, or just ``runs`` where no value
+    fits); the command line shows its own flag there instead (:meth:`naming`): ``bench(runs=0)``
+    says ``runs must be at least 1``, ``bench --runs 0`` says ``--runs must be at least 1``.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, param: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+    def naming(self, flag: str) -> str:
+        """The message with ``param`` spelled ``flag`` once: its first ``param=VALUE`` becomes ``FLAG VALUE``
+        (``param=True``: ``FLAG``); a message without one has its first bare ``param`` replaced."""
+        if not self.param:
+            return str(self)
+        name = re.escape(self.param)
+        assigned = re.compile(rf"(?<![\w.=-]){name}(?:(=True)\b|=)")
+        if assigned.search(str(self)):
+            return assigned.sub(lambda m: flag if m.group(1) else flag + " ", str(self), count=1)
+        return re.sub(rf"(?<![\w.=-]){name}(?![\w=-])", lambda _: flag, str(self), count=1)
 
 
 class ModelError(UserError):
@@ -27,6 +49,14 @@ class DatasetError(UserError):
 
 class RecipeError(UserError):
     """An unknown recipe or an invalid recipe file."""
+
+
+class OptimizeError(UserError):
+    """A model or option that TF-MOT cannot work with; the message says what to change."""
+
+
+class OptimizeStepError(RecipeError, OptimizeError):
+    """A bad optimize step: wrong in a recipe file and wrong as ``optimize()``'s settings alike."""
 
 
 class SourceMismatchError(UserError):
@@ -44,7 +74,7 @@ class DeviceError(UserError):
     exit_code = 3
 
     def __init__(self, message: str, *, serial: Optional[str] = None,
-                 reason: Optional[str] = None) -> None:
-        super().__init__(message)
+                 reason: Optional[str] = None, param: Optional[str] = None) -> None:
+        super().__init__(message, param=param)
         self.serial = serial
         self.reason = reason

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tflite_deploy.errors import RecipeError
+from tflite_deploy.errors import OptimizeStepError, RecipeError
 from tflite_deploy.vocabulary import NAME_RULE, is_valid_name
 
 WEIGHT_TYPES = ("float32", "float16", "int8", "int4")
@@ -39,7 +39,9 @@ IO_TYPES = ("float32", "int8", "uint8", "int16")
 OPTIMIZE_TECHNIQUES: dict[str, bool] = {"qat": True, "prune": False, "cluster": False, "pqat": True,
                                         "cqat": True, "pcqat": True}
 SCHEDULES = ("polynomial", "constant")
-CENTROID_INITS = ("kmeans++", "linear", "density", "random")
+#: Centroid initialisations, by our name -> TF-MOT's CentroidInitialization member.
+CENTROID_INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR", "density": "DENSITY_BASED",
+                  "random": "RANDOM"}
 DEFAULT_SPARSITY = 0.75
 DEFAULT_CLUSTERS = 16
 DEFAULT_EPOCHS = 2
@@ -67,7 +69,8 @@ def knob_problem(sparsity: Any, schedule: Any, clusters: Any, init: Any, epochs:
 
 @dataclass(frozen=True)
 class OptimizeStep:
-    """One TF-MOT fine-tuning step a recipe applies before conversion (see ``tflite-deploy optimize``)."""
+    """One TF-MOT fine-tuning step: what a recipe applies before conversion, and the settings
+    ``optimize()`` takes (the one record of a technique and its knobs; stages read the ones they need)."""
 
     technique: str
     sparsity: float = DEFAULT_SPARSITY          # prune: target fraction of zero weights
@@ -80,12 +83,12 @@ class OptimizeStep:
 
     def __post_init__(self) -> None:
         if self.technique not in OPTIMIZE_TECHNIQUES:
-            raise RecipeError(f"optimize step needs technique: one of {', '.join(OPTIMIZE_TECHNIQUES)} "
-                              f"(got {self.technique!r}).")
+            raise OptimizeStepError(f"optimize step needs technique: one of {', '.join(OPTIMIZE_TECHNIQUES)} "
+                                    f"(got {self.technique!r}).")
         problem = knob_problem(self.sparsity, self.schedule, self.clusters, self.init, self.epochs,
                                self.batch_size, self.learning_rate)
         if problem:
-            raise RecipeError(f"optimize step {self.technique}: {problem}")
+            raise OptimizeStepError(f"optimize step {self.technique}: {problem}")
 
     @property
     def quantizes(self) -> bool:
@@ -336,7 +339,7 @@ def load_recipe_file(path: str | Path) -> dict[str, Recipe]:
 
 
 def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = (),
-            define_hint: str = "Define your own in a YAML/TOML file (recipe_files, or --recipes-file).") -> list[Recipe]:
+            define_hint: str = "Define your own in a YAML/TOML file given as recipe_files=FILE.") -> list[Recipe]:
     """Turn recipe names into recipes, looking in user files first, then presets.
 
     ``define_hint`` ends the message for an unknown name: where the caller lets a user define one."""
@@ -351,7 +354,7 @@ def resolve(names: Iterable[str], recipe_files: Iterable[str | Path] = (),
             if made is None:
                 raise RecipeError(f"Unknown recipe {n!r}. Available: {', '.join(available)}, and optimization "
                                   "recipes such as qat-int8, prune50-int8, cluster16-int8, pqat50-int8, "
-                                  "cqat16-int8. " + define_hint)
+                                  "cqat16-int8. " + define_hint, param="recipe_files")
             available[n] = made
         out.append(available[n])
     return out

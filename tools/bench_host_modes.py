@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tflite_deploy.sources import zoo
-from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.host import bench_host
 from tflite_deploy.conversion.run import convert
 from tflite_deploy.sources.keras import from_keras_model
 from tflite_deploy.recipes import PRESETS, Recipe
@@ -43,7 +44,7 @@ def main() -> None:
     args = ap.parse_args()
     console = Console()
     work = Path(tempfile.mkdtemp(prefix="bench-modes-"))
-    settings = HostBenchSettings(threads=args.threads, runs=args.runs, warmup=10, min_seconds=2.0)
+    settings = BenchOptions(threads=args.threads, runs=args.runs, warmup=10, min_seconds=2.0)
 
     recipes = [PRESETS[m] for m in MODES]
     models = []

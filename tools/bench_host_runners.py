@@ -49,10 +49,11 @@ def ours_p50(runner: str, model: Path, threads: int, runs: int, warmup: int) -> 
 
 
 def measure(runner: str, model: Path, threads: int, runs: int, warmup: int) -> float:
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.options import BenchOptions
+    from tflite_deploy.benchmark.host import bench_host
 
-    settings = HostBenchSettings(threads=threads, runs=runs, warmup=warmup, min_seconds=0.0, max_runs=runs,
-                                 runner=runner)
+    settings = BenchOptions(threads=threads, runs=runs, warmup=warmup, min_seconds=0.0, max_runs=runs,
+                            runner=runner)
     (result,) = bench_host([model], settings)
     return float(result.latency.p50_ms)
 

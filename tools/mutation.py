@@ -53,18 +53,18 @@ TARGETS: dict[str, Target] = {
                             ("tests/test_parse.py", "tests/test_parse_rules.py", "tests/test_parse_log_rules.py"))
        for m in ("lines", "classic", "litert", "profiling", "log", "result")},
     "stats": Target("tflite_deploy/benchmark/stats.py", ("*",),
-                    ("tests/test_mutation_kills.py",)),
+                    ("tests/test_stats_metrics_quant_by_hand.py",)),
     "recipes": Target("tflite_deploy/recipes.py", ("*",),
                       tuple(f"tests/test_recipes_datasets.py::{t}" for t in (
                           "test_presets_are_data_not_names", "test_yaml_and_toml_recipe_files",
                           "test_bad_recipe_files_are_named", "test_unknown_recipe_lists_the_known_ones"))
-                      + ("tests/test_mutation_kills.py", "tests/test_recipe_rules.py")),
+                      + ("tests/test_recipe_rules.py",)),
     # the quantize math; Quantization is a plain dataclass
     "quantize": Target("tflite_deploy/tflite/quant.py", ("quantize", "dequantize", "_broadcast_params"),
-                       ("tests/test_mutation_kills.py",)),
+                       ("tests/test_stats_metrics_quant_by_hand.py",)),
     "metrics": Target("tflite_deploy/evaluation/run.py",
                       ("agreement", "topk_correct", "paired_bootstrap", "bootstrap_interval"),
-                      ("tests/test_mutation_kills.py",)),
+                      ("tests/test_stats_metrics_quant_by_hand.py",)),
 }
 
 # Surviving mutants judged harmless: mutant name -> why no test can (or should) tell them apart.

@@ -70,7 +70,7 @@ def cli() -> CliRunner:
 
 
 def _app():
-    from tflite_deploy.cli.commands import app
+    from tflite_deploy.cli import app
 
     return app
 

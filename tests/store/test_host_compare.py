@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.host import bench_host
 from tflite_deploy.benchmark.repeat import merge_repeats
 from tflite_deploy.reporting.compare import compare_runs
 from tflite_deploy.store import open_store
@@ -51,7 +52,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _bench_run(store, tag: str, path: Path, delegate: str = "xnnpack") -> int:
     """One run: REPEATS independent interpreter instances, merged into one result per file."""
-    settings = HostBenchSettings(runs=30, warmup=3, min_seconds=0.15, delegate=delegate)
+    settings = BenchOptions(runs=30, warmup=3, min_seconds=0.15, delegate=delegate)
     reps = [bench_host([path], settings)[0] for _ in range(REPEATS)]
     run = store.start_run(tag=tag, argv=["bench", str(path), "--repeat", str(REPEATS), "--delegate", delegate])
     store.add_result(run, merge_repeats(reps))

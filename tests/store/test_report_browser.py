@@ -41,8 +41,8 @@ def _store_with_history(path: Path) -> None:
 
 
 def test_report_plots_render_in_headless_chromium(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():  # CI must run it: tools/setup.sh installs chromium
-        why = f"{CHROMIUM} is missing (apt-get install chromium; tools/setup.sh does it as root)"
+    if not Path(CHROMIUM).exists():  # CI must run it: tools/setup.sh --tests installs chromium
+        why = f"{CHROMIUM} is missing (apt-get install chromium; tools/setup.sh --tests does it as root)"
         pytest.fail(why) if os.environ.get("CI") else pytest.skip(why)
     from playwright.sync_api import sync_playwright
 

@@ -251,7 +251,7 @@ def adb_binary(request) -> AdbBinary:
     """Each adb binary in turn (``adb29``: Debian's, ``adb36``: adbutils'); skipped if absent."""
     found = find_adb_binaries()
     if request.param not in found:
-        if os.environ.get("CI"):  # CI installs both (tools/setup.sh): a missing one is a failure there
+        if os.environ.get("CI"):  # CI installs both (tools/setup.sh --tests): a missing one is a failure there
             pytest.fail(_INSTALL_HINT[request.param])
         pytest.skip(_INSTALL_HINT[request.param])
     return found[request.param]

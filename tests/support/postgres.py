@@ -63,7 +63,7 @@ def start_server() -> tuple[PostgresServer | None, str]:
     """Start a cluster; returns (server, "") or (None, why not)."""
     for tool in ("initdb", "pg_ctl", "postgres"):
         if not (PG_BIN / tool).exists():
-            return None, f"{PG_BIN / tool} is missing (apt-get install postgresql; tools/setup.sh does it)"
+            return None, f"{PG_BIN / tool} is missing (apt-get install postgresql; tools/setup.sh --tests does it)"
     if os.geteuid() == 0:
         try:
             import pwd

@@ -49,7 +49,7 @@ def run_apk(dev: AdbDevice, harness_remote: str, args: Sequence[str], timeout: f
     else:
         dev.shell(["am", "force-stop", PACKAGE], timeout=30)
         raise DeviceError(f"The benchmark app on Android device {dev.serial} did not finish within {timeout:.0f} s "
-                          "(logcat shows no result). Raise --timeout for large models.")
+                          "(logcat shows no result). Raise timeout for large models.", param="timeout")
     done = "Inference timings in us" in log
     after = _state(dev, harness_remote)
     text = (f"==== tflite-deploy state-before ====\n{before}\n==== tflite-deploy benchmark ====\n{log}\n"

@@ -70,7 +70,8 @@ def fetch_litert_tool(abi: str, version: Optional[str] = None, expected_sha256: 
     """The cached LiteRT ``benchmark_model`` for ``abi`` and the installed ai-edge-litert, downloading it once."""
     if abi not in LITERT_ABIS:
         raise UserError(f"LiteRT publishes benchmark_model for {', '.join(LITERT_ABIS)} only, not for ABI {abi!r}. "
-                        "Use --runtime tflite (TFLite's nightly builds cover more ABIs) or pass --benchmark-binary.")
+                        "Use runtime=tflite (TFLite's nightly builds cover more ABIs) or pass tool=PATH, a "
+                        "benchmark_model for it.", param="runtime")
     version = version or litert_version()
     folder = cache_root() / "benchmark_model" / f"litert-{version}" / abi
     return _cached(litert_url_for("benchmark_model", version), folder / "benchmark_model", "binary",
@@ -83,7 +84,7 @@ def fetch_tool(abi: str, kind: str = "binary", version: str = "nightly", expecte
     if kind == "binary":
         if abi not in ABI_FILES:
             raise UserError(f"No official benchmark_model build for ABI {abi!r} (known: {', '.join(ABI_FILES)}). "
-                            "Build one and pass --benchmark-binary.")
+                            "Build one and pass tool=PATH.", param="tool")
         file = ABI_FILES[abi]
     else:
         file = APK_FILE
@@ -129,6 +130,6 @@ def _download(url: str, target: Path, manifest: Path, kind: str, expected_sha256
         return target
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         raise UserError(f"Could not download the official benchmark tool from {url}: {e}. Without internet, "
-                        "download it elsewhere and pass --benchmark-binary PATH.") from None
+                        "download it elsewhere and pass tool=PATH.", param="tool") from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -41,8 +41,8 @@ def resolve_host_runner(runner: str, delegate: str) -> str:
         return "interpreter"
     if runner == "compiled" and delegate not in COMPILED_DELEGATES:
         raise UserError(f"The compiled runner (LiteRT's CompiledModel) runs on its CPU accelerator, XNNPACK; the "
-                        f"{delegate!r} kernels are the Interpreter's: use --runner interpreter with --delegate "
-                        f"{delegate}.")
+                        f"{delegate!r} kernels are the Interpreter's: use runner=interpreter with delegate="
+                        f"{delegate}.", param="runner")
     return runner
 
 

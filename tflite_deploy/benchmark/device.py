@@ -24,8 +24,7 @@ from typing import Callable, Optional, Sequence
 
 from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, LivenessProbe, parse_target, remote_path
 from tflite_deploy.benchmark.binaries import fetch_litert_tool, fetch_tool
-from tflite_deploy.benchmark.flags import (  # DeviceBenchSettings lives beside the flags it turns into
-    DeviceBenchSettings,
+from tflite_deploy.benchmark.flags import (
     benchmark_args,
     cache_flags,
     check_delegate,
@@ -33,6 +32,7 @@ from tflite_deploy.benchmark.flags import (  # DeviceBenchSettings lives beside 
     resolve_runtime,
     run_timeout,
 )
+from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.parse import parse_benchmark_log, to_result
 from tflite_deploy.errors import DeviceError, UserError
 from tflite_deploy.hashing import sha256_file
@@ -80,13 +80,13 @@ def _sha16(path: Path) -> str:
 
 
 def _failed(model: Path, target: str, delegate: str, error: str, device: dict, status: str = "failed",
-            s: Optional[DeviceBenchSettings] = None, fault: Optional[str] = None) -> Result:
+            s: Optional[BenchOptions] = None, fault: Optional[str] = None) -> Result:
     settings = {"runtime": s.runtime} if s is not None else {}
     return Result(kind="bench", artifact=str(model), target=target, runner="benchmark_model",
                   delegate=delegate, status=status, error=error, fault=fault, device=device, settings=settings)
 
 
-def _push_npu_libraries(dev: AdbDevice, s: DeviceBenchSettings) -> str:
+def _push_npu_libraries(dev: AdbDevice, s: BenchOptions) -> str:
     """The vendor's dispatch and compiler-plugin libraries, pushed into one folder: that folder's path."""
     folder = remote_path("npu")
     for lib in (s.npu_dispatch_lib, s.npu_compiler_plugin):
@@ -95,7 +95,7 @@ def _push_npu_libraries(dev: AdbDevice, s: DeviceBenchSettings) -> str:
     return folder
 
 
-def _not_runnable(delegate: str, s: DeviceBenchSettings) -> Optional[str]:
+def _not_runnable(delegate: str, s: BenchOptions) -> Optional[str]:
     """Why this delegate cannot be measured with these settings, before anything runs (None: it can)."""
     if delegate == "npu" and s.runtime != "litert":
         return "the npu delegate needs LiteRT's benchmark_model (--runtime litert)"
@@ -108,7 +108,7 @@ def _not_runnable(delegate: str, s: DeviceBenchSettings) -> Optional[str]:
     return None
 
 
-def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optional[Path], s: DeviceBenchSettings,
+def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optional[Path], s: BenchOptions,
                      on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
     """Every model × delegate on one device. Never raises for device faults: they become results.
 
@@ -165,8 +165,8 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
         if why_not:
             emit(_failed(m, name, d, why_not, facts, status="unavailable", s=s))
             continue
-        if i and s.cooldown_seconds:
-            time.sleep(s.cooldown_seconds)
+        if i and s.cooldown:
+            time.sleep(s.cooldown)
         with LivenessProbe(dev) as probe:
             watched = dev.stopped_by(probe.frozen)  # its calls end once the probe finds the phone frozen
             try:
@@ -193,19 +193,19 @@ def bench_one_device(target: DeviceTarget, models: Sequence[Path], tool: Optiona
     return results
 
 
-def _push_input_values(dev: AdbDevice, models: Sequence[Path], s: DeviceBenchSettings
+def _push_input_values(dev: AdbDevice, models: Sequence[Path], s: BenchOptions
                        ) -> tuple[dict[Path, list[str]], list[str]]:
-    """Value files for models with token-id or mask inputs (or all, with ``s.input_data``), pushed beside
+    """Value files for models with token-id or mask inputs (or all, with ``s.data``), pushed beside
     each model: the flags per model, and the files to remove after the runs. The classic benchmark_model
     reads them (--input_layer_value_files); LiteRT's own tool has no such flags."""
     from tflite_deploy.benchmark.inputs import input_values
 
-    if s.runtime != "tflite" or s.runner != "binary":
+    if s.runtime != "tflite" or s.runner == "apk":
         return {}, []
     args: dict[Path, list[str]] = {}
     files: list[str] = []
     for m in models:
-        values = input_values(m, s.input_data)
+        values = input_values(m, s.data)
         if values is None:
             continue
         remote = [remote_path("models", _sha16(m), f"{m.name}.input{i}.bin") for i in range(len(values.data))]
@@ -220,7 +220,7 @@ def _push_input_values(dev: AdbDevice, models: Sequence[Path], s: DeviceBenchSet
 
 
 def _run_one(dev: AdbDevice, harness_remote: str, bin_remote: str, npu_dir: str, remote_model: str, model: Path,
-             target: str, delegate: str, s: DeviceBenchSettings, facts: dict, input_args: Sequence[str] = ()) -> Result:
+             target: str, delegate: str, s: BenchOptions, facts: dict, input_args: Sequence[str] = ()) -> Result:
     """One model x delegate: one benchmark process, or two (cold and warm) with LiteRT's cache."""
     args = benchmark_args(remote_model, delegate, s, npu_dir) + list(input_args)
     if s.runner == "apk":
@@ -234,7 +234,7 @@ def _run_one(dev: AdbDevice, harness_remote: str, bin_remote: str, npu_dir: str,
 
 
 def _harness_runner(dev: AdbDevice, harness_remote: str, bin_remote: str, libdir: str,
-                    s: DeviceBenchSettings) -> Callable[[list[str]], tuple[str, int]]:
+                    s: BenchOptions) -> Callable[[list[str]], tuple[str, int]]:
     """One benchmark process through the harness: (stdout and stderr, exit code)."""
     def run(args: list[str]) -> tuple[str, int]:
         cmd = ["sh", harness_remote, "run", *(["--pin-big"] if s.pin_big_cores else []),
@@ -245,7 +245,7 @@ def _harness_runner(dev: AdbDevice, harness_remote: str, bin_remote: str, libdir
 
 
 def _cold_and_warm(run: Callable[[list[str]], tuple[str, int]], dev: AdbDevice, args: list[str], model: Path,
-                   target: str, delegate: str, s: DeviceBenchSettings, facts: dict) -> Result:
+                   target: str, delegate: str, s: BenchOptions, facts: dict) -> Result:
     """Two processes sharing LiteRT's cache: the first compiles and writes it (cold), the second reads it (warm).
 
     The result is the cold process's, as an app's first launch sees it; ``metrics`` gains both inits.
@@ -271,11 +271,11 @@ def _cold_and_warm(run: Callable[[list[str]], tuple[str, int]], dev: AdbDevice, 
 
 
 def _result_from_run(text: str, exit_code: int, model: Path, target: str, delegate: str,
-                     s: DeviceBenchSettings, facts: dict) -> Result:
+                     s: BenchOptions, facts: dict) -> Result:
     parts = split_harness_output(text)
     log = parse_benchmark_log(parts.get("benchmark", text))
     before, after = parse_state(parts.get("state-before", "")), parse_state(parts.get("state-after", ""))
-    settings = {"threads": s.threads, "runs": s.runs, "warmup": s.warmup_runs, "min_seconds": s.min_seconds,
+    settings = {"threads": s.threads, "runs": s.runs, "warmup": s.warmup, "min_seconds": s.min_seconds,
                 "pin_big_cores": s.pin_big_cores, "exit_code": exit_code, "runtime": s.runtime,
                 "max_secs": max_seconds(s), "timeout_s": run_timeout(s)}
     r = to_result(log, artifact=str(model), target=target, delegate=delegate, settings=settings,
@@ -312,9 +312,12 @@ def _result_from_run(text: str, exit_code: int, model: Path, target: str, delega
 
 
 def bench_devices(models: Sequence[str | Path], targets: Sequence[str], tool: Optional[str | Path],
-                  settings: DeviceBenchSettings = DeviceBenchSettings(),
+                  settings: BenchOptions = BenchOptions(),
                   on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
-    """Run every model × delegate on every target, one worker per device; results in target order."""
+    """Run every model × delegate on every target, one worker per device; results in target order.
+
+    ``settings``: the device side of :class:`BenchOptions` (threads default to 4; ``tool`` is given apart)."""
+    settings = settings.for_device()
     paths = [Path(m) for m in models]
     for p in paths:
         if not p.is_file():
@@ -324,14 +327,14 @@ def bench_devices(models: Sequence[str | Path], targets: Sequence[str], tool: Op
         what = "benchmark APK" if settings.runner == "apk" else "benchmark_model binary"
         raise UserError(f"The {what} {tool_path} does not exist. Download TFLite's official build for your "
                         "phone's ABI, or leave the option out to fetch it (needs internet).")
-    for lib, flag in ((settings.npu_dispatch_lib, "--npu-dispatch-lib"),
-                      (settings.npu_compiler_plugin, "--npu-compiler-plugin")):
+    for lib, param in ((settings.npu_dispatch_lib, "npu_dispatch_lib"),
+                       (settings.npu_compiler_plugin, "npu_compiler_plugin")):
         if lib and not Path(lib).is_file():
-            raise UserError(f"The NPU library {lib} given with {flag} does not exist.")
+            raise UserError(f"The NPU library {param}={lib} does not exist.", param=param)
     if settings.runner == "apk":
         if settings.runtime == "litert":
-            raise UserError("The benchmark APK is TFLite's classic app: use --runtime tflite (or leave it out) "
-                            "with --runner apk.")
+            raise UserError("The benchmark APK is TFLite's classic app: use runtime=tflite (or leave it out) "
+                            "with runner=apk.", param="runtime")
         settings = replace(settings, runtime="tflite")
     settings = replace(settings, runtime=resolve_runtime(settings.runtime, tool_path))
     for d in settings.delegates:

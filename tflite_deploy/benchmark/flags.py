@@ -1,4 +1,4 @@
-"""Device benchmark settings and the command lines of both ``benchmark_model`` tools, per delegate.
+"""The command lines of both ``benchmark_model`` tools, per delegate.
 
 TFLite's classic tool (tensorflow/lite/tools/benchmark) takes ``--use_xnnpack``, ``--use_gpu``,
 ``--use_nnapi``. LiteRT's (litert/tools/benchmark_litert_model.h) picks accelerators instead:
@@ -11,10 +11,10 @@ compiled work: ``--xnnpack_weight_cache_file_path``, ``--gpu_serialization_dir``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.errors import UserError
 from tflite_deploy.vocabulary import DEVICE_DELEGATES, DEVICE_RUNTIMES
 
@@ -22,32 +22,6 @@ _LITERT_MARK = b"BENCHMARK RESULTS"  # printed by LiteRT's results listener only
 MAX_SECS_FLOOR = 60.0  # --max_secs unless --min-seconds asks for longer (the tools' own default is 150)
 INIT_ALLOWANCE_S = 90.0  # loading and compiling a model (GPU programs, NPU JIT) before the first run
 RUN_MARGIN_S = 30.0
-
-
-@dataclass(frozen=True)
-class DeviceBenchSettings:
-    delegates: tuple[str, ...] = ("xnnpack",)
-    threads: int = 4
-    runs: int = 50
-    warmup_runs: int = 1
-    min_seconds: float = 1.0
-    gpu_precision: str = "fp16"  # fp16 (precision loss allowed) or fp32
-    nnapi_accelerator: Optional[str] = None
-    op_profiling: bool = False
-    pin_big_cores: bool = False
-    cooldown_seconds: float = 0.0
-    timeout_seconds: Optional[float] = None  # one benchmark process; None: from the run's bounds (run_timeout)
-    max_seconds: Optional[float] = None  # benchmark_model's --max_secs per phase; None: max(60, 2 x min_seconds)
-    cleanup: bool = False
-    runner: str = "binary"  # "binary" (benchmark_model over adb shell) or "apk" (the benchmark app)
-    # which benchmark_model: "litert" (LiteRT's own), "tflite" (the classic one) or "auto" (see resolve_runtime)
-    runtime: str = "auto"
-    gpu_backend: Optional[str] = None  # LiteRT: opencl, opengl, webgpu... (its --gpu_backend)
-    require_full_delegation: bool = False  # LiteRT: fail rather than fall back to the CPU
-    npu_dispatch_lib: Optional[str] = None  # host path of the vendor's libLiteRtDispatch_*.so
-    npu_compiler_plugin: Optional[str] = None  # host path of the vendor's compiler plugin (JIT)
-    model_cache: bool = True  # LiteRT: cache compiled work, and measure a cold and a warm process
-    input_data: Optional[str] = None  # a dataset spec whose first sample(s) feed the inputs (else valid random values)
 
 
 def resolve_runtime(runtime: str, tool: Optional[Path]) -> str:
@@ -65,14 +39,14 @@ def resolve_runtime(runtime: str, tool: Optional[Path]) -> str:
     return "litert" if data.startswith(b"\x7fELF") and _LITERT_MARK in data else "tflite"
 
 
-def check_delegate(delegate: str, s: DeviceBenchSettings) -> None:
+def check_delegate(delegate: str, s: BenchOptions) -> None:
     if delegate not in DEVICE_DELEGATES:
         raise UserError(f"Unknown device delegate {delegate!r}: choose from {', '.join(DEVICE_DELEGATES)}.")
     if s.runtime not in DEVICE_RUNTIMES:
         raise UserError(f"Unknown runtime {s.runtime!r}: choose litert (LiteRT's benchmark_model) or tflite.")
 
 
-def delegate_flags(delegate: str, s: DeviceBenchSettings, npu_dir: str = "") -> list[str]:
+def delegate_flags(delegate: str, s: BenchOptions, npu_dir: str = "") -> list[str]:
     """The tool's flags for one delegate; ``npu_dir`` is the device folder holding the NPU libraries."""
     check_delegate(delegate, s)
     if s.runtime == "litert":
@@ -89,7 +63,7 @@ def delegate_flags(delegate: str, s: DeviceBenchSettings, npu_dir: str = "") -> 
     raise UserError("The npu delegate needs LiteRT's benchmark_model: use --runtime litert.")
 
 
-def _litert_flags(delegate: str, s: DeviceBenchSettings, npu_dir: str) -> list[str]:
+def _litert_flags(delegate: str, s: BenchOptions, npu_dir: str) -> list[str]:
     full = s.require_full_delegation and delegate in ("gpu", "npu")
     flags = [f"--use_cpu={'false' if full else 'true'}"]
     if delegate == "gpu":
@@ -112,27 +86,28 @@ def cache_flags(delegate: str, cache_dir: str, key: str) -> list[str]:
     return [f"--xnnpack_weight_cache_file_path={cache_dir}/{key}.xnnpack_cache"]
 
 
-def max_seconds(s: DeviceBenchSettings) -> float:
+def max_seconds(s: BenchOptions) -> float:
     """benchmark_model's ``--max_secs``: each phase (warm-up, then the runs) starts no run after it."""
     return s.max_seconds if s.max_seconds is not None else max(MAX_SECS_FLOOR, 2 * s.min_seconds)
 
 
-def run_timeout(s: DeviceBenchSettings) -> float:
-    """Seconds one benchmark process may take: an explicit ``timeout_seconds``, else its own bounds.
+def run_timeout(s: BenchOptions) -> float:
+    """Seconds one benchmark process may take: an explicit ``timeout``, else its own bounds.
 
     Both tools take ``--max_secs`` (TFLite's tensorflow/lite/tools/benchmark/benchmark_model.cc; LiteRT's
     BenchmarkLiteRtModel::GetFlags adds its flags to that class's, litert/tools/benchmark_litert_model.h):
     the warm-up and the runs each start no run after it, and finish the run in progress. So: init,
     two phases, and a margin for the run in progress, the op-profile table and the harness.
     """
-    if s.timeout_seconds is not None:
-        return s.timeout_seconds
+    if s.timeout is not None:
+        return s.timeout
     return INIT_ALLOWANCE_S + 2 * max_seconds(s) + RUN_MARGIN_S
 
 
-def benchmark_args(remote_model: str, delegate: str, s: DeviceBenchSettings, npu_dir: str = "") -> list[str]:
+def benchmark_args(remote_model: str, delegate: str, s: BenchOptions, npu_dir: str = "") -> list[str]:
+    s = s.for_device()
     profiling = "--use_profiler=true" if s.runtime == "litert" else "--enable_op_profiling=true"
     return [f"--graph={remote_model}", f"--num_threads={s.threads}", f"--num_runs={s.runs}",
-            f"--warmup_runs={s.warmup_runs}", f"--min_secs={s.min_seconds}", f"--max_secs={max_seconds(s):g}",
+            f"--warmup_runs={s.warmup}", f"--min_secs={s.min_seconds}", f"--max_secs={max_seconds(s):g}",
             "--report_peak_memory_footprint=true",
             *([profiling] if s.op_profiling else []), *delegate_flags(delegate, s, npu_dir)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -21,23 +20,13 @@ import numpy as np
 
 from tflite_deploy.artifact import recipe_name
 from tflite_deploy.benchmark.compiled import CompiledRunner, resolve_host_runner
+from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.stats import timing_warnings
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.tflite.native_output import captured_native_stderr
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import DelegateCoverage, LatencyStats, Result
 from tflite_deploy.tflite.runtime import TfliteModel, check_host_delegate
-
-
-@dataclass(frozen=True)
-class HostBenchSettings:
-    threads: int = 1
-    runs: int = 50
-    warmup: int = 5
-    min_seconds: float = 1.0
-    max_runs: int = 100_000
-    delegate: str = "xnnpack"
-    runner: str = "auto"  # "compiled" (CompiledModel), "interpreter", or "auto" (see resolve_host_runner)
 
 
 def _rss_mb() -> float:
@@ -64,21 +53,24 @@ def timer_overhead_ms(rounds: int = 2000) -> float:
     return float(np.median(samples)) / 1e6
 
 
-def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBenchSettings(),
-               progress: Optional[ProgressCallback] = None, data: Any = None) -> list[Result]:
+def bench_host(paths: Sequence[str | Path], settings: BenchOptions = BenchOptions(),
+               progress: Optional[ProgressCallback] = None) -> list[Result]:
     """Measure each file; returns one ``Result`` per file, in the order given.
 
-    Inputs are random and valid (token ids below the embedding's rows, 0/1 masks; see
-    :meth:`~tflite_deploy.tflite.runtime.TfliteModel.fill_random_input`), or the first sample(s) of
-    ``data`` (a dataset spec or Dataset). ``progress`` hears a ``bench`` event every 10 interleaved
-    rounds (done of the runs asked for).
+    ``settings``: threads (default 1), runs, warmup, min_seconds, max_runs, one delegate, runner
+    (``compiled``, ``interpreter`` or ``auto``, the default; see resolve_host_runner), and ``data``:
+    inputs from that dataset's first sample(s); else random and valid (token ids below the embedding's
+    rows, 0/1 masks; see :meth:`~tflite_deploy.tflite.runtime.TfliteModel.fill_random_input`).
+    ``progress`` hears a ``bench`` event every 10 interleaved rounds (done of the runs asked for).
     """
+    settings = settings.for_host()
+    data = settings.data
     batch = None
     if data is not None:
         from tflite_deploy.datasets import open_dataset
 
         batch = (open_dataset(data) if isinstance(data, str) else data).take(1)
-    check_host_delegate(settings.delegate)
+    check_host_delegate(str(settings.delegate))
     runner = resolve_host_runner(settings.runner, settings.delegate)
     loaded: list = []
     inits, mem = [], []
@@ -151,7 +143,7 @@ def bench_host(paths: Sequence[str | Path], settings: HostBenchSettings = HostBe
     return _flag_slower_than_float(results)
 
 
-def _open_host_model(p: str | Path, settings: HostBenchSettings, runner: str) -> TfliteModel | CompiledRunner:
+def _open_host_model(p: str | Path, settings: BenchOptions, runner: str) -> TfliteModel | CompiledRunner:
     if str(p).lower().endswith(".onnx"):  # hook: an ONNX original measured beside its TFLite variants
         from tflite_deploy.sources.onnx_runtime import OnnxRuntimeModel
 

@@ -1,4 +1,4 @@
-"""``bench --repeat K``: fold K independent measurements of one artifact into one Result.
+"""``bench --repeat K``: K independent measurements of each artifact, folded into one Result each.
 
 Latency differs more between processes or interpreter instances than inside one (see
 :mod:`tflite_deploy.reporting.verdict`), so ``compare`` needs each repeat's median, not one pooled
@@ -8,10 +8,78 @@ series. The merged Result keeps every sample (pooled) and the per-repeat medians
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Optional, Sequence
 
+from tflite_deploy.artifact import recipe_name
+from tflite_deploy.benchmark.device import bench_devices
+from tflite_deploy.benchmark.host import bench_host
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.hashing import sha256_file
+from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import LatencyStats, Result
+
+Done = Callable[[Result], Result]  # called with each finished (merged) Result; returns it as recorded
+
+
+def bench_host_repeated(paths: Sequence[Path], settings: BenchOptions, repeat: int,
+                        progress: Optional[ProgressCallback], done: Done) -> list[Result]:
+    """Host results: one interleaved pass when ``repeat`` is 1, else each file ``repeat`` times, merged."""
+    if repeat == 1:  # one pass, the files interleaved: they finish together
+        report(progress, "bench", 0, settings.runs, f"Measuring {len(paths)} model(s), interleaved ...")
+        return [done(r) for r in bench_host(paths, settings, progress=progress)]
+    out = []
+    for i, p in enumerate(paths):  # file by file, so each is recorded as soon as its K repeats are in
+        reps = []
+        for k in range(repeat):
+            report(progress, "bench", i * repeat + k, len(paths) * repeat, f"{p.name}: repeat {k + 1}")
+            reps += bench_host([p], settings)  # a fresh interpreter instance each time
+        out.append(done(merge_repeats(reps)))
+    report(progress, "bench", len(paths) * repeat, len(paths) * repeat, "")
+    return out
+
+
+def bench_devices_repeated(paths: Sequence[Path], devices: Sequence[str], tool: Optional[Path],
+                           settings: BenchOptions, repeat: int, progress: Optional[ProgressCallback],
+                           done: Done) -> list[Result]:
+    """Device results (each filled in like a host one), every file ``repeat`` times on every device and
+    delegate, ``settings.cooldown`` apart, merged per cell."""
+    total = len(paths) * len(devices) * len(settings.delegates) * repeat
+    count = [0]
+
+    def on_result(r: Result) -> None:
+        count[0] += 1
+        report(progress, "device", count[0], total, f"{r.target} {r.delegate}: {r.status}", r)
+        if repeat == 1:
+            done(fill_like_host(r))
+
+    report(progress, "device", 0, total, "")
+    if repeat == 1:
+        return [fill_like_host(r) for r in bench_devices(paths, devices, tool, settings, on_result=on_result)]
+    out = []
+    for p in paths:  # file by file: K runs of it on every device and delegate, then one merged Result each
+        cells: dict[tuple, list[Result]] = {}
+        for k in range(repeat):
+            if k and settings.cooldown:
+                time.sleep(settings.cooldown)  # the same rest bench_devices takes between its own runs
+            for r in bench_devices([p], devices, tool, settings, on_result=on_result):
+                cells.setdefault((r.target, r.delegate), []).append(r)
+        out += [done(fill_like_host(merge_repeats(reps))) for reps in cells.values()]
+    return out
+
+
+def fill_like_host(r: Result) -> Result:
+    """A device Result with what a host one carries: the recipe and hash of the file measured, and
+    ``settings["runs"]`` as the runs measured (the runs asked for stay in ``requested_runs``)."""
+    path = Path(r.artifact)
+    settings = dict(r.settings)
+    if "runs" in settings and "requested_runs" not in settings:
+        settings["requested_runs"] = settings["runs"]
+        settings["runs"] = r.latency.count if r.latency else 0
+    return replace(r, settings=settings, recipe=r.recipe or recipe_name(path),
+                   artifact_sha256=r.artifact_sha256 or (sha256_file(path) if path.is_file() else r.artifact_sha256))
 
 
 def merge_repeats(repeats: Sequence[Result]) -> Result:

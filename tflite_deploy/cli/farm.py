@@ -10,6 +10,8 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import typer
 
+from tflite_deploy.cli._common import JsonFlag, RunTag, StoreFrom, console, user_errors
+
 
 def adb_serials() -> list[str]:
     """Serials of the usable devices on the local adb server."""
@@ -21,21 +23,19 @@ def adb_serials() -> list[str]:
 PlanArg = typer.Argument(..., help="The plan file (YAML).")
 OutOption = typer.Option(Path("out/farm"), "--out", "-o", help="Folder for reports (and the run records with --no-store).")
 ResumeOption = typer.Option(None, "--resume", help="Run only the cells run RUN_ID did not finish.")
-TagOption = typer.Option(None, "--tag", help="This run's tag in the store (default: the plan's tag).")
-StoreOption = typer.Option(None, "--store", envvar="TFLITE_DEPLOY_STORE",
-                           help="Results store: a file path (SQLite) or a database URL. Default ./tflite-deploy.db.")
+# not _common's NoStore: a farm run without the store still records, in a folder (resume needs it)
 NoStoreOption = typer.Option(False, "--no-store", help="Record cells in OUT/RUN_ID/cells.jsonl instead of the store.")
 ToolOption = typer.Option(None, "--benchmark-binary", help="benchmark_model for the device cells.")
 SchedulerOption = typer.Option(None, "--scheduler", help="A lab's Dask scheduler (tcp:// or tls://; TLS from "
                                "TFLITE_DEPLOY_TLS_CA/_CERT/_KEY). Default: an embedded cluster on this machine.")
 HostSlotsOption = typer.Option(1, "--host-slots", min=1, help="Host cells (convert, eval, host bench) at a time.")
-JsonOption = typer.Option(False, "--json", help="Print the cells (and the verdict) as JSON on stdout instead of tables.")
 
 
 def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_serials) -> None:
     farm = typer.Typer(help="Run a plan of models × recipes × devices on a Dask cluster.", no_args_is_help=True)
 
     @farm.command("worker")
+    @user_errors
     def worker(
         scheduler: str = typer.Option(..., "--scheduler", help="The farm scheduler: tcp://HOST:PORT, or tls://HOST:PORT in a lab."),
         phone: List[str] = typer.Option([], "--phone", help="Serial of an attached phone to offer (repeat). Default: every usable device adb lists."),
@@ -51,77 +51,55 @@ def register(app: typer.Typer, discover: Callable[[], Sequence[str]] = adb_seria
         from tflite_deploy.farm.scheduler import start_worker
         from tflite_deploy.farm.security import security_from_options
 
-        try:
-            security = security_from_options(tls_ca, tls_cert, tls_key)
-            if scheduler.startswith("tls://") != (security is not None):
-                raise UserError(f"Scheduler {scheduler}: a tls:// address needs --tls-ca/--tls-cert/--tls-key, "
-                                "and TLS certificates need a tls:// address.")
-            start_worker(scheduler, phone or None, None if phone else discover, host_slots=host_slots,
-                         security=security, name=name, listen_host=listen)
-        except UserError as e:
-            typer.echo(f"Error: {e}", err=True)
-            raise typer.Exit(getattr(e, "exit_code", 2)) from None
+        security = security_from_options(tls_ca, tls_cert, tls_key)
+        if scheduler.startswith("tls://") != (security is not None):
+            raise UserError(f"Scheduler {scheduler}: a tls:// address needs --tls-ca/--tls-cert/--tls-key, "
+                            "and TLS certificates need a tls:// address.")
+        start_worker(scheduler, phone or None, None if phone else discover, host_slots=host_slots,
+                     security=security, name=name, listen_host=listen)
 
     @farm.command("run")
+    @user_errors
     def run(
-        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
-        store: Optional[str] = StoreOption, no_store: bool = NoStoreOption,
+        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: RunTag = None,
+        store: StoreFrom = None, no_store: bool = NoStoreOption,
         benchmark_binary: Optional[Path] = ToolOption, host_slots: int = HostSlotsOption,
-        scheduler: Optional[str] = SchedulerOption, as_json: bool = JsonOption,
+        scheduler: Optional[str] = SchedulerOption, as_json: JsonFlag = False,
     ) -> None:
         """Convert, evaluate and benchmark every cell of a plan, one live row per device; every cell is
         stored as it completes. Exit code 1 when a cell failed or was not run."""
-        _guarded(lambda: _run(plan, out, resume, tag, store, no_store, benchmark_binary, host_slots, scheduler,
-                              as_json))
+        _run(plan, out, resume, tag, store, no_store, benchmark_binary, host_slots, scheduler, as_json)
 
     @farm.command("nightly")
+    @user_errors
     def nightly(
-        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: Optional[str] = TagOption,
-        store: Optional[str] = StoreOption, benchmark_binary: Optional[Path] = ToolOption,
-        host_slots: int = HostSlotsOption, scheduler: Optional[str] = SchedulerOption, as_json: bool = JsonOption,
+        plan: Path = PlanArg, out: Path = OutOption, resume: Optional[str] = ResumeOption, tag: RunTag = None,
+        store: StoreFrom = None, benchmark_binary: Optional[Path] = ToolOption,
+        host_slots: int = HostSlotsOption, scheduler: Optional[str] = SchedulerOption, as_json: JsonFlag = False,
     ) -> None:
         """farm run, then compare with the plan's baseline tag and write OUT/report-RUN.html.
         Exit code 1 on a regression or a cell that failed or was not run."""
-        _guarded(lambda: _nightly(plan, out, resume, tag, store, benchmark_binary, host_slots, scheduler, as_json))
+        _nightly(plan, out, resume, tag, store, benchmark_binary, host_slots, scheduler, as_json)
 
     app.add_typer(farm, name="farm")
 
 
-def _guarded(fn: Callable[[], None]) -> None:
-    from tflite_deploy.errors import UserError
-
-    try:
-        fn()
-    except UserError as e:
-        typer.echo(f"Error: {e}", err=True)
-        raise typer.Exit(getattr(e, "exit_code", 2)) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
-
-
-def _console() -> tuple[Any, Any]:
-    from rich.console import Console
-
-    out = Console()
-    return (out if out.is_terminal else Console(width=120)), Console(stderr=True)
-
-
-def _options(resume: Optional[str], tag: Optional[str], tool: Optional[Path], host_slots: int, err: Any,
-             scheduler: Optional[str]) -> dict:
+def _settings(store: Optional[str], no_store: bool, resume: Optional[str], tag: Optional[str], tool: Optional[Path],
+              host_slots: int, err: Any, scheduler: Optional[str]) -> Any:
     import sys
 
     from tflite_deploy.errors import UserError
-    from tflite_deploy.farm.run import CellExecutor
+    from tflite_deploy.farm.run import CellExecutor, FarmSettings
     from tflite_deploy.farm.security import security_from_options
 
     security = security_from_options(None, None, None) if scheduler else None
     if scheduler and scheduler.startswith("tls://") != (security is not None):
         raise UserError(f"--scheduler {scheduler}: a tls:// address needs TFLITE_DEPLOY_TLS_CA/_CERT/_KEY, "
                         "and TLS certificates need a tls:// address.")
-    return dict(resume=resume, tag=tag, argv=sys.argv, host_slots=host_slots, scheduler=scheduler, security=security,
-                executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
-                on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
+    return FarmSettings(store=store, use_store=not no_store, resume=resume, tag=tag, argv=tuple(sys.argv),
+                        host_slots=host_slots, scheduler=scheduler, security=security,
+                        executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
+                        on_start=lambda run_id: err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})"))
 
 
 def _cells(run: Any) -> list[dict]:
@@ -130,14 +108,14 @@ def _cells(run: Any) -> list[dict]:
 
 def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str], no_store: bool,
          tool: Optional[Path], host_slots: int, scheduler: Optional[str], as_json: bool = False) -> None:
+    from tflite_deploy import farm_run
     from tflite_deploy.envelope import dumps
     from tflite_deploy.render import farm as view
-    from tflite_deploy.farm.run import run_plan
 
-    out, err = _console()
+    out, err = console(), console(stderr=True)
     with view.device_rows(err) as progress:
-        done = run_plan(plan, out_dir, store=store, use_store=not no_store, progress=progress,
-                        **_options(resume, tag, tool, host_slots, err, scheduler))
+        done = farm_run(plan, out_dir, _settings(store, no_store, resume, tag, tool, host_slots, err, scheduler),
+                        progress)
     if as_json:
         print(dumps("farm-run", _cells(done)))
     else:
@@ -148,13 +126,14 @@ def _run(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], s
 
 def _nightly(plan: Path, out_dir: Path, resume: Optional[str], tag: Optional[str], store: Optional[str],
              tool: Optional[Path], host_slots: int, scheduler: Optional[str], as_json: bool = False) -> None:
+    from tflite_deploy import farm_nightly
     from tflite_deploy.envelope import dumps
     from tflite_deploy.render import farm as view
-    from tflite_deploy.farm.run import nightly
 
-    out, err = _console()
+    out, err = console(), console(stderr=True)
     with view.device_rows(err) as progress:
-        night = nightly(plan, out_dir, store=store, progress=progress, **_options(resume, tag, tool, host_slots, err, scheduler))
+        night = farm_nightly(plan, out_dir, _settings(store, False, resume, tag, tool, host_slots, err, scheduler),
+                             progress)
     if as_json:
         print(dumps("farm-nightly", [{
             "run_id": night.run.run_id, "report": str(night.report), "note": night.note,

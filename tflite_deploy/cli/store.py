@@ -1,65 +1,26 @@
-"""The commands that read the results store: ``history``, ``compare`` and ``report``.
+"""The commands that read the results store: ``history``, ``compare`` and ``report``, each one call
+of the API (:func:`tflite_deploy.history`, :func:`~tflite_deploy.compare`, :func:`~tflite_deploy.report`).
 
-``cli.py`` calls :func:`register` once. Every command takes ``--store`` (a path or a SQLAlchemy
-URL; default ``$TFLITE_DEPLOY_STORE`` or ``./tflite-deploy.db``). The measuring commands write to
-the same store through :func:`tflite_deploy.store.record_results` / ``Store.add_result`` with the
-flags ``--store URL_OR_PATH``, ``--tag NAME`` and ``--no-store`` (wired in their own commands).
+Every command takes ``--store`` (a path or a SQLAlchemy URL; default ``$TFLITE_DEPLOY_STORE`` or
+``./tflite-deploy.db``). The measuring commands write to the same store with ``--store``, ``--tag``
+and ``--no-store`` (see ``_common``).
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, List, Optional
+from typing import List, Optional
 
 import typer
-from rich.console import Console
 
+from tflite_deploy import api
+from tflite_deploy.cli._common import JsonFlag, MinEffect, StoreFrom, console, progress_bars, user_errors
 from tflite_deploy.envelope import dumps
 from tflite_deploy.errors import UserError
 from tflite_deploy.render.store import comparison_table, history_table, plain, report_written
-
-StoreOption = typer.Option(None, "--store", envvar="TFLITE_DEPLOY_STORE",
-                           help="Results store: a file path (SQLite) or a URL such as "
-                                "postgresql+psycopg://user@host/db. Default ./tflite-deploy.db.")
-
-
-def _console(stderr: bool = False) -> Console:
-    c = Console(stderr=stderr)
-    return c if c.is_terminal else Console(stderr=stderr, width=160)
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a UserError into its one-paragraph message and a non-zero exit, not a traceback (every command)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except UserError as e:
-            _console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
-        except KeyboardInterrupt:
-            _console(stderr=True).print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-# The options of the measuring commands (convert, eval, bench, parse-log) that say where results go.
-StoreTo = Annotated[Optional[str], typer.Option(
-    "--store", help="Record results in this store: a file path (SQLite) or a URL such as "
-                    "postgresql+psycopg://user@host/db. Default $TFLITE_DEPLOY_STORE or ./tflite-deploy.db.")]
-RunTag = Annotated[Optional[str], typer.Option("--tag", help="Tag of this run in the store (e.g. nightly).")]
-NoStore = Annotated[bool, typer.Option("--no-store", help="Do not record the results.")]
-
-
-def store_target(store: Optional[str], no_store: bool) -> Any:
-    """What the API's ``store=`` gets: None (not recorded), the store named, or True (the default one)."""
-    return None if no_store else (store or True)
 
 
 # ------------------------------------------------------------------------------------- history
@@ -75,28 +36,17 @@ def history_cmd(
     until: Optional[str] = typer.Option(None, "--until", help="Runs up to this date/time."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many rows."),
     runs_only: bool = typer.Option(False, "--runs", help="List runs, not results."),
-    as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope instead of a table."),
+    as_json: JsonFlag = False,
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
-    store: Optional[str] = StoreOption,
+    store: StoreFrom = None,
 ) -> None:
     """Runs and results from the store, oldest first, filtered."""
-    from tflite_deploy.store import open_store
-    from tflite_deploy.store.query import HISTORY_COLUMNS, history, parse_time
-
     if as_json and as_csv:
         raise UserError("--json and --csv exclude each other: choose one.")
-    with open_store(store, create=False) as st:
-        if runs_only:
-            rows = st.runs(tag=tag, limit=limit)
-            cols = ["id", "started_at", "tag", "git_commit", "argv", "cwd"]
-            title = f"Runs in {st.name}"
-        else:
-            rows = history(st, model=model, recipe=recipe, target=target, delegate=delegate, tag=tag, kind=kind,
-                           run_id=st.resolve_run(run) if run else None, since=parse_time(since, "--since"),
-                           until=parse_time(until, "--until"), limit=limit, with_document=False)
-            cols = list(HISTORY_COLUMNS)
-            title = f"{len(rows)} result(s) in {st.name}"
-    _print_rows(rows, cols, title, "runs" if runs_only else "history", as_json, as_csv)
+    found = api.history(store or True, model=model, recipe=recipe, target=target, delegate=delegate, tag=tag,
+                        kind=kind, run=run, since=since, until=until, limit=limit, runs_only=runs_only)
+    title = f"Runs in {found.store}" if runs_only else f"{len(found.rows)} result(s) in {found.store}"
+    _print_rows(found.rows, list(found.columns), title, found.kind, as_json, as_csv)
 
 
 def _print_rows(rows: list, cols: list, title: str, kind: str, as_json: bool, as_csv: bool) -> None:
@@ -111,34 +61,31 @@ def _print_rows(rows: list, cols: list, title: str, kind: str, as_json: bool, as
             w.writerow(["" if r.get(c) is None else plain(r.get(c)) for c in cols])
         sys.stdout.write(buf.getvalue())
         return
-    history_table(rows, cols, title, _console())
+    history_table(rows, cols, title, console())
 
 
 # ------------------------------------------------------------------------------------- compare
 def compare_cmd(
     base: str = typer.Argument(..., help="Base run: an id, a tag (its latest run), or latest~1."),
     new: str = typer.Argument("latest", help="New run: an id, a tag, or latest (default)."),
-    min_effect: float = typer.Option(0.05, "--min-effect", help="Smallest latency change worth a verdict (0.05 = 5%)."),
+    min_effect: MinEffect = 0.05,
     confirm: bool = typer.Option(False, "--confirm", help="Judge host cells on a new measurement: base and new "
                                  "artifacts (when both are on disk) alternating in this one process."),
     repeat: int = typer.Option(10, "--repeat", help="With --confirm: measurements of each side (at least 3)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope instead of a table."),
-    store: Optional[str] = StoreOption,
+    as_json: JsonFlag = False,
+    store: StoreFrom = None,
 ) -> None:
     """Per model × recipe × target × delegate: size, accuracy and latency change with a verdict.
 
     Exit code 1 when any cell regressed (slower, less accurate, larger, failed or missing on NEW).
     """
-    from tflite_deploy import api
-    from tflite_deploy.render.verbs import progress_bars
-
-    with progress_bars(_console(stderr=True), disable=as_json or not confirm) as progress:
+    with progress_bars(as_json or not confirm) as progress:
         cmp = api.compare(base, new, store=store or True, min_effect=min_effect, confirm=confirm, repeat=repeat,
                           progress=progress)
     if as_json:
         print(dumps("compare", [cmp.to_dict()]))
     else:
-        comparison_table(cmp, _console())
+        comparison_table(cmp, console())
     if cmp.regressions:
         raise typer.Exit(1)
 
@@ -149,26 +96,16 @@ def report_cmd(
                                                          "With two or more, the first is compared with the last."),
     out_file: Path = typer.Option(..., "--out", help="The HTML file to write (self-contained, opens offline)."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write report.md and PNG plots in this folder."),
-    min_effect: float = typer.Option(0.05, "--min-effect", help="Smallest latency change worth a verdict."),
-    as_json: bool = typer.Option(False, "--json", help="Print the JSON envelope (files written) instead."),
-    store: Optional[str] = StoreOption,
+    min_effect: MinEffect = 0.05,
+    as_json: JsonFlag = False,
+    store: StoreFrom = None,
 ) -> None:
     """An HTML report (tables, plots, verdicts) and optionally Markdown with PNGs for a pull request."""
-    from tflite_deploy.reporting.build import build_report
-    from tflite_deploy.reporting.render import write_html, write_markdown
-    from tflite_deploy.store import open_store
-
-    if out_file.suffix.lower() not in (".html", ".htm"):
-        raise UserError(f"--out {out_file}: the report is HTML; give a file name ending in .html.")
-    with open_store(store, create=False) as st:
-        rep = build_report(st, runs or ["latest"], min_effect=min_effect)
-    write_html(rep, out_file)
-    md = write_markdown(rep, markdown) if markdown is not None else None
+    written = api.report(runs or ["latest"], out_file, markdown=markdown, store=store or True, min_effect=min_effect)
     if as_json:
-        print(dumps("report", [{"html": str(out_file), "markdown": str(md) if md else None,
-                                "plots": len(rep.plots), "rows": len(rep.rows)}]))
+        print(dumps("report", [written.to_dict()]))
     else:
-        report_written(out_file, md, len(rep.plots), len(rep.rows), _console())
+        report_written(written.html, written.markdown, written.plots, written.rows, console())
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     if not recipes:
         raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
     if jobs is not None and jobs < 1:
-        raise UserError(f"--jobs (jobs=) must be 1 or more, not {jobs}: it is how many recipes convert at a time.")
+        raise UserError(f"jobs must be 1 or more, not {jobs}: it is how many recipes convert at a time.", param="jobs")
     source = open_source(model, input_shape, dataset)
     if source.framework == "tflite":  # the AI Edge Quantizer rewrites the float .tflite itself
         from tflite_deploy.conversion import aeq as quantizer
@@ -177,20 +177,3 @@ def _conversion_bytes(source: SourceModel) -> float:
     size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else \
         (p.stat().st_size if p.exists() else 0)
     return max(MIN_CONVERSION_BYTES, BYTES_PER_MODEL_BYTE * size)
-
-
-def conversion_table_rows(artifacts: Iterable[Converted]) -> list[dict[str, Any]]:
-    """Rows for the size table: raw and gzipped size, the ratio to the float32 variant, and for a
-    failed recipe ``failed`` and its ``error`` (no sizes)."""
-    arts = list(artifacts)
-    ref = next((a for a in arts if not a.failed and a.meta.get("recipe", {}).get("weights") == "float32"
-                and a.meta.get("recipe", {}).get("activations") == "float32"), None)
-    rows = []
-    for a in arts:
-        row: dict[str, Any] = {"failed": False, "error": None, **a.to_dict(),
-                               "summary": Recipe.from_dict(a.meta["recipe"]).summary()}
-        ok = ref is not None and not a.failed
-        row["ratio"] = (ref.size_bytes / a.size_bytes) if ok else None  # type: ignore[union-attr]
-        row["gzip_ratio"] = (ref.gzip_bytes / a.gzip_bytes) if ok else None  # type: ignore[union-attr]
-        rows.append(row)
-    return rows

@@ -1,13 +1,65 @@
-"""The Dataset interface and the preprocessing spec."""
+"""The Dataset interface and the preprocessing spec (the one record of it, and its parsing)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from tflite_deploy.errors import DatasetError
+
+#: The settings a user gives, as CLI flags (``--size``) and as a farm plan's ``preprocess`` keys.
+PREPROCESS_KEYS = ("size", "color", "scale", "mean", "std", "layout")
+COLORS = ("rgb", "grayscale")
+LAYOUTS = ("NHWC", "NCHW")
+
+
+def preprocess_value(key: str, value: Any) -> Any:
+    """One preprocessing setting, from CLI text (``"224,224"``, ``"0.5,0.5,0.5"``, ``"nchw"``) or a
+    plan's value (``224``, ``[224, 224]``, ``[0.5, 0.5, 0.5]``), as :class:`Preprocess` holds it.
+
+    A wrong value raises DatasetError whose message starts with a verb (``takes ...``): the caller
+    puts the flag or the plan key in front.
+    """
+    if key == "size":
+        hw = _numbers(value)
+        if hw is None or len(hw) not in (1, 2) or not all(v == int(v) and v > 0 for v in hw):
+            raise DatasetError(f"takes HEIGHT,WIDTH or one number (positive whole numbers), not {value!r}")
+        return int(hw[0]), int(hw[-1])
+    if key in ("mean", "std"):
+        values = _numbers(value)
+        if not values:
+            raise DatasetError(f"takes a number or one per channel (separated by commas), not {value!r}")
+        if key == "std" and 0 in values:
+            raise DatasetError(f"must not contain 0, as {value!r} does")
+        return values
+    if key == "scale":
+        scale = _numbers(value)
+        if scale is None or len(scale) != 1 or not scale[0] > 0:
+            raise DatasetError(f"takes a positive number, not {value!r}")
+        return scale[0]
+    if key in ("color", "layout"):
+        allowed = COLORS if key == "color" else LAYOUTS
+        text = str(value).lower() if key == "color" else str(value).upper()
+        if text not in allowed:
+            raise DatasetError(f"takes {' or '.join(allowed)}, not {value!r}")
+        return text
+    raise DatasetError(f"is not a preprocessing setting; the settings are {', '.join(PREPROCESS_KEYS)}")
+
+
+def _numbers(value: Any) -> Optional[tuple[float, ...]]:
+    """``"1,2"``, ``1.5`` or ``[1, 2]`` as floats; None when it is none of those."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    out = []
+    for v in items:
+        if isinstance(v, bool):
+            return None
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            return None
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -27,9 +79,9 @@ class Preprocess:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        if self.layout not in ("NHWC", "NCHW"):
+        if self.layout not in LAYOUTS:
             raise DatasetError(f"layout must be NHWC or NCHW, not {self.layout!r}")
-        if self.color not in ("rgb", "grayscale"):
+        if self.color not in COLORS:
             raise DatasetError(f"color must be rgb or grayscale, not {self.color!r}")
         if any(s == 0 for s in self.std):
             raise DatasetError("std must not contain 0")
@@ -38,9 +90,25 @@ class Preprocess:
             if len(values) not in (1, channels):
                 shown = ",".join(f"{v:g}" for v in values)
                 raise DatasetError(
-                    f"--{option} {shown} has {len(values)} values, but {self.color} images have {channels} "
+                    f"{option}={shown} has {len(values)} values, but {self.color} images have {channels} "
                     f"channel(s): give one value for all channels or {channels} (one per channel, e.g. "
-                    f"--{option} {','.join([f'{values[0]:g}'] * channels)}).")
+                    f"{','.join([f'{values[0]:g}'] * channels)}).", param=option)
+
+    @classmethod
+    def from_settings(cls, named: Callable[[str], str] = lambda key: f"--{key}",
+                      **settings: Any) -> Optional["Preprocess"]:
+        """A Preprocess from the settings given (None values are left at their defaults), each parsed
+        by :func:`preprocess_value`; None when none is given. ``named(key)`` is how an error names the
+        setting: ``--size`` for the CLI (the default), ``models.x.preprocess.size`` for a plan."""
+        fields = {}
+        for key, value in settings.items():
+            if value is None:
+                continue
+            try:
+                fields[key] = preprocess_value(key, value)
+            except DatasetError as e:
+                raise DatasetError(f"{named(key)} {e}") from None
+        return cls(**fields) if fields else None
 
     def normalize(self, hwc: np.ndarray) -> np.ndarray:
         """Scale and normalise an HWC array of raw pixel values, then apply the layout."""
@@ -123,12 +191,13 @@ class Dataset:
             shown = "(" + ", ".join("?" if w is None else str(w) for w in want) + ")"
             raise DatasetError(
                 f"Dataset {self.name!r} gives samples of shape {got}, but {where} takes inputs of "
-                f"shape {shown} (batch dimension left out). Resize or re-layout the data (e.g. "
-                f"--size H,W, --layout, --color) or pick the matching model.")
+                f"shape {shown} (batch dimension left out). Resize or re-layout the data ("
+                f"its preprocessing: size, layout, color) or pick the matching model.")
         if input_dtype.startswith("float") and not np.issubdtype(self.sample(0).dtype, np.floating):
             raise DatasetError(
                 f"Dataset {self.name!r} gives {self.sample(0).dtype} samples, but {where} takes "
-                f"{input_dtype}: store floats in the file or use an image folder with --scale.")
+                f"{input_dtype}: store floats in the file or use an image folder (scaled with scale=1/255).",
+                param="scale")
 
     def fingerprint(self) -> str:
         """A content hash of the samples and targets (the key of cached reference outputs).

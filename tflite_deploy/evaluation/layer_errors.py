@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import UserError
+from tflite_deploy.progress import ProgressCallback, report
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,16 @@ def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int =
 
     side = read_sidecar(Path(variant))
     if side is None:
-        raise UserError(f"--per-layer needs the sidecar JSON of {variant} (written by `tflite-deploy "
+        raise UserError(f"Per-layer errors need the sidecar JSON of {variant} (written by `tflite-deploy "
                         "convert`) to know its source model and recipe.")
     recipe = Recipe.from_dict(side["recipe"])
     if recipe.activations != "int8":
         # The debugger's float/quantized comparison exists for int8 only; for int16x8 it silently
         # quantizes to int8 instead, which would report the wrong model.
-        raise UserError(f"--per-layer applies to int8 full-integer variants; {variant} is {recipe.summary()}.")
+        raise UserError(f"Per-layer errors apply to int8 full-integer variants; {variant} is {recipe.summary()}.")
     source_path = Path(side["source"]["path"])
     if side["source"].get("format") == "tflite":  # AEQ-made variants have no TF converter to replay
-        raise UserError(f"--per-layer re-quantizes the source with the TF converter's QuantizationDebugger; "
+        raise UserError(f"Per-layer errors re-quantize the source with the TF converter's QuantizationDebugger; "
                         f"{variant} was made from a .tflite by the AI Edge Quantizer, which it cannot replay.")
     if side["source"].get("format") == "onnx":  # reconverted through onnx2tf, as convert did
         from tflite_deploy.sources import open_source
@@ -90,3 +91,16 @@ def per_layer_errors(variant: str | Path, dataset: str | Dataset, samples: int =
                          float(r["mean_error"]), float(r["max_abs_error"]),
                          float(np.sqrt(float(r["mean_squared_error"])))) for r in rows]
     return sorted(layers, key=lambda e: -np.nan_to_num(e.rmse_over_scale, nan=-1.0))
+
+
+def int8_layer_errors(variants: Sequence[str | Path], dataset: str | Dataset,
+                      progress: Optional[ProgressCallback] = None) -> dict[str, list[LayerError]]:
+    """Per-layer errors (worst first) of each variant whose sidecar says full-integer int8; others are left out."""
+    from tflite_deploy.artifact import read_sidecar
+
+    chosen = [str(v) for v in variants if (read_sidecar(Path(v)) or {}).get("recipe", {}).get("activations") == "int8"]
+    out = {}
+    for i, v in enumerate(chosen):
+        report(progress, "per-layer", i, len(chosen), f"Per-layer error of {Path(v).name} ...")
+        out[v] = per_layer_errors(v, dataset)
+    return out

@@ -54,7 +54,7 @@ def _verdict(odd: dict[str, tuple[str, str]], against: str, force: bool) -> dict
     shown = "; ".join(f"{f} was made from {where} (sha256 {sha[:12]})" for f, (sha, where) in odd.items())
     if not force:
         raise SourceMismatchError(f"Not variants of the same model: {shown}, unlike {against}. Their numbers "
-                                  "would compare different models. Give variants of one source, or pass --force "
-                                  "(force=True) to compare them anyway, marked in each row.")
+                                  "would compare different models. Give variants of one source, or pass force=True to "
+                                  "compare them anyway, marked in each row.", param="force")
     return {f: f"NOT the same source model: made from {where} (sha256 {sha[:12]}), unlike {against}."
             for f, (sha, where) in odd.items()}

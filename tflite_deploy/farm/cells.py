@@ -22,7 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from tflite_deploy.farm.plan import DatasetSpec, ModelSpec, Plan, Preprocessing, TargetSpec
+from tflite_deploy.datasets.base import Preprocess
+from tflite_deploy.farm.plan import DatasetSpec, ModelSpec, Plan, TargetSpec
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.vocabulary import DEVICE_DELEGATES, HOST_DELEGATES
 
@@ -80,7 +81,7 @@ class Cell:
         return self.model.dataset
 
     @property
-    def preprocess(self) -> Optional[Preprocessing]:
+    def preprocess(self) -> Optional[Preprocess]:
         return self.model.preprocess
 
 

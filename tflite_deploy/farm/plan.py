@@ -21,7 +21,8 @@ import yaml
 
 from tflite_deploy import recipes as recipes_mod
 from tflite_deploy.adb import AdbServer, parse_target
-from tflite_deploy.errors import UserError
+from tflite_deploy.datasets.base import PREPROCESS_KEYS, Preprocess, preprocess_value
+from tflite_deploy.errors import DatasetError, UserError
 from tflite_deploy.farm.shapes import cheap_input_shape
 from tflite_deploy.vocabulary import DEVICE_DELEGATES, HOST_DELEGATES, NAME_RULE, is_valid_name
 
@@ -33,7 +34,6 @@ TOP_KEYS = ("models", "datasets", "recipes", "recipe_files", "targets", "delegat
             "runs", "warmup", "repeats", "tag", "baseline", "thresholds", "cache")
 MODEL_KEYS = ("path", "dataset", "preprocess")
 DATASET_KEYS = ("spec", "preprocess")
-PREPROCESS_KEYS = ("size", "color", "scale", "mean", "std", "layout")
 TARGET_FILTER_KEYS = ("all", "server", "min_sdk", "abi")
 THRESHOLD_KEYS = ("min_effect", "max_accuracy_drop")
 
@@ -50,28 +50,10 @@ class PlanError(UserError):
 
 
 @dataclass(frozen=True)
-class Preprocessing:
-    """How images become model input (see :class:`tflite_deploy.datasets.Preprocess`)."""
-
-    size: Optional[tuple[int, int]] = None
-    color: str = "rgb"
-    scale: float = 1.0 / 255.0
-    mean: tuple[float, ...] = (0.0,)
-    std: tuple[float, ...] = (1.0,)
-    layout: str = "NHWC"
-
-    def to_preprocess(self) -> Any:
-        from tflite_deploy.datasets import Preprocess
-
-        return Preprocess(size=self.size, color=self.color, scale=self.scale, mean=self.mean,
-                          std=self.std, layout=self.layout)
-
-
-@dataclass(frozen=True)
 class DatasetSpec:
     name: str
     spec: str  # what open_dataset takes: digits, photos, a folder or .npz/.npy (absolute), with :train/:test
-    preprocess: Optional[Preprocessing] = None
+    preprocess: Optional[Preprocess] = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +61,7 @@ class ModelSpec:
     name: str
     path: Path
     dataset: Optional[DatasetSpec] = None
-    preprocess: Optional[Preprocessing] = None  # the model's own, else its dataset's
+    preprocess: Optional[Preprocess] = None  # the model's own, else its dataset's
 
 
 @dataclass(frozen=True)
@@ -135,7 +117,7 @@ class Plan:
 #: ``probe(model_path) -> (input_shape_with_batch, dtype)`` or None when it cannot tell cheaply.
 ShapeProbe = Callable[[Path], Optional[tuple[tuple[Optional[int], ...], str]]]
 #: ``check(dataset, preprocessing, input_shape, dtype, where)``: raise UserError when it does not fit.
-FitCheck = Callable[[DatasetSpec, Optional[Preprocessing], tuple, str, str], None]
+FitCheck = Callable[[DatasetSpec, Optional[Preprocess], tuple, str, str], None]
 
 
 # ----------------------------------------------------------------------------------- the walker
@@ -295,45 +277,23 @@ def load_plan(path: str | Path, *, shape_probe: Optional[ShapeProbe] = None,
                 targets=targets, delegates=delegates, datasets=tuple(datasets.values()), **kw)
 
 
-def _preprocess(w: _Walk, node: yaml.Node, where: str) -> Optional[Preprocessing]:
+def _preprocess(w: _Walk, node: yaml.Node, where: str) -> Optional[Preprocess]:
     m = w.mapping(node, where, PREPROCESS_KEYS)
     if m is None:
         return None
     kw: dict[str, Any] = {}
-    ok = True
-    if "size" in m:
-        v = w.value(m["size"])
-        v = [v, v] if isinstance(v, int) and not isinstance(v, bool) else v
-        if (not isinstance(v, list) or len(v) != 2
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)):
-            w.bad(m["size"], f"{where}.size", "must be [HEIGHT, WIDTH] (or one number), positive whole numbers")
-            ok = False
-        else:
-            kw["size"] = (v[0], v[1])
-    for key, allowed in (("color", ("rgb", "grayscale")), ("layout", ("NHWC", "NCHW"))):
-        if key in m:
-            v = w.value(m[key])
-            if v not in allowed:
-                w.bad(m[key], f"{where}.{key}", f"must be one of {', '.join(allowed)}, not {v!r}")
-                ok = False
-            else:
-                kw[key] = v
-    if "scale" in m:
-        s = w.number(m["scale"], f"{where}.scale", 1e-12, 1e12)
-        ok = ok and s is not None
-        kw["scale"] = s
-    for key in ("mean", "std"):
-        if key in m:
-            v = w.value(m[key])
-            vals = v if isinstance(v, list) else [v]
-            if not vals or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals) \
-                    or (key == "std" and any(x == 0 for x in vals)):
-                w.bad(m[key], f"{where}.{key}", "must be a number or a list of numbers, one per channel"
-                      + (" (none of them 0)" if key == "std" else ""))
-                ok = False
-            else:
-                kw[key] = tuple(float(x) for x in vals)
-    return Preprocessing(**kw) if ok else None
+    for key, value in m.items():  # each setting on its own line, every wrong one listed
+        try:
+            kw[key] = preprocess_value(key, w.value(value))
+        except DatasetError as e:
+            w.bad(value, f"{where}.{key}", str(e))
+    if len(kw) < len(m):
+        return None
+    try:  # settings that do not fit together (three means for grayscale)
+        return Preprocess(**kw)
+    except DatasetError as e:
+        w.bad(node, where, str(e))
+        return None
 
 
 def _datasets(w: _Walk, node: Optional[yaml.Node]) -> dict[str, DatasetSpec]:
@@ -556,12 +516,12 @@ def _check_fits(w: _Walk, models: Sequence[tuple[ModelSpec, yaml.Node]], probe: 
             w.bad(node, f"models.{model.name}", f"dataset {model.dataset.spec!r} could not be read: {e}")
 
 
-def check_dataset_fits(ds: DatasetSpec, pre: Optional[Preprocessing], input_shape: tuple, dtype: str,
+def check_dataset_fits(ds: DatasetSpec, pre: Optional[Preprocess], input_shape: tuple, dtype: str,
                        where: str) -> None:
     """Open the dataset (no TensorFlow) and check one sample against the model's input."""
     from tflite_deploy.datasets import open_dataset
 
-    dataset = open_dataset(ds.spec, pre.to_preprocess() if pre else None)
+    dataset = open_dataset(ds.spec, pre)
     if len(dataset) == 0:
         raise UserError(f"Dataset {ds.spec!r} has no samples (an empty folder, or a split of too few).")
     if dataset.input_names:  # arrays by input name: matched and checked by name when the cell converts

@@ -21,7 +21,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
 from tflite_deploy.errors import UserError
 from tflite_deploy.result import Result
@@ -31,6 +31,25 @@ FINISHED = ("ok", "failed", "unavailable")  # a delegate the phone lacks was mea
 #: ``Result.fault`` of a cell that failed because its phone was lost (dropped for good, frozen,
 #: locked): nothing was measured, so a resumed run runs it again, as it does the phone's not-run cells
 PHONE_LOST = "phone-lost"
+
+
+class RunRecord(Protocol):
+    """Where a farm run's cells go: :class:`StoreRecord` (the results store) or :class:`JsonLinesRecord`."""
+
+    run_id: str
+
+    @property
+    def tag(self) -> Optional[str]: ...
+
+    def add(self, record: "CellRecord") -> None:
+        """Keep one cell's outcome now (a kill later must not lose it)."""
+
+    def finished(self) -> set[str]:
+        """The ids of the cells a resumed run need not run again."""
+
+    def results(self) -> list[Result]: ...
+
+    def close(self) -> None: ...
 
 
 def counts_as_finished(r: Result) -> bool:
@@ -94,8 +113,8 @@ class JsonLinesRecord:
     def resume(cls, out_dir: Path, run_id: str) -> "JsonLinesRecord":
         rec = cls(out_dir, run_id)
         if not rec.path.is_file():
-            raise UserError(f"--resume {run_id}: there is no farm run {run_id} in {out_dir} "
-                            f"(no {rec.path}). Resume with the --out folder of the first run.")
+            raise UserError(f"resume={run_id}: there is no farm run {run_id} in {out_dir} "
+                            f"(no {rec.path}). Resume with the output folder of the first run.", param="resume")
         return rec
 
     @property
@@ -131,6 +150,9 @@ class JsonLinesRecord:
     def results(self) -> list[Result]:
         return [res for r in self.records() for res in r.results]
 
+    def close(self) -> None:
+        """Nothing stays open: every line is written and flushed as its cell completes."""
+
 
 class StoreRecord:
     """One run in the results store; every cell's Results committed as the cell completes."""
@@ -154,8 +176,8 @@ class StoreRecord:
         store = open_store(store_url, create=False)
         if not run_id.isdigit() or store.run(int(run_id)) is None:
             store.close()
-            raise UserError(f"--resume {run_id}: results store {store.name} has no run {run_id} "
-                            "(the id `farm run` printed when it started).")
+            raise UserError(f"resume={run_id}: results store {store.name} has no run {run_id} "
+                            "(the id the farm run printed when it started).", param="resume")
         return cls(store, int(run_id))
 
     @property

@@ -20,7 +20,7 @@ from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, TRANSIENT_FAULTS
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
 from tflite_deploy.farm.leases import FileLeases, Leases, StoreLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
-from tflite_deploy.farm.record import PHONE_LOST, CellRecord, JsonLinesRecord, StoreRecord, tag_results
+from tflite_deploy.farm.record import PHONE_LOST, CellRecord, JsonLinesRecord, RunRecord, StoreRecord, tag_results
 from tflite_deploy.farm.scheduler import (FAILED, OK, CellOutcome, ResourceLost, TransientError, local_cluster,
                                           run_cells)
 from tflite_deploy.progress import ProgressCallback, report
@@ -44,7 +44,7 @@ class CellExecutor:
 
     def _convert(self, cell: Cell) -> list[Result]:
         model, ds = cell.model, cell.dataset
-        pre = cell.preprocess.to_preprocess() if cell.preprocess else None
+        pre = cell.preprocess
         target = cell.artifact
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
@@ -60,7 +60,7 @@ class CellExecutor:
 
     def _eval(self, cell: Cell) -> list[Result]:
         assert cell.dataset is not None
-        pre = cell.preprocess.to_preprocess() if cell.preprocess else None
+        pre = cell.preprocess
         results = api.evaluate(cell.model.path, [cell.artifact], cell.dataset.spec, preprocess=pre)
         return [replace(r, recipe=cell.recipe.name) for r in results[1:]]
 
@@ -93,7 +93,7 @@ class FarmRun:
 
     run_id: str
     plan: Plan
-    record: Any  # JsonLinesRecord (or the store's record)
+    record: RunRecord
     ran: dict[str, CellRecord]  # cells run by this invocation
     skipped: tuple[str, ...]  # target × delegate pairs that cannot run
     already: int  # cells finished by an earlier invocation (resume) or cached conversions
@@ -118,44 +118,61 @@ def progress_group(cell: Cell) -> str:
     return cell.target
 
 
-def run_plan(plan_path: str | Path, out: str | Path, *, store: Optional[str] = None, use_store: bool = True,
-             resume: Optional[str] = None, tag: Optional[str] = None,
-             argv: Sequence[str] = (), executor: Optional[Callable[[Cell], Any]] = None,
-             host_slots: int = 1, progress: Optional[ProgressCallback] = None,
-             on_start: Optional[Callable[[str], None]] = None, scheduler: Optional[str] = None,
-             security: Any = None, list_devices: Optional[Callable[[Any], Sequence[Any]]] = None) -> FarmRun:
+@dataclass(frozen=True)
+class FarmSettings:
+    """How ``farm run`` and ``farm nightly`` run a plan (what the plan file does not say); the CLI builds one."""
+
+    store: Optional[str] = None          # results store: a path or URL; None: the default store
+    use_store: bool = True               # False: record the cells in OUT/RUN_ID/cells.jsonl
+    resume: Optional[str] = None         # the run id whose unfinished cells to run
+    tag: Optional[str] = None            # this run's tag; None: the plan's
+    argv: tuple[str, ...] = ()           # the command line, kept with the run
+    executor: Optional[Callable[[Cell], Any]] = None  # runs one cell; None: CellExecutor()
+    host_slots: int = 1                  # host cells (convert, eval, host bench) at a time
+    scheduler: Optional[str] = None      # a lab's Dask scheduler; None: an embedded cluster
+    security: Any = None                 # distributed.Security for a tls:// scheduler
+    on_start: Optional[Callable[[str], None]] = None  # told the run id before the first cell
+    list_devices: Optional[Callable[[Any], Sequence[Any]]] = None  # for ``all`` targets; None: adb's
+
+
+def open_record(out: Path, settings: FarmSettings, plan_tag: str) -> RunRecord:
+    """The record this run writes into: a new one, or the one ``settings.resume`` names."""
+    tag = settings.tag or plan_tag
+    if settings.use_store:
+        if settings.resume:
+            return StoreRecord.resume(settings.store, settings.resume)
+        return StoreRecord.start(settings.store, tag, settings.argv)
+    if settings.resume:
+        return JsonLinesRecord.resume(out, settings.resume)
+    out.mkdir(parents=True, exist_ok=True)
+    return JsonLinesRecord.start(out, tag, settings.argv)
+
+
+def run_plan(plan_path: str | Path, out: str | Path, settings: FarmSettings = FarmSettings(),
+             progress: Optional[ProgressCallback] = None) -> FarmRun:
     """Run (or resume) the plan; every cell's outcome is recorded as it completes.
 
     ``progress`` gets one ProgressEvent per cell, ``stage`` = the target it counts for, with
     done/total per target and ``item`` = the :class:`CellRecord`.
     """
     plan = load_plan(plan_path)
-    targets = resolve_targets(plan, list_devices or _devices) if any(t.kind == "all" for t in plan.targets) \
-        else plan.targets
+    targets = resolve_targets(plan, settings.list_devices or _devices) \
+        if any(t.kind == "all" for t in plan.targets) else plan.targets
     stages = expand(plan, targets)
-    out = Path(out)
-    if use_store:
-        rec: Any = StoreRecord.resume(store, resume) if resume else StoreRecord.start(store, tag or plan.tag, argv)
-    elif resume:
-        rec = JsonLinesRecord.resume(out, resume)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        rec = JsonLinesRecord.start(out, tag or plan.tag, argv)
+    rec = open_record(Path(out), settings, plan.tag)
     try:
-        return _run(plan, stages, targets, rec, executor, host_slots, progress, on_start, scheduler, security)
+        return _run(plan, stages, targets, rec, settings, progress)
     finally:
-        if hasattr(rec, "close"):
-            rec.close()
+        rec.close()
 
 
-def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, executor: Optional[Callable[[Cell], Any]],
-         host_slots: int, progress: Optional[ProgressCallback], on_start: Optional[Callable[[str], None]],
-         scheduler: Optional[str] = None, security: Any = None) -> FarmRun:
+def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: RunRecord, settings: FarmSettings,
+         progress: Optional[ProgressCallback]) -> FarmRun:
     cache = ArtifactCache(plan.cache)
-    if on_start is not None:
-        on_start(rec.run_id)
+    if settings.on_start is not None:
+        settings.on_start(rec.run_id)
     todo, done = pending(stages, rec.finished(), cache)
-    executor = executor or CellExecutor()
+    executor = settings.executor or CellExecutor()
     phones = _phones(targets)
 
     totals: dict[str, int] = {}
@@ -184,11 +201,12 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: Any, ex
 
     if todo:
         with holding(phone_leases(plan, rec), phones, f"farm run {rec.run_id}"):
-            _run_on_cluster(todo, done, executor, on_outcome, phones, host_slots, scheduler, security)
+            _run_on_cluster(todo, done, executor, on_outcome, phones, settings.host_slots, settings.scheduler,
+                            settings.security)
     return FarmRun(rec.run_id, plan, rec, ran, stages.skipped, len(stages.cells) - len(todo))
 
 
-def phone_leases(plan: Plan, rec: Any) -> Leases:
+def phone_leases(plan: Plan, rec: RunRecord) -> Leases:
     """In the results store the run records into (lab-wide with PostgreSQL); ``--no-store``: a folder."""
     if isinstance(rec, StoreRecord):
         return StoreLeases(rec.store)
@@ -248,28 +266,24 @@ def accuracy_breaches(results: Sequence[Result], max_drop: Optional[float]) -> t
                  and (r.metrics.get("top1_drop") or 0.0) > max_drop)
 
 
-def nightly(plan_path: str | Path, out: str | Path, *, store: Optional[str] = None, **run_options: Any) -> Nightly:
+def nightly(plan_path: str | Path, out: str | Path, settings: FarmSettings = FarmSettings(),
+            progress: Optional[ProgressCallback] = None) -> Nightly:
     """``farm run``, then compare with the plan's baseline tag (else the previous run under this
-    run's tag) and write ``OUT/report-RUN.html``."""
-    from tflite_deploy.reporting.build import build_report
-    from tflite_deploy.reporting.compare import compare_runs
-    from tflite_deploy.reporting.render import write_html
-    from tflite_deploy.store import open_store
-
-    done = run_plan(plan_path, out, store=store, **run_options)
+    run's tag) and write ``OUT/report-RUN.html``. The results store is needed (``settings.use_store``)."""
+    done = run_plan(plan_path, out, replace(settings, use_store=True), progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with open_store(store, create=False) as st:
-        this = int(done.run_id)
-        base_tag = done.plan.baseline or st.run(this)["tag"]
-        earlier = [r for r in st.runs(tag=base_tag) if r["id"] != this] if base_tag else []
-        min_effect = done.plan.thresholds.min_effect
-        cmp, note = None, ""
-        if earlier:
-            cmp = compare_runs(st, str(earlier[0]["id"]), str(this), min_effect=min_effect)
-        else:
-            note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
-        refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]
-        report = write_html(build_report(st, refs, min_effect=min_effect), out / f"report-{this}.html")
-        breaches = accuracy_breaches(st.results(this), done.plan.thresholds.max_accuracy_drop)
+    where, this = settings.store or True, int(done.run_id)
+    base_tag = done.plan.baseline or next(r["tag"] for r in api.history(where, runs_only=True).rows if r["id"] == this)
+    earlier = [r for r in api.history(where, runs_only=True, tag=base_tag).rows if r["id"] != this] if base_tag else []
+    min_effect = done.plan.thresholds.min_effect
+    cmp, note = None, ""
+    if earlier:
+        cmp = api.compare(str(earlier[0]["id"]), str(this), store=where, min_effect=min_effect)
+    else:
+        note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
+    refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]
+    report = api.report(refs, out / f"report-{this}.html", store=where, min_effect=min_effect).html
+    results = api.history(where, run=str(this), with_results=True).results
+    breaches = accuracy_breaches(results, done.plan.thresholds.max_accuracy_drop)
     return Nightly(done, cmp, report, note, breaches)

@@ -344,8 +344,9 @@ def start_worker(scheduler: str, phones: Optional[Sequence[str]] = None,
     if not serials and host_slots <= 0:
         from tflite_deploy.errors import UserError
 
-        raise UserError("This worker would have nothing to do: no phone attached (give --phone SERIAL) and "
-                        "no host slots (give --host-slots N to convert and bench on this host).")
+        raise UserError("This worker would have nothing to do: no phone attached (give phones=[SERIAL]) and "
+                        "no host slots (give host_slots=N to convert and bench on this host).",
+                        param="host_slots")
 
     # one Dask worker per phone (see local_cluster: a worker blocks behind its busiest resource)
     specs = [([p], 0) for p in serials] + ([([], host_slots)] if host_slots > 0 else [])

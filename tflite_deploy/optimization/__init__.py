@@ -11,13 +11,13 @@
 Importing this package does not import TensorFlow.
 """
 
-from tflite_deploy.optimization.techniques import (TECHNIQUES, OptimizeError, Options, Technique, parse_step,
+from tflite_deploy.optimization.techniques import (TECHNIQUES, OptimizeError, Technique, technique,
                                                    unsupported_layers)
 from tflite_deploy.recipes import recipe_from_name
 from tflite_deploy.optimization.verify import KernelStats, Verification, verify_tflite
 
-__all__ = ["TECHNIQUES", "KernelStats", "OptimizeError", "OptimizeReport", "Options", "Technique",
-           "TrainEvent", "TrainingInterrupted", "Verification", "apply_steps", "optimize", "parse_step",
+__all__ = ["TECHNIQUES", "KernelStats", "OptimizeError", "OptimizeReport", "Technique",
+           "TrainEvent", "TrainingInterrupted", "Verification", "apply_steps", "optimize", "technique",
            "recipe_from_name", "unsupported_layers", "verify_tflite"]
 
 

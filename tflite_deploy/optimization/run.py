@@ -2,8 +2,8 @@
 
 ::
 
-    report = optimize("model.keras", "prune", "digits:train", epochs=2, out_dir="out/prune",
-                      sparsity=0.75)
+    report = optimize("model.keras", OptimizeStep("prune", sparsity=0.75, epochs=2), "digits:train",
+                      out_dir="out/prune")
     report.sparsity            # measured in the int8 .tflite, over the pruned kernels
     report.accuracy            # float before, PTQ int8, optimized int8 (and float) after, with CIs
 
@@ -41,7 +41,7 @@ from tflite_deploy.artifact import Artifact, write_atomic
 from tflite_deploy.conversion.tf_converter import convert_to_artifact
 from tflite_deploy.datasets import Dataset, check_samples, eval_split
 from tflite_deploy.sources.keras import SourceModel
-from tflite_deploy.optimization.techniques import OptimizeError, Options, Technique, tag
+from tflite_deploy.optimization.techniques import OptimizeError, Technique, tag
 from tflite_deploy.optimization.techniques import technique as get_technique
 from tflite_deploy.optimization.training import (StageReport, TrainEvent, TrainingInterrupted,  # noqa: F401
                                                  _check_data, _check_layers, _is_chief, _open, _source,
@@ -127,14 +127,13 @@ def _jsonable(o: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------- the API
-def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | Dataset,
-             epochs: int = 2, out_dir: str | Path = "out/optimize", *,
-             eval_data: str | Dataset | None = None, sparsity: float = 0.75, schedule: str = "polynomial",
-             clusters: int = 16, init: str = "kmeans++", batch_size: int = 32, learning_rate: float = 1e-3,
+def optimize(model: str | Path | SourceModel | Any, step: OptimizeStep, data: str | Dataset,
+             out_dir: str | Path = "out/optimize", *, eval_data: str | Dataset | None = None,
              skip_unsupported: bool = False, resume: bool = False, strategy: Any = None, seed: int = 0,
              callbacks: Sequence[Any] = (), progress: Optional[ProgressCallback] = None,
              baseline: bool = True, verbose: int = 0) -> OptimizeReport:
-    """Optimize ``model`` with ``technique`` (see ``TECHNIQUES``) on ``data``; convert, verify, evaluate.
+    """Optimize ``model`` with ``step`` (a technique of ``TECHNIQUES`` and its settings) on ``data``;
+    convert, verify, evaluate.
 
     ``model``: a ``.keras``/``.h5`` path, a :class:`SourceModel`, or an in-memory tf_keras model.
     ``data``: the training set (labels needed), a spec such as ``digits:train`` or a Dataset.
@@ -144,9 +143,10 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
     """
     started = time.perf_counter()
     on_event = progress_events(progress)
-    tech = get_technique(technique)
-    opts = Options(sparsity=sparsity, schedule=schedule, clusters=clusters, init=init, epochs=epochs,
-                   batch_size=batch_size, learning_rate=learning_rate)
+    if not isinstance(step, OptimizeStep):
+        raise OptimizeError(f"step must be an OptimizeStep such as OptimizeStep('prune', sparsity=0.5), "
+                            f"not {step!r}")
+    tech = get_technique(step.technique)
     strat = get_strategy(strategy)  # before anything else touches TensorFlow (multi-worker needs that)
     source = _source(model)
     keras_model = keras_of(source)
@@ -163,15 +163,15 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
     chief = _is_chief(strat)
     if not chief:  # multi-worker: only the chief writes results; the others write to a scratch folder
         out = Path(tempfile.mkdtemp(prefix="tflite-deploy-worker-"))
-    name, tg = source.name, tag(tech, opts)
+    name, tg = source.name, tag(step)
     ckpt_root = out / "checkpoints"
-    signature = {"technique": tech.name, "options": {k: v for k, v in dataclasses.asdict(opts).items()
-                                                      if k != "epochs"},
+    signature = {"technique": tech.name, "options": {k: v for k, v in step.to_dict().items()
+                                                      if k not in ("technique", "epochs")},
                  "source_sha256": source.sha256, "data": train_ds.name, "seed": seed}
     notes = _prepare_checkpoints(ckpt_root, signature, resume)
 
     try:
-        result = train(keras_model, tech, opts, train_ds, ckpt_root, resume=resume, strategy=strat,
+        result = train(keras_model, step, train_ds, ckpt_root, resume=resume, strategy=strat,
                        skip_unsupported=skip_unsupported, callbacks=callbacks, on_event=on_event, seed=seed,
                        verbose=verbose)
     except Exception as e:  # the next run must know: --resume continues it, a different run replaces it
@@ -183,7 +183,6 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
     emit = on_event or (lambda e: None)
     emit(TrainEvent("phase", text="saving and converting"))
     keras_path = _save_keras(result.model, out / f"{name}.{tg}.keras")
-    step = {"technique": tech.name, **dataclasses.asdict(opts)}
     meta_common = {"source": source_meta(source), "versions": versions(),
                    "calibration": {"dataset": train_ds.name, "samples_available": len(calibration)},
                    "optimization": _train_summary(result, train_ds.name)}
@@ -212,13 +211,13 @@ def optimize(model: str | Path | SourceModel | Any, technique: str, data: str | 
 
     report = OptimizeReport(
         technique=tech.name, tag=tg, model=str(source.path), data=train_ds.name,
-        eval_data=None if eval_ds is None else eval_ds.name, options=step, strategy=result.strategy,
+        eval_data=None if eval_ds is None else eval_ds.name, options=step.to_dict(), strategy=result.strategy,
         replicas=result.replicas, stages=result.stages, skipped_layers=result.skipped_layers,
         pruned_layers=result.pruned_layers, clustered_layers=result.clustered_layers,
-        target_sparsity=100 * opts.sparsity if tech.prunes else None,
+        target_sparsity=100 * step.sparsity if tech.prunes else None,
         sparsity=_pct(v8.sparsity(result.pruned_layers)) if tech.prunes else None,
         sparsity_all_kernels=_pct(v8.sparsity()),
-        target_clusters=opts.clusters if tech.clusters else None,
+        target_clusters=step.clusters if tech.clusters else None,
         unique_values={n: v8.max_unique([n]) for n in result.clustered_layers if v8.select([n])},
         unique_values_float={n: vf.max_unique([n]) for n in result.clustered_layers if vf and vf.select([n])},
         accuracy=accuracy, vs_ptq=vs_ptq,
@@ -261,13 +260,13 @@ def _prepare_checkpoints(root: Path, signature: Mapping[str, Any], resume: bool)
             diff = sorted(k for k in set(theirs) | set(signature) if theirs.get(k) != signature.get(k))
             raise OptimizeError(f"The checkpoint in {root} is from another run (differs in {', '.join(diff)}): "
                                 "resume with the same model, technique, options and data, or run without "
-                                "--resume to replace it.")
+                                "resume=True to replace it.", param="resume")
     elif state is not None and not state.get("complete", False):
         how = f"failed ({state['failed']})" if state.get("failed") else "was interrupted"
         if same and saved:
             raise OptimizeError(f"{root} holds an unfinished run of this same job, which {how} after saving "
-                                f"{saved} epoch checkpoint(s). Pass --resume (resume=True) to continue it from "
-                                "there, or delete that folder to start over.")
+                                f"{saved} epoch checkpoint(s). Pass resume=True to continue it from there, or "
+                                "delete that folder to start over.", param="resume")
         why = "it saved no epoch" if not saved else "it was for another model, technique, options or data"
         notes.append(f"Replaced the unfinished {state.get('technique')} run in {root}, which {how}: {why}, "
                      "so there was nothing this run could resume.")
@@ -288,10 +287,10 @@ def _write_state(root: Path, state: Mapping[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------- convert, evaluate
-def _recipe(name: str, base: Recipe, step: Mapping[str, Any], tech: Technique) -> Recipe:
+def _recipe(name: str, base: Recipe, step: OptimizeStep, tech: Technique) -> Recipe:
     fields = {k: v for k, v in dataclasses.asdict(base).items() if k not in ("name", "optimize", "description")}
     fields["float_layers"], fields["float_ops"] = tuple(fields["float_layers"]), tuple(fields["float_ops"])
-    return Recipe(name=name, **fields, optimize=(OptimizeStep(**step),),
+    return Recipe(name=name, **fields, optimize=(step,),
                   description=f"{tech.description} (TF-MOT), then {base.name}")
 
 

@@ -30,57 +30,28 @@ rules, not only its per-layer registries:
   (``Multiply`` of a squeeze-excite block, ``Subtract``, ...) get the output-only config TF-MOT
   gives ``Add``: TFLite computes them in int8 with an output scale, as post-training int8 does.
 
-Everything here that needs TensorFlow imports it inside the function (through ``tf_loader``), so
-:func:`recipe_from_name` and :func:`parse_step` stay cheap for ``recipes.resolve``.
+The settings of a technique are one record, :class:`tflite_deploy.recipes.OptimizeStep` (a recipe's
+step and ``optimize()``'s argument alike); :data:`TECHNIQUES` holds the stages of every technique it
+names. Everything here that needs TensorFlow imports it inside the function (through ``tf_loader``),
+so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from tflite_deploy.errors import UserError
-from tflite_deploy.recipes import CENTROID_INITS as RECIPE_CENTROID_INITS
-from tflite_deploy.recipes import (DEFAULT_CLUSTERS, DEFAULT_EPOCHS, DEFAULT_SPARSITY, OPTIMIZE_TECHNIQUES,
-                                   OptimizeStep, knob_problem)
+from tflite_deploy.errors import OptimizeError
+from tflite_deploy.recipes import CENTROID_INITS, OPTIMIZE_TECHNIQUES, OptimizeStep
 
-
-class OptimizeError(UserError):
-    """A model or option that TF-MOT cannot work with; the message says what to change."""
-
-
-# ------------------------------------------------------------------------------------- options
-#: Centroid initialisations, by our name -> TF-MOT's CentroidInitialization member.
-CENTROID_INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR", "density": "DENSITY_BASED",
-                  "random": "RANDOM"}
-assert tuple(CENTROID_INITS) == RECIPE_CENTROID_INITS
-
-
-@dataclass(frozen=True)
-class Options:
-    """Every knob of a technique. Stages read the ones they need."""
-
-    sparsity: float = DEFAULT_SPARSITY          # prune: target fraction of zero weights
-    schedule: str = "polynomial"                # prune: polynomial (0 -> target) or constant
-    clusters: int = DEFAULT_CLUSTERS            # cluster: centroids per kernel
-    init: str = "kmeans++"                      # cluster: centroid initialisation
-    epochs: int = DEFAULT_EPOCHS                # per stage
-    batch_size: int = 32                        # per replica
-    learning_rate: float = 1e-3                 # Adam
-
-    def __post_init__(self) -> None:
-        problem = knob_problem(self.sparsity, self.schedule, self.clusters, self.init, self.epochs,
-                               self.batch_size, self.learning_rate)
-        if problem:
-            raise OptimizeError(problem)
+__all__ = ["OptimizeError"]  # re-exported: it is defined in errors.py, beside the step that raises it
 
 
 @dataclass
 class Context:
-    """What a stage's wrap needs besides the model: the options, layers to leave alone, the step count."""
+    """What a stage's wrap needs besides the model: the step's settings, layers to leave alone, the step count."""
 
-    options: Options
+    options: OptimizeStep
     skip: frozenset[str] = frozenset()
     steps_per_epoch: int = 1
     wrapped: list[str] = field(default_factory=list)  # filled by wrap: layers the stage really changes
@@ -154,7 +125,7 @@ def _prune_supports(layer: Any) -> Optional[str]:
     return "not in TF-MOT's pruning registry (make it a tfmot.sparsity.keras.PrunableLayer to prune it)"
 
 
-def _prune_schedule(opts: Options, steps_per_epoch: int) -> Any:
+def _prune_schedule(opts: OptimizeStep, steps_per_epoch: int) -> Any:
     """A schedule that reaches the target well before the end, on steps the wrapper really prunes at.
 
     TF-MOT updates masks only every ``frequency`` steps (100 by default), so a short fine-tune with
@@ -365,22 +336,31 @@ class Technique:
         return self.stages[-1].kind == "qat"
 
 
-#: The registry: technique name -> its stages.
-TECHNIQUES: dict[str, Technique] = {t.name: t for t in (
-    Technique("qat", (_qat("qat", "quantize_apply (8-bit), fine-tune"),),
-              "quantization-aware training from the float weights (also: fine-tune after PTQ)"),
-    Technique("prune", (PRUNE,), "magnitude pruning to a target sparsity", prunes=True),
-    Technique("cluster", (CLUSTER,), "weight clustering to N unique values per kernel", clusters=True),
-    Technique("pqat", (PRUNE, _qat("pqat", "QAT keeping the zeros (PrunePreserveQuantizeScheme)")),
-              "prune, then QAT that keeps the sparsity", prunes=True),
-    Technique("cqat", (CLUSTER, _qat("cqat", "QAT keeping the centroids (ClusterPreserveQuantizeScheme)")),
-              "cluster, then QAT that keeps the clusters", clusters=True),
-    Technique("pcqat", (PRUNE, CLUSTER_SPARSE,
-                        _qat("pcqat", "QAT keeping zeros and centroids (preserve_sparsity=True)")),
-              "prune, cluster keeping the zeros, then QAT keeping both", prunes=True, clusters=True),
-)}
-# the recipe vocabulary names the same techniques, and knows which of them end in QAT
-assert {n: t.quantizes for n, t in TECHNIQUES.items()} == OPTIMIZE_TECHNIQUES
+#: What each technique does before QAT, and the QAT it ends in; whether it ends in QAT at all is the
+#: recipe vocabulary's word (``recipes.OPTIMIZE_TECHNIQUES``), said once there.
+_BEFORE_QAT: dict[str, tuple[Stage, ...]] = {"qat": (), "prune": (PRUNE,), "cluster": (CLUSTER,),
+                                             "pqat": (PRUNE,), "cqat": (CLUSTER,), "pcqat": (PRUNE, CLUSTER_SPARSE)}
+_QAT_STAGES = {"qat": "quantize_apply (8-bit), fine-tune",
+               "pqat": "QAT keeping the zeros (PrunePreserveQuantizeScheme)",
+               "cqat": "QAT keeping the centroids (ClusterPreserveQuantizeScheme)",
+               "pcqat": "QAT keeping zeros and centroids (preserve_sparsity=True)"}
+_DESCRIPTIONS = {"qat": "quantization-aware training from the float weights (also: fine-tune after PTQ)",
+                 "prune": "magnitude pruning to a target sparsity",
+                 "cluster": "weight clustering to N unique values per kernel",
+                 "pqat": "prune, then QAT that keeps the sparsity",
+                 "cqat": "cluster, then QAT that keeps the clusters",
+                 "pcqat": "prune, cluster keeping the zeros, then QAT keeping both"}
+
+
+def _technique(name: str, quantizes: bool) -> Technique:
+    before = _BEFORE_QAT[name]
+    qat = (_qat(name, _QAT_STAGES[name]),) if quantizes else ()
+    return Technique(name, before + qat, _DESCRIPTIONS[name], prunes=PRUNE in before,
+                     clusters=any(s.kind == "cluster" for s in before))
+
+
+#: The registry: technique name -> its stages, for every technique the recipe vocabulary names.
+TECHNIQUES: dict[str, Technique] = {name: _technique(name, q) for name, q in OPTIMIZE_TECHNIQUES.items()}
 
 
 def technique(name: str) -> Technique:
@@ -389,12 +369,12 @@ def technique(name: str) -> Technique:
     return TECHNIQUES[name]
 
 
-def tag(tech: Technique, opts: Options) -> str:
+def tag(step: OptimizeStep) -> str:
     """The short name of a technique with its main parameter: prune75, cluster16, cqat16, pcqat50c16."""
-    pct = f"{opts.sparsity * 100:g}"
-    return {"qat": "qat", "prune": f"prune{pct}", "cluster": f"cluster{opts.clusters}",
-            "pqat": f"pqat{pct}", "cqat": f"cqat{opts.clusters}",
-            "pcqat": f"pcqat{pct}c{opts.clusters}"}[tech.name]
+    pct = f"{step.sparsity * 100:g}"
+    return {"qat": "qat", "prune": f"prune{pct}", "cluster": f"cluster{step.clusters}",
+            "pqat": f"pqat{pct}", "cqat": f"cqat{step.clusters}",
+            "pcqat": f"pcqat{pct}c{step.clusters}"}[step.technique]
 
 
 # ---------------------------------------------------------------------------- model compatibility
@@ -456,17 +436,10 @@ def unsupported_message(where: str, tech: Technique, layers: Sequence[Unsupporte
         shown = ", ".join(f"{t} ({_names(names)})" for t, names in types.items())
         groups.append(f"{shown}: {reason}")
     return (f"{where}: {len(layers)} layer(s) cannot be wrapped for {tech.name}. {'. '.join(groups)}. Pass "
-            "--skip-unsupported (skip_unsupported=True) to leave them as they are and optimize the other "
+            "skip_unsupported=True to leave them as they are and optimize the other "
             "layers, or replace them with supported layers.")
 
 
 def _names(names: Sequence[str], limit: int = 6) -> str:
     more = len(names) - limit
     return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
-
-
-# ------------------------------------------------------------------------------------- recipes
-def parse_step(step: OptimizeStep) -> tuple[Technique, Options]:
-    """A recipe's optimize step (parsed and checked in :mod:`tflite_deploy.recipes`) -> technique and options."""
-    knobs = {k: v for k, v in dataclasses.asdict(step).items() if k != "technique"}
-    return TECHNIQUES[step.technique], Options(**knobs)

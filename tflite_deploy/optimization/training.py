@@ -19,11 +19,11 @@ import numpy as np
 from tflite_deploy.datasets import ArrayDataset, Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, RecipeError
 from tflite_deploy.sources.keras import SourceModel, from_keras_model, load_model
-from tflite_deploy.optimization.techniques import (Context, OptimizeError, Options, Technique, check_keras_model,
-                                                   keras3_message, parse_step, unsupported_layers,
+from tflite_deploy.optimization.techniques import (Context, OptimizeError, Technique, check_keras_model,
+                                                   keras3_message, technique, unsupported_layers,
                                                    unsupported_message)
 from tflite_deploy.progress import ProgressCallback, ProgressEvent
-from tflite_deploy.recipes import Recipe
+from tflite_deploy.recipes import OptimizeStep, Recipe
 
 
 class TrainingInterrupted(OptimizeError):
@@ -84,26 +84,28 @@ def apply_steps(source: SourceModel, recipe: Recipe, dataset: str | Dataset | No
     if len(recipe.optimize) != 1:
         raise RecipeError(f"Recipe {recipe.name!r} has {len(recipe.optimize)} optimize steps; one is supported "
                           "(pcqat combines prune, cluster and QAT in one step).")
-    tech, opts = parse_step(recipe.optimize[0])
+    opts = recipe.optimize[0]
+    tech = technique(opts.technique)
     keras_model = keras_of(source)
     if dataset is None:
         raise DatasetError(f"Recipe {recipe.name!r} fine-tunes the model ({tech.name}) before converting: pass "
-                           "--data with a labelled training set (e.g. --data digits:train).")
+                           "data=digits:train or another labelled training set.", param="data")
     ds = _open(dataset, "training")
     _check_data(ds, source, "training")
     _check_layers(keras_model, tech, False, source.path)
     with tempfile.TemporaryDirectory(prefix="tflite-deploy-optimize-") as tmp:
-        result = train(keras_model, tech, opts, ds, Path(tmp), strategy=get_strategy(None))
+        result = train(keras_model, opts, ds, Path(tmp), strategy=get_strategy(None))
     return _wrap_source(result.model, source), {"optimization": _train_summary(result, ds.name)}
 
 
-def train(keras_model: Any, tech: Technique, opts: Options, ds: Dataset, ckpt_root: Path, *,
+def train(keras_model: Any, opts: OptimizeStep, ds: Dataset, ckpt_root: Path, *,
           resume: bool = False, strategy: Any = None, skip_unsupported: bool = False,
           callbacks: Sequence[Any] = (), on_event: Optional[EventSink] = None, seed: int = 0,
           verbose: int = 0) -> TrainResult:
-    """Run the technique's stages on ``keras_model`` (not modified); checkpoint each epoch."""
+    """Run the stages of the step's technique on ``keras_model`` (not modified); checkpoint each epoch."""
     from tflite_deploy.sources.tf_loader import tensorflow, tf_keras
 
+    tech = technique(opts.technique)
     tf, keras = tensorflow(), tf_keras()
     strat = strategy if strategy is not None else tf.distribute.get_strategy()
     keras.utils.set_random_seed(seed)
@@ -157,8 +159,8 @@ def train(keras_model: Any, tech: Technique, opts: Options, ds: Dataset, ckpt_ro
                 done = int(epoch_var.numpy())
                 raise TrainingInterrupted(
                     f"Training interrupted in stage {i + 1}/{len(tech.stages)} ({stage.kind}) after {done} of "
-                    f"{opts.epochs} epoch(s). The checkpoint is in {ckpt_dir}: run the same command with --resume "
-                    f"(resume=True) to continue from epoch {done + 1}.") from None
+                    f"{opts.epochs} epoch(s). The checkpoint is in {ckpt_dir}: run it again with resume=True "
+                    f"to continue from epoch {done + 1}.", param="resume") from None
             finally:
                 tf.get_logger().setLevel(level)
             trained_earlier_stage = True
@@ -203,7 +205,7 @@ def get_strategy(strategy: Any = None) -> Any:
         return tf.distribute.MultiWorkerMirroredStrategy()
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
-    raise OptimizeError(f"--strategy is default, mirrored or multiworker, not {strategy!r}")
+    raise OptimizeError(f"strategy is default, mirrored or multiworker, not {strategy!r}", param="strategy")
 
 
 def _strategy_name(strat: Any) -> str:
@@ -340,7 +342,7 @@ def keras_of(source: SourceModel) -> Any:
 def _check_layers(model: Any, tech: Technique, skip_unsupported: bool, path: Any) -> None:
     bad = unsupported_layers(model, tech)
     if bad and not skip_unsupported:
-        raise OptimizeError(unsupported_message(f"Model {path}", tech, bad))
+        raise OptimizeError(unsupported_message(f"Model {path}", tech, bad), param="skip_unsupported")
     if bad and len(bad) == len([layer for layer in model.layers if layer.weights]):
         names = ", ".join(u.name for u in bad)
         raise OptimizeError(f"Model {path}: no layer can be wrapped for {tech.name} ({names}).")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -189,6 +189,24 @@ def layer_report(name: str, layers: Sequence, console: Console, top: int = 15) -
                   "float_layers in a recipe (selective quantization).[/]")
 
 
+def demo_story(demo: Any, console: Console) -> None:
+    """``demo``: the model trained, every variant measured side by side, and what to try next."""
+    console.print(f"Trained [bold]{demo.model}[/]: float test accuracy {demo.float_accuracy:.1%} on digits:test")
+    demo_report(demo.artifacts, demo.evals[1:], demo.benches, console)
+    console.print(f"Next: [bold]tflite-deploy inspect {demo.artifacts[2].path}[/], "
+                  f"[bold]tflite-deploy eval {demo.model} {demo.artifacts[2].path} -d digits:test --per-layer[/]")
+
+
+def eval_with_layers(results: Sequence[Result], layers: Mapping[str, Sequence], per_layer: bool,
+                     console: Console) -> None:
+    """``eval``: the accuracy table, then per variant its per-layer errors when they were asked for."""
+    eval_report(results, console)
+    for path, rows in layers.items():
+        layer_report(Path(path).name, rows, console)
+    if per_layer and not layers:
+        console.print("[dim]--per-layer: no full-integer variant with a sidecar among the models given.[/]")
+
+
 def demo_report(artifacts: Sequence, evals: Sequence[Result], benches: Sequence[Result], console: Console) -> None:
     """One table: each variant's size, accuracy cost and latency, all measured in this run."""
     from rich import box
@@ -237,7 +255,7 @@ def recipes_table(recipes: Sequence[Any], patterns: Sequence[tuple[str, str]], c
 
 
 def conversion_table(rows: Sequence[dict], console: Console) -> None:
-    """Sizes of a convert run (rows from ``conversion.conversion_table_rows``); failed recipes are
+    """Sizes of a convert run (rows from ``render.items.convert_items``); failed recipes are
     rows marked FAILED, their reasons printed below the table."""
     made = [r for r in rows if not r.get("failed")]
     where = f" in {Path(made[0]['path']).parent}" if made else ""

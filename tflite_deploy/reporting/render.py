@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from tflite_deploy.artifact import write_atomic
 from tflite_deploy.errors import UserError
@@ -59,7 +60,7 @@ def _context(rep: Any) -> dict:
 def write_html(rep: Any, out: Path) -> Path:
     out = Path(out)
     if out.parent and not out.parent.is_dir():
-        raise UserError(f"--out {out}: the folder {out.parent} does not exist.")
+        raise UserError(f"out={out}: the folder {out.parent} does not exist.", param="out")
     svgs = [{"plot": p, "svg": svg_of(p.figure, p.name)} for p in rep.plots]
     html = _env(autoescape=True).get_template("report.html.j2").render(**_context(rep), svgs=svgs)
     if re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html):
@@ -81,3 +82,31 @@ def write_markdown(rep: Any, folder: Path) -> Path:
     path = folder / "report.md"
     write_atomic(path, md.encode())
     return path
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What ``report`` wrote: the HTML file, the Markdown file (with PNGs beside it) if asked for,
+    and how many plots and table rows the report has."""
+
+    html: Path
+    markdown: Optional[Path]
+    plots: int
+    rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"html": str(self.html), "markdown": str(self.markdown) if self.markdown else None,
+                "plots": self.plots, "rows": self.rows}
+
+
+def check_html_name(out: Path) -> None:
+    """Refuse a report file name that is not .html before anything is read or written."""
+    if Path(out).suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"out={out}: the report is HTML; give a file name ending in .html.", param="out")
+
+
+def write_report(rep: Any, out: Path, markdown: Optional[Path] = None) -> ReportFiles:
+    """The HTML report, and Markdown with PNG plots in the folder ``markdown`` when given."""
+    html = write_html(rep, Path(out))
+    md = write_markdown(rep, Path(markdown)) if markdown is not None else None
+    return ReportFiles(html, md, len(rep.plots), len(rep.rows))

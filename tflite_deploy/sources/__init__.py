@@ -37,7 +37,8 @@ def open_source(model: Any, input_shape: str | Sequence[int] | None = None, data
     if input_shape is not None and kind != "onnx":
         from tflite_deploy.errors import UserError
 
-        raise UserError(f"--input-shape applies to ONNX models; {model} has its input shape built in.")
+        raise UserError(f"input_shape applies to ONNX models; {model} has its input shape built in.",
+                        param="input_shape")
     if kind == "tflite":
         from tflite_deploy.sources.tflite import load_tflite_source
 
@@ -58,8 +59,8 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         from tflite_deploy.errors import UserError
 
-        raise UserError(f"--input-shape takes whole numbers separated by commas, e.g. 1,3,224,224, not {text!r}."
-                        ) from None
+        raise UserError(f"input_shape takes whole numbers separated by commas, e.g. 1,3,224,224, not {text!r}.",
+                        param="input_shape") from None
 
 
 def _samples(dataset: Any, n: int = 20) -> Optional[np.ndarray]:

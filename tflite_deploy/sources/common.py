@@ -41,7 +41,7 @@ def calibration_samples(source: Any, recipes: Sequence[Recipe], dataset: str | D
         if needed:
             names = ", ".join(r.name for r in recipes if r.needs_calibration)
             raise DatasetError(f"Recipe(s) {names} calibrate activation ranges and need a representative "
-                               "dataset: pass --data (e.g. --data digits:train or an image folder).")
+                               "dataset: pass data=digits:train (or an image folder, a .npz/.npy file).", param="data")
         return None
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
     inputs = getattr(source, "inputs", ())

@@ -120,8 +120,7 @@ def _is_lambda_refusal(e: Exception) -> bool:
 
 def _lambda_message(p: Path) -> str:
     return (f"Model {p} contains a Lambda layer, which is not loaded by default. {UNSAFE_WHY} If you trust "
-            "where the file comes from, pass --unsafe-deserialization (load_model(..., "
-            "unsafe_deserialization=True)); better, replace the Lambda with a registered custom layer.")
+            "where the file comes from, pass unsafe_deserialization=True; better, replace the Lambda with a registered custom layer.")
 
 
 def from_keras_model(model: Any, name: str = "model") -> SourceModel:

@@ -100,17 +100,20 @@ def resolve_shape(info: OnnxInfo, path: Path, input_shape: Optional[Sequence[int
         dynamic = [i for i, d in enumerate(info.input_shape) if not isinstance(d, int) or d <= 0]
         if any(i != 0 for i in dynamic) or not info.input_shape:
             raise ModelError(f"Model {path} has dynamic input dimensions: input {info.input_name!r} is {shown}. "
-                             "Give the shape to convert with, in the ONNX layout, e.g. --input-shape "
-                             f"{','.join(str(d) if isinstance(d, int) and d > 0 else '1' for d in info.input_shape)}.")
+                             "Give the shape to convert with, in the ONNX layout, e.g. input_shape="
+                             f"{','.join(str(d) if isinstance(d, int) and d > 0 else '1' for d in info.input_shape)}.",
+                             param="input_shape")
         return None
     shape = [int(d) for d in input_shape]
     if len(shape) != len(info.input_shape) or any(d < 1 for d in shape):
-        raise ModelError(f"--input-shape {','.join(map(str, shape))} does not fit model {path}: input "
-                         f"{info.input_name!r} is {shown} ({len(info.input_shape)} dimensions, each at least 1).")
+        raise ModelError(f"input_shape={','.join(map(str, shape))} does not fit model {path}: input "
+                         f"{info.input_name!r} is {shown} ({len(info.input_shape)} dimensions, each at least 1).",
+                         param="input_shape")
     fixed = [(i, d) for i, d in enumerate(info.input_shape) if isinstance(d, int) and d > 0 and d != shape[i]]
     if fixed:
-        raise ModelError(f"--input-shape {','.join(map(str, shape))} contradicts model {path}: input "
-                         f"{info.input_name!r} is {shown}; only its dynamic dimensions can be set.")
+        raise ModelError(f"input_shape={','.join(map(str, shape))} contradicts model {path}: input "
+                         f"{info.input_name!r} is {shown}; only its dynamic dimensions can be set.",
+                         param="input_shape")
     return shape
 
 

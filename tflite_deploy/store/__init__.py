@@ -42,16 +42,16 @@ def open_store(url_or_path: Optional[str | Path] = None, *, create: bool = True,
     try:
         u = sa.make_url(url)
     except sa.exc.ArgumentError as e:
-        raise StoreError(f"--store {url_or_path or url!r} is neither a file path nor a database URL "
-                         f"SQLAlchemy understands ({e}).") from None
+        raise StoreError(f"store={url_or_path or url!r} is neither a file path nor a database URL "
+                         f"SQLAlchemy understands ({e}).", param="store") from None
     if not create and u.get_backend_name() == "sqlite" and u.database and not Path(u.database).exists():
-        raise StoreError(f"There is no results store at {u.database}: measure with --store {u.database} "
-                         f"first, or name another store with --store or ${STORE_ENV}.")
+        raise StoreError(f"There is no results store at {u.database}: measure with store={u.database} "
+                         f"first, or name another store (or set ${STORE_ENV}).", param="store")
     try:
         eng = _engine.create_engine(url)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
-        raise StoreError(f"--store {url_or_path or url!r} is neither a file path nor a database URL "
-                         f"SQLAlchemy understands ({e}).") from None
+        raise StoreError(f"store={url_or_path or url!r} is neither a file path nor a database URL "
+                         f"SQLAlchemy understands ({e}).", param="store") from None
     try:
         revision = _engine.check_and_migrate(eng, url, upgrade_to)
         _engine.set_wal(eng)

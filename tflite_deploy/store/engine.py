@@ -129,7 +129,7 @@ def check_and_migrate(engine: Engine, url: str, upgrade_to: str = "head") -> str
                 raise
             raise StoreError(f"{name} is not a tflite-deploy results store (the database cannot be "
                              f"read: {getattr(e, 'orig', e)}). Nothing in it was changed; give "
-                             "--store another file or URL.") from None
+                             "another file or URL as store=URL_OR_PATH.", param="store") from None
 
     def inspect_and_upgrade() -> str:
         with writer(engine).begin() as conn:
@@ -138,7 +138,7 @@ def check_and_migrate(engine: Engine, url: str, upgrade_to: str = "head") -> str
             if current is None and tables:
                 raise StoreError(f"{name} is a database but not a tflite-deploy results store (it holds "
                                  f"tables {', '.join(sorted(tables)[:6])} and no schema version). Nothing in "
-                                 "it was changed; give --store another file or URL.")
+                                 "it was changed; give another file or URL as store=URL_OR_PATH.", param="store")
             if current is not None and current not in known:
                 raise StoreError(f"Results store {name} has schema version {current!r}, newer than this "
                                  f"tflite-deploy understands (newest known: {script.get_current_head()!r}). "

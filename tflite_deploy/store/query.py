@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import sqlalchemy as sa
 
+from tflite_deploy.result import Result
 from tflite_deploy.store.engine import StoreError
 from tflite_deploy.store.schema import artifacts, results, runs
 
+RUN_COLUMNS = ("id", "started_at", "tag", "git_commit", "argv", "cwd")
 HISTORY_COLUMNS = ("result_id", "run_id", "started_at", "tag", "kind", "model", "recipe", "target",
                    "delegate", "status", "p50_ms", "mean_ms", "init_ms", "peak_memory_mb",
                    "accuracy_top1", "accuracy_drop", "size_bytes", "gzip_bytes", "artifact")
@@ -51,7 +54,9 @@ def parse_time(text: Optional[str], option: str) -> Optional[dt.datetime]:
     try:
         t = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise StoreError(f"{option} {text!r} is not a date: give YYYY-MM-DD, an ISO time, or 7d / 12h.") from None
+        shown = f"{option} {text!r}" if option.startswith("-") else f"{option}={text!r}"  # a flag or a parameter
+        raise StoreError(f"{shown} is not a date: give YYYY-MM-DD, an ISO time, or 7d / 12h.",
+                         param=option.lstrip("-").replace("-", "_")) from None
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
@@ -94,3 +99,37 @@ def history(store: Any, *, run_id: Optional[int] = None, model: Optional[str] = 
     for r in rows:
         r["started_at"] = as_utc(r["started_at"])
     return rows
+
+
+@dataclass(frozen=True)
+class History:
+    """What ``history`` read: result rows (or, with ``runs_only``, run rows) oldest first, each with
+    ``columns`` (more keys may be present), from the store named ``store``; ``results``: the rows'
+    Result records when asked for (``with_results``), else empty."""
+
+    store: str
+    columns: tuple[str, ...]
+    rows: list[dict]
+    runs_only: bool = False
+    results: tuple[Result, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The ``--json`` envelope's kind: ``runs`` or ``history``."""
+        return "runs" if self.runs_only else "history"
+
+
+def read_history(store: Any, *, run: Optional[str] = None, since: Optional[str] = None,
+                 until: Optional[str] = None, runs_only: bool = False, tag: Optional[str] = None,
+                 limit: Optional[int] = None, with_results: bool = False, **filters: Optional[str]) -> History:
+    """:func:`history` with the references as a user writes them: ``run`` (an id, a tag or latest),
+    ``since``/``until`` (a date, an ISO time, or ``7d`` / ``12h`` ago); ``runs_only`` lists runs
+    (by ``tag``, at most ``limit``) instead. ``filters``: model, recipe, target, delegate, kind.
+    ``with_results`` also reads each row's stored Result (its whole document)."""
+    if runs_only:
+        return History(store.name, RUN_COLUMNS, store.runs(tag=tag, limit=limit), runs_only=True)
+    rows = history(store, run_id=resolve_run(store, run) if run else None, tag=tag, limit=limit,
+                   since=parse_time(since, "since"), until=parse_time(until, "until"), with_document=with_results,
+                   **filters)
+    results = tuple(Result.from_dict(r.pop("document")) for r in rows) if with_results else ()
+    return History(store.name, HISTORY_COLUMNS, rows, results=results)

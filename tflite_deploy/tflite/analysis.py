@@ -92,62 +92,143 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def analyse(path: Path, size: int, version: int, description: str,
-             tensors: list[list[TensorInfo]], ops: list[Op],
-             io: tuple[tuple[int, ...], tuple[int, ...]], sig_keys: list[str],
-             sig_names: dict[int, str], metadata: list[str], notes: list[str]) -> ModelReport:
-    """The report of one model from its parsed tables (``tensors[subgraph][index]``, ``ops``)."""
-    def T(gi: int, idx: int) -> TensorInfo:
-        return tensors[gi][idx]
+@dataclass(frozen=True)
+class ParsedModel:
+    """What the reader found in a file (``tensors[subgraph][index]``, ``ops``), before any meaning."""
 
-    for op in ops:
-        outs = [i for i in op.outputs if i >= 0]
-        op.label = T(op.subgraph, outs[0]).name if outs else f"{op.name} #{op.index}"
+    path: Path
+    size: int
+    version: int
+    description: str
+    tensors: list[list[TensorInfo]]
+    ops: list[Op]
+    io: tuple[tuple[int, ...], tuple[int, ...]]  # subgraph 0's input and output tensor indices
+    signature_keys: list[str]
+    signature_names: dict[int, str]  # tensor index -> its name in the signature
+    metadata: list[str]
+    notes: list[str]
 
-    consumers: dict[tuple[int, int], list[Op]] = defaultdict(list)
-    for op in ops:
-        for i in op.inputs:
-            if i >= 0:
-                consumers[(op.subgraph, i)].append(op)
 
-    # Weight-unpack ops: DEQUANTIZE/DENSIFY of constants (float16 or int8 weights, sparse weights).
-    unpack_ops: set[int] = set()
-    derived: dict[tuple[int, int], tuple[TensorInfo, str]] = {}
-    for k, op in enumerate(ops):
-        ins = [i for i in op.inputs if i >= 0]
-        if (op.name in _WEIGHT_UNPACK_OPS and not op.custom and ins
-                and all(T(op.subgraph, i).is_constant for i in ins)):
+#: A tensor's key across subgraphs: (subgraph, index).
+Key = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class GraphIndex:
+    """The model's graph and what every check asks of it, computed once.
+
+    - ``consumers``: tensor -> the ops that read it;
+    - ``unpack_ops``: positions (in ``ops``) of DEQUANTIZE/DENSIFY ops that only unpack constant
+      weights (float16 or int8 weights, sparse weights);
+    - ``derived``: a tensor such an op writes -> (the constant it came from, the op's name);
+    - ``runtime``: per op, its non-constant inputs (unpacked weights left out) and outputs;
+    - ``tensors_in_out``: per op, the same with unpacked weights counted as inputs;
+    - ``quantized_weights``: per op, whether it reads quantized constant weights (int8/uint8/int4).
+    """
+
+    tensors: list[list[TensorInfo]]
+    ops: list[Op]
+    consumers: dict[Key, list[Op]]
+    unpack_ops: frozenset[int]
+    derived: dict[Key, tuple[TensorInfo, str]]
+    runtime: tuple[tuple[list[TensorInfo], list[TensorInfo]], ...]
+    tensors_in_out: tuple[tuple[list[TensorInfo], list[TensorInfo]], ...]
+    quantized_weights: tuple[bool, ...]
+
+    @classmethod
+    def build(cls, tensors: list[list[TensorInfo]], ops: list[Op]) -> "GraphIndex":
+        """Index the graph; also names every op by its first output tensor (``op.label``)."""
+        for op in ops:
             outs = [i for i in op.outputs if i >= 0]
-            if outs and all(consumers.get((op.subgraph, o)) for o in outs):
-                unpack_ops.add(k)
-                src = T(op.subgraph, ins[0])
-                for o in outs:
-                    derived[(op.subgraph, o)] = (src, op.name)
+            op.label = tensors[op.subgraph][outs[0]].name if outs else f"{op.name} #{op.index}"
+        consumers: dict[Key, list[Op]] = defaultdict(list)
+        for op in ops:
+            for i in op.inputs:
+                if i >= 0:
+                    consumers[(op.subgraph, i)].append(op)
+        unpack_ops: set[int] = set()
+        derived: dict[Key, tuple[TensorInfo, str]] = {}
+        for k, op in enumerate(ops):
+            ts = tensors[op.subgraph]
+            ins = [i for i in op.inputs if i >= 0]
+            if op.name in _WEIGHT_UNPACK_OPS and not op.custom and ins and all(ts[i].is_constant for i in ins):
+                outs = [i for i in op.outputs if i >= 0]
+                if outs and all(consumers.get((op.subgraph, o)) for o in outs):
+                    unpack_ops.add(k)
+                    for o in outs:
+                        derived[(op.subgraph, o)] = (ts[ins[0]], op.name)
+        return cls(tensors, ops, consumers, frozenset(unpack_ops), derived,
+                   tuple(_runtime(tensors, op, derived) for op in ops),
+                   tuple(_runtime(tensors, op, {}) for op in ops),
+                   tuple(bool(_quant_weight_inputs(tensors, op)) for op in ops))
 
-    def role(t: TensorInfo, op: Op, slot: int) -> str:
-        if not _is_real(t):
-            return "constant"
-        if _BIAS_INPUT.get(op.name) == slot and len(t.shape) <= 1:
-            return "bias"
-        return "weight"
+    def tensor(self, key: Key) -> TensorInfo:
+        return self.tensors[key[0]][key[1]]
 
-    # Per-layer constants.
+    def compute_ops(self) -> list[tuple[int, Op]]:
+        """The ops that compute (weight-unpack ops left out), with their positions."""
+        return [(k, op) for k, op in enumerate(self.ops) if k not in self.unpack_ops]
+
+    def all_tensors(self) -> list[TensorInfo]:
+        return [t for ts in self.tensors for t in ts]
+
+
+def analyse(model: ParsedModel) -> ModelReport:
+    """The report of one model from its parsed tables."""
+    g = GraphIndex.build(model.tensors, model.ops)
+    layers, const_roles = _layer_weights(g)
+    constant_bytes, weight_bytes, block_scale_bytes, weight_dtypes = _constant_totals(g, const_roles)
+    per_channel = _per_channel_tensors(g, const_roles)
+    qparam_bytes = block_scale_bytes + sum(4 * len(t.quantization.scales) + 8 * len(t.quantization.zero_points)
+                                           for t in g.all_tensors() if t.quantization is not None)
+
+    def io_tensor(i: int) -> TensorInfo:  # inputs and outputs are subgraph 0's, with their signature names
+        return dataclasses.replace(g.tensor((0, i)), signature_name=model.signature_names.get(i))
+
+    inputs, outputs = tuple(map(io_tensor, model.io[0])), tuple(map(io_tensor, model.io[1]))
+    all_tensors = g.all_tensors()
+    return ModelReport(
+        path=str(model.path), file_size=model.size, schema_version=model.version,
+        description=model.description, subgraphs=len(g.tensors), inputs=inputs, outputs=outputs,
+        op_count=len(g.ops), op_histogram=_by_count(op.name for op in g.ops),
+        custom_ops=tuple(sorted({op.name for op in g.ops if op.custom})), tensor_count=len(all_tensors),
+        tensor_dtypes=_by_count(t.dtype for t in all_tensors), layers=tuple(layers),
+        constant_bytes=constant_bytes, weight_bytes=weight_bytes, quantization_param_bytes=qparam_bytes,
+        per_channel_tensors=tuple(per_channel),
+        quantization=_quant_summary(g, inputs, outputs, weight_dtypes, per_channel),
+        delegates=_delegate_checks(g), signatures=tuple(model.signature_keys), metadata=tuple(model.metadata),
+        notes=tuple(model.notes + _graph_notes(g)), tensors=tuple(all_tensors))
+
+
+def _by_count(names: Any) -> dict[str, int]:
+    """A histogram, most frequent first (ties by name)."""
+    return dict(sorted(Counter(names).items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _role(t: TensorInfo, op: Op, slot: int) -> str:
+    """What a constant input is to its op: its weight, its bias, or a plain constant (a shape...)."""
+    if not _is_real(t):
+        return "constant"
+    if _BIAS_INPUT.get(op.name) == slot and len(t.shape) <= 1:
+        return "bias"
+    return "weight"
+
+
+def _layer_weights(g: GraphIndex) -> tuple[list[LayerWeights], dict[Key, str]]:
+    """The constants each computing op reads (unpacked weights by their source), and each constant's role."""
     layers: list[LayerWeights] = []
-    const_roles: dict[tuple[int, int], str] = {}
-    for k, op in enumerate(ops):
-        if k in unpack_ops:
-            continue
+    const_roles: dict[Key, str] = {}
+    for _, op in g.compute_ops():
         entries: list[WeightTensor] = []
         for slot, i in enumerate(op.inputs):
             if i < 0:
                 continue
-            t = T(op.subgraph, i)
-            via = None
-            if (op.subgraph, i) in derived:
-                t, via = derived[(op.subgraph, i)]
+            t, via = g.tensor((op.subgraph, i)), None
+            if (op.subgraph, i) in g.derived:
+                t, via = g.derived[(op.subgraph, i)]
             elif not t.is_constant:
                 continue
-            r = role(t, op, slot)
+            r = _role(t, op, slot)
             const_roles.setdefault((op.subgraph, t.index), r)
             q = t.quantization
             entries.append(WeightTensor(
@@ -158,24 +239,29 @@ def analyse(path: Path, size: int, version: int, description: str,
         layers.append(LayerWeights(index=op.index, subgraph=op.subgraph, op=op.name,
                                    name=op.label, weight_bytes=sum(e.nbytes for e in entries),
                                    weights=tuple(entries)))
+    return layers, const_roles
 
-    # The float16 per-block scales of blockwise-quantized weights are quantization parameters,
-    # not float16 weights (counting them as weights made int4 models look "float16").
-    block_scales = {(gi, t.block_scales) for gi, ts in enumerate(tensors) for t in ts if t.block_size}
-    block_scale_bytes = 0
-    # Totals: every constant tensor, every buffer once (tensors may share a buffer).
+
+def _constant_totals(g: GraphIndex, const_roles: dict[Key, str]
+                     ) -> tuple[int, int, int, tuple[WeightDtype, ...]]:
+    """Bytes of every constant, of the weights, of blockwise scales, and the weights by dtype and role.
+
+    Every buffer counts once (tensors may share one). The float16 per-block scales of blockwise-
+    quantized weights are quantization parameters, not float16 weights (counting them as weights
+    made int4 models look "float16").
+    """
+    block_scales = {(gi, t.block_scales) for gi, ts in enumerate(g.tensors) for t in ts if t.block_size}
     seen_buffers: set[tuple[str, int]] = set()
-    constant_bytes = weight_bytes = 0
+    constant_bytes = weight_bytes = block_scale_bytes = 0
     dtype_stats: dict[tuple[str, str], list[int]] = {}
-    for gi, ts in enumerate(tensors):
+    for gi, ts in enumerate(g.tensors):
         for t in ts:
             if not t.is_constant:
                 continue
             r = const_roles.get((gi, t.index)) or ("weight" if _is_real(t) else "constant")
             bkey = ("ext", t.external_buffer) if t.external_buffer else ("buf", t.buffer)
-            first = bkey not in seen_buffers
+            nbytes = 0 if bkey in seen_buffers else t.nbytes
             seen_buffers.add(bkey)
-            nbytes = t.nbytes if first else 0
             constant_bytes += nbytes
             if (gi, t.index) in block_scales:
                 block_scale_bytes += nbytes
@@ -188,78 +274,52 @@ def analyse(path: Path, size: int, version: int, description: str,
     weight_dtypes = tuple(
         WeightDtype(dtype=d, role=r, tensors=v[0], bytes=v[1], per_channel_tensors=v[2])
         for (d, r), v in sorted(dtype_stats.items(), key=lambda kv: (-kv[1][1], kv[0])))
+    return constant_bytes, weight_bytes, block_scale_bytes, weight_dtypes
 
-    # Per-channel tensors.
-    unpack_ids = {id(ops[k]) for k in unpack_ops}
-    per_channel: list[PerChannelTensor] = []
-    for gi, ts in enumerate(tensors):
+
+def _per_channel_tensors(g: GraphIndex, const_roles: dict[Key, str]) -> list[PerChannelTensor]:
+    """Tensors with one scale per channel, and the layers that use them (through an unpack op too)."""
+    unpack_ids = {id(g.ops[k]) for k in g.unpack_ops}
+    out: list[PerChannelTensor] = []
+    for gi, ts in enumerate(g.tensors):
         for t in ts:
             q = t.quantization
             if q is None or not q.per_channel:
                 continue
             axis = q.quantized_dimension
-            channels = t.shape[axis] if 0 <= axis < len(t.shape) else None
-            used_by = tuple(op.label for op in consumers.get((gi, t.index), ()))
+            users = g.consumers.get((gi, t.index), ())
             used_by_layers = []
-            for u in consumers.get((gi, t.index), ()):
+            for u in users:
                 if id(u) in unpack_ids:
                     for o in u.outputs:
-                        used_by_layers.extend(c.label for c in consumers.get((gi, o), ()))
+                        used_by_layers.extend(c.label for c in g.consumers.get((gi, o), ()))
                 else:
                     used_by_layers.append(u.label)
-            r = const_roles.get((gi, t.index)) or ("weight" if t.is_constant else "activation")
-            per_channel.append(PerChannelTensor(
-                name=t.name, dtype=t.dtype, shape=t.shape, num_scales=q.num_scales,
-                quantized_dimension=axis, channels=channels, role=r,
-                used_by=tuple(used_by_layers) or used_by))
+            out.append(PerChannelTensor(
+                name=t.name, dtype=t.dtype, shape=t.shape, num_scales=q.num_scales, quantized_dimension=axis,
+                channels=t.shape[axis] if 0 <= axis < len(t.shape) else None,
+                role=const_roles.get((gi, t.index)) or ("weight" if t.is_constant else "activation"),
+                used_by=tuple(used_by_layers) or tuple(op.label for op in users)))
+    return out
 
-    qparam_bytes = block_scale_bytes + sum(4 * len(t.quantization.scales) + 8 * len(t.quantization.zero_points)
-                                           for ts in tensors for t in ts if t.quantization is not None)
 
-    # Histograms.
-    op_hist = Counter(op.name for op in ops)
-    op_histogram = dict(sorted(op_hist.items(), key=lambda kv: (-kv[1], kv[0])))
-    custom_ops = tuple(sorted({op.name for op in ops if op.custom}))
-    all_tensors = [t for ts in tensors for t in ts]
-    dt_hist = Counter(t.dtype for t in all_tensors)
-    tensor_dtypes = dict(sorted(dt_hist.items(), key=lambda kv: (-kv[1], kv[0])))
-
-    # I/O.
-    def io_info(idx: int) -> TensorInfo:
-        t = T(0, idx)
-        return dataclasses.replace(t, signature_name=sig_names.get(idx))
-
-    inputs = tuple(io_info(i) for i in io[0])
-    outputs = tuple(io_info(i) for i in io[1])
-
-    quant = _quant_summary(tensors, ops, unpack_ops, derived, inputs, outputs, weight_dtypes,
-                           per_channel)
-    delegates = _delegate_checks(tensors, ops, unpack_ops, derived)
-
-    flex = sorted({op.name for op in ops if op.custom and op.name.startswith("Flex")})
+def _graph_notes(g: GraphIndex) -> list[str]:
+    notes = []
+    flex = sorted({op.name for op in g.ops if op.custom and op.name.startswith("Flex")})
     if flex:
         notes.append(f"Select TensorFlow ops ({', '.join(flex)}) need the Flex delegate "
                      "(tensorflow-lite-select-tf-ops); no GPU or XNNPACK support.")
-    if len(tensors) > 1:
-        notes.append(f"{len(tensors)} subgraphs: inputs and outputs are those of subgraph 0; ops "
+    if len(g.tensors) > 1:
+        notes.append(f"{len(g.tensors)} subgraphs: inputs and outputs are those of subgraph 0; ops "
                      "and weights cover all of them.")
-    if any(t.sparse for t in all_tensors):
+    if any(t.sparse for t in g.all_tensors()):
         notes.append("Some constants are stored sparse (DENSIFY at load).")
-
-    return ModelReport(
-        path=str(path), file_size=size, schema_version=version, description=description,
-        subgraphs=len(tensors), inputs=inputs, outputs=outputs, op_count=len(ops),
-        op_histogram=op_histogram, custom_ops=custom_ops, tensor_count=len(all_tensors),
-        tensor_dtypes=tensor_dtypes, layers=tuple(layers), constant_bytes=constant_bytes,
-        weight_bytes=weight_bytes, quantization_param_bytes=qparam_bytes,
-        per_channel_tensors=tuple(per_channel), quantization=quant,
-        delegates=delegates, signatures=tuple(sig_keys), metadata=tuple(metadata),
-        notes=tuple(notes), tensors=tuple(all_tensors))
+    return notes
 
 
-def _runtime(tensors: list[list[TensorInfo]], op: Op, derived: dict[tuple[int, int], Any]
+def _runtime(tensors: list[list[TensorInfo]], op: Op, derived: dict[Key, Any]
              ) -> tuple[list[TensorInfo], list[TensorInfo]]:
-    """Non-constant input and output tensors of ``op`` (dequantized weights excluded)."""
+    """Non-constant input and output tensors of ``op`` (``derived`` tensors, unpacked weights, excluded)."""
     ts = tensors[op.subgraph]
     ins = [ts[i] for i in op.inputs
            if i >= 0 and not ts[i].is_constant and (op.subgraph, i) not in derived]
@@ -274,18 +334,18 @@ def _quant_weight_inputs(tensors: list[list[TensorInfo]], op: Op) -> list[Tensor
             and ts[i].dtype in ("int8", "uint8", "int4")]
 
 
-def _quant_summary(tensors, ops, unpack_ops, derived, inputs, outputs, weight_dtypes,
-                   per_channel) -> QuantizationSummary:
+def _quant_summary(g: GraphIndex, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo],
+                   weight_dtypes: Sequence[WeightDtype], per_channel: Sequence[PerChannelTensor]
+                   ) -> QuantizationSummary:
+    """The quantization kind, named from the tensors the computing ops read and write."""
     act_hist: Counter = Counter()
-    seen: set[tuple[int, int]] = set()
+    seen: set[Key] = set()
     float_ops: list[str] = []
     hybrid_ops: list[str] = []
     classes: set[str] = set()
     uint8_act = int8_act = False
-    for k, op in enumerate(ops):
-        if k in unpack_ops:
-            continue
-        ins, outs = _runtime(tensors, op, derived)
+    for k, op in g.compute_ops():
+        ins, outs = g.runtime[k]
         for t in ins + outs:
             if (op.subgraph, t.index) not in seen and _is_real(t):
                 seen.add((op.subgraph, t.index))
@@ -300,9 +360,10 @@ def _quant_summary(tensors, ops, unpack_ops, derived, inputs, outputs, weight_dt
         int8_act |= any(t.dtype == "int8" and t.quantization for t in ins + outs)
         if "float" in cls:
             float_ops.append(op.name)
-            if _quant_weight_inputs(tensors, op):
+            if g.quantized_weights[k]:
                 hybrid_ops.append(op.name)
 
+    tensors, derived = g.tensors, g.derived
     w_dtypes = {w.dtype for w in weight_dtypes if w.role == "weight"}
     via_dequant_int = any(src.dtype in ("int8", "uint8", "int4") for src, _ in derived.values())
     in_d = tuple(t.dtype for t in inputs)
@@ -390,7 +451,9 @@ def _io_text(in_d: Sequence[str], out_d: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _delegate_checks(tensors, ops, unpack_ops, derived) -> tuple[DelegateSupport, ...]:
+def _delegate_checks(g: GraphIndex) -> tuple[DelegateSupport, ...]:
+    """Every op against the published int8 and int16x8 kernel lists and the GPU and XNNPACK delegates."""
+    tensors, ops, unpack_ops = g.tensors, g.ops, g.unpack_ops
     data = load_op_support()
     int8 = data["int8"]
     int8_ops = set(int8["ops"]) | set(int8.get("boundary_ops", ()))
@@ -431,7 +494,7 @@ def _delegate_checks(tensors, ops, unpack_ops, derived) -> tuple[DelegateSupport
             if i >= 0 and len(ts[i].static_shape) > gpu_rank:
                 return (f"{len(ts[i].static_shape)}-D tensor (the GPU delegate takes up to "
                         f"{gpu_rank}-D)")
-        ins, outs = _runtime(tensors, op, {})
+        ins, outs = g.tensors_in_out[k]
         allowed_in = gpu_types | set(gpu["extra_input_types"].get(op.name, ()))
         allowed_out = gpu_types | set(gpu["extra_output_types"].get(op.name, ()))
         if op.name in gpu_logical:
@@ -453,7 +516,7 @@ def _delegate_checks(tensors, ops, unpack_ops, derived) -> tuple[DelegateSupport
             if src.dtype == "float16":
                 return None  # float16 weights are unpacked at load
             return f"DEQUANTIZE of constant {src.dtype} weights is not in the published list"
-        ins, outs = _runtime(tensors, op, {})
+        ins, outs = g.tensors_in_out[k]
         cls = {_act_class(t) for t in ins + outs}
         if "q16" in cls:
             return "int16 tensors: XNNPACK has no int16 kernels"
@@ -463,7 +526,7 @@ def _delegate_checks(tensors, ops, unpack_ops, derived) -> tuple[DelegateSupport
         if any(t.dtype != "float32" for t in ins + outs if t.dtype in FLOAT_DTYPES):
             return "non-float32 float tensors"
         if cls == {"float"}:
-            if _quant_weight_inputs(tensors, op):
+            if g.quantized_weights[k]:
                 return (None if op.name in xnn_dynamic
                         else "dynamic-range (hybrid) op that XNNPACK does not take")
             return None if op.name in xnn_float else "not in XNNPACK's float32 list"

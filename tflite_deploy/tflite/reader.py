@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from tflite_deploy.errors import ModelError
-from tflite_deploy.tflite.analysis import Op, analyse
+from tflite_deploy.tflite.analysis import Op, ParsedModel, analyse
 from tflite_deploy.tflite.quant import NUMPY_DTYPES
 from tflite_deploy.tflite.records import ModelReport, Quantization, TensorInfo
 from tflite_deploy.tflite.verifier import MODEL_SPEC, Corrupt, Verifier
@@ -355,5 +355,5 @@ class _Reader:
         if version != 3:
             self.notes.append(f"Schema version {version}: current TFLite writes version 3; "
                               "older files may not load in a current runtime.")
-        return analyse(self.path, self.size, version, _text(m.Description()), tensors, ops, io,
-                        sig_keys, sig_names, metadata, self.notes)
+        return analyse(ParsedModel(self.path, self.size, version, _text(m.Description()), tensors, ops, io,
+                                   sig_keys, sig_names, metadata, self.notes))

@@ -36,7 +36,7 @@ _PASS_THROUGH = {"CAST", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "IDENTITY"}
 def check_host_delegate(delegate: str) -> str:
     if delegate not in HOST_DELEGATES:
         raise UserError(f"Unknown host delegate {delegate!r}: choose one of {', '.join(HOST_DELEGATES)} "
-                        "(gpu and nnapi run on Android devices: use --device).")
+                        "(gpu and nnapi run on Android devices: measure on a device target).")
     return delegate
 
 

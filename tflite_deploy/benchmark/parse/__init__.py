@@ -8,11 +8,13 @@ that every measuring command writes.
 
 Modules by role: :mod:`.lines` (prefixes, numbers), :mod:`.classic` (TFLite's lines),
 :mod:`.litert` (LiteRT's results block), :mod:`.profiling` (op-profiling tables), :mod:`.log`
-(the parser and :class:`BenchmarkLog`), :mod:`.result` (:func:`to_result`).
+(the parser and :class:`BenchmarkLog`), :mod:`.result` (:func:`to_result`), :mod:`.files` (logs
+read from files, :func:`read_log_files`).
 """
 
+from tflite_deploy.benchmark.parse.files import read_log_files
 from tflite_deploy.benchmark.parse.log import BenchmarkLog, parse_benchmark_log
 from tflite_deploy.benchmark.parse.profiling import ProfileTable
 from tflite_deploy.benchmark.parse.result import to_result
 
-__all__ = ["BenchmarkLog", "ProfileTable", "parse_benchmark_log", "to_result"]
+__all__ = ["BenchmarkLog", "ProfileTable", "parse_benchmark_log", "read_log_files", "to_result"]

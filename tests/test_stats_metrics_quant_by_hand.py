@@ -1,4 +1,6 @@
-"""Fast unit tests of the pure modules, written against mutmut's survivors (tools/mutation.py).
+"""The pure numbers, checked by hand: timing statistics and warnings (benchmark/stats.py), accuracy
+metrics and bootstraps (evaluation/run.py), quantize math (tflite/quant.py). Written against
+mutmut's survivors (tools/mutation.py).
 
 Each expected value is computed here independently (by hand or with numpy directly), never with
 the function under test: a test that calls the code to get its expected value cannot fail.
@@ -393,91 +395,6 @@ def test_per_tensor_params_ignore_the_quantized_dimension():
     q = Quantization(scales=(0.5,), zero_points=(1,), quantized_dimension=3)
     assert quantize(np.float32(1.0), q).reshape(-1).tolist() == [3]
     assert dequantize(np.array([[3, 5]], dtype=np.int8), q).tolist() == [[1.0, 2.0]]
-
-
-# ------------------------------------------------------------------------------ recipes.py
-from tflite_deploy.errors import RecipeError  # noqa: E402
-from tflite_deploy.recipes import PRESETS, Recipe  # noqa: E402
-
-
-@pytest.mark.parametrize("fields,message", [
-    (dict(name="a b"), "Recipe 'a b': a recipe name uses letters, digits and . _ + - only (it becomes part of a "
-                       "file name)"),
-    (dict(name=""), "Recipe '': a recipe name uses letters"),
-    (dict(weights="int2"), "Recipe 'r': weights must be one of float32, float16, int8, int4, not 'int2'"),
-    (dict(weights="int8", activations="int4"), "Recipe 'r': activations must be one of float32, int8, int16, "
-                                               "not 'int4'"),
-    (dict(io="int4"), "Recipe 'r': io must be one of float32, int8, uint8, int16, not 'int4'"),
-    (dict(weights="float16", activations="int8"), "Recipe 'r': int8 activations need int8 weights (weights is "
-                                                  "'float16')"),
-    (dict(weights="float32", activations="int16"), "Recipe 'r': int16 activations need int8 weights"),
-    (dict(io="int8"), "Recipe 'r': int8 I/O needs integer activations; set activations to int8 or int16"),
-    (dict(weights="int8", io="uint8"), "Recipe 'r': uint8 I/O needs integer activations"),
-    (dict(weights="int8", activations="int8", io="int16"), "Recipe 'r': an int8 model takes float32, int8 or "
-                                                           "uint8 I/O, not 'int16'"),
-    (dict(weights="int8", activations="int16", io="int8"), "Recipe 'r': an int16x8 model takes float32 or int16 "
-                                                           "I/O, not 'int8'"),
-    (dict(weights="int8", activations="int16", io="uint8"), "Recipe 'r': an int16x8 model takes float32 or "
-                                                            "int16 I/O, not 'uint8'"),
-    (dict(per_channel="yes"), "Recipe 'r': per_channel, allow_float_fallback and weight_only are true or false"),
-    (dict(allow_float_fallback=1), "Recipe 'r': per_channel, allow_float_fallback and weight_only are true or "
-                                   "false"),
-    (dict(weight_only=0), "Recipe 'r': per_channel, allow_float_fallback and weight_only are true or false"),
-    (dict(calibration_samples=0), "Recipe 'r': calibration_samples must be a positive whole number, not 0"),
-    (dict(calibration_samples=2.5), "Recipe 'r': calibration_samples must be a positive whole number, not 2.5"),
-    (dict(float_ops=("MEAN",)), "Recipe 'r': float_layers/float_ops select layers to keep in float in a "
-                                "full-integer model; this recipe has float activations, so every layer is "
-                                "float already"),
-    (dict(weights="int8", float_layers=("a",)), "Recipe 'r': float_layers/float_ops select layers"),
-])
-def test_recipe_validation_messages(fields, message):
-    with pytest.raises(RecipeError) as err:
-        Recipe(**{"name": "r", **fields})
-    assert str(err.value).startswith(message), str(err.value)
-
-
-@pytest.mark.parametrize("fields", [
-    dict(name="a.b_c+d-1"), dict(weights="float16"), dict(weights="int8"),
-    dict(weights="int8", activations="int8", io="uint8"), dict(weights="int8", activations="int8", io="int8"),
-    dict(weights="int8", activations="int16", io="int16"), dict(weights="int8", activations="int16"),
-    dict(calibration_samples=1), dict(weights="int8", activations="int8", float_layers=("a",)),
-])
-def test_valid_recipes_are_accepted(fields):
-    r = Recipe(**{"name": "r", **fields})
-    assert Recipe.from_dict(r.to_dict()) == r
-
-
-def test_recipe_summaries():
-    assert PRESETS["float32"].summary() == "float32"
-    assert PRESETS["float16"].summary() == "fp16 weights"
-    assert PRESETS["dynamic"].summary() == "int8 weights, dynamic"
-    assert PRESETS["int8"].summary() == "int8, float I/O"
-    assert PRESETS["int8-io"].summary() == "int8, int8 I/O"
-    assert Recipe("x", weights="int8", activations="int16").summary() == "int16x8, float I/O"
-    r = Recipe("x", weights="int8", activations="int8", io="uint8", per_channel=False, float_layers=("a",),
-               float_ops=("MEAN", "SOFTMAX"), allow_float_fallback=True)
-    assert r.summary() == "int8, uint8 I/O, per-tensor, 3 kept float, float fallback"
-    assert Recipe("x", weights="int8", per_channel=False).summary() == "int8 weights, dynamic, per-tensor"
-    assert Recipe("x", weights="float16", per_channel=False).summary() == "fp16 weights"
-
-
-def test_recipe_dict_round_trip_and_flags():
-    r = Recipe("x", weights="int8", activations="int8", io="int8", per_channel=False, calibration_samples=50,
-               float_layers=("l1",), float_ops=("MEAN",), allow_float_fallback=True,
-               optimize=({"technique": "prune", "sparsity": 0.5},), description="d")
-    d = r.to_dict()
-    assert d == {"name": "x", "weights": "int8", "activations": "int8", "io": "int8", "per_channel": False,
-                 "calibration_samples": 50, "float_layers": ["l1"], "float_ops": ["MEAN"],
-                 "allow_float_fallback": True, "weight_only": False, "block_size": 0,
-                 "optimize": [{"technique": "prune", "sparsity": 0.5, "schedule": "polynomial", "clusters": 16,
-                               "init": "kmeans++", "epochs": 2, "batch_size": 32, "learning_rate": 1e-3}],
-                 "description": "d"}
-    back = Recipe.from_dict(d)
-    assert back == r and isinstance(back.float_ops, tuple) and isinstance(back.optimize, tuple)
-    assert Recipe.from_dict({"name": "y"}) == Recipe("y")
-    assert r.needs_calibration and r.is_selective
-    assert not Recipe("y").needs_calibration and not Recipe("y").is_selective
-    assert Recipe("y", weights="int8", activations="int8", float_ops=("MEAN",)).is_selective
 
 
 @pytest.mark.parametrize("resamples", [1, 20, 251])

@@ -1,4 +1,4 @@
-"""optimize features the README claims, checked where they act (issue 14, hole 8): the pruning
+"""optimize features the README claims, checked where they act: the pruning
 schedule and the centroid initialisation read from the training model's own variables, pcqat in the
 written files, and --resume through the CLI."""
 
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
+from tflite_deploy.recipes import OptimizeStep
 
 runner = CliRunner()
 QUICK = dict(baseline=False, eval_data=None)
@@ -42,7 +43,8 @@ def _first_step(digits_keras, tmp_path, technique, when="batch", **kw):
                 raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted):
-        optimize(digits_keras, technique, "digits", 1, tmp_path, callbacks=[Probe()], **QUICK, **kw)
+        optimize(digits_keras, OptimizeStep(technique, epochs=1, **kw), "digits", tmp_path, callbacks=[Probe()],
+                 **QUICK)
     return seen
 
 
@@ -84,7 +86,7 @@ def test_centroid_initialisations_differ_as_documented(digits_keras, tmp_path):
 def test_pcqat_keeps_sparsity_and_clusters_through_qat(digits_keras, tmp_path):
     from tflite_deploy.optimization import optimize, verify_tflite
 
-    r = optimize(digits_keras, "pcqat", "digits", 1, tmp_path, sparsity=0.5, clusters=8, **QUICK)
+    r = optimize(digits_keras, OptimizeStep("pcqat", epochs=1, sparsity=0.5, clusters=8), "digits", tmp_path, **QUICK)
     assert [s.kind for s in r.stages] == ["prune", "cluster", "qat"]
     v = verify_tflite(r.files["optimized-int8"]["path"])
     ks = v.select(r.clustered_layers)
@@ -105,7 +107,8 @@ def test_resume_through_the_cli(digits_keras, tmp_path):
                 raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted):
-        optimize(digits_keras, "prune", "digits", 2, tmp_path, callbacks=[StopAfterFirstEpoch()], sparsity=0.5)
+        optimize(digits_keras, OptimizeStep("prune", epochs=2, sparsity=0.5), "digits", tmp_path,
+                 callbacks=[StopAfterFirstEpoch()])
     args = ["optimize", str(digits_keras), "-t", "prune", "-d", "digits", "-e", "2", "-o", str(tmp_path),
             "--sparsity", "0.5"]
     r = runner.invoke(app, args)

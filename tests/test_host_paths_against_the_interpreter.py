@@ -1,5 +1,6 @@
-"""Host-side behaviour checked so that broken code fails (issue 14's holes 6, 7 and the host parts
-of 8): each expected value comes from an independent source (the LiteRT interpreter, numpy, the
+"""Host paths against the LiteRT interpreter: inspect's constant reader, the host delegate choice,
+uint8/int16 I/O with float ops, eval's top-k, and .h5/SavedModel sources converting like the .keras
+file. Each expected value comes from an independent source (the LiteRT interpreter, numpy, the
 training callbacks), never from the code under test."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.cli.commands import app
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 
 runner = CliRunner()
@@ -48,12 +49,13 @@ def test_constant_reader_matches_the_interpreter(digits_variants, preset):
 
 # ------------------------------------------------------------------------------ hole 7: delegates
 def test_host_delegate_choice_changes_the_kernels(digits_variants):
-    from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+    from tflite_deploy.benchmark.options import BenchOptions
+    from tflite_deploy.benchmark.host import bench_host
 
     path = digits_variants["float32"].path
     res = {}
     for d in ("xnnpack", "none", "reference"):
-        (res[d],) = bench_host([path], HostBenchSettings(runs=30, warmup=3, min_seconds=0, delegate=d))
+        (res[d],) = bench_host([path], BenchOptions(runs=30, warmup=3, min_seconds=0, delegate=d))
         assert res[d].ok and res[d].delegate == d
     xnn, none, ref = res["xnnpack"], res["none"], res["reference"]
     assert xnn.coverage.applied is True and xnn.coverage.delegate_kernels >= 1

@@ -1,5 +1,6 @@
-"""Device-run behaviour checked so that broken code fails (issue 14's holes 1, 2, 4, 5 and the
-device parts of 8): timestamps written by the benchmark stand-in on each fake device, a fake
+"""Device runs: the harness pins to the big cores (taskset), cooldown rests between runs, two
+devices run at once, the CLI's device options reach the device, the tool is downloaded once. Checked
+so that broken code fails: timestamps written by the benchmark stand-in on each fake device, a fake
 cpufreq tree and a ``taskset`` shim that records its arguments, the CLI's device options as the
 device received them."""
 
@@ -14,8 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tflite_deploy.benchmark.device import HARNESS, DeviceBenchSettings, bench_devices, split_harness_output
-from tflite_deploy.cli.commands import app
+from tflite_deploy.benchmark.options import BenchOptions
+from tflite_deploy.benchmark.device import HARNESS, bench_devices, split_harness_output
+from tflite_deploy.cli import app
 from tflite_deploy.envelope import items_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +147,7 @@ def test_pinned_device_run_end_to_end(adb_device, digits_variants, timed_binary)
     log = fake.root / "taskset.log"
     make_taskset(fake.root / "system" / "bin", log)
     (r,) = bench_devices([digits_variants["int8"].path], [adb_device.serial], timed_binary,
-                         DeviceBenchSettings(runs=5, min_seconds=0, pin_big_cores=True))
+                         BenchOptions(runs=5, min_seconds=0, pin_big_cores=True))
     assert r.status == "ok" and r.latency.count == 5, r.error
     mask, tool, *args = log.read_text().splitlines()[-1].split(" ")
     assert mask == "80" and tool.endswith("/data/local/tmp/tflite-deploy/bin/benchmark_model")
@@ -159,14 +161,14 @@ def test_failing_taskset_on_the_device_is_a_warning_not_a_failure(adb_device, di
     fake.env["TFLITE_DEPLOY_SYSFS"] = str(make_sysfs(fake.root / "sys", BIG_LITTLE))
     make_taskset(fake.root / "system" / "bin", fake.root / "taskset.log", fail=True)
     (r,) = bench_devices([digits_variants["int8"].path], [adb_device.serial], timed_binary,
-                         DeviceBenchSettings(runs=5, min_seconds=0, pin_big_cores=True))
+                         BenchOptions(runs=5, min_seconds=0, pin_big_cores=True))
     assert r.status == "ok" and r.latency.count == 5, r.error
     assert any(w.startswith("--pin-big-cores: unpinned: taskset 80 failed") for w in r.warnings)
 
 
 # ------------------------------------------------------------------------------ hole 1: cooldown
 def test_cooldown_rests_between_runs(adb_device, digits_variants, timed_binary):
-    settings = DeviceBenchSettings(delegates=("xnnpack", "cpu"), runs=3, min_seconds=0, cooldown_seconds=1.5)
+    settings = BenchOptions(delegate=("xnnpack", "cpu"), runs=3, min_seconds=0, cooldown=1.5)
     results = bench_devices([digits_variants["int8"].path], [adb_device.serial], timed_binary, settings)
     assert [r.status for r in results] == ["ok", "ok"]
     (s1, e1), (s2, e2) = runs_of(adb_device.fake)
@@ -180,7 +182,7 @@ def test_two_devices_run_at_the_same_time(adb_server, fake_devices, digits_varia
     for f in fakes:
         (f.root / "slow").write_text("2")
     results = bench_devices([digits_variants["int8"].path], serials, timed_binary,
-                            DeviceBenchSettings(runs=3, min_seconds=0))
+                            BenchOptions(runs=3, min_seconds=0))
     assert [r.status for r in results] == ["ok", "ok"]
     (a,), (b,) = runs_of(fakes[0]), runs_of(fakes[1])
     assert max(a[0], b[0]) < min(a[1], b[1]), (a, b)  # the two run windows overlap
@@ -235,7 +237,7 @@ def test_device_run_downloads_the_benchmark_binary_once(adb_device, digits_varia
     monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
     for _ in range(2):
         (r,) = bench_devices([digits_variants["int8"].path], [adb_device.serial], None,
-                             DeviceBenchSettings(runs=3, min_seconds=0, runtime="tflite"))
+                             BenchOptions(runs=3, min_seconds=0, runtime="tflite"))
     assert file_server.hits == ["/android_aarch64_benchmark_model"]  # downloaded once, then cached
     pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy" / "bin" / "benchmark_model"
     assert pushed.read_bytes() == served.read_bytes()
