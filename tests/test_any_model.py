@@ -249,7 +249,7 @@ def test_regression_mlp_mae_rmse_and_the_paired_change(mlp):
 def test_eval_cli_shows_regression_and_per_output_tables(mlp, two_out):
     from typer.testing import CliRunner
 
-    from tflite_deploy.cli.commands import app
+    from tflite_deploy.cli import app
 
     res = CliRunner().invoke(app, ["eval", str(mlp["model"]), str(mlp["arts"]["int8"].path), "--data",
                                    str(mlp["data"]), "--no-store"])
@@ -291,7 +291,7 @@ def test_bench_on_a_phone_feeds_valid_token_ids_through_value_files(lstm, adb_de
 
     from typer.testing import CliRunner
 
-    from tflite_deploy.cli.commands import app
+    from tflite_deploy.cli import app
     from tflite_deploy.envelope import items_of
 
     model = lstm["arts"]["int8"].path
@@ -347,7 +347,7 @@ def test_clear_errors_for_folders_and_a_keras_reference_with_the_wrong_size(digi
     from PIL import Image
     from typer.testing import CliRunner
 
-    from tflite_deploy.cli.commands import app
+    from tflite_deploy.cli import app
     from tflite_deploy.datasets import open_dataset
 
     empty = tmp_path / "empty"
