@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Measuring commands record into the results store by default (./tflite-deploy.db): never into the repo
 # from a test. One throw-away store for the session; subprocesses inherit it. Tests that read it name their own.
 os.environ["TFLITE_DEPLOY_STORE"] = str(Path(tempfile.mkdtemp(prefix="tflite-deploy-test-store-")) / "tflite-deploy.db")
+# The reference-output cache of `eval` (tflite_deploy.evaluation.reference): one throw-away folder per session.
+os.environ["TFLITE_DEPLOY_CACHE"] = tempfile.mkdtemp(prefix="tflite-deploy-test-cache-")
 # adb fixtures: a private adb server per test and fake devices (tests/support/fixtures.py)
 pytest_plugins = ["tests.support.fixtures"]
 

@@ -90,7 +90,8 @@ def test_labels_that_do_not_match_the_classes(digits_keras, digits_variants, tmp
 
 
 def test_tflite_input_shape_does_not_match_data(digits_variants):
-    with pytest.raises(ModelError, match=r"takes inputs of shape \(8, 8, 1\).*\(224, 224, 3\)"):
+    # the input is named, with its shape and dtype (issue 27)
+    with pytest.raises(DatasetError, match=r"shape \(224, 224, 3\) for input 'image' \(shape \(\?, 8, 8, 1\), float32\)"):
         evaluate(digits_variants["float32"].path, [digits_variants["int8"].path], "photos")
     r = runner.invoke(app, ["eval", str(digits_variants["float32"].path), str(digits_variants["int8"].path),
                             "-d", "photos"])

@@ -146,7 +146,8 @@ def test_agreement_by_hand():
     assert m["cosine"] == pytest.approx(np.mean(cos))
     assert m["sqnr_db"] == pytest.approx(10 * np.log10(30 / 2.25))
     assert m["label_agreement"] == pytest.approx(2 / 3)
-    assert set(m) == {"mse", "max_abs_error", "cosine", "sqnr_db", "label_agreement"}
+    assert m["nonfinite"] == 0  # NaN/Inf values in the variant's outputs (issue 27)
+    assert set(m) == {"mse", "max_abs_error", "cosine", "sqnr_db", "label_agreement", "nonfinite"}
     del err
 
 

@@ -147,8 +147,12 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
 def evaluate(reference: PathLike, variants: Sequence[PathLike], data: DataSpec, *, limit: Optional[int] = None,
              top_k: int = 5, threads: Optional[int] = None, preprocess: Optional[Preprocess] = None,
              progress: Optional[ProgressCallback] = None, store: StoreSpec = None, tag: Optional[str] = None,
-             force: bool = False) -> list[Result]:
+             force: bool = False, task: str = "auto", cache: bool = True) -> list[Result]:
     """Accuracy and output agreement of each variant against the float reference, on the same samples.
+
+    ``task``: ``auto`` (from the targets: whole-number labels classify, floats regress, none: agreement
+    only), or ``classification``, ``regression``, ``agreement``. ``cache``: reuse the reference's outputs
+    computed by an earlier evaluation on the same data (keyed by the file's and the data's hashes).
 
     Returns one ``eval`` Result for the reference, then one per variant (with the paired drop and its 95% CI).
     A variant whose sidecar names another source model than the reference is refused
@@ -164,7 +168,7 @@ def evaluate(reference: PathLike, variants: Sequence[PathLike], data: DataSpec, 
     dataset = open_dataset(data, preprocess) if isinstance(data, str) else data
     with _recording(store, tag) as rec:  # the paired drops need every variant: results complete together
         results = _marked(evaluate_verb(reference, list(variants), dataset, limit=limit, top_k=top_k,
-                                        threads=threads, progress=progress), marks)
+                                        threads=threads, task=task, cache=cache, progress=progress), marks)
         return [rec.result(r) for r in results] if rec else results
 
 
@@ -200,6 +204,10 @@ def bench(files: Sequence[PathLike], targets: Sequence[str] = ("host",), *, adb_
     opts = replace(options or BenchOptions(), **option_values)
     paths = [Path(f) for f in files]
     for f in paths:
+        if f.is_dir():
+            empty = not any(f.iterdir())
+            raise UserError(f"Model {f} is a folder{' and it is empty' if empty else ''}: bench measures .tflite "
+                            f"files; give them one by one (e.g. {f}/*.tflite).")
         if not f.is_file():
             raise UserError(f"Model {f} does not exist.")
     from tflite_deploy.evaluation.provenance import check_same_source

@@ -29,7 +29,7 @@ class Artifact:
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "sidecar": str(self.sidecar), "model": self.model,
                 "recipe": self.recipe, "size_bytes": self.size_bytes, "gzip_bytes": self.gzip_bytes,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "warnings": list(self.meta.get("warnings", []))}
 
 
 @dataclass(frozen=True)

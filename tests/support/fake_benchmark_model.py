@@ -76,9 +76,51 @@ def run(it, n):
     times = []
     for _ in range(n):
         s = time.perf_counter()
-        it.invoke()
+        try:
+            it.invoke()
+        except RuntimeError as e:  # the real tool: the kernel's error, then the failed node, exit 1
+            print(f"ERROR: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+            print("ERROR: Benchmarking failed.", file=sys.stderr)
+            sys.exit(1)
         times.append(int((time.perf_counter() - s) * 1e6))
     return times
+
+
+def fill_inputs(it):
+    """As benchmark_tflite_model.cc does: by position, --input_layer_shape resizes, a value file (raw bytes)
+    fills an input, else random values in the type's default range (int32 0..99, float -0.5..0.5)."""
+    import numpy as np
+
+    names = [n for n in args.get("input_layer", "").split(",") if n]
+    shapes = [[int(d) for d in s.split(",")] for s in args.get("input_layer_shape", "").split(":") if s]
+    files = {}
+    for item in [f for f in args.get("input_layer_value_files", "").split(",") if f]:
+        parts = item.replace("\\:", "\0").split(":")
+        files[parts[0].replace("\0", ":")] = parts[1].replace("\0", ":")
+    details = it.get_input_details()
+    if names and len(names) != len(details):
+        print(f"ERROR: Inputs mismatch: Model inputs #:{len(names)} expected: {len(details)}", file=sys.stderr)
+        sys.exit(1)
+    for j, shape in enumerate(shapes):
+        it.resize_tensor_input(details[j]["index"], shape)
+    it.allocate_tensors()
+    rng = np.random.default_rng(0)
+    for j, d in enumerate(it.get_input_details()):
+        dtype, shape = np.dtype(d["dtype"]), d["shape"]
+        if j < len(names) and names[j] in files:
+            raw = open(files[names[j]], "rb").read()
+            if len(raw) != int(np.prod(shape)) * dtype.itemsize:
+                print(f"ERROR: The size of {files[names[j]]} is {len(raw)} bytes.", file=sys.stderr)
+                sys.exit(1)
+            it.set_tensor(d["index"], np.frombuffer(raw, dtype).reshape(shape))
+        elif np.issubdtype(dtype, np.floating):
+            it.set_tensor(d["index"], rng.uniform(-0.5, 0.5, shape).astype(dtype))
+        elif dtype == np.int8:
+            it.set_tensor(d["index"], rng.integers(-127, 128, shape).astype(dtype))
+        elif dtype == np.uint8:
+            it.set_tensor(d["index"], rng.integers(0, 255, shape).astype(dtype))
+        else:
+            it.set_tensor(d["index"], rng.integers(0, 100, shape).astype(dtype))
 
 
 def stats(t):
@@ -96,6 +138,7 @@ def measure(cache_to_write: str = ""):
     t0 = time.perf_counter()
     it = Interpreter(model_path=graph, num_threads=int(args.get("num_threads", 1)))
     it.allocate_tensors()
+    fill_inputs(it)
     if cache_to_write:
         time.sleep(0.05)
         with open(cache_to_write, "w") as f:

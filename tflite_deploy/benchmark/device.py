@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -167,6 +168,7 @@ def _session(dev: AdbDevice, probe: LivenessProbe, name: str, combos: list, mode
         remote_models = {m: remote_path("models", _sha16(m), m.name) for m in models}
         for m, r in remote_models.items():
             dev.push(m, r)
+        input_args, input_files = _push_input_values(dev, models, s)
         if "npu" in s.delegates and s.npu_dispatch_lib and s.runtime == "litert":
             npu_dir = _push_npu_libraries(dev, s)
     except (DeviceError, UserError) as e:
@@ -187,12 +189,19 @@ def _session(dev: AdbDevice, probe: LivenessProbe, name: str, combos: list, mode
         if i and s.cooldown:
             time.sleep(s.cooldown)
         try:
-            emit(_run_one(dev, harness_remote, bin_remote, npu_dir, remote_models[m], m, name, d, s, facts))
+            emit(_run_one(dev, harness_remote, bin_remote, npu_dir, remote_models[m], m, name, d, s, facts,
+                          input_args.get(m, [])))
         except DeviceError as e:
             reason, text = fault(e)
             emit(_failed(m, name, d, text, facts, s=s, fault=reason))
             if reason in LOST:
                 lost = reason
+    if input_files and not lost:  # the value files go as soon as their runs are done
+        try:
+            for f in input_files:
+                dev.remove(f)
+        except DeviceError:
+            pass
     if s.cleanup and not lost:
         try:
             dev.remove(remote_path("models"))
@@ -201,10 +210,36 @@ def _session(dev: AdbDevice, probe: LivenessProbe, name: str, combos: list, mode
             pass
 
 
+def _push_input_values(dev: AdbDevice, models: Sequence[Path], s: BenchOptions
+                       ) -> tuple[dict[Path, list[str]], list[str]]:
+    """Value files for models with token-id or mask inputs (or all, with ``s.data``), pushed beside
+    each model: the flags per model, and the files to remove after the runs. The classic benchmark_model
+    reads them (--input_layer_value_files); LiteRT's own tool has no such flags."""
+    from tflite_deploy.benchmark.inputs import input_values
+
+    if s.runtime != "tflite" or s.runner == "apk":
+        return {}, []
+    args: dict[Path, list[str]] = {}
+    files: list[str] = []
+    for m in models:
+        values = input_values(m, s.data)
+        if values is None:
+            continue
+        remote = [remote_path("models", _sha16(m), f"{m.name}.input{i}.bin") for i in range(len(values.data))]
+        with tempfile.TemporaryDirectory(prefix="tflite-deploy-inputs-") as tmp:
+            for i, (raw, r) in enumerate(zip(values.data, remote)):
+                local = Path(tmp) / f"input{i}.bin"
+                local.write_bytes(raw)
+                dev.push(local, r)
+        files += remote
+        args[m] = values.flags(remote)
+    return args, files
+
+
 def _run_one(dev: AdbDevice, harness_remote: str, bin_remote: str, npu_dir: str, remote_model: str, model: Path,
-             target: str, delegate: str, s: BenchOptions, facts: dict) -> Result:
+             target: str, delegate: str, s: BenchOptions, facts: dict, input_args: Sequence[str] = ()) -> Result:
     """One model x delegate: one benchmark process, or two (cold and warm) with LiteRT's cache."""
-    args = benchmark_args(remote_model, delegate, s, npu_dir)
+    args = benchmark_args(remote_model, delegate, s, npu_dir) + list(input_args)
     if s.runner == "apk":
         from tflite_deploy.benchmark.apk import run_apk
 

@@ -14,7 +14,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -58,10 +58,18 @@ def bench_host(paths: Sequence[str | Path], settings: BenchOptions = BenchOption
     """Measure each file; returns one ``Result`` per file, in the order given.
 
     ``settings``: threads (default 1), runs, warmup, min_seconds, max_runs, one delegate, runner
-    (``compiled``, ``interpreter`` or ``auto``, the default; see resolve_host_runner).
+    (``compiled``, ``interpreter`` or ``auto``, the default; see resolve_host_runner), and ``data``:
+    inputs from that dataset's first sample(s); else random and valid (token ids below the embedding's
+    rows, 0/1 masks; see :meth:`~tflite_deploy.tflite.runtime.TfliteModel.fill_random_input`).
     ``progress`` hears a ``bench`` event every 10 interleaved rounds (done of the runs asked for).
     """
     settings = settings.for_host()
+    data = settings.data
+    batch = None
+    if data is not None:
+        from tflite_deploy.datasets import open_dataset
+
+        batch = (open_dataset(data) if isinstance(data, str) else data).take(1)
     check_host_delegate(str(settings.delegate))
     runner = resolve_host_runner(settings.runner, settings.delegate)
     loaded: list = []
@@ -71,7 +79,9 @@ def bench_host(paths: Sequence[str | Path], settings: BenchOptions = BenchOption
         start = time.perf_counter_ns()
         m = _open_host_model(p, settings, runner)
         inits.append((time.perf_counter_ns() - start) / 1e6)
-        if not isinstance(m, CompiledRunner):  # it fills its own buffers
+        if isinstance(m, TfliteModel) and batch is not None:
+            m.set_inputs(batch)
+        elif not isinstance(m, CompiledRunner):  # it fills its own buffers
             m.fill_random_input()
         mem.append(_rss_mb() - before)
         loaded.append(m)
@@ -123,7 +133,8 @@ def bench_host(paths: Sequence[str | Path], settings: BenchOptions = BenchOption
             recipe=recipe_name(m.path),
             settings={"threads": settings.threads, "runs": lat.count, "warmup": settings.warmup,
                       "min_seconds": settings.min_seconds, "interleaved_with": len(loaded),
-                      "timer_overhead_ms": overhead, "runner": runner},
+                      "timer_overhead_ms": overhead, "runner": runner,
+                      **({} if batch is None else {"inputs": f"data {getattr(data, 'name', data)}"})},
             init_ms=inits[i], first_ms=first[i],
             warmup=LatencyStats.from_samples(warm[i]) if warm[i] else None, latency=lat,
             init_memory_mb=max(mem[i], 0.0), peak_memory_mb=peak,

@@ -55,6 +55,7 @@ class BenchOptions:
     cleanup: bool = False
     repeat: int = 1                        # independent measurements per file (fresh interpreter / run)
     measure: str = "time"                  # host: "instructions" adds instructions per invoke (callgrind)
+    data: Optional[str] = None             # inputs from this dataset's first sample(s); else valid random values
     # runner-specific extras, not CLI flags
     max_runs: int = 100_000                # host: a cap on the interleaved rounds
     max_seconds: Optional[float] = None    # device: benchmark_model's --max_secs per phase; None: max(60, 2 x min)

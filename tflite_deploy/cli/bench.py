@@ -52,6 +52,9 @@ def bench(
     measure: str = typer.Option("time", "--measure", help="Host: 'instructions' also counts instructions per "
                                 "invoke under valgrind (deterministic; slow: ~50x per invoke)."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per result to this CSV."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Feed the inputs from this dataset's first "
+                                                                 "sample(s) (default: random values, token ids "
+                                                                 "within the embedding's rows, 0/1 masks)."),
     force: Force = False, as_json: JsonFlag = False, store: StoreTo = None, tag: RunTag = None,
     no_store: NoStore = False,
 ) -> None:
@@ -61,7 +64,7 @@ def bench(
         tool=benchmark_apk if runner == "apk" else benchmark_binary, gpu_precision=gpu_precision,
         nnapi_accelerator=nnapi_accelerator, op_profiling=op_profiling, pin_big_cores=pin_big_cores,
         cooldown=cooldown, timeout=timeout, cleanup=cleanup, repeat=repeat, runtime=runtime, model_cache=model_cache,
-        npu_dispatch_lib=npu_dispatch_lib, npu_compiler_plugin=npu_compiler_plugin, measure=measure)
+        npu_dispatch_lib=npu_dispatch_lib, npu_compiler_plugin=npu_compiler_plugin, measure=measure, data=data)
     with progress_bars(as_json) as progress:
         results = api.bench(files, device or ["host"], adb_server=adb_server, options=opts, progress=progress,
                             store=store_target(store, no_store), tag=tag, force=force)

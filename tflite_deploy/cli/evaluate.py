@@ -28,11 +28,16 @@ def eval_cmd(
     per_layer: bool = typer.Option(False, "--per-layer", help="Per-layer error of full-integer variants "
                                                               "(QuantizationDebugger), worst first."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
+    task: str = typer.Option("auto", "--task", help="auto (from the targets: whole-number y classifies, float y "
+                                                    "regresses, no y: agreement only), classification, regression "
+                                                    "or agreement."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run the reference again even when its outputs on "
+                                                            "this data are cached from an earlier eval."),
     size: ImageSize = None, scale: PixelScale = None, mean: PixelMean = None, std: PixelStd = None,
     color: ColorMode = None, layout: Layout = None, force: Force = False, as_json: JsonFlag = False,
     store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
-    """Accuracy of each variant against the float reference, with a 95% interval on the drop."""
+    """Accuracy (or MAE/RMSE) of each variant against the float reference, with a 95% interval on the change."""
     if len(models) < 2:
         raise UserError("Give the float reference and at least one .tflite variant to compare with it.")
     quiet_python_warnings()
@@ -41,7 +46,8 @@ def eval_cmd(
     ds = open_dataset(data, api.preprocess(size, scale, mean, std, color, layout))
     with progress_bars(as_json) as progress:
         results = api.evaluate(models[0], models[1:], ds, limit=limit, top_k=top_k, threads=threads,
-                               progress=progress, store=store_target(store, no_store), tag=tag, force=force)
+                               progress=progress, store=store_target(store, no_store), tag=tag, force=force,
+                               task=task, cache=not no_cache)
         layers = api.layer_errors([r.artifact for r in results[1:]], ds, progress=progress) if per_layer else {}
     if as_json:
         print(dumps("eval", eval_items(results, layers)))

@@ -75,7 +75,8 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
         meta_common = {"source": source_meta(source), "versions": versions()}
     calibration = calibration_samples(source, recipes, dataset)
     if calibration is not None:
-        meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(calibration[0])}
+        first = next(iter(calibration[0].values())) if isinstance(calibration[0], dict) else calibration[0]
+        meta_common["calibration"] = {"dataset": calibration[1], "samples_available": len(first)}
     samples = None if calibration is None else calibration[0]
     done: dict[int, Converted] = {}
 
@@ -95,7 +96,7 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     return [done[i] for i in range(len(recipes))]
 
 
-def _convert_here(source: Any, recipe: Recipe, samples: Optional[np.ndarray], dataset: Any,
+def _convert_here(source: Any, recipe: Recipe, samples: Any, dataset: Any,
                   out_dir: str | Path, meta_common: dict[str, Any]) -> Converted:
     started = time.perf_counter()
     try:
@@ -115,11 +116,14 @@ def _convert_here(source: Any, recipe: Recipe, samples: Optional[np.ndarray], da
 
 
 def _convert_in_workers(source: SourceModel, recipes: Sequence[Recipe], which: list[int],
-                        samples: Optional[np.ndarray], out_dir: str | Path, meta_common: dict[str, Any],
+                        samples: Any, out_dir: str | Path, meta_common: dict[str, Any],
                         jobs: int, finished: Any) -> None:
     with tempfile.TemporaryDirectory(prefix="tflite-deploy-calibration-") as tmp:
         calib_path = None
-        if samples is not None:
+        if isinstance(samples, dict):  # inputs by name: one array each, dtypes kept
+            calib_path = str(Path(tmp) / "samples.npz")
+            np.savez(calib_path, **samples)
+        elif samples is not None:
             calib_path = str(Path(tmp) / "samples.npy")
             np.save(calib_path, samples)
         args = [(str(source.path), source.framework, getattr(source, "unsafe_deserialization", False), recipes[i],
@@ -140,7 +144,12 @@ def convert_in_worker(model_path: str, framework: str, unsafe: bool, recipe: Rec
     for module in ("tensorflow", "tf_keras", "keras"):  # the CLI hides these in its own process too
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
-    calibration = None if calib_path is None else np.load(calib_path)
+    calibration: Any = None
+    if calib_path is not None and calib_path.endswith(".npz"):
+        with np.load(calib_path) as named:
+            calibration = {k: named[k] for k in named.files}
+    elif calib_path is not None:
+        calibration = np.load(calib_path)
     if framework == "tflite":
         from tflite_deploy.conversion.aeq import quantize_to_artifact
         from tflite_deploy.sources.tflite import load_tflite_source

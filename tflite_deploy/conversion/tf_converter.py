@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
@@ -23,28 +23,60 @@ from tflite_deploy.sources.tf_loader import captured_native_stderr, tensorflow
 
 def convert_to_artifact(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray],
                         out_dir: str | Path, meta: dict[str, Any], started: Optional[float] = None, *,
-                        check: Optional[Callable[[bytes, Recipe, Path], None]] = None) -> Artifact:
+                        check: Optional[Callable[[bytes, Recipe, Path], Any]] = None) -> Artifact:
     """Convert with one recipe and write ``NAME.RECIPE.tflite`` and its sidecar.
 
     ``started`` (a ``time.perf_counter()`` value) lets the recorded time include earlier work on
     this variant, such as fine-tuning. ``check(data, recipe, model path)`` may refuse the converted
-    bytes (raise) before anything is written (the verbs pass the reader's full-integer check).
+    bytes (raise) before anything is written (the verbs pass the reader's full-integer check); the
+    lines it returns join the sidecar's ``warnings``.
     """
     started = time.perf_counter() if started is None else started
-    data = convert_bytes(source, recipe, calibration)
+    notes: dict[str, Any] = {}
+    data = convert_bytes(source, recipe, calibration, notes)
     if check is not None:
-        check(data, recipe, source.path)
-    return save_artifact(Path(out_dir), source.name, recipe.name, data, {**meta, "recipe": recipe.to_dict()},
-                         time.perf_counter() - started)
+        said = check(data, recipe, source.path) or []
+        if said:
+            notes["warnings"] = [*notes.get("warnings", []), *said]
+    return save_artifact(Path(out_dir), source.name, recipe.name, data,
+                         {**meta, **notes, "recipe": recipe.to_dict()}, time.perf_counter() - started)
 
 
-def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.ndarray]) -> bytes:
-    """Run the TFLite converter for one recipe; returns the flatbuffer."""
+#: The converter's words when recurrent layers (LSTM/GRU loops) need static shapes to become builtins.
+_NEEDS_STATIC_BATCH = ("TensorListReserve", "tensor list ops", "TensorList")
+
+Calibration = Union[np.ndarray, Mapping[str, np.ndarray]]
+
+
+def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[Calibration],
+                  notes: Optional[dict[str, Any]] = None) -> bytes:
+    """Run the TFLite converter for one recipe; returns the flatbuffer.
+
+    A model with a dynamic batch whose recurrent layers cannot lower with it (TensorList ops) is
+    converted again with a batch of 1; ``notes`` then gets ``fixed_batch`` and a ``warnings`` line.
+    """
     if recipe.needs_aeq:  # hook: int4 / weight-only / blockwise exist only in the AI Edge Quantizer
         raise RecipeError(f"Recipe {recipe.name!r} ({recipe.summary()}) needs the AI Edge Quantizer, which "
                           f"quantizes float .tflite files: convert {source.path} with -r float32 first, then "
                           "convert the float32 .tflite with this recipe.")
-    conv = source.converter()
+    dynamic = getattr(source, "dynamic_batch", False)
+    if not (dynamic and getattr(source, "recurrent", False)):  # known recurrent: straight to a static batch
+        try:
+            return _convert_once(source, recipe, calibration, None)
+        except ModelError as e:
+            if not (dynamic and any(w in str(e) for w in _NEEDS_STATIC_BATCH)):
+                raise
+    data = _convert_once(source, recipe, calibration, 1)
+    if notes is not None:
+        notes["fixed_batch"] = 1
+        notes["warnings"] = [f"{source.path} has a dynamic batch its recurrent layers (TensorList ops) cannot be "
+                             "converted with: converted with a fixed batch of 1 (run it one sample at a time)."]
+    return data
+
+
+def _convert_once(source: SourceModel, recipe: Recipe, calibration: Optional[Calibration],
+                  fixed_batch: Optional[int]) -> bytes:
+    conv = source.converter(fixed_batch) if fixed_batch else source.converter()
     configure(conv, recipe, calibration)
     with captured_native_stderr() as log:
         try:
@@ -58,7 +90,20 @@ def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[np.
     raise ModelError(_explain_converter_error(source.path, recipe, error, log[0]))
 
 
-def configure(conv: Any, recipe: Recipe, calibration: Optional[np.ndarray]) -> None:
+def representative(calibration: Calibration, count: int) -> Callable[[], Any]:
+    """The converter's representative dataset: one sample at a time, by input name when there are several."""
+    if isinstance(calibration, Mapping):
+        arrays = {k: v[:count] for k, v in calibration.items()}
+        n = len(next(iter(arrays.values())))
+        if len(arrays) == 1:
+            only = next(iter(arrays.values()))
+            return lambda: ([only[i:i + 1]] for i in range(n))
+        return lambda: ({k: v[i:i + 1] for k, v in arrays.items()} for i in range(n))
+    samples = calibration[:count]
+    return lambda: ([samples[i:i + 1]] for i in range(len(samples)))
+
+
+def configure(conv: Any, recipe: Recipe, calibration: Optional[Calibration]) -> None:
     """Set converter options from the recipe's fields (never from its name)."""
     tf = tensorflow()
     quantized = recipe.weights != "float32"
@@ -68,8 +113,7 @@ def configure(conv: Any, recipe: Recipe, calibration: Optional[np.ndarray]) -> N
         conv.target_spec.supported_types = [tf.float16]
     if recipe.needs_calibration:
         assert calibration is not None
-        samples = calibration[: recipe.calibration_samples]
-        conv.representative_dataset = lambda: ([samples[i:i + 1]] for i in range(len(samples)))
+        conv.representative_dataset = representative(calibration, recipe.calibration_samples)
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if recipe.activations == "int8"
                else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         if recipe.allow_float_fallback or recipe.is_selective:
@@ -83,17 +127,16 @@ def configure(conv: Any, recipe: Recipe, calibration: Optional[np.ndarray]) -> N
         conv._experimental_disable_per_channel = True
 
 
-def _selective(source: SourceModel, conv: Any, recipe: Recipe, calibration: np.ndarray) -> bytes:
+def _selective(source: SourceModel, conv: Any, recipe: Recipe, calibration: Calibration) -> bytes:
     """Keep the recipe's layers/ops in float with TFLite's QuantizationDebugger denylists."""
     tf = tensorflow()
     nodes = _resolve_float_layers(source, recipe) if recipe.float_layers else None
-    samples = calibration[: recipe.calibration_samples]
     options = tf.lite.experimental.QuantizationDebugOptions(
         denylisted_nodes=nodes,
         denylisted_ops=list(recipe.float_ops) or None,
         fully_quantize=recipe.io != "float32")
     debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=conv, debug_dataset=lambda: ([samples[i:i + 1]] for i in range(len(samples))),
+        converter=conv, debug_dataset=representative(calibration, recipe.calibration_samples),
         debug_options=options)
     return debugger.get_nondebug_quantized_model()
 

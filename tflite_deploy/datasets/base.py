@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -119,12 +119,28 @@ class Preprocess:
         return x.astype(self.dtype)
 
 
+Samples = Union[np.ndarray, dict[str, np.ndarray]]
+
+
+def stack(samples: Sequence[Any]) -> Samples:
+    """Samples (arrays, or dicts of arrays by input name) stacked on a new first axis."""
+    if samples and isinstance(samples[0], Mapping):
+        return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+    return np.stack(samples)
+
+
 class Dataset:
-    """Indexable samples with optional labels. Subclasses implement ``__len__`` and ``sample``."""
+    """Indexable samples with optional targets. Subclasses implement ``__len__`` and ``sample``.
+
+    A sample is one array (a single-input model) or a dict of arrays by input name (``input_names``).
+    Targets are ``labels`` (whole numbers: classes) or ``targets`` (floats: regression values).
+    """
 
     name: str = "dataset"
     labels: Optional[np.ndarray] = None
+    targets: Optional[np.ndarray] = None  # regression targets (floats), one row per sample
     class_names: Optional[list[str]] = None
+    input_names: Optional[tuple[str, ...]] = None  # None: one unnamed array per sample
 
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -134,7 +150,11 @@ class Dataset:
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.sample(0).shape)
+        first = self.sample(0)
+        if isinstance(first, Mapping):
+            raise DatasetError(f"Dataset {self.name!r} holds several named inputs ({', '.join(first)}); "
+                               "this model takes one: give a dataset with one array of samples.")
+        return tuple(first.shape)
 
     @property
     def num_classes(self) -> Optional[int]:
@@ -144,19 +164,20 @@ class Dataset:
             return int(np.max(self.labels)) + 1
         return None
 
-    def take(self, n: Optional[int] = None) -> np.ndarray:
+    def take(self, n: Optional[int] = None) -> Samples:
         """The first ``n`` samples (all when None) stacked into one batch."""
         n = len(self) if n is None else min(n, len(self))
-        return np.stack([self.sample(i) for i in range(n)]) if n else np.empty((0,))
+        return stack([self.sample(i) for i in range(n)]) if n else np.empty((0,))
 
     def batches(self, batch_size: int = 32, limit: Optional[int] = None
-                ) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
-        """Yield ``(x, y)`` batches in order; ``y`` is None when the set has no labels."""
+                ) -> Iterator[tuple[Samples, Optional[np.ndarray]]]:
+        """Yield ``(x, y)`` batches in order; ``y`` (labels, else targets) is None when the set has none."""
         n = len(self) if limit is None else min(limit, len(self))
+        y_all = self.labels if self.labels is not None else self.targets
         for start in range(0, n, batch_size):
             idx = range(start, min(start + batch_size, n))
-            x = np.stack([self.sample(i) for i in idx])
-            y = None if self.labels is None else self.labels[start:idx.stop]
+            x = stack([self.sample(i) for i in idx])
+            y = None if y_all is None else y_all[start:idx.stop]
             yield x, y
 
     def check_fits(self, input_shape: Sequence[Optional[int]], input_dtype: str, where: str) -> None:
@@ -178,6 +199,25 @@ class Dataset:
                 f"{input_dtype}: store floats in the file or use an image folder (scaled with scale=1/255).",
                 param="scale")
 
+    def fingerprint(self) -> str:
+        """A content hash of the samples and targets (the key of cached reference outputs).
+
+        This default reads every sample; datasets that know their source cheaply override it."""
+        import hashlib
+
+        h = hashlib.sha256(f"{type(self).__name__}:{len(self)}".encode())
+        for x, y in self.batches(256):
+            _hash_into(h, x)
+            if y is not None:
+                _hash_into(h, y)
+        return h.hexdigest()
+
+    def check_inputs(self, inputs: Sequence[Any], where: str) -> None:
+        """Raise a DatasetError naming the input when samples do not fit ``inputs`` (ModelInput records)."""
+        from tflite_deploy.datasets.inputs import feed
+
+        feed(self.take(1), inputs, where, self.name)
+
     def check_labels(self, num_classes: int, where: str) -> None:
         """Raise a DatasetError when labels name classes a model with ``num_classes`` outputs lacks."""
         if self.labels is None or not len(self.labels):
@@ -193,44 +233,95 @@ class Dataset:
         return _Subset(self, np.asarray(indices, dtype=np.int64), name or self.name)
 
 
-class ArrayDataset(Dataset):
-    """Samples already in memory (a ``.npz``/``.npy`` file, or a bundled set)."""
+def _hash_into(h: Any, x: Any) -> None:
+    if isinstance(x, Mapping):
+        for k in sorted(x):
+            h.update(k.encode())
+            _hash_into(h, x[k])
+        return
+    a = np.ascontiguousarray(x)
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
 
-    def __init__(self, x: np.ndarray, y: Optional[np.ndarray] = None, name: str = "arrays",
+
+class ArrayDataset(Dataset):
+    """Samples already in memory (a ``.npz``/``.npy`` file, or a bundled set).
+
+    ``x`` is one array (samples first) or a dict of arrays by model input name, all of one length.
+    ``y`` holds whole numbers (class labels) or floats (regression targets); dtypes are kept.
+    """
+
+    def __init__(self, x: Samples, y: Optional[np.ndarray] = None, name: str = "arrays",
                  class_names: Optional[list[str]] = None) -> None:
-        if len(x) == 0:
+        if isinstance(x, Mapping):
+            lengths = {k: len(v) for k, v in x.items()}
+            if len(set(lengths.values())) > 1:
+                shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+                raise DatasetError(f"Dataset {name!r}: its input arrays hold different numbers of samples ({shown}).")
+            self.input_names = tuple(x)
+        n = len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
+        if n == 0:
             raise DatasetError(f"Dataset {name!r} is empty.")
+        self.labels, self.targets = None, None
         if y is not None:
             y = np.asarray(y)
-            if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            if np.issubdtype(y.dtype, np.integer) and y.ndim == 1 and len(y) == n:
+                if y.min() < 0:
+                    raise DatasetError(f"Dataset {name!r}: labels must not be negative.")
+                self.labels = y
+            elif np.issubdtype(y.dtype, np.floating) and y.ndim >= 1 and len(y) == n:
+                self.targets = y
+            else:
                 raise DatasetError(
-                    f"Dataset {name!r}: labels must be one whole number per sample "
-                    f"({len(x)} samples, labels of shape {y.shape} and type {y.dtype}).")
-            if y.min() < 0:
-                raise DatasetError(f"Dataset {name!r}: labels must not be negative.")
-        self.x, self.labels, self.name, self.class_names = x, y, name, class_names
+                    f"Dataset {name!r}: y must hold one whole number per sample (class labels) or float values "
+                    f"per sample (regression targets): {n} samples, y of shape {y.shape} and type {y.dtype}.")
+        self.x, self.name, self.class_names, self._n = x, name, class_names, n
 
     def __len__(self) -> int:
-        return len(self.x)
+        return self._n
 
-    def sample(self, i: int) -> np.ndarray:
+    def sample(self, i: int) -> Any:
+        if isinstance(self.x, Mapping):
+            return {k: v[i] for k, v in self.x.items()}
         return self.x[i]
 
-    def take(self, n: Optional[int] = None) -> np.ndarray:
-        return self.x[: len(self) if n is None else n]
+    def fingerprint(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256(b"arrays")
+        _hash_into(h, self.x)
+        for y in (self.labels, self.targets):
+            h.update(b"y")
+            if y is not None:
+                _hash_into(h, y)
+        return h.hexdigest()
+
+    def take(self, n: Optional[int] = None) -> Samples:
+        stop = len(self) if n is None else n
+        if isinstance(self.x, Mapping):
+            return {k: v[:stop] for k, v in self.x.items()}
+        return self.x[:stop]
 
 
 class _Subset(Dataset):
     def __init__(self, parent: Dataset, indices: np.ndarray, name: str) -> None:
         self.parent, self.indices, self.name = parent, indices, name
-        self.class_names = parent.class_names
+        self.class_names, self.input_names = parent.class_names, parent.input_names
         self.labels = None if parent.labels is None else parent.labels[indices]
+        self.targets = None if parent.targets is None else parent.targets[indices]
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def sample(self, i: int) -> np.ndarray:
+    def sample(self, i: int) -> Any:
         return self.parent.sample(int(self.indices[i]))
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256(self.parent.fingerprint().encode())
+        _hash_into(h, self.indices)
+        return h.hexdigest()
 
 
 def split_indices(n: int, part: str, test_fraction: float = 0.2, seed: int = 0) -> np.ndarray:

@@ -29,11 +29,24 @@ class ImageFolderDataset(Dataset):
         else:
             self.paths = _images_in(self.root)
         if not self.paths:
-            raise DatasetError(f"Dataset {root}: no images found (looked for "
-                               f"{', '.join(sorted(IMAGE_SUFFIXES))}, in class sub-folders or directly).")
+            empty = not any(True for _ in self.root.iterdir())
+            raise DatasetError(f"Dataset {root} {'is empty' if empty else 'holds no images'}: no images found "
+                               f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))}, in class sub-folders or directly).")
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def fingerprint(self) -> str:
+        """The files (path, size, modification time), their labels and the preprocessing: no image decoded."""
+        import hashlib
+
+        h = hashlib.sha256(repr(self.preprocess).encode())
+        for p in self.paths:
+            st = p.stat()
+            h.update(f"{p.relative_to(self.root)}|{st.st_size}|{st.st_mtime_ns};".encode())
+        if self.labels is not None:
+            h.update(self.labels.tobytes())
+        return h.hexdigest()
 
     def sample(self, i: int) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError

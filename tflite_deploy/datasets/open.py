@@ -7,7 +7,10 @@ Specs:
   calibrating ImageNet-size models offline.
 - ``PATH/`` — an image folder: one sub-folder per class (labels by sorted folder name), or images
   directly inside (no labels).
-- ``PATH.npz`` — arrays ``x`` (or ``images``/``inputs``) and optionally ``y`` (or ``labels``).
+- ``PATH.npz`` — arrays ``x`` (or ``images``/``inputs``) and optionally ``y`` (or ``labels``); or, for a
+  model with several inputs, one array per input named after it (``ids``, ``mask``, ...) and the
+  targets under ``y``. Dtypes are kept (int32 token ids, 0/1 masks); ``y`` holds whole numbers
+  (class labels) or floats (regression targets).
 - ``PATH.npy`` — one array of samples, no labels.
 
 Append ``:train`` or ``:test`` to any spec for a fixed, seeded 80/20 split, so calibration and
@@ -71,6 +74,15 @@ def _open_arrays(p: Path) -> Dataset:
         xk = next((k for k in _X_KEYS if k in keys), None)
         if xk is None and len([k for k in keys if k != yk]) == 1:
             xk = next(k for k in keys if k != yk)  # one array besides the labels: the samples
+        if xk is None and len([k for k in keys if k != yk]) > 1:  # several inputs, by name
+            try:
+                named = {k: _samples(loaded[k], p, f"array {k!r}", 1) for k in keys if k != yk}
+                y = loaded[yk] if yk else None
+            except DatasetError:
+                raise
+            except Exception as e:
+                raise DatasetError(f"Dataset {p}: its arrays could not be read ({e}).") from None
+            return ArrayDataset(named, y, name=str(p))
         if xk is None:
             found = ", ".join(keys) if keys else "none"
             raise DatasetError(f"Dataset {p} has no samples array: it holds {found}. Name the samples one of "
@@ -84,8 +96,8 @@ def _open_arrays(p: Path) -> Dataset:
     return ArrayDataset(_samples(x, p, f"array {xk!r}"), y, name=str(p))
 
 
-def _samples(x: np.ndarray, p: Path, what: str) -> np.ndarray:
-    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
+def _samples(x: np.ndarray, p: Path, what: str, min_ndim: int = 2) -> np.ndarray:
+    if x.ndim < min_ndim or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise DatasetError(f"Dataset {p}: {what} is {x.dtype} of shape {x.shape}; samples are a numeric array "
                            "with the sample index first (N, ...).")
     return x

@@ -2,9 +2,13 @@
 
 Every variant sees exactly the samples the reference sees, so the accuracy *drop* is a paired
 quantity: its 95% interval comes from a paired bootstrap over samples (resample sample indices,
-recompute both accuracies on the same resample). Output agreement with the reference (MSE, max
-abs error, cosine similarity, SQNR, label agreement) needs no labels and tells quantization modes
-apart even where accuracy cannot.
+recompute both metrics on the same resample). Output agreement with the reference (MSE, max abs
+error, cosine similarity, SQNR, non-finite values, label agreement) needs no labels and tells
+quantization modes apart even where accuracy cannot; a model with several outputs gets it per
+output, by name. The task decides the rest (:func:`choose_task`): classification (top-1/top-k,
+whole-number labels), regression (MAE/RMSE against float targets, the MAE's change), or agreement
+only (no targets). The reference's outputs are computed once per (model, dataset) and cached
+(:mod:`tflite_deploy.evaluation.reference`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,17 @@ import numpy as np
 from tflite_deploy.artifact import recipe_name
 from tflite_deploy.datasets import Dataset, open_dataset
 from tflite_deploy.errors import DatasetError, UserError
+from tflite_deploy.evaluation.metrics import (accuracy, agreement, bootstrap_interval, paired_bootstrap,
+                                              regression, regression_change, topk_correct)
+from tflite_deploy.evaluation.reference import collect_named, reference_outputs, reference_predictor
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
 from tflite_deploy.tflite.runtime import TfliteModel
 
 Predictor = Callable[[np.ndarray], np.ndarray]
+TASKS = ("auto", "classification", "regression", "agreement")
+__all__ = ["Outputs", "TASKS", "agreement", "bootstrap_interval", "choose_task", "collect", "evaluate",
+           "paired_bootstrap", "reference_predictor", "topk_correct"]
 
 
 @dataclass(frozen=True)
@@ -34,112 +44,68 @@ class Outputs:
     values: np.ndarray  # (n, outputs...) float32
 
 
-def reference_predictor(path: str | Path, threads: Optional[int] = None) -> Predictor:
-    """A float reference: a float .tflite, or a Keras/SavedModel model run by TensorFlow."""
-    p = Path(path)
-    if p.suffix.lower() == ".onnx":  # hook: an ONNX source's reference is the .onnx in ONNX Runtime
-        from tflite_deploy.sources.onnx_runtime import onnx_reference
-
-        return onnx_reference(p, threads)
-    if p.suffix == ".tflite":
-        m = TfliteModel(p, threads=threads)
-        return _checked(m.predict, m, p)
-    from tflite_deploy.sources.keras import load_model
-
-    source = load_model(p)
-    if source.keras_model is not None:
-        return lambda x: np.asarray(source.keras_model.predict(x, verbose=0, batch_size=256), np.float32)
-    from tflite_deploy.sources.tf_loader import tensorflow
-
-    tf = tensorflow()
-    fn = tf.saved_model.load(str(source.saved_model_dir)).signatures["serving_default"]
-    arg = list(fn.structured_input_signature[1])[0]
-    return lambda x: np.asarray(list(fn(**{arg: tf.constant(x)}).values())[0], np.float32)
-
-
-def _checked(predict: Predictor, model: TfliteModel, path: Path) -> Predictor:
-    checked: list[bool] = []
-
-    def run(x: np.ndarray) -> np.ndarray:
-        if not checked:
-            model.check_input(tuple(x.shape[1:]), "the dataset")
-            checked.append(True)
-        return predict(x)
-
-    return run
-
-
 def collect(predict: Predictor, dataset: Dataset, limit: Optional[int], batch_size: int,
             on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
+    """One output over the samples (single-input, single-output models: the optimize verb's check)."""
     outs = []
     for x, _ in dataset.batches(batch_size, limit):
-        outs.append(predict(x.astype(np.float32)))
+        outs.append(predict(x if isinstance(x, dict) else x.astype(np.float32)))
         if on_batch:
             on_batch(len(x))
     return np.concatenate(outs)
 
 
-# ------------------------------------------------------------------------------------- metrics
-def agreement(ref: np.ndarray, var: np.ndarray) -> dict[str, float]:
-    """How close a variant's outputs are to the reference's, sample by sample."""
-    r = ref.reshape(len(ref), -1).astype(np.float64)
-    v = var.reshape(len(var), -1).astype(np.float64)
-    err = v - r
-    noise = float(np.sum(err ** 2))
-    signal = float(np.sum(r ** 2))
-    norms = np.linalg.norm(r, axis=1) * np.linalg.norm(v, axis=1)
-    cos = np.where(norms > 0, np.sum(r * v, axis=1) / np.where(norms > 0, norms, 1), 1.0)
-    out = {
-        "mse": float(np.mean(err ** 2)),
-        "max_abs_error": float(np.max(np.abs(err))),
-        "cosine": float(np.mean(cos)),
-        "sqnr_db": float("inf") if noise == 0 else float(10 * np.log10(signal / noise)) if signal else float("-inf"),
-    }
-    if r.shape[1] > 1:
-        out["label_agreement"] = float(np.mean(r.argmax(1) == v.argmax(1)))
-    return out
-
-
-def topk_correct(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    k = min(k, values.shape[1])
-    top = np.argpartition(-values, k - 1, axis=1)[:, :k]
-    return (top == labels[:, None]).any(axis=1)
-
-
-def paired_bootstrap(ref_correct: np.ndarray, var_correct: np.ndarray, resamples: int = 2000,
-                     seed: int = 0) -> tuple[float, float, float]:
-    """Accuracy drop (reference minus variant, in points) and its 95% interval."""
-    n = len(ref_correct)
-    rng = np.random.default_rng(seed)
-    diff = ref_correct.astype(np.float64) - var_correct.astype(np.float64)
-    means = np.zeros(resamples)  # zeros, not empty: a slot the loop missed would be a visible 0, not stale memory
-    for start in range(0, resamples, 250):  # chunks keep memory flat for large sets
-        idx = rng.integers(0, n, size=(min(250, resamples - start), n))
-        means[start:start + len(idx)] = diff[idx].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return 100 * float(diff.mean()), 100 * float(lo), 100 * float(hi)
-
-
-def bootstrap_interval(correct: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    c = correct.astype(np.float64)
-    idx = rng.integers(0, len(c), size=(resamples, len(c)))
-    lo, hi = np.percentile(c[idx].mean(axis=1), [2.5, 97.5])
-    return 100 * float(lo), 100 * float(hi)
+def choose_task(task: str, ds: Dataset, outputs: dict[str, np.ndarray], reference: str) -> tuple[str, Optional[str]]:
+    """The task and the output it is judged on: from the targets' dtype and the outputs' shapes,
+    or ``task`` when given. ``agreement``: no targets, outputs compared with the reference only."""
+    if task not in TASKS:
+        raise UserError(f"--task must be one of {', '.join(TASKS)}, not {task!r}.")
+    if task == "agreement":
+        return task, None
+    has_labels, has_targets = ds.labels is not None, ds.targets is not None
+    if task == "auto":
+        if not (has_labels or has_targets):
+            return "agreement", None
+        task = "classification" if has_labels else "regression"
+    if task == "classification":
+        if not has_labels:
+            raise DatasetError(f"--task classification needs whole-number class labels; dataset {ds.name!r} has "
+                               f"{'float targets (use --task regression)' if has_targets else 'no y'}.")
+        scores = [k for k, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1]
+        if not scores:
+            shapes = ", ".join(f"{k} {v.shape[1:]}" for k, v in outputs.items())
+            raise DatasetError(f"Dataset {ds.name!r} has class labels, but {reference} outputs {shapes}, not one "
+                               "score per class: for numeric targets store y as floats (regression), or pass "
+                               "--task agreement.")
+        return task, scores[0]
+    targets = ds.targets if has_targets else np.asarray(ds.labels, np.float64)
+    if targets is None:
+        raise DatasetError(f"--task regression needs targets (y); dataset {ds.name!r} has none.")
+    per_sample = int(np.prod(targets.shape[1:])) if targets.ndim > 1 else 1
+    fits = [k for k, v in outputs.items() if int(np.prod(v.shape[1:])) == per_sample]
+    if not fits:
+        shapes = ", ".join(f"{k} {v.shape[1:]}" for k, v in outputs.items())
+        raise DatasetError(f"Dataset {ds.name!r} has {per_sample} target value(s) per sample, but {reference} "
+                           f"outputs {shapes}: no output to compare them with.")
+    return "regression", fits[0]
 
 
 # -------------------------------------------------------------------------------------- evaluate
 def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str | Dataset, *,
              limit: Optional[int] = None, top_k: int = 5, batch_size: int = 64, resamples: int = 2000,
-             threads: Optional[int] = None, delegate: str = "xnnpack",
-             progress: Optional[ProgressCallback] = None) -> list[Result]:
+             threads: Optional[int] = None, delegate: str = "xnnpack", task: str = "auto",
+             cache: bool = True, progress: Optional[ProgressCallback] = None) -> list[Result]:
     """Evaluate the reference and each variant on ``dataset``; one ``Result`` (kind ``eval``) each.
 
-    The reference's result holds its accuracy; each variant's holds accuracy, the paired drop with
-    its 95% interval, and output agreement with the reference. ``progress`` hears ``evaluate``
-    events counting samples over all models (message: the model's file name).
+    The reference's result holds its task metrics; each variant's holds them, the paired change
+    with its 95% interval, and output agreement with the reference (per output, by name, under
+    ``outputs`` when there are several). ``task``: see :func:`choose_task`. ``cache``: reuse the
+    reference's outputs from an earlier evaluation on the same data. ``progress`` hears
+    ``evaluate`` events counting samples over all models (message: the model's file name).
     """
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
+    if task not in TASKS:
+        raise UserError(f"--task must be one of {', '.join(TASKS)}, not {task!r}.")
     n = len(ds) if limit is None else min(limit, len(ds))
     total = n * (1 + len(variants))
     seen = [0]
@@ -154,35 +120,96 @@ def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str
 
         return advance
 
-    ref_predict = reference_predictor(reference, threads)
-    ref_values = collect(ref_predict, ds, n, batch_size, counter(str(reference)))
-    labels = _labels_for(ds, ref_values, n, str(reference))
-    settings = {"dataset": ds.name, "samples": n, "top_k": top_k, "resamples": resamples, "threads": threads}
+    ref_out, cached = reference_outputs(reference, ds, n, batch_size, threads, counter(str(reference)), cache)
+    chosen, key = choose_task(task, ds, ref_out, str(reference))
+    truth = _truth(ds, chosen, n, ref_out, key, str(reference))
+    settings = {"dataset": ds.name, "samples": n, "top_k": top_k, "resamples": resamples, "threads": threads,
+                "task": chosen, "reference_cached": cached}
+    if key is not None and len(ref_out) > 1:
+        settings["task_output"] = key
+    warnings = _dataset_warnings(ds, chosen)
 
-    ref_metrics: dict[str, Any] = {"role": "reference"}
-    ref_correct = None
-    if labels is not None:
-        ref_correct = ref_values.argmax(1) == labels
-        ref_metrics.update(_accuracy(ref_values, labels, top_k, resamples))
+    ref_metrics: dict[str, Any] = {"role": "reference", "task": chosen}
+    ref_metrics.update(_task_metrics(chosen, ref_out.get(key) if key else None, truth, top_k, resamples))
     runner, ref_delegate = _reference_runner(str(reference), delegate)
     results = [Result(kind="eval", artifact=str(reference), delegate=ref_delegate, runner=runner,
-                      settings=settings, metrics=ref_metrics)]
+                      settings=settings, metrics=ref_metrics, warnings=warnings)]
 
     for path in variants:
         model = TfliteModel(path, threads=threads, delegate=delegate)
-        model.check_input(ds.sample_shape, f"dataset {ds.name!r}")
-        values = collect(model.predict, ds, n, batch_size, counter(str(path)))
-        if values.shape != ref_values.shape:
-            raise UserError(f"Model {path} gives outputs of shape {values.shape[1:]}, the reference "
-                            f"{reference} {ref_values.shape[1:]}: they are not variants of one model.")
-        metrics: dict[str, Any] = {"role": "variant", "reference": str(reference), **agreement(ref_values, values)}
-        if labels is not None and ref_correct is not None:
-            metrics.update(_accuracy(values, labels, top_k, resamples))
-            drop, lo, hi = paired_bootstrap(ref_correct, values.argmax(1) == labels, resamples)
-            metrics.update({"top1_drop": drop, "top1_drop_ci95": [lo, hi]})
+        values = collect_named(lambda x: model.predict_named(x, ds.name), ds, n, batch_size, counter(str(path)))
+        pairs = _pair_outputs(ref_out, values, str(reference), str(path))
+        metrics: dict[str, Any] = {"role": "variant", "reference": str(reference), "task": chosen}
+        per_output = {name: agreement(r, v) for name, (r, v) in pairs.items()}
+        main = key if key is not None else next(iter(pairs))
+        metrics.update(per_output[main])
+        if len(pairs) > 1:
+            metrics["outputs"] = per_output
+        if key is not None:
+            ref_v, var_v = pairs[key]
+            metrics.update(_task_metrics(chosen, var_v, truth, top_k, resamples))
+            if chosen == "classification":
+                drop, lo, hi = paired_bootstrap(ref_v.argmax(1) == truth, var_v.argmax(1) == truth, resamples)
+                metrics.update({"top1_drop": drop, "top1_drop_ci95": [lo, hi]})
+            else:
+                metrics.update(regression_change(ref_v, var_v, truth, resamples))
+        bad = [name for name, m in per_output.items() if m["nonfinite"]]
+        notes = tuple(f"output {name!r} holds {per_output[name]['nonfinite']} NaN/Inf value(s)" for name in bad)
         results.append(Result(kind="eval", artifact=str(path), delegate=delegate, settings=settings,
-                              metrics=metrics, recipe=recipe_name(path)))
+                              metrics=metrics, recipe=recipe_name(path), warnings=notes))
     return results
+
+
+def _pair_outputs(ref: dict[str, np.ndarray], var: dict[str, np.ndarray], reference: str, path: str
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Reference and variant outputs side by side, by name (else in order when the names differ)."""
+    if set(ref) == set(var):
+        pairs = {k: (ref[k], var[k]) for k in ref}
+    elif len(ref) == len(var):
+        pairs = {k: (ref[k], var[kv]) for k, kv in zip(ref, var)}
+    else:
+        raise UserError(f"Model {path} has {len(var)} output(s) ({', '.join(var)}), the reference {reference} "
+                        f"{len(ref)} ({', '.join(ref)}): they are not variants of one model.")
+    for k, (r, v) in pairs.items():
+        if r.shape != v.shape:
+            raise UserError(f"Model {path} gives outputs of shape {v.shape[1:]}, the reference "
+                            f"{reference} {r.shape[1:]}" + (f" (output {k!r})" if len(pairs) > 1 else "") +
+                            ": they are not variants of one model.")
+    return pairs
+
+
+def _task_metrics(task: str, values: Optional[np.ndarray], truth: Optional[np.ndarray], top_k: int,
+                  resamples: int) -> dict[str, Any]:
+    if values is None or truth is None:
+        return {}
+    if task == "classification":
+        return accuracy(values, truth, top_k, resamples)
+    return regression(values, truth)
+
+
+def _truth(ds: Dataset, task: str, n: int, ref_out: dict[str, np.ndarray], key: Optional[str],
+           reference: str) -> Optional[np.ndarray]:
+    if task == "agreement" or key is None:
+        return None
+    if task == "regression":
+        y = ds.targets if ds.targets is not None else ds.labels
+        return np.asarray(y[:n], np.float64)  # type: ignore[index]
+    classes = ref_out[key].shape[1]
+    labels = np.asarray(ds.labels[:n])  # type: ignore[index]
+    wanted = ds.num_classes or 0
+    if wanted > classes or labels.max() >= classes:
+        raise DatasetError(f"Dataset {ds.name!r} has {max(wanted, int(labels.max()) + 1)} classes, but "
+                           f"{reference} outputs {classes} scores: the labels do not match the model's "
+                           "classes (wrong dataset, or a model trained on other classes?).")
+    return labels
+
+
+def _dataset_warnings(ds: Dataset, task: str) -> tuple[str, ...]:
+    if task == "classification" and ds.class_names is not None and len(ds.class_names) == 1:
+        return (f"Dataset {ds.name!r} has a single class ({ds.class_names[0]!r}): every label is 0, so accuracy "
+                "means nothing here (class 0 of the model is not this folder's class). Agreement with the "
+                "reference still holds; for accuracy, give one sub-folder per class.",)
+    return ()
 
 
 def _reference_runner(reference: str, delegate: str) -> tuple[str, str]:
@@ -191,28 +218,3 @@ def _reference_runner(reference: str, delegate: str) -> tuple[str, str]:
     if reference.lower().endswith(".onnx"):
         return "onnxruntime", "cpu"
     return "tensorflow", "tensorflow"
-
-
-def _accuracy(values: np.ndarray, labels: np.ndarray, top_k: int, resamples: int) -> dict[str, Any]:
-    correct = values.argmax(1) == labels
-    out: dict[str, Any] = {"top1": 100 * float(correct.mean()),
-                           "top1_ci95": list(bootstrap_interval(correct, resamples))}
-    if values.shape[1] > top_k:
-        out[f"top{top_k}"] = 100 * float(topk_correct(values, labels, top_k).mean())
-    return out
-
-
-def _labels_for(ds: Dataset, ref_values: np.ndarray, n: int, reference: str) -> Optional[np.ndarray]:
-    if ds.labels is None:
-        return None
-    if ref_values.ndim != 2:
-        raise DatasetError(f"Dataset {ds.name!r} has class labels, but {reference} outputs shape "
-                           f"{ref_values.shape[1:]}, not one score per class.")
-    classes = ref_values.shape[1]
-    labels = np.asarray(ds.labels[:n])
-    wanted = ds.num_classes or 0
-    if wanted > classes or labels.max() >= classes:
-        raise DatasetError(f"Dataset {ds.name!r} has {max(wanted, int(labels.max()) + 1)} classes, but "
-                           f"{reference} outputs {classes} scores: the labels do not match the model's "
-                           "classes (wrong dataset, or a model trained on other classes?).")
-    return labels

@@ -528,6 +528,8 @@ def check_dataset_fits(ds: DatasetSpec, pre: Optional[Preprocess], input_shape: 
     dataset = open_dataset(ds.spec, pre)
     if len(dataset) == 0:
         raise UserError(f"Dataset {ds.spec!r} has no samples (an empty folder, or a split of too few).")
+    if dataset.input_names:  # arrays by input name: matched and checked by name when the cell converts
+        return
     dataset.check_fits(input_shape, dtype, where)
 
 

@@ -121,14 +121,20 @@ def _pct(v: Optional[float]) -> str:
 def eval_report(results: Sequence[Result], console: Console) -> None:
     ref, variants = results[0], results[1:]
     s = ref.settings
+    rm = ref.metrics
+    task_text = ""
+    if "top1" in rm:
+        task_text = (f": top-1 {_pct(rm.get('top1'))} "
+                     f"[dim](95% CI {_pct(rm['top1_ci95'][0])} … {_pct(rm['top1_ci95'][1])})[/]")
+    elif "mae" in rm:
+        task_text = f": MAE {rm['mae']:.4g}, RMSE {rm['rmse']:.4g}"
+    on = f" (output {s['task_output']})" if s.get("task_output") else ""
     console.print(f"Reference [bold]{_name(ref)}[/] on [bold]{s.get('dataset')}[/] ({s.get('samples')} samples)"
-                  + (f": top-1 {_pct(ref.metrics.get('top1'))} "
-                     f"[dim](95% CI {_pct(ref.metrics['top1_ci95'][0])} … {_pct(ref.metrics['top1_ci95'][1])})[/]"
-                     if "top1" in ref.metrics else ""))
-    labelled = "top1" in ref.metrics
+                  + task_text + on + (" [dim](outputs from the cache)[/]" if s.get("reference_cached") else ""))
+    labelled, regressed = "top1" in rm, "mae" in rm
     t = Table(title_justify="left")
     cols = ["variant"] + (["top-1", "drop, points (95% CI)"] if labelled else []) + \
-        ["agree", "SQNR dB", "max |err|"]
+        (["MAE", "RMSE", "MAE change (95% CI)"] if regressed else []) + ["agree", "SQNR dB", "max |err|"]
     for c in cols:
         t.add_column(c, justify="left" if c == "variant" else "right")
     label = file_labels([r.artifact for r in results])
@@ -139,16 +145,33 @@ def eval_report(results: Sequence[Result], console: Console) -> None:
             lo, hi = m["top1_drop_ci95"]
             colour = "green" if hi <= 1.0 else "yellow" if lo <= 1.0 else "red"
             row += [_pct(m.get("top1")), f"[{colour}]{m['top1_drop']:+.2f} ({lo:+.2f} … {hi:+.2f})[/]"]
+        if regressed:
+            lo, hi = m["mae_change_ci95"]
+            row += [f"{m['mae']:.4g}", f"{m['rmse']:.4g}", f"{m['mae_change']:+.3g} ({lo:+.3g} … {hi:+.3g})"]
         row += [_pct(100 * m["label_agreement"]) if "label_agreement" in m else "-",
                 "∞" if m["sqnr_db"] is None else f"{m['sqnr_db']:.1f}", f"{m['max_abs_error']:.3g}"]
         t.add_row(*row)
     console.print(t)
-    for r in variants:
+    per_output = [r for r in variants if r.metrics.get("outputs")]
+    if per_output:
+        t = Table(title="Each output against the reference", title_justify="left")
+        for c in ("variant", "output", "SQNR dB", "max |err|", "NaN/Inf"):
+            t.add_column(c, justify="left" if c in ("variant", "output") else "right")
+        for r in per_output:
+            for name, m in r.metrics["outputs"].items():
+                sq = m.get("sqnr_db")
+                t.add_row(r.recipe or label[r.artifact], name, "∞" if sq is None or sq == float("inf") else f"{sq:.1f}",
+                          f"{m['max_abs_error']:.3g}", str(m.get("nonfinite", 0)))
+        console.print(t)
+    for r in results:
         for w in r.warnings:
             console.print(f"[yellow]{label[r.artifact]}:[/] {w}", highlight=False)
     if labelled:
         console.print("[dim]drop = reference top-1 minus variant top-1 on the same samples; the interval is a "
                       "paired bootstrap. An interval that holds 0 means no measurable loss on this data.[/]")
+    if regressed:
+        console.print("[dim]MAE change = variant MAE minus reference MAE against the targets, on the same samples "
+                      "(paired bootstrap); positive is worse.[/]")
 
 
 def layer_report(name: str, layers: Sequence, console: Console, top: int = 15) -> None:
@@ -251,6 +274,9 @@ def conversion_table(rows: Sequence[dict], console: Console) -> None:
     for r in rows:
         if r.get("failed"):
             console.print(f"[red]{r['recipe']} failed:[/] {r['error']}", highlight=False)
+    for r in made:  # what the converter had to do, or left in float, said once per variant
+        for w in r.get("warnings") or []:
+            console.print(f"[yellow]{r['recipe']}:[/] {w}", highlight=False)
     if made and all(r["ratio"] is None for r in made):
         console.print("[dim]Add --recipe float32 to see each variant's ratio to the float model.[/]")
 

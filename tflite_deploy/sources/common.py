@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from tflite_deploy.datasets import Dataset, check_samples, open_dataset
+from tflite_deploy.datasets.inputs import feed
 from tflite_deploy.errors import DatasetError
 from tflite_deploy.recipes import Recipe
 
@@ -20,6 +21,9 @@ def source_meta(source: Any) -> dict[str, Any]:
     """What a sidecar records of the model a variant was made from."""
     meta = {"path": str(source.path), "sha256": source.sha256, "format": source.framework,
             "input_shape": list(source.input_shape), "input_dtype": source.input_dtype}
+    inputs = getattr(source, "inputs", ())
+    if len(inputs) > 1:
+        meta["inputs"] = [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in inputs]
     onnx_shape = getattr(source, "onnx_input_shape", None)  # ONNX sources: the --input-shape converted with
     if onnx_shape:
         meta["onnx_input_shape"] = list(onnx_shape)
@@ -27,8 +31,11 @@ def source_meta(source: Any) -> dict[str, Any]:
 
 
 def calibration_samples(source: Any, recipes: Sequence[Recipe], dataset: str | Dataset | None
-                        ) -> Optional[tuple[np.ndarray, str]]:
-    """The samples (and the dataset's name) every calibrating recipe draws from, checked against the model."""
+                        ) -> Optional[tuple[Any, str]]:
+    """The samples (and the dataset's name) every calibrating recipe draws from, checked against the model.
+
+    For a model with inputs by name (a Keras or SavedModel source) the samples are a dict
+    {input name: array}, dtypes kept (token ids stay integers); else one float32 array."""
     needed = max((r.calibration_samples for r in recipes if r.needs_calibration), default=0)
     if dataset is None:
         if needed:
@@ -37,6 +44,14 @@ def calibration_samples(source: Any, recipes: Sequence[Recipe], dataset: str | D
                                "dataset: pass data=digits:train (or an image folder, a .npz/.npy file).", param="data")
         return None
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
+    inputs = getattr(source, "inputs", ())
+    if inputs:
+        named = feed(ds.take(max(needed, 1)), inputs, f"model {source.path}", ds.name)
+        if needed:  # NaN/Inf or constant samples would calibrate a model that silently runs in float
+            for name, x in named.items():
+                if np.issubdtype(x.dtype, np.floating):
+                    check_samples(x, ds.name if len(named) == 1 else f"{ds.name}[{name}]")
+        return named, ds.name
     ds.check_fits(source.input_shape, source.input_dtype, f"model {source.path}")
     samples = ds.take(max(needed, 1)).astype(np.float32)
     if needed:  # NaN/Inf or constant samples would calibrate a model that silently runs in float

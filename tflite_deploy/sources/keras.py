@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from tflite_deploy.datasets.inputs import ModelInput
 from tflite_deploy.errors import ModelError
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.sources.tf_loader import tensorflow, tf_keras
@@ -29,13 +30,47 @@ class SourceModel:
     saved_model_dir: Optional[Path] = None
     _tmp: Any = field(default=None, repr=False)  # keeps an exported SavedModel alive
     unsafe_deserialization: bool = False  # loaded with Lambda layers allowed (a worker loads it the same way)
+    inputs: tuple[ModelInput, ...] = ()  # every input by name (the signature's names)
+    recurrent: bool = False  # has LSTM/GRU/RNN layers (their loops need a static batch to convert)
 
-    def converter(self) -> Any:
-        """A fresh ``tf.lite.TFLiteConverter`` for this model (one per recipe: they hold state)."""
+    @property
+    def dynamic_batch(self) -> bool:
+        return any(not i.shape or i.shape[0] is None or i.shape[0] < 0 for i in self.inputs)
+
+    def converter(self, fixed_batch: Optional[int] = None) -> Any:
+        """A fresh ``tf.lite.TFLiteConverter`` for this model (one per recipe: they hold state).
+
+        ``fixed_batch``: trace the model with that batch size instead of a dynamic one (recurrent
+        layers need it: their TensorList ops only lower to TFLite builtins with static shapes).
+        """
         tf = tensorflow()
+        if fixed_batch is not None:
+            return _fixed_batch_converter(self, fixed_batch)
         if self.keras_model is not None:
             return tf.lite.TFLiteConverter.from_keras_model(self.keras_model)
         return tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model_dir))
+
+
+def _fixed_batch_converter(source: SourceModel, batch: int) -> Any:
+    """A converter over the model traced with a static batch, inputs and outputs keeping their names."""
+    tf = tensorflow()
+    specs = {i.name: tf.TensorSpec([batch, *[None if d is None or d < 0 else d for d in i.shape[1:]]],
+                                   tf.as_dtype(i.dtype), name=i.name) for i in source.inputs}
+    if source.keras_model is not None:
+        model = source.keras_model
+        names = list(model.output_names)
+
+        def run(**kw: Any) -> Any:
+            out = model([kw[i.name] for i in source.inputs] if len(source.inputs) > 1 else kw[source.inputs[0].name])
+            out = out if isinstance(out, (list, tuple)) else [out]
+            return dict(zip(names, out))
+
+        fn = tf.function(run).get_concrete_function(**specs)
+        return tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+    loaded = tf.saved_model.load(str(source.saved_model_dir))
+    sig = loaded.signatures["serving_default"]
+    fn = tf.function(lambda **kw: sig(**kw)).get_concrete_function(**specs)
+    return tf.lite.TFLiteConverter.from_concrete_functions([fn], loaded)
 
 
 #: Why a Lambda layer is refused unless asked for, said wherever the refusal is.
@@ -97,13 +132,9 @@ def _from_keras(p: Path, model: Any, framework: str, sha256: Optional[str] = Non
     if not getattr(model, "inputs", None):
         raise ModelError(f"Model {p} has no defined inputs (a subclassed model that was never built?). "
                          "Build it with a fixed input shape, or save it as a SavedModel with a signature.")
-    if len(model.inputs) != 1:
-        raise ModelError(f"Model {p} has {len(model.inputs)} inputs; tflite-deploy handles single-input "
-                         "models for now.")
-    inp = model.inputs[0]
-    shape = tuple(None if d is None else int(d) for d in inp.shape)
-    dtype = getattr(inp.dtype, "name", str(inp.dtype))
-    sm = SourceModel(p, p.stem, sha256 or sha256_file(p), framework, shape, dtype)
+    inputs = tuple(_keras_input(t, i) for i, t in enumerate(model.inputs))
+    sm = SourceModel(p, p.stem, sha256 or sha256_file(p), framework, inputs[0].shape, inputs[0].dtype,
+                     inputs=inputs, recurrent=_has_recurrent_layer(model))
     if framework == "tf_keras":
         sm.keras_model = model
     else:
@@ -119,6 +150,33 @@ def _from_keras(p: Path, model: Any, framework: str, sha256: Optional[str] = Non
                 "and convert that folder.") from None
         sm.saved_model_dir = export_dir
     return sm
+
+
+_RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+
+
+def _has_recurrent_layer(model: Any) -> bool:
+    seen, stack = set(), list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if type(layer).__name__ in _RECURRENT:
+            return True
+        stack += list(getattr(layer, "layers", []) or [])
+    return False
+
+
+def _keras_input(t: Any, i: int) -> ModelInput:
+    """A Keras input tensor as the signature names it (the Input layer's name)."""
+    name = str(getattr(t, "name", "") or f"input_{i}").split(":")[0]
+    keras_history = getattr(t, "_keras_history", None)
+    if keras_history is not None and getattr(keras_history[0], "name", None):
+        name = keras_history[0].name
+    shape = tuple(None if d is None else int(d) for d in t.shape)
+    dtype = getattr(t.dtype, "name", str(t.dtype))
+    return ModelInput(name, shape, dtype)
 
 
 def _load_keras3(p: Path, legacy_error: Exception, safe: dict[str, bool]) -> Any:
@@ -143,13 +201,12 @@ def _load_saved_model(p: Path, name: str) -> SourceModel:
                          "(tf.saved_model.save(model, dir, signatures=...)).") from None
     except Exception as e:
         raise ModelError(f"SavedModel {p} could not be loaded: {_first_line(e)}") from None
-    specs = list(sig.structured_input_signature[1].values())
-    if len(specs) != 1:
-        raise ModelError(f"SavedModel {p} takes {len(specs)} inputs; tflite-deploy handles single-input "
-                         "models for now.")
-    spec = specs[0]
-    shape = tuple(None if d is None else int(d) for d in spec.shape)
-    return SourceModel(p, name, sha256_file(p), "saved_model", shape, spec.dtype.name, saved_model_dir=p)
+    inputs = tuple(ModelInput(k, tuple(None if d is None else int(d) for d in spec.shape), spec.dtype.name)
+                   for k, spec in sorted(sig.structured_input_signature[1].items()))
+    if not inputs:
+        raise ModelError(f"SavedModel {p}: its 'serving_default' signature takes no inputs.")
+    return SourceModel(p, name, sha256_file(p), "saved_model", inputs[0].shape, inputs[0].dtype,
+                       saved_model_dir=p, inputs=inputs)
 
 
 def _first_line(e: Exception) -> str:

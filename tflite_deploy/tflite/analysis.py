@@ -352,6 +352,8 @@ def _quant_summary(g: GraphIndex, inputs: Sequence[TensorInfo], outputs: Sequenc
                 act_hist[t.dtype] += 1
         if op.name in _CONVERSION_OPS and not op.custom:
             continue
+        if op.name == "CAST" and ins and all(_act_class(t) == "other" for t in ins):
+            continue  # whole numbers (a 0/1 mask, token ids) entering the graph, like a QUANTIZE: no compute
         cls = {_act_class(t) for t in ins + outs} - {"other"}
         classes |= cls
         uint8_act |= any(t.dtype == "uint8" and t.quantization for t in ins + outs)

@@ -1,0 +1,66 @@
+"""Inputs a latency run feeds: valid values for token ids and masks, or the user's own data.
+
+benchmark_model fills int32 inputs with random values in 0..99 by default, and a model whose ids
+index an embedding of fewer rows fails ("gather index out of bounds"). So for every whole-number
+input we draw values in the input's valid range (the embedding's rows, read from the GATHER it
+feeds; 0/1 for masks; :meth:`~tflite_deploy.tflite.runtime.TfliteModel.value_ranges`), or take
+the first samples of ``--data``, and hand them to benchmark_model as value files (raw bytes in the
+tensor's layout) with ``--input_layer``, ``--input_layer_shape`` and ``--input_layer_value_files``
+(flags of tensorflow/lite/tools/benchmark/benchmark_tflite_model.cc; inputs are matched by position,
+and a ``:`` in a tensor name is escaped as ``\\:``). Float-only models get no flags: the tool's own
+random floats serve them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class InputValues:
+    """One model's inputs, in the interpreter's order: tensor names, shapes and the raw bytes of each."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    data: tuple[bytes, ...]
+    source: str  # "valid ranges" or the dataset's name
+
+    def flags(self, remote_files: list[str]) -> list[str]:
+        files = ",".join(f"{n.replace(':', chr(92) + ':')}:{f}" for n, f in zip(self.names, remote_files))
+        return [f"--input_layer={','.join(self.names)}",
+                f"--input_layer_shape={':'.join(','.join(str(d) for d in s) for s in self.shapes)}",
+                f"--input_layer_value_files={files}"]
+
+
+def needs_values(model: Any) -> bool:
+    """Whether a model has whole-number inputs (token ids, masks) that random data would break."""
+    return bool(model.value_ranges())
+
+
+def input_values(path: str | Path, data: Any = None) -> Optional[InputValues]:
+    """Values for every input of ``path`` (None for a float-only model and no data)."""
+    from tflite_deploy.tflite.runtime import TfliteModel
+
+    m = TfliteModel(path)
+    if data is None and not needs_values(m):
+        return None
+    if data is not None:
+        m.set_inputs(_batch(data, m))
+        source = getattr(data, "name", str(data))
+    else:
+        m.fill_random_input()
+        source = "valid ranges"
+    tensors = [m.interpreter.get_tensor(d["index"]) for d in m.inputs]
+    return InputValues(tuple(str(d["name"]) for d in m.inputs), tuple(tuple(int(x) for x in t.shape) for t in tensors),
+                       tuple(np.ascontiguousarray(t).tobytes() for t in tensors), source)
+
+
+def _batch(data: Any, m: Any) -> Any:
+    from tflite_deploy.datasets import open_dataset
+
+    ds = open_dataset(data) if isinstance(data, str) else data
+    return ds.take(m.fixed_batch or 1)

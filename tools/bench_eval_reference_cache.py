@@ -1,0 +1,93 @@
+"""Wall time of a second ``eval`` of new variants against the same ResNet-size Keras reference,
+next to the first's, in one run.
+
+    .venv/bin/python tools/bench_eval_reference_cache.py [--limit 32] [--work DIR]
+
+Saves ResNet50 (``tf_keras.applications.ResNet50(weights=None)``: random weights; loading and
+running it costs what a trained one does) to a .keras file once, converts it to float32 and float16
+variants, then runs ``tflite-deploy eval resnet50.keras resnet50.float32.tflite --data photos`` (the
+first eval: TensorFlow loads and runs the reference, whose outputs are cached under a fresh
+``TFLITE_DEPLOY_CACHE``) and ``tflite-deploy eval resnet50.keras resnet50.float16.tflite --data photos``
+(a new variant: the reference's outputs come from the cache, keyed by the hashes of the model file and
+the data), each as its own command. Target: second / first <= 0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+def save_resnet50(path: Path) -> None:
+    import tf_keras
+
+    tf_keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3)).save(path)
+
+
+def cli() -> list[str]:
+    """The installed entry point beside this Python (the command a user runs)."""
+    exe = Path(sys.executable).parent / "tflite-deploy"
+    return [str(exe)] if exe.exists() else [shutil.which("tflite-deploy") or "tflite-deploy"]
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Wall seconds, exit code and the command's output."""
+    started = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    return time.perf_counter() - started, p.returncode, p.stdout + p.stderr
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=32, help="evaluation samples (of the bundled photos)")
+    ap.add_argument("--threads", type=int, default=2, help="interpreter threads for the variants (both evals)")
+    ap.add_argument("--work", type=Path, default=None, help="folder for the model and variants (kept between runs)")
+    args = ap.parse_args()
+    console = Console()
+    work = args.work or Path(tempfile.mkdtemp(prefix="tflite-deploy-refcache-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model = work / "resnet50.keras"
+    env = {**os.environ, "TFLITE_DEPLOY_CACHE": tempfile.mkdtemp(prefix="tflite-deploy-refcache-entries-")}
+    if not model.exists():
+        console.print(f"Saving ResNet50 (weights=None) to {model} ...")
+        save_resnet50(model)
+    variants = {r: work / "out" / f"resnet50.{r}.tflite" for r in ("float32", "float16")}
+    if not all(v.exists() for v in variants.values()):
+        console.print("Converting float32 and float16 variants ...")
+        secs, code, text = run([*cli(), "convert", str(model), "-r", "float32", "-r", "float16", "--out",
+                                str(work / "out"), "--no-store"], env)
+        if code:
+            console.print(text[-3000:])
+            return 1
+    rows = []
+    for label, variant in (("first eval (reference run)", variants["float32"]),
+                           ("second eval (new variant)", variants["float16"])):
+        secs, code, text = run([*cli(), "eval", str(model), str(variant), "--data", "photos", "--limit",
+                                str(args.limit), "--threads", str(args.threads), "--no-store", "--json"], env)
+        if code:
+            console.print(text[-3000:])
+            return 1
+        rows.append((label, variant.name, secs))
+    t = Table(title=f"eval against {model.name} ({model.stat().st_size / 1e6:.0f} MB), {args.limit} photos",
+              title_justify="left")
+    for c in ("run", "variant", "wall", "x first"):
+        t.add_column(c, justify="left" if c in ("run", "variant") else "right")
+    for label, name, secs in rows:
+        t.add_row(label, name, f"{secs:.1f} s", f"{secs / rows[0][2]:.3f}")
+    console.print(t)
+    ratio = rows[1][2] / rows[0][2]
+    console.print(f"second / first = {ratio:.3f} (target <= 0.1): {'met' if ratio <= 0.1 else 'NOT met'}")
+    return 0 if ratio <= 0.1 else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
