@@ -4,14 +4,12 @@ against a plain LiteRT signature-runner loop (tests/support/any_models.direct_ou
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.support import any_models as am
-from tflite_deploy.errors import DatasetError, UserError
+from tflite_deploy.errors import DatasetError
 
 pytestmark = pytest.mark.slow
 

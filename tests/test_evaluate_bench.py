@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tflite_deploy.cli import app
-from tflite_deploy.errors import DatasetError, ModelError, UserError
+from tflite_deploy.errors import DatasetError, UserError
 from tflite_deploy.evaluation.layer_errors import per_layer_errors
 from tflite_deploy.evaluation.run import agreement, evaluate, paired_bootstrap
 from tflite_deploy.envelope import items_of

@@ -23,7 +23,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tflite_deploy.benchmark.host import HostBenchSettings, bench_host
+from tflite_deploy.benchmark.host import bench_host
+from tflite_deploy.benchmark.options import BenchOptions
 from tflite_deploy.benchmark.instructions import count_instructions
 from tflite_deploy.conversion.run import convert
 from tflite_deploy.recipes import PRESETS, Recipe
@@ -64,7 +65,7 @@ def main() -> None:
             counts[name].append(c.per_invoke)
             console.print(f"{name}: process {i + 1}: {c.per_invoke:,.0f} instructions per invoke "
                           f"(toggle pair {c.empty_region:,.0f} taken off)")
-    settings = HostBenchSettings(runs=30, warmup=3, min_seconds=0.5)
+    settings = BenchOptions(runs=30, warmup=3, min_seconds=0.5).for_host()
     for k in range(args.repeats):  # the two models alternate: the time-based verdict's best case
         for name, path in files.items():
             times.setdefault(name, []).append(bench_host([path], settings)[0].latency.p50_ms)
