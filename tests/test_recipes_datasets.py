@@ -121,8 +121,9 @@ def test_preprocess_from_cli_text_and_plan_values(settings, expected):
 
 
 def test_preprocess_grayscale_with_three_means_is_refused():
-    with pytest.raises(DatasetError, match="--mean 0.5,0.5,0.5 has 3 values, but grayscale images have 1"):
+    with pytest.raises(DatasetError, match="^mean=0.5,0.5,0.5 has 3 values, but grayscale images have 1") as e:
         Preprocess.from_settings(mean="0.5,0.5,0.5", color="grayscale")
+    assert e.value.param == "mean"  # the API names its parameter; the CLI shows --mean (test_cli_plumbing)
 
 
 @pytest.mark.parametrize("settings,message", [
