@@ -176,7 +176,7 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
         labels=judge.label_source, trials=tuple(trials), quantizable_layers=len(ranking), ranking=tuple(ranking),
         chosen=chosen, latency_target=latency_target, stopped=stopped, warnings=tuple(warnings))
     meta = {"source": source_meta(source), "versions": versions(),
-            "calibration": {"dataset": calibration[1], "samples_available": len(samples)}}
+            "calibration": {"dataset": calibration[1], "samples_available": _count(samples)}}
     if chosen is not None:
         recipe = output.chosen_recipe(chosen.recipe, _describe(chosen, result))
         art = output.write_chosen(out, source.name, recipe, kept[chosen.index],
@@ -250,3 +250,8 @@ def _describe(t: Trial, r: AutotuneResult) -> str:
     lo, hi = t.drop_ci95 or (float("nan"), float("nan"))
     return (f"autotune ({r.objective}, max drop {r.max_drop:g}): {t.recipe.summary()}; top-1 drop {t.drop:.2f} "
             f"points [95% {lo:.2f}, {hi:.2f}] on {r.eval_data} ({r.eval_samples} samples)")
+
+
+def _count(samples: Any) -> int:
+    """Samples in a calibration set: one array, or one array per input name."""
+    return len(next(iter(samples.values()))) if isinstance(samples, dict) else len(samples)

@@ -19,9 +19,8 @@ import csv
 import io
 from typing import Any, Sequence
 
-import numpy as np
 
-from tflite_deploy.conversion.tf_converter import configure, float_layer_names
+from tflite_deploy.conversion.tf_converter import Calibration, configure, float_layer_names, representative
 from tflite_deploy.errors import ModelError
 from tflite_deploy.evaluation.layer_errors import LayerError, layer_errors_from_dump
 from tflite_deploy.recipes import Recipe
@@ -34,22 +33,20 @@ RANKING_SAMPLES = 64
 class QuantizeSession:
     """One calibration of ``source`` for a full-integer ``recipe``; :meth:`quantize` per trial."""
 
-    def __init__(self, source: Any, recipe: Recipe, calibration: np.ndarray) -> None:
+    def __init__(self, source: Any, recipe: Recipe, calibration: Calibration) -> None:
         if recipe.activations != "int8":
             raise ValueError(f"the search quantizes int8 full-integer variants, not {recipe.summary()}")
         tf = tensorflow()
         self.recipe = recipe
         self._tf = tf
-        samples = calibration[: recipe.calibration_samples]
-        debug = samples[:RANKING_SAMPLES]
         conv = source.converter()
-        configure(conv, recipe, samples)
+        configure(conv, recipe, calibration)  # calibrates on the recipe's count of samples
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
         self._fully = recipe.io != "float32"
         with captured_native_stderr() as log:
             try:
                 self._debugger = tf.lite.experimental.QuantizationDebugger(
-                    converter=conv, debug_dataset=lambda: ([debug[i:i + 1]] for i in range(len(debug))),
+                    converter=conv, debug_dataset=representative(calibration, RANKING_SAMPLES),
                     debug_options=tf.lite.experimental.QuantizationDebugOptions(fully_quantize=self._fully))
             except Exception as e:
                 raise ModelError(f"Model {source.path} could not be calibrated for {recipe.summary()}: "

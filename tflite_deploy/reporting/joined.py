@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-KINDS = ("convert", "eval", "bench")
+KINDS = ("convert", "eval", "bench", "autotune")  # a tag joins the latest run of each kind
 
 
 @dataclass

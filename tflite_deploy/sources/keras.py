@@ -105,7 +105,7 @@ def load_model(path: str | Path, *, unsafe_deserialization: bool = False) -> Sou
         framework = "tf_keras"
     except Exception as legacy_error:  # maybe saved by Keras 3, which tf_keras cannot read
         if _is_lambda_refusal(legacy_error):
-            raise ModelError(_lambda_message(p)) from None
+            raise ModelError(_lambda_message(p), param="unsafe_deserialization") from None
         model = _load_keras3(p, legacy_error, safe)
         framework = "keras3"
     source = _from_keras(p, model, framework)
@@ -186,7 +186,7 @@ def _load_keras3(p: Path, legacy_error: Exception, safe: dict[str, bool]) -> Any
         return keras.saving.load_model(p, compile=False, **safe)
     except Exception as e:
         if _is_lambda_refusal(e):
-            raise ModelError(_lambda_message(p)) from None
+            raise ModelError(_lambda_message(p), param="unsafe_deserialization") from None
         raise ModelError(f"Model {p} could not be loaded by tf_keras ({_first_line(legacy_error)}) nor by "
                          f"Keras 3 ({_first_line(e)}). Is it a complete Keras model file?") from None
 
