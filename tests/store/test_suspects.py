@@ -31,6 +31,20 @@ def _bench(path: Path, store: Path, tag: str) -> None:
     assert r.exit_code == 0, r.output
 
 
+def _made_up_suspect(model: Path, store: Path) -> None:
+    """Two stored runs of the same bytes whose recorded repeats say 30% slower (as a load change would)."""
+    import tflite_deploy as td
+    from tflite_deploy.store import open_store
+
+    (measured,) = td.bench([model], runs=20, min_seconds=0.1)
+    with open_store(store) as st:
+        aid = st.add_artifact_file(model)
+        for tag, scale in (("base", 1.0), ("new", 1.3)):
+            reps = [measured.latency.p50_ms * scale * f for f in (0.99, 1.0, 1.01, 1.0, 0.995)]
+            r = measured.__class__.from_dict({**measured.to_dict(), "metrics": {"repeat_p50_ms": reps}})
+            st.add_result(st.start_run(tag=tag), r, artifact_id=aid)
+
+
 def test_load_change_is_cleared_and_a_slower_model_under_the_same_names_is_confirmed(versions: dict,
                                                                                      tmp_path: Path) -> None:
     """One file, same names; a busy loop starts between base and new and runs on through compare."""
@@ -64,17 +78,8 @@ def test_a_suspect_the_recorded_runs_made_up_is_cleared_by_measuring_the_bytes(v
                                                                                tmp_path: Path) -> None:
     """Recorded runs that say 30% slower for the same bytes (as a load change would): the suspect is
     re-measured from the kept bytes and cleared; --no-confirm leaves it a regression."""
-    import tflite_deploy as td
-    from tflite_deploy.store import open_store
-
     store = tmp_path / "runs.db"
-    (measured,) = td.bench([versions["v1"]], runs=20, min_seconds=0.1)
-    with open_store(store) as st:
-        aid = st.add_artifact_file(versions["v1"])
-        for tag, scale in (("base", 1.0), ("new", 1.3)):
-            reps = [measured.latency.p50_ms * scale * f for f in (0.99, 1.0, 1.01, 1.0, 0.995)]
-            r = measured.__class__.from_dict({**measured.to_dict(), "metrics": {"repeat_p50_ms": reps}})
-            st.add_result(st.start_run(tag=tag), r, artifact_id=aid)
+    _made_up_suspect(versions["v1"], store)
     code, cell = _compare(store, "--no-confirm")
     assert (code, cell["verdict"], cell["confirmation"]) == (1, "slower", "suspect"), cell
     code, cell = _compare(store)
@@ -110,18 +115,12 @@ def test_a_suspect_across_a_runtime_upgrade_is_not_cleared_by_todays_runtime(ver
     """Pairs measured now test the bytes with today's runtime: a slowdown the runtime brought cannot show."""
     import sqlalchemy as sa
 
-    import tflite_deploy as td
     from tflite_deploy.store import open_store
     from tflite_deploy.store.schema import runs
 
     store = tmp_path / "runs.db"
-    (measured,) = td.bench([versions["v1"]], runs=20, min_seconds=0.1)
+    _made_up_suspect(versions["v1"], store)
     with open_store(store) as st:
-        aid = st.add_artifact_file(versions["v1"])
-        for tag, scale in (("base", 1.0), ("new", 1.3)):
-            reps = [measured.latency.p50_ms * scale * f for f in (0.99, 1.0, 1.01, 1.0, 0.995)]
-            r = measured.__class__.from_dict({**measured.to_dict(), "metrics": {"repeat_p50_ms": reps}})
-            st.add_result(st.start_run(tag=tag), r, artifact_id=aid)
         with st.engine.begin() as conn:  # the base run was measured with an older LiteRT
             conn.execute(runs.update().where(runs.c.tag == "base").values(
                 versions={"ai-edge-litert": "1.0.0", "tensorflow": "2.19.0"}))
