@@ -4,6 +4,7 @@ against a plain LiteRT signature-runner loop (tests/support/any_models.direct_ou
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,32 +42,26 @@ def lstm(tmp_path_factory) -> dict:
     return {"model": model, "data": data, "ids": ids, "y": y, "arts": _by_recipe(arts), "root": root}
 
 
-@pytest.fixture(scope="session")
-def bert(tmp_path_factory) -> dict:
+def _named_inputs_case(root: Path, name: str, build, arrays: dict) -> dict:
+    """A model with inputs by name, its .npz of named arrays, and its float32 and int8 conversions."""
     from tflite_deploy.conversion.run import convert
     from tflite_deploy.recipes import PRESETS
 
-    root = tmp_path_factory.mktemp("bert")
-    model = am.bert_like(root / "bert.keras")
-    arrays = am.bert_data(40)
-    data = root / "bert.npz"
+    model = build(root / f"{name}.keras")
+    data = root / f"{name}.npz"
     np.savez(data, **arrays)
     arts = convert(model, [PRESETS[r] for r in ("float32", "int8")], str(data), root / "out")
     return {"model": model, "data": data, "arrays": arrays, "arts": _by_recipe(arts), "root": root}
 
 
 @pytest.fixture(scope="session")
-def two_out(tmp_path_factory) -> dict:
-    from tflite_deploy.conversion.run import convert
-    from tflite_deploy.recipes import PRESETS
+def bert(tmp_path_factory) -> dict:
+    return _named_inputs_case(tmp_path_factory.mktemp("bert"), "bert", am.bert_like, am.bert_data(40))
 
-    root = tmp_path_factory.mktemp("two")
-    model = am.two_in_two_out(root / "two.keras")
-    arrays = am.two_in_data(40)
-    data = root / "two.npz"
-    np.savez(data, **arrays)
-    arts = convert(model, [PRESETS[r] for r in ("float32", "int8")], str(data), root / "out")
-    return {"model": model, "data": data, "arrays": arrays, "arts": _by_recipe(arts)}
+
+@pytest.fixture(scope="session")
+def two_out(tmp_path_factory) -> dict:
+    return _named_inputs_case(tmp_path_factory.mktemp("two"), "two", am.two_in_two_out, am.two_in_data(40))
 
 
 @pytest.fixture(scope="session")
