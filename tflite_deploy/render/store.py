@@ -10,6 +10,8 @@ from typing import Any, Optional, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from tflite_deploy.render.verbs import ms  # one time format: µs, ms or s with the unit
+
 # Short headers for the terminal table (JSON and CSV keep the column names).
 TABLE_LABELS = {"result_id": "id", "run_id": "run", "started_at": "started (UTC)", "p50_ms": "p50 ms",
                 "mean_ms": "mean ms", "init_ms": "init ms", "peak_memory_mb": "peak MB", "accuracy_top1": "top-1",
@@ -76,7 +78,7 @@ def comparison_table(cmp: Any, console: Console) -> None:
         if getattr(c, "unconfirmed", None) is not None:
             basis += f" (unconfirmed: {c.unconfirmed.verdict} {_pct(c.unconfirmed.ratio)})"
         t.add_row(d["model"] or "-", d["recipe"] or "-", d["target"], d["delegate"], size, acc, drop,
-                  _fmt(d["base_p50_ms"]), _fmt(d["new_p50_ms"]), _pct(c.latency.ratio),
+                  ms(d["base_p50_ms"]), ms(d["new_p50_ms"]), _pct(c.latency.ratio),
                   f"[{style}]{word}[/]" if style else word, basis)
     console.print(t)
     regs = cmp.regressions
