@@ -24,6 +24,7 @@ from tflite_deploy.autotuning.records import AutotuneResult, Trial, choose
 from tflite_deploy.autotuning.search import fewest_float_layers
 from tflite_deploy.conversion.workers import failure_message
 from tflite_deploy.datasets import Dataset, Preprocess, open_dataset
+from tflite_deploy.datasets.inputs import sample_count
 from tflite_deploy.errors import UserError
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.recipes import PRESETS, Recipe
@@ -176,7 +177,7 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
         labels=judge.label_source, trials=tuple(trials), quantizable_layers=len(ranking), ranking=tuple(ranking),
         chosen=chosen, latency_target=latency_target, stopped=stopped, warnings=tuple(warnings))
     meta = {"source": source_meta(source), "versions": versions(),
-            "calibration": {"dataset": calibration[1], "samples_available": _count(samples)}}
+            "calibration": {"dataset": calibration[1], "samples_available": sample_count(samples)}}
     if chosen is not None:
         recipe = output.chosen_recipe(chosen.recipe, _describe(chosen, result))
         art = output.write_chosen(out, source.name, recipe, kept[chosen.index],
@@ -250,8 +251,3 @@ def _describe(t: Trial, r: AutotuneResult) -> str:
     lo, hi = t.drop_ci95 or (float("nan"), float("nan"))
     return (f"autotune ({r.objective}, max drop {r.max_drop:g}): {t.recipe.summary()}; top-1 drop {t.drop:.2f} "
             f"points [95% {lo:.2f}, {hi:.2f}] on {r.eval_data} ({r.eval_samples} samples)")
-
-
-def _count(samples: Any) -> int:
-    """Samples in a calibration set: one array, or one array per input name."""
-    return len(next(iter(samples.values()))) if isinstance(samples, dict) else len(samples)

@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from tflite_deploy.datasets.inputs import sample_count
 from tflite_deploy.errors import DatasetError
 
 #: The settings a user gives, as CLI flags (``--size``) and as a farm plan's ``preprocess`` keys.
@@ -259,7 +260,7 @@ class ArrayDataset(Dataset):
                 shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
                 raise DatasetError(f"Dataset {name!r}: its input arrays hold different numbers of samples ({shown}).")
             self.input_names = tuple(x)
-        n = len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
+        n = sample_count(x)
         if n == 0:
             raise DatasetError(f"Dataset {name!r} is empty.")
         self.labels, self.targets = None, None

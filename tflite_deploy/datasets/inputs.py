@@ -20,6 +20,11 @@ from tflite_deploy.errors import DatasetError
 Batch = Union[np.ndarray, Mapping[str, np.ndarray]]
 
 
+def sample_count(x: Batch) -> int:
+    """Samples in a batch: one array, or one array per input name (all of the same length)."""
+    return len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
+
+
 @dataclass(frozen=True)
 class ModelInput:
     """One input of a model: ``shape`` includes the batch dimension (None or -1 where dynamic)."""

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Optional
 import numpy as np
 
 from tflite_deploy.datasets import Dataset
-from tflite_deploy.datasets.inputs import Batch, feed
+from tflite_deploy.datasets.inputs import Batch, feed, sample_count
 from tflite_deploy.hashing import sha256_file
 from tflite_deploy.tflite.runtime import TfliteModel
 
@@ -81,7 +81,7 @@ def collect_named(predict: NamedPredictor, dataset: Dataset, limit: Optional[int
     for x, _ in dataset.batches(batch_size, limit):
         parts.append(predict(x))
         if on_batch:
-            on_batch(len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x))
+            on_batch(sample_count(x))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
