@@ -61,3 +61,22 @@ def test_nightly_names_each_regression_in_full_at_any_width(tmp_path: Path) -> N
     verdicts = {c.key[1]: c.verdict for c in n.comparison.cells}
     assert verdicts == {"int8": "slower", "float16": "larger", "float32": "no change"}
     assert sum(c.to_dict()["regression"] for c in n.comparison.cells) == 4
+
+
+def test_nightly_confirms_with_the_plans_benchmark_binary_and_cooldown(tmp_path: Path, monkeypatch) -> None:
+    """A phone's suspects are re-measured with the binary the plan's cells ran with (the official build
+    would measure something else, or nothing offline); ``--benchmark-binary`` wins over the plan's."""
+    from tflite_deploy.farm import run as farm_run
+
+    plan = SimpleNamespace(baseline="base", bench=(("tool", "/lab/benchmark_model"), ("cooldown", 2.0)),
+                           thresholds=SimpleNamespace(min_effect=0.05, max_accuracy_drop=None))
+    monkeypatch.setattr(farm_run, "run_plan", lambda *a, **k: SimpleNamespace(run_id="2", plan=plan))
+    runs = [{"id": 1, "tag": "base"}, {"id": 2, "tag": "nightly"}]
+    monkeypatch.setattr(farm_run.api, "history", lambda *a, tag=None, runs_only=False, **k: SimpleNamespace(
+        rows=[r for r in runs if tag in (None, r["tag"])], results=[]))
+    monkeypatch.setattr(farm_run.api, "report", lambda *a, **k: SimpleNamespace(html=tmp_path / "r.html"))
+    asked: list = []
+    monkeypatch.setattr(farm_run.api, "compare", lambda *a, **k: asked.append(k))
+    farm_run.nightly("plan.yaml", tmp_path, farm_run.FarmSettings())
+    farm_run.nightly("plan.yaml", tmp_path, farm_run.FarmSettings(benchmark_tool="/cli/benchmark_model"))
+    assert [(k["tool"], k["cooldown"]) for k in asked] == [("/lab/benchmark_model", 2.0), ("/cli/benchmark_model", 2.0)]

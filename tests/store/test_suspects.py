@@ -111,6 +111,25 @@ def test_a_device_suspect_is_re_measured_on_its_phone_in_one_sitting(adb_device,
     assert "6 interleaved pairs" in basis and cell["latency"]["ratio"] > 3, cell["latency"]
 
 
+def test_a_device_suspect_across_a_new_benchmark_binary_is_not_cleared_by_todays_binary(
+        adb_device, versions: dict, benchmark_binary: Path, tmp_path: Path) -> None:
+    """The same bytes, a binary that makes every inference 5 ms slower: pairs measured with either binary
+    would call it "no change". The cell stays a suspect (a regression) and says why."""
+    store = tmp_path / "device.db"
+    slow = tmp_path / "slow_benchmark_model"
+    src = benchmark_binary.read_text()
+    slow.write_text(src.replace("            it.invoke()\n", "            it.invoke()\n            time.sleep(0.005)\n", 1))
+    assert slow.read_text() != src
+    slow.chmod(0o755)
+    for tag, binary in (("base", benchmark_binary), ("new", slow)):
+        r = runner.invoke(app, ["bench", str(versions["v1"]), "-D", adb_device.serial, "--repeat", "3", "--runs", "10",
+                                "--benchmark-binary", str(binary), "--store", str(store), "--tag", tag])
+        assert r.exit_code == 0, r.output
+    code, cell = _compare(store, "--benchmark-binary", str(slow), "--repeat", "6")
+    assert (code, cell["confirmation"]) == (1, "suspect"), (cell["latency"], cell["note"])
+    assert "different benchmark binaries" in cell["note"], cell["note"]
+
+
 def test_a_suspect_across_a_runtime_upgrade_is_not_cleared_by_todays_runtime(versions: dict, tmp_path: Path) -> None:
     """Pairs measured now test the bytes with today's runtime: a slowdown the runtime brought cannot show."""
     import sqlalchemy as sa

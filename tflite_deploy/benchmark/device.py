@@ -159,12 +159,15 @@ def _session(dev: AdbDevice, probe: LivenessProbe, name: str, combos: list, mode
         if s.runner == "apk":
             from tflite_deploy.benchmark.apk import install_apk
 
-            install_apk(dev, tool or fetch_tool(abi, kind="apk"))
+            binary = Path(tool or fetch_tool(abi, kind="apk"))
+            install_apk(dev, binary)
             bin_remote = ""
         else:
             bin_remote = remote_path("bin", "benchmark_model")
-            dev.push(tool or (fetch_litert_tool(abi) if s.runtime == "litert" else fetch_tool(abi)), bin_remote,
-                     mode=0o755)
+            binary = Path(tool or (fetch_litert_tool(abi) if s.runtime == "litert" else fetch_tool(abi)))
+            dev.push(binary, bin_remote, mode=0o755)
+        # which binary measured it: a confirmation in pairs cannot judge a slowdown the binary brought
+        facts["benchmark_sha256"] = sha256_file(binary)
         remote_models = {m: remote_path("models", _sha16(m), m.name) for m in models}
         for m, r in remote_models.items():
             dev.push(m, r)

@@ -129,7 +129,7 @@ def _settings(store: Optional[str], no_store: bool, resume: Optional[str], tag: 
     import sys
 
     from tflite_deploy.errors import UserError
-    from tflite_deploy.farm.run import CellExecutor, FarmSettings
+    from tflite_deploy.farm.run import FarmSettings
     from tflite_deploy.farm.security import security_from_options
 
     security = security_from_options(None, None, None) if scheduler else None
@@ -138,7 +138,7 @@ def _settings(store: Optional[str], no_store: bool, resume: Optional[str], tag: 
                         "and TLS certificates need a tls:// address.")
     return FarmSettings(store=store, use_store=not no_store, resume=resume, tag=tag, argv=tuple(sys.argv),
                         host_slots=host_slots, scheduler=scheduler, security=security,
-                        executor=CellExecutor(benchmark_tool=str(tool) if tool else None),
+                        benchmark_tool=str(tool) if tool else None,
                         on_start=lambda run_id: (_started_runs.append(run_id),
                                                  err.print(f"farm run [bold]{run_id}[/] (resume with --resume {run_id})")))
 

@@ -136,6 +136,7 @@ class FarmSettings:
     tag: Optional[str] = None            # this run's tag; None: the plan's
     argv: tuple[str, ...] = ()           # the command line, kept with the run
     executor: Optional[Callable[[Cell], Any]] = None  # runs one cell; None: CellExecutor()
+    benchmark_tool: Optional[str] = None  # --benchmark-binary: over the plan's, for the cells and the confirmation
     host_slots: int = 1                  # host cells (convert, eval, host bench) at a time
     scheduler: Optional[str] = None      # a lab's Dask scheduler; None: an embedded cluster
     security: Any = None                 # distributed.Security for a tls:// scheduler
@@ -182,7 +183,7 @@ def _run(plan: Plan, stages: Stages, targets: Sequence[TargetSpec], rec: RunReco
     finished = rec.finished()
     todo, done = pending(stages, finished, cache)
     cached = sum(1 for c in stages.convert if c.cell_id in done and c.cell_id not in finished)
-    executor = settings.executor or CellExecutor()
+    executor = settings.executor or CellExecutor(benchmark_tool=settings.benchmark_tool)
     # the phones are checked here unless a lab's workers hold them or a stand-in executor runs no phone
     preflight = settings.scheduler is None and isinstance(executor, CellExecutor)
     phones = _phones(targets)
@@ -298,8 +299,12 @@ def nightly(plan_path: str | Path, out: str | Path, settings: FarmSettings = Far
     min_effect = done.plan.thresholds.min_effect
     cmp, note = None, ""
     if earlier:
-        # suspects are re-measured from their kept bytes, as compare does (reporting/suspects.py)
-        cmp = api.compare(str(earlier[0]["id"]), str(this), store=where, min_effect=min_effect)
+        # suspects are re-measured from their kept bytes, as compare does (reporting/suspects.py), on a
+        # phone with the benchmark binary and cooldown the cells ran with (--benchmark-binary over the plan's)
+        bench = dict(done.plan.bench)
+        tool = settings.benchmark_tool or bench.get("tool")
+        cmp = api.compare(str(earlier[0]["id"]), str(this), store=where, min_effect=min_effect,
+                          tool=tool, cooldown=bench.get("cooldown", 0.0))
     else:
         note = f"no earlier run tagged {base_tag!r} to compare with: no verdict this time"
     refs = [str(earlier[0]["id"]), str(this)] if earlier else [str(this)]

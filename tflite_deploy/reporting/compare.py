@@ -37,6 +37,7 @@ class Cell:
     source_sha256: Optional[str] = None  # the source model the artifact was converted from
     join_note: str = ""  # said when the joined convert/eval results are of other bytes than the bench's
     instructions: Optional[float] = None  # per invoke, counted under callgrind (bench --measure instructions)
+    tool_sha256: Optional[str] = None  # the benchmark_model binary (or APK) a phone ran it with
 
     @property
     def p50(self) -> Optional[float]:
@@ -83,6 +84,7 @@ def cells_of(rows: list) -> dict:
                 c.sha256 = c.sha256 or row.get("artifact_sha256")
                 c.instructions = c.instructions or (doc.get("metrics") or {}).get("instructions_per_invoke")
                 c.settings = c.settings or dict(doc.get("settings") or {})
+                c.tool_sha256 = c.tool_sha256 or (doc.get("device") or {}).get("benchmark_sha256")
             elif c.bench_status != "ok":
                 c.bench_status, c.error = row["status"], doc.get("error")
         elif row["kind"] in ("eval", "convert"):

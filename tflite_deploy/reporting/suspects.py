@@ -92,6 +92,11 @@ def confirm(cmp: Any, measure: Measure, *, repeat: int = 10, every_cell: bool = 
             del files[c.key]
             c.note = (f"not re-measured: the runs used different runtimes ({changed}); pairs measured with "
                       "today's runtime cannot see a slowdown the runtime brought")
+    for c in todo:
+        if c.key in files and c.base.tool_sha256 and c.new.tool_sha256 and c.base.tool_sha256 != c.new.tool_sha256:
+            del files[c.key]  # the same for the phone's benchmark binary
+            c.note = (f"not re-measured: the runs used different benchmark binaries ({c.base.tool_sha256[:8]} -> "
+                      f"{c.new.tool_sha256[:8]}); pairs measured with one binary cannot see a slowdown it brought")
     todo = [c for c in todo if c.key in files]
     for i, c in enumerate(todo):
         report(progress, "confirm", i, len(todo), f"Re-measuring {describe(c)}: base and new, interleaved ...")
