@@ -1,0 +1,205 @@
+"""eval --device (issue 29): each delegate's outputs on the phone against the same model on the host.
+
+Real adb client and server (29 and 36), fake phones on 127.0.0.1 whose benchmark_model stand-in runs the
+model with LiteRT, honours --input_layer_value_files and --output_filepath, rounds through fp16 for a
+``gpu=fp16`` delegate and writes NaN for a ``nan`` one (tests/support/fake_benchmark_model.py). Every
+figure is checked against the same computation done here, directly, from the pulled output files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tflite_deploy.cli import app
+from tflite_deploy.envelope import items_of
+
+runner = CliRunner()
+N = 12
+
+
+# ------------------------------------------------------------------------------ direct computations
+def _digits(n: int) -> tuple[np.ndarray, np.ndarray]:
+    from tflite_deploy.datasets import open_dataset
+
+    ds = open_dataset("digits:test")
+    return np.asarray(ds.take(n), np.float32), np.asarray(ds.labels[:n])
+
+
+def _direct_host(model: Path, x: np.ndarray) -> np.ndarray:
+    """The model on the host, sample by sample, with a plain LiteRT interpreter (float outputs)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(model))
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    rows = []
+    for sample in x:
+        a = sample[None]
+        scale, zero = inp["quantization"]
+        if scale:
+            a = np.clip(np.round(a / scale + zero), -128, 127).astype(inp["dtype"])
+        it.set_tensor(inp["index"], a.astype(inp["dtype"]))
+        it.invoke()
+        rows.append(_dequant(it.get_tensor(out["index"]), out))
+    return np.concatenate(rows)
+
+
+def _dequant(y: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero = detail["quantization"]
+    return (y.astype(np.float32) - zero) * scale if scale else y.astype(np.float32)
+
+
+def _pulled(folder: Path, serial: str, delegate: str, model: Path) -> np.ndarray:
+    """A pulled output file read here: per sample, the one output's raw bytes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(model))
+    out = it.get_output_details()[0]
+    raw = (folder / serial.replace(":", "_") / f"{delegate}.out").read_bytes()
+    return _dequant(np.frombuffer(raw, out["dtype"]).reshape(-1, *out["shape"][1:]), out)
+
+
+def _sqnr(ref: np.ndarray, var: np.ndarray) -> float:
+    r, v = ref.astype(np.float64), var.astype(np.float64)
+    return float(10 * np.log10(np.sum(r ** 2) / np.sum((v - r) ** 2)))
+
+
+def _check_figures(item: dict, host: np.ndarray, phone: np.ndarray, labels: np.ndarray) -> None:
+    m = item["metrics"]
+    assert m["samples"] == len(host) == len(phone)
+    assert m["nonfinite"] == int(np.sum(~np.isfinite(phone)))
+    assert m["top1_agreement"] == pytest.approx(float(np.mean(host.argmax(1) == phone.argmax(1))))
+    assert m["top1"] == pytest.approx(100 * float(np.mean(np.nan_to_num(phone, nan=-np.inf).argmax(1) == labels)))
+    assert m["host_top1"] == pytest.approx(100 * float(np.mean(host.argmax(1) == labels)))
+    lo, hi = m["top1_ci95"]
+    assert lo <= m["top1"] <= hi
+    if np.isfinite(phone).all():
+        assert m["max_abs_error"] == pytest.approx(float(np.max(np.abs(phone.astype(np.float64) - host))))
+        if m["max_abs_error"] > 0:
+            assert m["sqnr_db"] == pytest.approx(_sqnr(host, phone))
+
+
+# -------------------------------------------------------------------------------------------- tests
+def test_xnnpack_agrees_gpu_drift_measured_nan_flagged(adb_device, digits_variants, benchmark_binary, tmp_path):
+    adb_device.fake.env["FAKE_DELEGATES"] = "gpu=fp16,nnapi=nan"
+    model = digits_variants["float32"].path
+    keep = tmp_path / "outputs"
+    r = runner.invoke(app, ["eval", str(model), "--data", "digits:test", "--device", adb_device.serial,
+                            "--delegate", "xnnpack,gpu,nnapi", "--samples", str(N), "--benchmark-binary",
+                            str(benchmark_binary), "--save-outputs", str(keep), "--json", "--no-store"])
+    assert r.exit_code == 0, r.output
+    xnn, gpu, nnapi = items_of(json.loads(r.stdout), "eval")
+    assert [i["delegate"] for i in (xnn, gpu, nnapi)] == ["xnnpack", "gpu", "nnapi"]
+    assert all(i["status"] == "ok" and i["target"] == f"adb:{adb_device.serial}" and i["kind"] == "eval"
+               for i in (xnn, gpu, nnapi))
+    x, labels = _digits(N)
+    host = _direct_host(model, x)
+    for item in (xnn, gpu, nnapi):
+        _check_figures(item, host, _pulled(keep, adb_device.serial, item["delegate"], model), labels)
+    # xnnpack: the same bytes as the host
+    assert xnn["metrics"]["identical"] and xnn["metrics"]["max_abs_error"] == 0 and not xnn["metrics"]["diverged"]
+    # gpu at fp16: a drift that is there, measured, and small enough not to be a divergence
+    g = gpu["metrics"]
+    assert 0 < g["max_abs_error"] < 0.05 and 30 < g["sqnr_db"] < 150 and not g["diverged"]
+    # a delegate that writes NaN: flagged, with the count, in the record and its warnings
+    n = nnapi["metrics"]
+    assert n["diverged"] and n["nonfinite"] == N * 10
+    assert any("NaN/Inf" in w for w in nnapi["warnings"])
+    # the samples and outputs left the phone; the model stays (keyed by content, as bench leaves it)
+    root = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy"
+    assert not list((root / "eval").glob("*")) and list((root / "models").rglob("*.tflite"))
+    # one push per input (all samples in one file) and one harness call per delegate, not one per sample
+    assert sum("run_outputs.sh" in c and "--graph=" in c for c in adb_device.fake.shell_commands) == 3
+
+
+def test_table_flags_divergence_and_int8_within_rounding(adb_device, digits_variants, digits_keras,
+                                                         benchmark_binary):
+    adb_device.fake.env["FAKE_DELEGATES"] = "nnapi=nan"
+    int8 = digits_variants["int8"].path
+    r = runner.invoke(app, ["eval", str(digits_keras), str(int8), "--data", "digits:test", "-D", adb_device.serial,
+                            "--delegate", "xnnpack,nnapi", "--samples", str(N), "--benchmark-binary",
+                            str(benchmark_binary), "--no-store"])
+    assert r.exit_code == 0, r.output
+    assert "agrees" in r.stdout and "diverged" in r.stdout and "SQNR vs float" in r.stdout
+    assert "NaN/Inf" in r.stdout
+    from tflite_deploy import evaluate_on_device
+
+    (res,) = evaluate_on_device(int8, "digits:test", [adb_device.serial], samples=N, reference=digits_keras,
+                                benchmark_binary=benchmark_binary)
+    from ai_edge_litert.interpreter import Interpreter
+
+    out = Interpreter(model_path=str(int8)).get_output_details()[0]
+    step = out["quantization"][0] or 0.0
+    assert res.ok and res.metrics["max_abs_error"] <= step  # exactly, or within one int8 step
+    assert res.metrics["vs_reference"]["sqnr_db"] > 10 and "host_vs_reference" in res.metrics
+
+
+def test_failing_delegate_and_frozen_phone_do_not_lose_the_others(adb_server, fake_devices, digits_variants,
+                                                                  benchmark_binary, monkeypatch):
+    from tflite_deploy.datasets import open_dataset
+    from tflite_deploy.evaluation.device import DeviceEvalOptions, eval_devices
+
+    monkeypatch.setenv("TFLITE_DEPLOY_LIVENESS", "0.5,2,2")  # a frozen phone is found within seconds
+    good, frozen = fake_devices(), fake_devices()
+    frozen.freeze_on = "run_outputs.sh"
+    serials = [adb_server.connect(good), adb_server.connect(frozen)]
+    opts = DeviceEvalOptions(delegates=("xnnpack", "gpu"), samples=4, timeout=120)
+    results = eval_devices(digits_variants["float32"].path, open_dataset("digits:test"), serials, benchmark_binary,
+                           opts)
+    by = {(r.target.removeprefix("adb:"), r.delegate): r for r in results}
+    assert by[(serials[0], "xnnpack")].ok and by[(serials[0], "xnnpack")].metrics["identical"]
+    gpu = by[(serials[0], "gpu")]  # this phone has no GPU: unavailable, with the tool's reason
+    assert gpu.status == "unavailable" and "libOpenCL" in gpu.error
+    lost = [by[(serials[1], d)] for d in ("xnnpack", "gpu")]
+    assert all(r.status == "failed" and r.fault for r in lost), [(r.status, r.fault, r.error) for r in lost]
+
+
+def test_bad_input_names_the_parameter_and_the_flag(digits_variants, tmp_path):
+    from tflite_deploy import evaluate_on_device
+    from tflite_deploy.errors import UserError
+
+    model = str(digits_variants["float32"].path)
+    with pytest.raises(UserError) as e:
+        evaluate_on_device(model, "digits:test", ["emulator-5554"], samples=0)
+    assert e.value.param == "samples"
+    with pytest.raises(UserError, match="npu"):
+        evaluate_on_device(model, "digits:test", ["emulator-5554"], delegates=["npu"])
+    r = runner.invoke(app, ["eval", model, "-d", "digits:test", "-D", "emulator-5554", "--samples", "0"])
+    assert r.exit_code != 0 and "--samples" in r.stderr and "Traceback" not in r.output
+    r = runner.invoke(app, ["eval", str(tmp_path / "none.tflite"), "-d", "digits:test", "-D", "x",
+                            "--benchmark-binary", str(tmp_path / "bm")])
+    assert r.exit_code != 0 and "none.tflite" in r.stderr
+
+
+def test_harness_loop_under_posix_sh(tmp_path, benchmark_binary, digits_variants):
+    """The phone-side loop itself, under dash: samples cut from one file per input, outputs appended in order."""
+    from tflite_deploy.evaluation.device import SCRIPT
+
+    model = digits_variants["float32"].path
+    x, _ = _digits(3)
+    (tmp_path / "input0.all").write_bytes(x.reshape(3, 1, 8, 8, 1).astype(np.float32).tobytes())
+    out = tmp_path / "all.out"
+    from ai_edge_litert.interpreter import Interpreter
+
+    name = Interpreter(model_path=str(model)).get_input_details()[0]["name"].replace(":", "\\:")
+    p = subprocess.run(["sh", str(SCRIPT), str(tmp_path), "3", str(x[0].nbytes), str(out), str(benchmark_binary),
+                        f"--graph={model}", "--num_runs=1", "--warmup_runs=0", "--warmup_min_secs=0",
+                        f"--input_layer={name.replace(chr(92), '')}", "--input_layer_shape=1,8,8,1",
+                        f"--input_layer_value_files={name}:in0.bin"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "==== tflite-deploy done=3 ====" in p.stdout and "==== tflite-deploy end ====" in p.stdout
+    got = np.frombuffer(out.read_bytes(), np.float32).reshape(3, 10)
+    np.testing.assert_array_equal(got, _direct_host(model, x))
+    # a binary that writes no output file (older than TF 2.11) stops the loop with the reason
+    old = tmp_path / "old_benchmark_model"
+    old.write_text("#!/bin/sh\necho 'INFO: Inference timings in us: Init: 1'\n")
+    old.chmod(0o755)
+    p = subprocess.run(["sh", str(SCRIPT), str(tmp_path), "3", str(x[0].nbytes), str(out), str(old)],
+                       capture_output=True, text=True)
+    assert p.returncode == 3 and "needs TFLite 2.11 or later" in p.stdout and "done=0" in p.stdout
