@@ -203,3 +203,59 @@ def test_harness_loop_under_posix_sh(tmp_path, benchmark_binary, digits_variants
     p = subprocess.run(["sh", str(SCRIPT), str(tmp_path), "3", str(x[0].nbytes), str(out), str(old)],
                        capture_output=True, text=True)
     assert p.returncode == 3 and "needs TFLite 2.11 or later" in p.stdout and "done=0" in p.stdout
+
+
+# ------------------------------------------------------------- several inputs, token ids, two outputs
+def _case(root: Path, name: str, build, arrays: dict, recipe: str) -> dict:
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.recipes import PRESETS
+
+    model = build(root / f"{name}.keras")
+    data = root / f"{name}.npz"
+    np.savez(data, **arrays)
+    (art,) = convert(model, [PRESETS[recipe]], str(data), root / "out")
+    assert not art.failed, art.reason
+    return {"path": art.path, "data": data, "arrays": arrays}
+
+
+@pytest.fixture(scope="session")
+def bert_float(tmp_path_factory) -> dict:
+    from tests.support import any_models as am
+
+    return _case(tmp_path_factory.mktemp("bert-device"), "bert", am.bert_like, am.bert_data(10), "float32")
+
+
+@pytest.fixture(scope="session")
+def two_out_int8(tmp_path_factory) -> dict:
+    from tests.support import any_models as am
+
+    return _case(tmp_path_factory.mktemp("two-device"), "two", am.two_in_two_out, am.two_in_data(40), "int8")
+
+
+@pytest.mark.slow
+def test_token_id_inputs_and_two_outputs_on_the_phone(adb_device, bert_float, two_out_int8, benchmark_binary,
+                                                       tmp_path):
+    from tests.support import any_models as am
+    from tflite_deploy import evaluate_on_device
+
+    adb_device.fake.env["FAKE_DELEGATES"] = "gpu=fp16"
+    keep = tmp_path / "kept"
+    xnn, gpu = evaluate_on_device(bert_float["path"], str(bert_float["data"]), [adb_device.serial],
+                                  delegates=["xnnpack", "gpu"], samples=8, benchmark_binary=benchmark_binary,
+                                  save_outputs=keep)
+    arrays = {k: v[:8] for k, v in bert_float["arrays"].items() if k != "y"}
+    (host,) = am.direct_outputs(bert_float["path"], arrays).values()
+    labels = bert_float["arrays"]["y"][:8]
+    for r in (xnn, gpu):  # three int32 inputs went through value files, sample by sample
+        assert r.ok, r.error
+        _check_figures(r.to_dict(), host, _pulled(keep, adb_device.serial, r.delegate, bert_float["path"]), labels)
+    assert xnn.metrics["identical"] and not xnn.metrics["diverged"]
+    # the attention mask's -1e9 constant overflows fp16 to -inf, and -inf * 0 is NaN: the real GPU-fp16 failure
+    # of transformer models, caught here as a divergence with its count
+    assert gpu.metrics["diverged"] and gpu.metrics["nonfinite"] > 0 and any("NaN" in w for w in gpu.warnings)
+    (res,) = evaluate_on_device(two_out_int8["path"], str(two_out_int8["data"]), [adb_device.serial], samples=6,
+                                benchmark_binary=benchmark_binary)
+    assert res.ok, res.error
+    direct = am.direct_outputs(two_out_int8["path"], {k: v[:6] for k, v in two_out_int8["arrays"].items() if k != "y"})
+    assert set(res.metrics["outputs"]) == set(direct) and len(direct) == 2
+    assert all(m["max_abs_error"] == 0 for m in res.metrics["outputs"].values())  # int8 in, int8 out: the same bytes
