@@ -259,3 +259,49 @@ def test_token_id_inputs_and_two_outputs_on_the_phone(adb_device, bert_float, tw
     direct = am.direct_outputs(two_out_int8["path"], {k: v[:6] for k, v in two_out_int8["arrays"].items() if k != "y"})
     assert set(res.metrics["outputs"]) == set(direct) and len(direct) == 2
     assert all(m["max_abs_error"] == 0 for m in res.metrics["outputs"].values())  # int8 in, int8 out: the same bytes
+
+
+# ------------------------------------------------------------------------- store, compare, report
+def test_stored_compare_flags_a_dropped_delegate_and_report_grid(adb_device, digits_variants, benchmark_binary,
+                                                                  tmp_path):
+    from tflite_deploy import compare, evaluate_on_device, history, report
+
+    db = tmp_path / "phone.db"
+    model = digits_variants["float32"].path
+    adb_device.fake.env["FAKE_DELEGATES"] = "gpu=exact"  # the baseline: a GPU that agrees
+    evaluate_on_device(model, "digits:test", [adb_device.serial], delegates=["xnnpack", "gpu"], samples=N,
+                       benchmark_binary=benchmark_binary, store=db, tag="phones")
+    adb_device.fake.env["FAKE_DELEGATES"] = "gpu=nan"  # a driver update that breaks it
+    evaluate_on_device(model, "digits:test", [adb_device.serial], delegates=["xnnpack", "gpu"], samples=N,
+                       benchmark_binary=benchmark_binary, store=db, tag="phones")
+    rows = history(db, kind="eval", target=f"adb:{adb_device.serial}", delegate="gpu").rows
+    assert len(rows) == 2 and all(r["kind"] == "eval" for r in rows)
+    cmp = compare("latest~1", "latest", store=db, confirm=False)
+    by = {c.key[3]: c for c in cmp.cells}
+    assert set(by) == {"xnnpack", "gpu"} and all(c.key[2] == f"adb:{adb_device.serial}" for c in cmp.cells)
+    assert by["gpu"].regressed == ["agreement dropped"] and by["gpu"].verdict == "agreement dropped"
+    assert by["xnnpack"].regressed == [] and by["xnnpack"].verdict == "no change"
+    assert [c.key for c in cmp.regressions] == [by["gpu"].key]
+    assert by["gpu"].to_dict()["base_agreement"] == 1.0 and by["gpu"].to_dict()["new_diverged"] is True
+    # the report's phone x delegate grid: the latest run, gpu diverged
+    files = report(["phones"], tmp_path / "r.html", markdown=tmp_path / "md", store=db)
+    html = Path(files.html).read_text()
+    assert 'id="agreement-grid"' in html and f"adb:{adb_device.serial}" in html
+    grid = html.split('id="agreement-grid"')[1].split("</table>")[0]
+    assert grid.count('data-diverged="true"') == 1 and grid.count('data-diverged="false"') == 1
+    assert f"{N * 10} NaN/Inf (diverged)" in grid and "100.0%" in grid
+    md = (tmp_path / "md" / "report.md").read_text()
+    assert "top-1 agreement with the host" in md and "(diverged)**" in md
+
+
+def test_agreement_verdict_rules():
+    from tflite_deploy.reporting.verdict import agreement_verdict
+
+    assert agreement_verdict(1.0, 100, 1.0, 100) == "no change"
+    assert agreement_verdict(1.0, 100, 0.99, 100) == "no change"  # one sample in 100: within chance
+    assert agreement_verdict(1.0, 100, 0.95, 100) == "dropped"  # five: beyond it
+    assert agreement_verdict(0.95, 100, 0.93, 100) == "no change"  # within the interval of two proportions
+    assert agreement_verdict(0.99, 400, 0.90, 400) == "dropped"
+    assert agreement_verdict(0.90, 400, 0.99, 400) == "rose"
+    assert agreement_verdict(1.0, 100, 1.0, 100, base_bad=False, new_bad=True) == "dropped"
+    assert agreement_verdict(None, None, 1.0, 100) == "not comparable"
