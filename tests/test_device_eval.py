@@ -305,3 +305,43 @@ def test_agreement_verdict_rules():
     assert agreement_verdict(0.90, 400, 0.99, 400) == "rose"
     assert agreement_verdict(1.0, 100, 1.0, 100, base_bad=False, new_bad=True) == "dropped"
     assert agreement_verdict(None, None, 1.0, 100) == "not comparable"
+
+
+# ------------------------------------------------------------------------------------------- farm
+def test_farm_plan_asks_for_accuracy_on_the_phone_per_device_cell(adb_device, digits_keras, digits_variants,
+                                                                    benchmark_binary, tmp_path):
+    from dataclasses import replace
+
+    from tflite_deploy.farm.cells import expand
+    from tflite_deploy.farm.plan import PlanError, load_plan
+    from tflite_deploy.farm.run import CellExecutor
+
+    adb_device.fake.env["FAKE_DELEGATES"] = "gpu=fp16"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""models: {{digits: {{path: {digits_keras}, dataset: 'digits:test'}}}}
+recipes: [float32]
+targets: [host, 'adb:{adb_device.serial}']
+delegates: [xnnpack, gpu]
+runs: 3
+warmup: 1
+cache: {tmp_path / 'cache'}
+bench:
+  accuracy: {{samples: 6, min_sqnr_db: 100}}
+""")
+    p = load_plan(plan)
+    assert dict(dict(p.bench)["accuracy"]) == {"samples": 6, "min_sqnr_db": 100.0}
+    cells = {(c.target, c.delegate): c for c in expand(p, p.targets, versions={}).bench}
+    run = CellExecutor(benchmark_tool=str(benchmark_binary), min_seconds=0)
+    art = digits_variants["float32"].path
+    host = run(replace(cells[("host", "xnnpack")], artifact=art))
+    assert [r.kind for r in host] == ["bench"]  # accuracy on the phone is a device cell's
+    gpu = run(replace(cells[(f"adb:{adb_device.serial}", "gpu")], artifact=art))
+    assert [r.kind for r in gpu] == ["bench", "eval"]
+    ev = gpu[1]
+    assert ev.settings["on_device"] and ev.delegate == "gpu" and ev.recipe == "float32" and ev.metrics["samples"] == 6
+    # the plan's own threshold: fp16 drift (about 77 dB here) is below 100 dB, so this delegate is flagged
+    assert ev.metrics["diverged"] and "SQNR" in ev.metrics["divergence"][0] and ev.settings["min_sqnr_db"] == 100
+    plan.write_text(plan.read_text().replace("samples: 6", "samples: 0").replace("min_sqnr_db: 100", "colour: red"))
+    with pytest.raises(PlanError) as e:
+        load_plan(plan)
+    assert "bench.accuracy.samples" in str(e.value) and "colour" in str(e.value)
