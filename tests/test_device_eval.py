@@ -187,11 +187,11 @@ def test_harness_loop_under_posix_sh(tmp_path, benchmark_binary, digits_variants
     out = tmp_path / "all.out"
     from ai_edge_litert.interpreter import Interpreter
 
-    name = Interpreter(model_path=str(model)).get_input_details()[0]["name"].replace(":", "\\:")
+    name = Interpreter(model_path=str(model)).get_input_details()[0]["name"]
     p = subprocess.run(["sh", str(SCRIPT), str(tmp_path), "3", str(x[0].nbytes), str(out), str(benchmark_binary),
                         f"--graph={model}", "--num_runs=1", "--warmup_runs=0", "--warmup_min_secs=0",
-                        f"--input_layer={name.replace(chr(92), '')}", "--input_layer_shape=1,8,8,1",
-                        f"--input_layer_value_files={name}:in0.bin"], capture_output=True, text=True)
+                        f"--input_layer={name}", "--input_layer_shape=1,8,8,1",
+                        f"--input_layer_value_files={name.replace(':', '::')}:in0.bin"], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "==== tflite-deploy done=3 ====" in p.stdout and "==== tflite-deploy end ====" in p.stdout
     got = np.frombuffer(out.read_bytes(), np.float32).reshape(3, 10)

@@ -164,7 +164,7 @@ def fill_inputs(it):
     shapes = [[int(d) for d in s.split(",")] for s in args.get("input_layer_shape", "").split(":") if s]
     files = {}
     for item in [f for f in args.get("input_layer_value_files", "").split(",") if f]:
-        parts = item.replace("\\:", "\0").split(":")
+        parts = item.replace("::", "\0").split(":")  # benchmark_tflite_model.cc: "::" is a literal colon
         files[parts[0].replace("\0", ":")] = parts[1].replace("\0", ":")
     details = it.get_input_details()
     if names and len(names) != len(details):

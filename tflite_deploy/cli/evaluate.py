@@ -21,7 +21,8 @@ from tflite_deploy.render.items import eval_items
 @user_errors
 def eval_cmd(
     models: List[Path] = typer.Argument(..., help="The float reference (.keras/.h5/SavedModel, a float32 .tflite "
-                                                  "or an .onnx) first, then the .tflite variants to judge."),
+                                                  "or an .onnx) first, then the .tflite variants to judge. With "
+                                                  "--device, one .tflite alone is enough (compared with the host)."),
     data: str = typer.Option(..., "--data", "-d", help="Evaluation data, e.g. digits:test or an image folder."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most this many samples."),
     top_k: int = typer.Option(5, "--top-k", help="Also report top-k accuracy (when there are more classes)."),
