@@ -150,14 +150,16 @@ def test_failing_delegate_and_frozen_phone_do_not_lose_the_others(adb_server, fa
     frozen.freeze_on = "run_outputs.sh"
     serials = [adb_server.connect(good), adb_server.connect(frozen)]
     opts = DeviceEvalOptions(delegates=("xnnpack", "gpu"), samples=4, timeout=120)
-    results = eval_devices(digits_variants["float32"].path, open_dataset("digits:test"), serials, benchmark_binary,
-                           opts)
+    results = eval_devices(digits_variants["float32"].path, open_dataset("digits:test"),
+                           serials + ["adb:127.0.0.1:1"], benchmark_binary, opts)  # and one not plugged in
     by = {(r.target.removeprefix("adb:"), r.delegate): r for r in results}
     assert by[(serials[0], "xnnpack")].ok and by[(serials[0], "xnnpack")].metrics["identical"]
     gpu = by[(serials[0], "gpu")]  # this phone has no GPU: unavailable, with the tool's reason
     assert gpu.status == "unavailable" and "libOpenCL" in gpu.error
     lost = [by[(serials[1], d)] for d in ("xnnpack", "gpu")]
     assert all(r.status == "failed" and r.fault for r in lost), [(r.status, r.fault, r.error) for r in lost]
+    unplugged = [r for r in results if r.target == "adb:127.0.0.1:1"]
+    assert [r.status for r in unplugged] == ["failed", "failed"] and "127.0.0.1:1" in unplugged[0].error
 
 
 def test_bad_input_names_the_parameter_and_the_flag(digits_variants, tmp_path):
@@ -172,6 +174,11 @@ def test_bad_input_names_the_parameter_and_the_flag(digits_variants, tmp_path):
         evaluate_on_device(model, "digits:test", ["emulator-5554"], delegates=["npu"])
     r = runner.invoke(app, ["eval", model, "-d", "digits:test", "-D", "emulator-5554", "--samples", "0"])
     assert r.exit_code != 0 and "--samples" in r.stderr and "Traceback" not in r.output
+    litert = tmp_path / "litert_benchmark_model"  # an ELF holding LiteRT's results-block text
+    litert.write_bytes(b"\x7fELF" + b"\0" * 60 + b"BENCHMARK RESULTS")
+    with pytest.raises(UserError, match="LiteRT's benchmark_model") as e:
+        evaluate_on_device(model, "digits:test", ["emulator-5554"], benchmark_binary=litert)
+    assert e.value.param == "benchmark_binary"
     r = runner.invoke(app, ["eval", str(tmp_path / "none.tflite"), "-d", "digits:test", "-D", "x",
                             "--benchmark-binary", str(tmp_path / "bm")])
     assert r.exit_code != 0 and "none.tflite" in r.stderr

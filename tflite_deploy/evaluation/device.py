@@ -29,7 +29,7 @@ import numpy as np
 from tflite_deploy.adb import AdbDevice, AdbServer, DeviceTarget, LivenessProbe, parse_target, remote_path
 from tflite_deploy.artifact import recipe_name
 from tflite_deploy.benchmark.device import LOST, split_harness_output
-from tflite_deploy.benchmark.flags import benchmark_args, check_delegate
+from tflite_deploy.benchmark.flags import benchmark_args, check_delegate, resolve_runtime
 from tflite_deploy.benchmark.inputs import InputValues
 from tflite_deploy.benchmark.options import BenchOptions, check_threads
 from tflite_deploy.benchmark.parse import parse_benchmark_log
@@ -350,6 +350,10 @@ def eval_devices(variant: str | Path, ds: Dataset, targets: Sequence[str], tool:
     if tool_path is not None and not tool_path.is_file():
         raise UserError(f"The benchmark_model binary {tool_path} does not exist. Download TFLite's official "
                         "build (2.11 or later) for your phone's ABI.", param="benchmark_binary")
+    if tool_path is not None and resolve_runtime("auto", tool_path) == "litert":
+        raise UserError(f"{tool_path} is LiteRT's benchmark_model, which has no --input_layer_value_files or "
+                        "--output_filepath: give TFLite's classic benchmark_model (2.11 or later), or leave the "
+                        "option out to fetch it.", param="benchmark_binary")
     side = prepare_host(path, ds, opts.samples, reference, opts.threads)
     parsed = [parse_target(t if t.startswith("adb") else f"adb:{t}") for t in targets]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(parsed))) as pool:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from tflite_deploy import api
 from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, TRANSIENT_FAULTS
+from tflite_deploy.benchmark.flags import resolve_runtime
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
 from tflite_deploy.farm.leases import FileLeases, Leases, StoreLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
@@ -89,6 +90,8 @@ class CellExecutor:
         if not wanted or cell.target == "host" or cell.dataset is None or cell.delegate is None:
             return []
         tool = self.benchmark_tool or dict(cell.options).get("tool")
+        if tool and resolve_runtime("auto", Path(tool)) == "litert":
+            tool = None  # LiteRT's tool has no value-file or output-file flags: fetch TFLite's classic one
         rs = api.evaluate_on_device(cell.artifact, cell.dataset.spec, [cell.target], delegates=[cell.delegate],
                                     threads=cell.threads, benchmark_binary=tool, preprocess=cell.preprocess,
                                     **dict(wanted))
