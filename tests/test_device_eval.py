@@ -162,6 +162,37 @@ def test_failing_delegate_and_frozen_phone_do_not_lose_the_others(adb_server, fa
     assert [r.status for r in unplugged] == ["failed", "failed"] and "127.0.0.1:1" in unplugged[0].error
 
 
+def test_phone_that_dies_mid_loop_is_a_failed_result_not_partial_figures(adb_server, fake_devices, digits_variants,
+                                                                          benchmark_binary):
+    """adb 29 exits 0 with the output cut off when a device dies mid-command; adb 36 exits 255: both fail."""
+    import threading
+    import time
+
+    from tflite_deploy.datasets import open_dataset
+    from tflite_deploy.evaluation.device import DeviceEvalOptions, eval_devices
+
+    doomed = fake_devices()
+    serial = adb_server.connect(doomed)
+
+    def kill_soon():
+        deadline = time.time() + 60
+        while time.time() < deadline and not any("run_outputs.sh" in c and "--graph=" in c
+                                                 for c in doomed.shell_commands):
+            time.sleep(0.05)
+        time.sleep(0.5)  # a sample or two in: the loop is running
+        doomed.kill()
+
+    threading.Thread(target=kill_soon, daemon=True).start()
+    opts = DeviceEvalOptions(delegates=("xnnpack", "cpu"), samples=40, timeout=120)
+    started = time.time()
+    results = eval_devices(digits_variants["float32"].path, open_dataset("digits:test"), [serial], benchmark_binary,
+                           opts)
+    assert time.time() - started < 100
+    assert [r.status for r in results] == ["failed", "failed"], [(r.status, r.error) for r in results]
+    assert not results[0].metrics and ("cut off" in results[0].error or serial in results[0].error)
+    assert "lost earlier" in results[1].error or results[1].fault
+
+
 def test_bad_input_names_the_parameter_and_the_flag(digits_variants, tmp_path):
     from tflite_deploy import evaluate_on_device
     from tflite_deploy.errors import UserError
