@@ -119,7 +119,7 @@ def test_xnnpack_agrees_gpu_drift_measured_nan_flagged(adb_device, digits_varian
 
 
 def test_table_flags_divergence_and_int8_within_rounding(adb_device, digits_variants, digits_keras,
-                                                         benchmark_binary):
+                                                         benchmark_binary, tmp_path):
     adb_device.fake.env["FAKE_DELEGATES"] = "nnapi=nan"
     int8 = digits_variants["int8"].path
     r = runner.invoke(app, ["eval", str(digits_keras), str(int8), "--data", "digits:test", "-D", adb_device.serial,
@@ -130,14 +130,25 @@ def test_table_flags_divergence_and_int8_within_rounding(adb_device, digits_vari
     assert "NaN/Inf" in r.stdout
     from tflite_deploy import evaluate_on_device
 
+    keep = tmp_path / "kept"
     (res,) = evaluate_on_device(int8, "digits:test", [adb_device.serial], samples=N, reference=digits_keras,
-                                benchmark_binary=benchmark_binary)
+                                benchmark_binary=benchmark_binary, save_outputs=keep)
     from ai_edge_litert.interpreter import Interpreter
 
     out = Interpreter(model_path=str(int8)).get_output_details()[0]
     step = out["quantization"][0] or 0.0
     assert res.ok and res.metrics["max_abs_error"] <= step  # exactly, or within one int8 step
-    assert res.metrics["vs_reference"]["sqnr_db"] > 10 and "host_vs_reference" in res.metrics
+    # against the float reference: the Keras model run here, directly, and the pulled file
+    import tf_keras
+
+    x, labels = _digits(N)
+    ref = np.asarray(tf_keras.models.load_model(digits_keras).predict(x, verbose=0), np.float64)
+    phone = _pulled(keep, adb_device.serial, "xnnpack", int8)
+    vs = res.metrics["vs_reference"]
+    assert vs["sqnr_db"] == pytest.approx(_sqnr(ref, phone), rel=1e-4) and vs["sqnr_db"] > 10
+    assert vs["max_abs_error"] == pytest.approx(float(np.max(np.abs(phone - ref))), rel=1e-4, abs=1e-6)
+    assert vs["label_agreement"] == pytest.approx(float(np.mean(ref.argmax(1) == phone.argmax(1))))
+    _check_figures(res.to_dict(), _direct_host(int8, x), phone, labels)
 
 
 def test_failing_delegate_and_frozen_phone_do_not_lose_the_others(adb_server, fake_devices, digits_variants,
