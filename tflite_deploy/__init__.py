@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    **dict.fromkeys(("convert", "evaluate", "layer_errors", "bench", "BenchOptions", "inspect_model", "optimize",
+    **dict.fromkeys(("convert", "evaluate", "evaluate_on_device", "layer_errors", "bench", "BenchOptions", "inspect_model", "optimize",
                      "demo", "DemoReport", "list_devices", "parse_logs", "load_recipes", "preprocess", "compare",
                      "history", "report", "autotune"),
                     "tflite_deploy.api"),

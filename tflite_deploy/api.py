@@ -37,7 +37,7 @@ PathLike = Union[str, Path]
 DataSpec = Union[str, "Dataset", None]
 
 __all__ = ["Artifact", "BenchOptions", "ConversionFailure", "DemoReport", "ProgressEvent", "Recipe", "Result", "autotune",
-           "bench", "compare", "convert", "demo", "evaluate", "history", "inspect_model", "layer_errors", "list_devices",
+           "bench", "compare", "convert", "demo", "evaluate", "evaluate_on_device", "history", "inspect_model", "layer_errors", "list_devices",
            "load_recipes", "open_dataset", "optimize", "parse_logs", "preprocess", "report"]
 
 
@@ -169,6 +169,49 @@ def evaluate(reference: PathLike, variants: Sequence[PathLike], data: DataSpec, 
     with _recording(store, tag) as rec:  # the paired drops need every variant: results complete together
         results = _marked(evaluate_verb(reference, list(variants), dataset, limit=limit, top_k=top_k,
                                         threads=threads, task=task, cache=cache, progress=progress), marks)
+        return [rec.result(r) for r in results] if rec else results
+
+
+def evaluate_on_device(variant: PathLike, data: DataSpec, devices: Sequence[str], *,
+                       delegates: Sequence[str] = ("xnnpack",), samples: int = 100,
+                       reference: Optional[PathLike] = None, adb_server: Optional[str] = None,
+                       benchmark_binary: Optional[PathLike] = None, threads: Optional[int] = None,
+                       min_agreement: float = 0.99, min_sqnr_db: float = 30.0, gpu_precision: str = "fp16",
+                       timeout: Optional[float] = None, save_outputs: Optional[PathLike] = None,
+                       preprocess: Optional[Preprocess] = None, store: StoreSpec = None, tag: Optional[str] = None, force: bool = False,
+                       cache: bool = True) -> list[Result]:
+    """Accuracy on the phone: ``variant`` run by each delegate on each device, sample by sample, against the
+    same variant on the host (LiteRT) and, when given, the float ``reference``.
+
+    One ``eval`` Result per device x delegate (``target`` ``adb:SERIAL``): max abs error, SQNR, NaN/Inf count
+    and top-1 agreement against the host, top-1 accuracy with its 95% interval when the data has labels,
+    ``vs_reference`` with a reference, and ``diverged`` (with the reasons in ``divergence`` and the warnings)
+    when top-1 agreement is below ``min_agreement`` (a fraction), SQNR below ``min_sqnr_db`` or any value is
+    NaN/Inf. A phone or delegate that fails is a failed Result; the others finish. ``save_outputs``: a folder
+    that keeps each pulled output file (``SERIAL/DELEGATE.out``: per sample, every output's raw bytes).
+    """
+    from tflite_deploy.evaluation.device import DeviceEvalOptions, eval_devices
+
+    if not devices:
+        raise UserError("Name at least one device (SERIAL, adb:SERIAL or adb://HOST:PORT/SERIAL).", param="devices")
+    opts = DeviceEvalOptions(delegates=tuple(delegates.split(",") if isinstance(delegates, str) else delegates),
+                             samples=samples, threads=threads, min_agreement=min_agreement, min_sqnr_db=min_sqnr_db,
+                             gpu_precision=gpu_precision, timeout=timeout,
+                             save_outputs=str(save_outputs) if save_outputs is not None else None)
+    opts.check()
+    dataset = open_dataset(data, preprocess) if isinstance(data, str) else data
+    ref_out = None
+    marks: Mapping[str, str] = {}
+    if reference is not None:
+        from tflite_deploy.evaluation.provenance import check_against_reference
+        from tflite_deploy.evaluation.reference import reference_outputs
+
+        marks = check_against_reference(reference, [variant], force)
+        ref_out, _ = reference_outputs(reference, dataset, min(samples, len(dataset)), 64, threads, cache=cache)
+    if adb_server:
+        devices = [d if d.startswith("adb://") else f"adb://{adb_server}/{d.removeprefix('adb:')}" for d in devices]
+    with _recording(store, tag) as rec:
+        results = _marked(eval_devices(variant, dataset, devices, benchmark_binary, opts, ref_out), marks)
         return [rec.result(r) for r in results] if rec else results
 
 

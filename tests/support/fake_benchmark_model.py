@@ -12,6 +12,14 @@ through LITERT_LOG's ``INFO: [file:line] `` prefix. Its GPU accelerator cannot b
 fallback, or a failure with --require_full_delegation); its NPU accelerator loads only when
 ``--dispatch_library_path`` holds a ``libLiteRtDispatch_*.so``, and then the fake "dispatch library"
 refuses this SoC. A warm process (the cache file from a first run is there) initialises faster.
+
+For ``eval --device`` it honours ``--output_filepath`` as benchmark_tflite_model.cc's OutputSaver
+does (TF 2.11+): after the runs, every output tensor's raw bytes, in the interpreter's output order,
+one after the other. A device can be given delegates through its environment
+(``FakeAdbd.env["FAKE_DELEGATES"] = "gpu=fp16,nnapi=nan"``): ``exact`` runs like the CPU, ``fp16``
+rounds what a GPU at fp16 precision rounds (every float32 constant tensor of the model, the float
+inputs and the float outputs go through float16), ``nan`` writes NaN into every float output.
+Without it, GPU and NNAPI cannot be applied (as on a phone without them).
 """
 
 import os
@@ -20,6 +28,67 @@ import time
 
 args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
 graph = args.get("graph", "")
+DELEGATES = dict(item.split("=", 1) for item in os.environ.get("FAKE_DELEGATES", "").split(",") if "=" in item)
+
+
+def asked_delegate() -> str:
+    for name in ("gpu", "nnapi"):
+        if args.get(f"use_{name}") == "true":
+            return name
+    return "xnnpack" if args.get("use_xnnpack", "true") == "true" else "cpu"
+
+
+MODE = DELEGATES.get(asked_delegate(), "exact")
+
+
+def fp16_model_bytes(path: str) -> bytes:
+    """The model with every float32 constant tensor rounded through float16 (in a copy of the bytes)."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    data = bytearray(open(path, "rb").read())
+    model = schema.Model.GetRootAsModel(data, 0)
+    seen = set()
+    for g in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(g)
+        for t in range(sub.TensorsLength()):
+            tensor = sub.Tensors(t)
+            b = tensor.Buffer()
+            if tensor.Type() != schema.TensorType.FLOAT32 or b == 0 or b in seen:
+                continue
+            seen.add(b)
+            buf = model.Buffers(b)
+            o = buf._tab.Offset(4)  # the data vector
+            if not o or not buf.DataLength():
+                continue
+            start = buf._tab.Vector(o)
+            n = buf.DataLength()
+            values = np.frombuffer(bytes(data[start:start + n]), np.float32)
+            data[start:start + n] = values.astype(np.float16).astype(np.float32).tobytes()
+    return bytes(data)
+
+
+def through_fp16(a):
+    import numpy as np
+
+    return a.astype(np.float16).astype(a.dtype) if np.issubdtype(a.dtype, np.floating) else a
+
+
+def save_outputs(it) -> None:
+    """benchmark_tflite_model.cc's OutputSaver: every output tensor's raw bytes, in order, into one file."""
+    import numpy as np
+
+    path = args.get("output_filepath", "")
+    if not path:
+        return
+    with open(path, "wb") as f:
+        for d in it.get_output_details():
+            a = np.ascontiguousarray(it.get_tensor(d["index"]))
+            if MODE == "fp16":
+                a = through_fp16(a)
+            elif MODE == "nan" and np.issubdtype(a.dtype, np.floating):
+                a = np.full_like(a, np.nan)
+            f.write(a.tobytes())
 
 
 def litert_main() -> None:
@@ -95,7 +164,7 @@ def fill_inputs(it):
     shapes = [[int(d) for d in s.split(",")] for s in args.get("input_layer_shape", "").split(":") if s]
     files = {}
     for item in [f for f in args.get("input_layer_value_files", "").split(",") if f]:
-        parts = item.replace("\\:", "\0").split(":")
+        parts = item.replace("::", "\0").split(":")  # benchmark_tflite_model.cc: "::" is a literal colon
         files[parts[0].replace("\0", ":")] = parts[1].replace("\0", ":")
     details = it.get_input_details()
     if names and len(names) != len(details):
@@ -112,7 +181,8 @@ def fill_inputs(it):
             if len(raw) != int(np.prod(shape)) * dtype.itemsize:
                 print(f"ERROR: The size of {files[names[j]]} is {len(raw)} bytes.", file=sys.stderr)
                 sys.exit(1)
-            it.set_tensor(d["index"], np.frombuffer(raw, dtype).reshape(shape))
+            value = np.frombuffer(raw, dtype).reshape(shape)
+            it.set_tensor(d["index"], through_fp16(value) if MODE == "fp16" else value)
         elif np.issubdtype(dtype, np.floating):
             it.set_tensor(d["index"], rng.uniform(-0.5, 0.5, shape).astype(dtype))
         elif dtype == np.int8:
@@ -136,7 +206,10 @@ def measure(cache_to_write: str = ""):
     from ai_edge_litert.interpreter import Interpreter
 
     t0 = time.perf_counter()
-    it = Interpreter(model_path=graph, num_threads=int(args.get("num_threads", 1)))
+    if MODE == "fp16":
+        it = Interpreter(model_content=fp16_model_bytes(graph), num_threads=int(args.get("num_threads", 1)))
+    else:
+        it = Interpreter(model_path=graph, num_threads=int(args.get("num_threads", 1)))
     it.allocate_tensors()
     fill_inputs(it)
     if cache_to_write:
@@ -146,10 +219,12 @@ def measure(cache_to_write: str = ""):
     init_us = (time.perf_counter() - t0) * 1e6
     print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
     print(f"INFO: Initialized session in {init_us / 1000:.3f}ms.")
-    warm = run(it, max(1, int(args.get("warmup_runs", 1))))
+    # benchmark_model: no warm-up run with --warmup_runs=0 --warmup_min_secs=0
+    no_warmup = args.get("warmup_runs") == "0" and float(args.get("warmup_min_secs", 0.5)) == 0
+    warm = run(it, 0 if no_warmup else max(1, int(args.get("warmup_runs", 1))))
     print("INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if "
           "exceeding 150 seconds.")
-    print("INFO: " + stats(warm) + "\n")
+    print("INFO: " + (stats(warm) if warm else "count=0") + "\n")
     runs = run(it, int(args.get("num_runs", 50)))
     print(f"INFO: Running benchmark for at least {args.get('num_runs', 50)} iterations and at least "
           f"{args.get('min_secs', 1)} seconds but terminate if exceeding 150 seconds.")
@@ -168,7 +243,10 @@ print(f"INFO: Graph: [{graph}]")
 if args.get("use_gpu") == "true":
     print("INFO: Use gpu: [1]")
 print(f"INFO: Loaded model {graph}", flush=True)
-if args.get("use_gpu") == "true" or args.get("use_nnapi") == "true":
+if asked_delegate() in ("gpu", "nnapi") and asked_delegate() in DELEGATES:
+    print(f"INFO: Explicitly applied {asked_delegate().upper()} delegate, and the model graph will be completely "
+          "executed by the delegate.")
+elif args.get("use_gpu") == "true" or args.get("use_nnapi") == "true":
     name = "GPU" if args.get("use_gpu") == "true" else "NNAPI"
     if name == "GPU":
         print('ERROR: Can not open OpenCL library on this device - dlopen failed: library "libOpenCL.so" not found',
@@ -180,8 +258,9 @@ if args.get("use_gpu") == "true" or args.get("use_nnapi") == "true":
 init_us, warm, runs, it = measure()
 if float(args.get("min_secs", 0) or 0) >= 30:  # a test's way to make a run take long
     time.sleep(float(args["min_secs"]))
-print(f"INFO: Inference timings in us: Init: {int(init_us)}, First inference: {warm[0]}, "
-      f"Warmup (avg): {sum(warm) / len(warm):g}, Inference (avg): {sum(runs) / len(runs):g}")
+save_outputs(it)
+print(f"INFO: Inference timings in us: Init: {int(init_us)}, First inference: {(warm or runs)[0]}, "
+      f"Warmup (avg): {sum(warm) / max(1, len(warm)):g}, Inference (avg): {sum(runs) / len(runs):g}")
 print("INFO: Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE "
       "to the actual memory footprint of the model at runtime. Take the information at your discretion.")
 print("INFO: Memory footprint delta from the start of the tool (MB): init=3.5 overall=5.25")

@@ -7,8 +7,9 @@ feeds; 0/1 for masks; :meth:`~tflite_deploy.tflite.runtime.TfliteModel.value_ran
 the first samples of ``--data``, and hand them to benchmark_model as value files (raw bytes in the
 tensor's layout) with ``--input_layer``, ``--input_layer_shape`` and ``--input_layer_value_files``
 (flags of tensorflow/lite/tools/benchmark/benchmark_tflite_model.cc; inputs are matched by position,
-and a ``:`` in a tensor name is escaped as ``\\:``). Float-only models get no flags: the tool's own
-random floats serve them.
+and a ``:`` in a tensor name or path is doubled, ``::``, as SplitInputLayerNameAndValueFile in
+benchmark_tflite_model.cc reads it: one ``:`` is the delimiter, ``::`` a literal colon). Float-only
+models get no flags: the tool's own random floats serve them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class InputValues:
     source: str  # "valid ranges" or the dataset's name
 
     def flags(self, remote_files: list[str]) -> list[str]:
-        files = ",".join(f"{n.replace(':', chr(92) + ':')}:{f}" for n, f in zip(self.names, remote_files))
+        files = ",".join(f"{n.replace(':', '::')}:{f.replace(':', '::')}" for n, f in zip(self.names, remote_files))
         return [f"--input_layer={','.join(self.names)}",
                 f"--input_layer_shape={':'.join(','.join(str(d) for d in s) for s in self.shapes)}",
                 f"--input_layer_value_files={files}"]

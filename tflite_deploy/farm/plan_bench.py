@@ -3,6 +3,10 @@
 Each key is a :class:`tflite_deploy.api.BenchOptions` field under the name its ``bench`` flag has (in
 snake case); values are checked with the plan file's line like every other key. ``--benchmark-binary``
 on the command line still wins over ``benchmark_binary`` here.
+
+``accuracy: {samples: N, min_agreement: 0.99, min_sqnr_db: 30}`` asks every device bench cell for its
+accuracy on the phone too (``eval --device`` for that phone x delegate, on the model's dataset): it is no
+BenchOptions field, and the farm's executor takes it out (:data:`ACCURACY`).
 """
 
 from __future__ import annotations
@@ -60,6 +64,28 @@ _key("model_cache")(_flag)
 _key("op_profiling")(_flag)
 _key("npu_dispatch_lib")(_file)
 _key("npu_compiler_plugin")(_file)
+
+
+ACCURACY = "accuracy"
+
+
+@_key(ACCURACY)
+def _accuracy(w: Any, node: yaml.Node, where: str) -> Optional[tuple[tuple[str, Any], ...]]:
+    """On-device accuracy per device cell, as (evaluate_on_device keyword, value) pairs."""
+    m = w.mapping(node, where, ("samples", "min_agreement", "min_sqnr_db"))
+    if m is None:
+        return None
+    out: list[tuple[str, Any]] = [("samples", 100)]
+    for key, value_node in m.items():
+        if key == "samples":
+            value = w.integer(value_node, f"{where}.samples", 1)
+        elif key == "min_agreement":
+            value = w.number(value_node, f"{where}.min_agreement", 0, 1)
+        else:
+            value = w.number(value_node, f"{where}.min_sqnr_db", -1000, 1000)
+        if value is not None:
+            out = [(k, v) for k, v in out if k != key] + [(key, value)]
+    return tuple(out)
 
 
 def read_bench(w: Any, node: yaml.Node) -> tuple[tuple[str, Any], ...]:

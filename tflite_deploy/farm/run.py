@@ -17,9 +17,11 @@ from typing import Any, Callable, Optional, Sequence
 
 from tflite_deploy import api
 from tflite_deploy.adb.faults import DEVICE_GONE_FAULTS, TRANSIENT_FAULTS
+from tflite_deploy.benchmark.flags import resolve_runtime
 from tflite_deploy.farm.cells import ArtifactCache, Cell, Stages, expand, pending
 from tflite_deploy.farm.leases import FileLeases, Leases, StoreLeases, holding
 from tflite_deploy.farm.plan import Plan, TargetSpec, load_plan, resolve_targets
+from tflite_deploy.farm.plan_bench import ACCURACY
 from tflite_deploy.farm.preflight import unreachable_targets
 from tflite_deploy.farm.record import PHONE_LOST, CellRecord, JsonLinesRecord, RunRecord, StoreRecord, tag_results
 from tflite_deploy.farm.scheduler import (FAILED, NOT_RUN, OK, CellOutcome, ResourceLost, TransientError,
@@ -72,15 +74,29 @@ class CellExecutor:
         for i in range(cell.repeats):
             # the plan's bench: settings over the executor's defaults; --benchmark-binary over the plan
             # (a host cell takes min_seconds only: the rest are benchmark_model's and the phone's)
-            opts = {"min_seconds": self.min_seconds, **{k: v for k, v in cell.options
-                                                        if cell.target != "host" or k == "min_seconds"},
+            opts = {"min_seconds": self.min_seconds, **{k: v for k, v in cell.options if k != ACCURACY and
+                                                        (cell.target != "host" or k == "min_seconds")},
                     **({"tool": self.benchmark_tool} if self.benchmark_tool and cell.target != "host" else {})}
             rs = api.bench([cell.artifact], [cell.target], delegate=cell.delegate, threads=cell.threads,
                            runs=cell.runs, warmup=cell.warmup, **opts)
             raise_device_fault(rs)
             out += [replace(r, recipe=r.recipe or cell.recipe.name, settings={**r.settings, "repeat": i})
                     for r in rs]
-        return out
+        return out + self._accuracy_on_device(cell)
+
+    def _accuracy_on_device(self, cell: Cell) -> list[Result]:
+        """The plan's ``bench: accuracy:`` on a device cell: this phone x delegate against the host (eval --device)."""
+        wanted = dict(cell.options).get(ACCURACY)
+        if not wanted or cell.target == "host" or cell.dataset is None or cell.delegate is None:
+            return []
+        tool = self.benchmark_tool or dict(cell.options).get("tool")
+        if tool and resolve_runtime("auto", Path(tool)) == "litert":
+            tool = None  # LiteRT's tool has no value-file or output-file flags: fetch TFLite's classic one
+        rs = api.evaluate_on_device(cell.artifact, cell.dataset.spec, [cell.target], delegates=[cell.delegate],
+                                    threads=cell.threads, benchmark_binary=tool, preprocess=cell.preprocess,
+                                    **dict(wanted))
+        raise_device_fault(rs)
+        return [replace(r, recipe=cell.recipe.name) for r in rs]
 
 
 def raise_device_fault(results: Sequence[Result]) -> None:

@@ -29,6 +29,7 @@ class Report:
     searches: list = field(default_factory=list)  # autotune searches of the latest run (reporting.search)
     sentences: list = field(default_factory=list)  # one per model: its best variants (summary.py)
     grid: dict = field(default_factory=dict)  # the latest side's p50 per model.recipe x target/delegate
+    agreement_grid: dict = field(default_factory=dict)  # eval --device: agreement with the host per phone x delegate
 
 
 def table_rows(run: dict, cells: dict) -> list:
@@ -36,11 +37,14 @@ def table_rows(run: dict, cells: dict) -> list:
     for key, c in sorted(cells.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         model, recipe, target, delegate = key
         out.append({"run": run["id"], "tag": run["tag"], "model": model, "recipe": recipe, "target": target,
-                    "delegate": delegate, "status": c.bench_status or c.eval_status or c.convert_status or "-",
+                    "delegate": delegate,
+                    "status": c.bench_status or c.device_eval_status or c.eval_status or c.convert_status or "-",
                     "size_mb": c.size_bytes / 1e6 if c.size_bytes else None,
                     "gzip_mb": c.gzip_bytes / 1e6 if c.gzip_bytes else None,
                     "top1": c.top1, "drop": c.drop, "drop_ci": c.drop_ci,
-                    "p50_ms": c.p50, "repeats": len(c.repeats), "source": c.source_sha256, "note": ""})
+                    "p50_ms": c.p50, "repeats": len(c.repeats), "source": c.source_sha256, "note": "",
+                    "agreement": c.agreement, "diverged": c.diverged, "nonfinite": c.nonfinite,
+                    "sqnr_db": c.sqnr_db})
     return out
 
 
@@ -50,7 +54,7 @@ def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -
     one its previous state (the run before it, or for a tag the runs of each kind before those)."""
     from tflite_deploy.reporting.compare import compare_sides
     from tflite_deploy.reporting.joined import is_tag, resolve_side
-    from tflite_deploy.reporting.summary import best_sentences, latency_grid
+    from tflite_deploy.reporting.summary import agreement_grid, best_sentences, latency_grid
 
     sides = []
     for ref in refs:
@@ -79,6 +83,7 @@ def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -
     latest_rows = [r for r in rows if r["run"] == runs[-1]["id"] and r["target"] != "-"]
     rep.sentences = best_sentences(latest_rows)
     rep.grid = latency_grid(latest_rows)
+    rep.agreement_grid = agreement_grid(latest_rows)
     label = f"run {runs[-1]['id']}" + (f" ({sides[-1].label})" if len(sides[-1].run_ids) > 1 else "")
     pts = [r for r in latest_rows if r["p50_ms"] and r["size_mb"]]
     if pts:

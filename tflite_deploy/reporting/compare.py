@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from tflite_deploy.reporting import verdict as V
+from tflite_deploy.reporting.joined import is_device_eval
 
 CellKey = tuple  # (model, recipe, target, delegate)
 
@@ -38,6 +39,13 @@ class Cell:
     join_note: str = ""  # said when the joined convert/eval results are of other bytes than the bench's
     instructions: Optional[float] = None  # per invoke, counted under callgrind (bench --measure instructions)
     tool_sha256: Optional[str] = None  # the benchmark_model binary (or APK) a phone ran it with
+    # eval --device: this phone x delegate's outputs against the host's
+    device_eval_status: Optional[str] = None
+    agreement: Optional[float] = None  # top-1 agreement with the host, 0..1
+    agreement_samples: Optional[int] = None
+    sqnr_db: Optional[float] = None
+    nonfinite: Optional[int] = None
+    diverged: Optional[bool] = None
 
     @property
     def p50(self) -> Optional[float]:
@@ -45,7 +53,7 @@ class Cell:
 
     @property
     def failed(self) -> bool:
-        states = (self.bench_status, self.eval_status, self.convert_status)
+        states = (self.bench_status, self.eval_status, self.convert_status, self.device_eval_status)
         return "failed" in states or "unavailable" in states
 
 
@@ -87,6 +95,9 @@ def cells_of(rows: list) -> dict:
                 c.tool_sha256 = c.tool_sha256 or (doc.get("device") or {}).get("benchmark_sha256")
             elif c.bench_status != "ok":
                 c.bench_status, c.error = row["status"], doc.get("error")
+        elif row["kind"] == "eval" and is_device_eval(row):
+            key = (row["model"], row["recipe"], row["target"], row["delegate"])
+            _device_eval_facts(cells.setdefault(key, Cell(key)), row, doc, ok)
         elif row["kind"] in ("eval", "convert"):
             f = facts.setdefault((row["model"], row["recipe"]), Cell((row["model"], row["recipe"], "-", "-")))
             f.artifact = f.artifact or row.get("artifact")
@@ -100,6 +111,17 @@ def cells_of(rows: list) -> dict:
             if c is not f:
                 _join(c, f)
     return cells
+
+
+def _device_eval_facts(c: Cell, row: dict, doc: dict, ok: bool) -> None:
+    m = doc.get("metrics") or {}
+    c.artifact = c.artifact or row.get("artifact")
+    if ok:
+        c.device_eval_status = "ok"
+        c.agreement, c.agreement_samples = m.get("top1_agreement"), m.get("samples")
+        c.sqnr_db, c.nonfinite, c.diverged = m.get("sqnr_db"), m.get("nonfinite"), m.get("diverged")
+    elif c.device_eval_status != "ok":
+        c.device_eval_status, c.error = row["status"], doc.get("error")
 
 
 def _artifact_facts(f: Cell, row: dict, doc: dict, ok: bool) -> None:
@@ -152,6 +174,7 @@ class CellComparison:
     unconfirmed: Optional[V.LatencyVerdict] = None  # the verdict on the recorded runs, once re-measured
 
     compute: str = ""  # "now computes in float", ops changed ... (reporting/size_verdict.py)
+    agreement: str = V.NOT_COMPARABLE  # eval --device: "dropped", "rose", "no change" (V.agreement_verdict)
 
     @property
     def instructions(self) -> str:
@@ -166,14 +189,15 @@ class CellComparison:
     @property
     def regressed(self) -> list[str]:
         """What got worse, in the verdict's order: ``missing on new`` or ``failed on new``; else ``slower``,
-        ``less accurate``, ``larger``, ``now computes in float``, ``more instructions``."""
+        ``less accurate``, ``larger``, ``now computes in float``, ``more instructions``, ``agreement dropped``."""
         if self.status in ("missing on new", "failed on new"):
             return [self.status]
         return [word for word, worse in ((V.SLOWER, self.latency.verdict == V.SLOWER),
                                          ("less accurate", self.accuracy.verdict == "worse"),
                                          ("larger", self.size == "larger"),
                                          (V.NOW_FLOAT, self.compute.startswith(V.NOW_FLOAT)),
-                                         ("more instructions", self.instructions == "more instructions")) if worse]
+                                         ("more instructions", self.instructions == "more instructions"),
+                                         (V.AGREEMENT_DROPPED, self.agreement == "dropped")) if worse]
 
     @property
     def regression(self) -> bool:
@@ -191,9 +215,11 @@ class CellComparison:
         parts += [self.size] if self.size in ("larger", "smaller") else []
         parts += [V.NOW_FLOAT] if self.compute.startswith(V.NOW_FLOAT) else []
         parts += [self.instructions] if self.status == "compared" and self.instructions else []
+        parts += [V.AGREEMENT_DROPPED] if self.agreement == "dropped" else \
+            ["agreement rose"] if self.agreement == "rose" else []
         if parts:
             return ", ".join(parts)
-        judged = (self.latency.verdict, self.accuracy.verdict, self.size)
+        judged = (self.latency.verdict, self.accuracy.verdict, self.size, self.agreement)
         return V.NO_CHANGE if V.NO_CHANGE in judged or self.compute else V.NOT_COMPARABLE
 
     def to_dict(self) -> dict:
@@ -214,6 +240,8 @@ class CellComparison:
             "compute": self.compute, "instructions": self.instructions,
             "base_instructions": b.instructions if b else None, "new_instructions": n.instructions if n else None,
             "unconfirmed": self.unconfirmed.to_dict() if self.unconfirmed else None,
+            "agreement": self.agreement, "base_agreement": b.agreement if b else None,
+            "new_agreement": n.agreement if n else None, "new_diverged": n.diverged if n else None,
         }
 
 
@@ -240,8 +268,10 @@ def compare_cells(base: dict, new: dict, history: Optional[dict] = None, *, min_
         notes = [n.join_note] if n.join_note else []
         if b.source_sha256 and n.source_sha256 and b.source_sha256 != n.source_sha256:
             notes.append(f"the source model changed ({b.source_sha256[:8]} -> {n.source_sha256[:8]})")
+        agree = V.agreement_verdict(b.agreement, b.agreement_samples, n.agreement, n.agreement_samples,
+                                    bool(b.diverged), bool(n.diverged))
         out.append(CellComparison(key, "compared", b, n, lat, acc, V.size_verdict(b.size_bytes, n.size_bytes),
-                                  "; ".join(notes)))
+                                  "; ".join(notes), agreement=agree))
     return out
 
 

@@ -14,7 +14,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-KINDS = ("convert", "eval", "bench", "autotune")  # a tag joins the latest run of each kind
+KINDS = ("convert", "eval", "eval-device", "bench", "autotune")  # a tag joins the latest run of each kind
+
+
+def is_device_eval(row: dict) -> bool:
+    """An ``eval --device`` result: a phone x delegate's outputs against the host's (its own cell)."""
+    return row["kind"] == "eval" and bool(((row.get("document") or {}).get("settings") or {}).get("on_device"))
+
+
+def kind_of(row: dict) -> str:
+    """The kind a tag joins by: ``eval --device`` runs apart from host evals (both may share a tag)."""
+    return "eval-device" if is_device_eval(row) else row["kind"]
 
 
 @dataclass
@@ -49,12 +59,12 @@ def resolve_side(store: Any, ref: str, exclude: Sequence[int] = ()) -> Side:
     order = [r["id"] for r in store.runs(tag=str(ref).strip()) if r["id"] in rows_by_run]  # newest first
     chosen: dict = {}
     for kind in KINDS:
-        found = next((rid for rid in order if any(x["kind"] == kind for x in rows_by_run[rid])), None)
+        found = next((rid for rid in order if any(kind_of(x) == kind for x in rows_by_run[rid])), None)
         if found is not None:
             chosen[kind] = found
     ids = [rid for rid in order if rid in chosen.values()]
     if not ids:  # a tag whose runs recorded nothing (or all excluded): its latest run, empty
         return Side(store.run(run_id), [], [run_id])
-    rows = [x for kind, rid in chosen.items() for x in rows_by_run[rid] if x["kind"] == kind]
+    rows = [x for kind, rid in chosen.items() for x in rows_by_run[rid] if kind_of(x) == kind]
     rows.sort(key=lambda x: (x["started_at"], x["result_id"]))
     return Side(store.run(ids[0]), rows, ids)

@@ -1,4 +1,5 @@
-"""What a lab reads first: one sentence per model naming its best variants, and a device × delegate grid."""
+"""What a lab reads first: one sentence per model naming its best variants, and device × delegate grids
+(latency; and from ``eval --device``, each delegate's agreement with the host)."""
 
 from __future__ import annotations
 
@@ -51,4 +52,29 @@ def latency_grid(rows: list) -> dict:
             continue
         table.append({"model": key[0], "recipe": key[1],
                       "cells": [fmt_time(by.get(c)) if by.get(c) else "-" for c in cols]})
+    return {"columns": cols, "rows": table}
+
+
+def agreement_grid(rows: list) -> dict:
+    """``{"columns": [(target, delegate)], "rows": [{"model", "recipe", "cells": [{"text", "diverged"}]}]}``:
+    each phone x delegate's top-1 agreement with the host (``eval --device``), with NaN/Inf and divergence."""
+    measured = [r for r in rows if r.get("agreement") is not None or r.get("diverged") is not None]
+    cols = sorted({(r["target"], r["delegate"]) for r in measured}, key=str)
+    table = []
+    for key in sorted({(r["model"], r["recipe"]) for r in measured}, key=str):
+        by = {(r["target"], r["delegate"]): r for r in measured if (r["model"], r["recipe"]) == key}
+        cells = []
+        for c in cols:
+            r = by.get(c)
+            if r is None:
+                cells.append({"text": "-", "diverged": False})
+                continue
+            text = "-" if r["agreement"] is None else f"{100 * r['agreement']:.1f}%"
+            if r.get("nonfinite"):
+                text += f", {r['nonfinite']} NaN/Inf"
+            elif r.get("sqnr_db") is not None:
+                text += f", {r['sqnr_db']:.0f} dB"
+            cells.append({"text": text + (" (diverged)" if r.get("diverged") else ""),
+                          "diverged": bool(r.get("diverged"))})
+        table.append({"model": key[0], "recipe": key[1], "cells": cells})
     return {"columns": cols, "rows": table}

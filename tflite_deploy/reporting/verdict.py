@@ -217,3 +217,24 @@ def size_verdict(base_bytes: Optional[int], new_bytes: Optional[int], min_effect
         return NOT_COMPARABLE
     r = new_bytes / base_bytes
     return "larger" if r > 1 + min_effect else "smaller" if r < 1 - min_effect else NO_CHANGE
+
+
+AGREEMENT_DROPPED = "agreement dropped"  # a delegate's outputs on a phone left the host's (eval --device)
+
+
+def agreement_verdict(base: Optional[float], base_n: Optional[int], new: Optional[float], new_n: Optional[int],
+                      base_bad: bool = False, new_bad: bool = False, z: float = 1.96) -> str:
+    """Did a delegate's top-1 agreement with the host drop? ``dropped`` when the new run diverged (NaN/Inf, or
+    beyond its thresholds) and the base did not, or when the agreement fell by more than the two samples'
+    95% interval of a difference of proportions can explain; ``rose`` the other way; else ``no change``."""
+    if new_bad and not base_bad:
+        return "dropped"
+    if base_bad and not new_bad:
+        return "rose"
+    if base is None or new is None or not base_n or not new_n:
+        return NOT_COMPARABLE
+    se = math.sqrt(base * (1 - base) / base_n + new * (1 - new) / new_n)
+    diff = new - base
+    # both at 100% (or 0%) leave no spread: one sample in a hundred is then the smallest change seen
+    bound = z * se if se > 0 else 0.5 / max(base_n, new_n)
+    return "dropped" if diff < -bound else "rose" if diff > bound else NO_CHANGE

@@ -1,0 +1,1 @@
+../../android_harness/run_outputs.sh
