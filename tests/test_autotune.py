@@ -5,6 +5,7 @@ evaluation, its size against float16, and `convert -f` with the written recipe r
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -267,3 +268,90 @@ def test_data_roles_apply_the_preprocessing_to_both_sets():
     ev, cal = data_roles("photos", None, Preprocess(size=(32, 32)))
     assert ev.sample_shape == cal.sample_shape == (32, 32, 3)
     assert len(ev) + len(cal) == 32 and ev.name == "photos:test"
+
+
+# ----------------------------------------------------------------------------------- resume (TF)
+def _changed_copy(model_path, to):
+    """The same model with one weight nudged: another file, another sha256."""
+    from tflite_deploy.sources.tf_loader import tf_keras
+
+    m = tf_keras().models.load_model(model_path)
+    w, b = m.get_layer("conv1").get_weights()
+    w[0, 0, 0, 0] += 1e-3
+    m.get_layer("conv1").set_weights([w, b])
+    m.save(to)
+    return to
+
+
+@pytest.mark.slow
+def test_resume_reuses_the_trials_of_the_same_model_and_data_only(outlier_model, tmp_path):
+    import tflite_deploy as td
+    from tflite_deploy.datasets import open_dataset
+    from tflite_deploy.datasets.base import ArrayDataset
+
+    test = open_dataset("digits:test")
+    data = ArrayDataset(test.take(), test.labels, name="digits-test")
+    run = dict(calibration="digits:train", recipes=["int8", "float16"], max_trials=0)
+    out = tmp_path / "o"
+    first = td.autotune(outlier_model, data, 2.0, out, **run)
+    assert first.reused == 0 and len(first.trials) == 2
+    again = td.autotune(outlier_model, data, 2.0, out, **run)
+    assert again.reused == 2 and all(t.reused for t in again.trials)
+    assert [(t.drop, t.drop_ci95, t.size_bytes) for t in again.trials] == \
+        [(t.drop, t.drop_ci95, t.size_bytes) for t in first.trials]
+    assert again.chosen.recipe.name == first.chosen.recipe.name == "float16"
+    assert json.loads((out / "autotune.json").read_text())["reused_trials"] == 2
+    # another budget re-judges the same measurements: nothing is within a budget of -1
+    tight = td.autotune(outlier_model, data, 0.0, out, **run)
+    assert tight.reused == 2 and [t.within_budget for t in tight.trials] == \
+        [t.drop_ci95[1] <= 0.0 for t in first.trials]
+
+    # changed data (one label): nothing reused, and said so
+    labels = test.labels.copy()
+    labels[0] = (labels[0] + 1) % 10
+    other = td.autotune(outlier_model, ArrayDataset(test.take(), labels, name="digits-test"), 2.0, out, **run)
+    assert other.reused == 0 and any("another model, data" in w for w in other.warnings)
+    # changed model: nothing reused
+    changed = _changed_copy(outlier_model, tmp_path / "outlier_cnn.keras")
+    assert td.autotune(changed, data, 2.0, out, **run).reused == 0
+    # resume=False starts afresh; resume=True refuses where there is nothing to resume
+    assert td.autotune(outlier_model, data, 2.0, out, resume=False, **run).reused == 0
+    with pytest.raises(UserError, match="resume=True: nothing to resume"):
+        td.autotune(outlier_model, data, 2.0, tmp_path / "empty", resume=True, **run)
+    res = runner.invoke(app, ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "2", "-r", "int8",
+                              "--out", str(tmp_path / "empty2"), "--resume", "--no-store"])
+    assert res.exit_code == 2 and "--resume: nothing to resume" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_search_then_the_same_command_resumes_to_the_same_answer(outlier_model, tuned, tmp_path):
+    from tests.test_interrupt import assert_one_line, interrupt
+    from tflite_deploy.autotuning.resume import TRIALS_FILE
+
+    out = tmp_path / "o"
+    args = ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "2", "--out", str(out), "--no-store"]
+    log = out / TRIALS_FILE
+
+    def in_the_search():  # the 5 plain candidates and the ranking are logged: the search trials are under way
+        lines = log.read_text().splitlines() if log.is_file() else []
+        return sum('"trial"' in ln for ln in lines) >= 5 and any('"ranking"' in ln for ln in lines)
+
+    # each judgement takes 1.5 s longer, so that Ctrl-C lands in the search, not after it on a loaded machine
+    slowed = [sys.executable, "-c", "import time; from tflite_deploy.autotuning.judge import Judge; "
+              "judge = Judge.judge; Judge.judge = lambda self, data: (time.sleep(1.5), judge(self, data))[1]; "
+              "from tflite_deploy.cli import main; main()"]
+    r = interrupt([*slowed, *args], tmp_path, in_the_search)
+    assert_one_line(r, "run the same command again to resume")
+    finished = sum('"trial"' in ln for ln in log.read_text().splitlines())
+    full, _, _ = tuned
+    assert 5 <= finished < len(full.trials)
+
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    doc = items_of(json.loads(res.stdout), "autotune")[0]
+    assert doc["reused_trials"] == finished and len(doc["trials"]) == len(full.trials)
+    assert len(doc["trials"]) - doc["reused_trials"] < len(full.trials)        # fewer new trials
+    chosen = doc["trials"][doc["chosen"]]
+    assert chosen["float_layers"] == list(full.chosen.float_layers) and chosen["drop"] == full.chosen.drop
+    assert chosen["drop_ci95"] == list(full.chosen.drop_ci95)
+    assert (out / "outlier_cnn.autotune.tflite").stat().st_size == full.chosen.size_bytes

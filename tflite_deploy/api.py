@@ -422,8 +422,8 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
              time_budget: Optional[float] = None, limit: Optional[int] = None, target: str = "host",
              adb_server: Optional[str] = None, benchmark_binary: Optional[PathLike] = None,
              preprocess: Optional[Preprocess] = None, progress: Optional[ProgressCallback] = None,
-             store: StoreSpec = None, tag: Optional[str] = None, unsafe_deserialization: bool = False
-             ) -> "AutotuneResult":
+             store: StoreSpec = None, tag: Optional[str] = None, unsafe_deserialization: bool = False,
+             resume: Optional[bool] = None) -> "AutotuneResult":
     """The smallest (``objective="size"``) or fastest (``"latency"``) variant whose top-1 drop's upper 95%
     end is within ``max_drop`` points, judged on ``data``'s held-out split (``digits`` judges on
     ``digits:test`` and calibrates on ``digits:train``; ``calibration=`` names another source).
@@ -436,6 +436,10 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
     autotune``) and ``autotune.json`` into ``out``; every trial goes into the
     store (``store=``). Returns an :class:`~tflite_deploy.autotuning.records.AutotuneResult` (``chosen`` None
     when nothing met the budget; ``closest`` then says how near the candidates came).
+
+    Resume: every judged trial is logged in ``out`` (``autotune-trials.jsonl``) as it finishes; a later
+    run into the same ``out`` reuses those of the same model, data and tool versions instead of making
+    them again (``resume=None``; ``True`` refuses when there is nothing to reuse, ``False`` starts afresh).
     """
     from tflite_deploy.autotuning.run import PLAIN_RECIPES, autotune as autotune_verb, check_options, data_roles
     from tflite_deploy.sources import open_source
@@ -465,7 +469,7 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
 
         result = autotune_verb(model, eval_ds, cal_ds, max_drop, out, objective=objective, recipes=plain,
                                max_trials=max_trials, time_budget=time_budget, limit=limit, measure=measure,
-                               target=target, on_trial=on_trial, progress=progress)
+                               target=target, on_trial=on_trial, progress=progress, resume=resume)
         if rec and result.artifact:
             from tflite_deploy.autotuning.records import chosen_result
 

@@ -28,6 +28,7 @@ class Trial:
     within_budget: bool = False
     latency_ms: Optional[float] = None
     error: Optional[str] = None
+    reused: bool = False             # judged by an earlier run in the same OUT (resume), not made again
 
     @property
     def float_layers(self) -> tuple[str, ...]:
@@ -44,7 +45,8 @@ class Trial:
                 "size_bytes": self.size_bytes, "drop": self.drop,
                 "drop_ci95": list(self.drop_ci95) if self.drop_ci95 else None, "accuracy": self.accuracy,
                 "seconds": round(self.seconds, 3), "within_budget": self.within_budget,
-                "latency_ms": self.latency_ms, "error": self.error, "recipe_fields": self.recipe.to_dict()}
+                "latency_ms": self.latency_ms, "error": self.error, "reused": self.reused,
+                "recipe_fields": self.recipe.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,11 @@ class AutotuneResult:
         return tuple(t for t in self.trials if t.stage == "search")
 
     @property
+    def reused(self) -> int:
+        """Trials taken from an earlier run in the same OUT (resume) rather than made again."""
+        return sum(t.reused for t in self.trials)
+
+    @property
     def met(self) -> bool:
         return self.chosen is not None
 
@@ -103,7 +110,8 @@ class AutotuneResult:
                 "eval_data": self.eval_data, "calibration_data": self.calibration_data,
                 "eval_samples": self.eval_samples, "reference_accuracy": self.reference_accuracy,
                 "labels": self.labels, "met": self.met, "quantizable_layers": self.quantizable_layers,
-                "search_trials": len(self.search_trials), "ranking": list(self.ranking),
+                "search_trials": len(self.search_trials), "reused_trials": self.reused,
+                "ranking": list(self.ranking),
                 "trials": [t.to_dict() for t in self.trials], "pareto": [t.index for t in self.pareto],
                 "closest": [t.index for t in self.closest], "chosen": self.chosen.index if self.chosen else None,
                 "artifact": self.artifact, "recipe_file": self.recipe_file, "recipe_name": self.recipe_name,
@@ -141,7 +149,7 @@ def trial_result(trial: Trial, model: str, max_drop: float) -> Result:
     """A trial as a store record (kind ``autotune``): the variant it judged need not exist as a file."""
     return Result(kind="autotune", artifact=f"{model}.{trial.recipe.name}", runner="autotune", delegate="-",
                   recipe=trial.recipe.name, status="failed" if trial.error else "ok", error=trial.error,
-                  settings={"stage": trial.stage, "max_drop": max_drop, "float_layers": list(trial.float_layers),
+                  settings={"stage": trial.stage, "max_drop": max_drop, "reused": trial.reused, "float_layers": list(trial.float_layers),
                             "recipe": trial.recipe.to_dict(), "size_bytes": trial.size_bytes},
                   metrics={"trial": trial.index, "top1": trial.accuracy,
                            "top1_drop": trial.drop,

@@ -86,9 +86,12 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
              objective: str = "size", recipes: Sequence[Recipe] = PLAIN_RECIPES, max_trials: Optional[int] = None,
              time_budget: Optional[float] = None, limit: Optional[int] = None, measure: Optional[Measure] = None,
              target: str = "host", on_trial: Optional[Callable[[Trial], None]] = None,
-             progress: Optional[ProgressCallback] = None) -> AutotuneResult:
+             progress: Optional[ProgressCallback] = None, resume: Optional[bool] = None) -> AutotuneResult:
     """Search ``recipes`` and int8 with float layers for the best variant whose drop's upper 95% end
-    is within ``max_drop`` points; write it to ``out_dir`` with ``autotune.yaml``. See the module docs."""
+    is within ``max_drop`` points; write it to ``out_dir`` with ``autotune.yaml``. See the module docs.
+
+    ``resume``: None reuses the finished trials an earlier run left in ``out_dir`` for the same model
+    and data (:mod:`.resume`), True does so and refuses when there are none, False starts afresh."""
     from tflite_deploy.autotuning.judge import Judge
     from tflite_deploy.sources.common import calibration_samples, source_meta
     from tflite_deploy.sources.tf_loader import versions
@@ -101,8 +104,13 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
     assert calibration is not None
     samples = calibration[0]
     eval_ds.check_fits(source.input_shape, source.input_dtype, f"model {source.path}")
+    log = _trial_log(out, source, eval_ds, samples, len(eval_ds) if limit is None else min(limit, len(eval_ds)),
+                     resume)
     report(progress, "autotune", 0, None, f"Reference outputs on {eval_ds.name} ...")
     judge = Judge(source, eval_ds, limit)
+    if log.available:
+        report(progress, "autotune", 0, None, f"Resuming: {log.available} finished trial(s) of this model and "
+                                              f"data in {log.path} can be reused ...")
     trials: list[Trial] = []
     kept: dict[int, bytes] = {}   # within-budget candidates' bytes, by trial index
     stopped: Optional[str] = None
@@ -111,20 +119,29 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
     def spend(search: bool) -> None:
         if time_budget is not None and time.perf_counter() - started > time_budget:
             raise _Stop("time budget")
-        if search and max_trials is not None and len([t for t in trials if t.stage == "search"]) >= max_trials:
+        new_search = [t for t in trials if t.stage == "search" and not t.reused]  # reused trials cost nothing
+        if search and max_trials is not None and len(new_search) >= max_trials:
             raise _Stop("max trials")
 
     def record(stage: str, recipe: Recipe, make: Callable[[], bytes]) -> Trial:
+        found = log.get(stage, recipe, len(trials), max_drop)
+        if found is None:
+            spend(search=stage == "search")
         t0 = time.perf_counter()
-        try:
-            data = make()
-            v = judge.judge(data)
-            trial = Trial(len(trials), stage, recipe, len(data), v.drop, v.drop_ci95, v.accuracy,
-                          time.perf_counter() - t0, v.drop_ci95[1] <= max_drop)
-            if trial.within_budget:
-                kept[trial.index] = data
-        except Exception as e:  # a recipe the model cannot take is one failed row; the search goes on
-            trial = Trial(len(trials), stage, recipe, seconds=time.perf_counter() - t0, error=failure_message(e))
+        data: Optional[bytes] = None
+        if found is not None:
+            trial, data = found.trial, found.data
+        else:
+            try:
+                data = make()
+                v = judge.judge(data)
+                trial = Trial(len(trials), stage, recipe, len(data), v.drop, v.drop_ci95, v.accuracy,
+                              time.perf_counter() - t0, v.drop_ci95[1] <= max_drop)
+            except Exception as e:  # a recipe the model cannot take is one failed row; the search goes on
+                trial = Trial(len(trials), stage, recipe, seconds=time.perf_counter() - t0, error=failure_message(e))
+            log.add(trial, data)
+        if trial.within_budget and data is not None:
+            kept[trial.index] = data
         trials.append(trial)
         best = choose(trials, "size")
         report(progress, "autotune", len(trials), None, _line(trial, best), trial)
@@ -134,28 +151,35 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
 
     try:
         for r in recipes:
-            spend(search=False)
             record("plain", r, lambda r=r: _converted(source, r, samples))
         full_int = [t for t in trials if t.recipe.activations == "int8" and t.error is None]
         if not any(t.within_budget for t in full_int):
-            spend(search=True)
-            from tflite_deploy.autotuning.session import QuantizeSession
+            sessions: list[Any] = []  # calibrated once, and only when a trial is not in the log already
 
-            report(progress, "autotune", len(trials), None, f"Calibrating once for {base.summary()} and "
-                                                            "ranking layers by their quantization error ...")
-            session = QuantizeSession(source, base, samples)
-            ranking = [e.tensor_name for e in session.ranking()]
+            def session() -> Any:
+                if not sessions:
+                    from tflite_deploy.autotuning.session import QuantizeSession
+
+                    report(progress, "autotune", len(trials), None, f"Calibrating once for {base.summary()} and "
+                                                                    "ranking layers by their quantization error ...")
+                    sessions.append(QuantizeSession(source, base, samples))
+                return sessions[0]
+
+            ranking = log.ranking(base) or []
+            if not ranking:
+                spend(search=True)
+                ranking = [e.tensor_name for e in session().ranking()]
+                log.add_ranking(base, ranking)
 
             def passes(k: int) -> Optional[bool]:
+                recipe = dataclasses.replace(base, name=f"{base.name}-float{k}", float_layers=tuple(ranking[:k]),
+                                             description=f"{base.summary()}, the {k} most sensitive layer(s) float")
                 try:
-                    spend(search=True)
+                    return record("search", recipe, lambda: session().quantize(ranking[:k])).within_budget
                 except _Stop as s:
                     nonlocal stopped
                     stopped = str(s)
                     return None
-                recipe = dataclasses.replace(base, name=f"{base.name}-float{k}", float_layers=tuple(ranking[:k]),
-                                             description=f"{base.summary()}, the {k} most sensitive layer(s) float")
-                return record("search", recipe, lambda: session.quantize(ranking[:k])).within_budget
 
             if ranking:
                 fewest_float_layers(len(ranking), passes)
@@ -167,9 +191,13 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
         judge.close()
 
     warnings: list[str] = []
+    if log.other_context:
+        warnings.append(f"{log.other_context} line(s) of {log.path} are from a run on another model, data or tool "
+                        "version: not reused.")
     latency_target = None
     if kept and not stopped == "interrupted":
-        trials, latency_target, warnings = _measure(trials, kept, out, source, measure, target, progress)
+        trials, latency_target, measured = _measure(trials, kept, out, source, measure, target, progress)
+        warnings += measured
     chosen = choose(trials, objective)
     result = AutotuneResult(
         model=str(source.path), max_drop=max_drop, objective=objective, eval_data=eval_ds.name,
@@ -190,6 +218,24 @@ def autotune(source: Any, eval_ds: Dataset, cal_ds: Dataset, max_drop: float, ou
     out.mkdir(parents=True, exist_ok=True)
     output.write_log(out, result.to_dict())
     return result
+
+
+def _trial_log(out: Path, source: Any, eval_ds: Dataset, samples: Any, eval_samples: int,
+               resume: Optional[bool]) -> Any:
+    """The finished trials in ``out`` under this model, data and tool versions (see :mod:`.resume`)."""
+    from tflite_deploy.autotuning.resume import TrialLog, context_key
+    from tflite_deploy.datasets.base import ArrayDataset
+    from tflite_deploy.sources.tf_loader import versions
+
+    ctx = context_key(source.sha256, eval_ds.fingerprint(), ArrayDataset(samples).fingerprint(), eval_samples,
+                      versions())
+    log = TrialLog(out, ctx, enabled=resume is not False)
+    if resume and not log.available:
+        why = (f"its {log.other_context} trial line(s) are from another model, data or tool version"
+               if log.other_context else "it holds no finished trials")
+        raise UserError(f"resume=True: nothing to resume in {out}: {why}. Leave it out to start a new search.",
+                        param="resume")
+    return log
 
 
 def _converted(source: Any, recipe: Recipe, samples: np.ndarray) -> bytes:
@@ -242,6 +288,7 @@ def _line(trial: Trial, best: Optional[Trial]) -> str:
         now = f"{trial.recipe.name}: failed"
     else:
         now = f"{trial.recipe.name}: drop {trial.drop:.2f} [{trial.drop_ci95[0]:.2f}, {trial.drop_ci95[1]:.2f}]"
+        now += " (reused)" if trial.reused else ""
     so_far = f"best so far {best.recipe.name} ({(best.size_bytes or 0) / 1000:.1f} KB)" if best else \
         "nothing within budget yet"
     return f"trial {trial.index + 1} {now}; {so_far}"

@@ -37,6 +37,9 @@ def autotune(
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop searching after this many "
                                                 "seconds (what was found is kept)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Judge on at most this many samples."),
+    resume: Optional[bool] = typer.Option(None, "--resume/--fresh", help="Reuse the finished trials an earlier "
+                                          "run left in --out for the same model and data (the default when there "
+                                          "are any; --resume refuses when there are none), or start afresh."),
     adb_server: AdbServer = None,
     benchmark_binary: Optional[Path] = typer.Option(
         None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
@@ -59,12 +62,16 @@ def autotune(
         result = api.autotune(model, data, max_drop, out_dir, calibration=calibration, objective=objective,
                               recipes=recipe or None, max_trials=max_trials, time_budget=time_budget, limit=limit,
                               target=target, adb_server=adb_server, benchmark_binary=benchmark_binary,
-                              progress=show,
+                              progress=show, resume=resume,
                               store=store_target(store, no_store), tag=tag)
     if as_json:
         print(dumps("autotune", [result.to_dict()]))
     else:
         autotune_report(result, console())
     if result.stopped == "interrupted":
-        raise typer.Exit(130)
+        from tflite_deploy.errors import Interrupted
+
+        kept = len(result.trials) - result.reused
+        raise Interrupted(f"{len(result.trials)} finished trial(s) kept in {out_dir} ({kept} new): run the same "
+                          "command again to resume from them")
     raise typer.Exit(0 if result.met else 1)

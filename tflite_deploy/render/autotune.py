@@ -43,9 +43,17 @@ def autotune_report(r: Any, console: Console, verbose: bool = False) -> None:
                       highlight=False)
     console.print(_table(r.pareto, r, "Pareto front (size, latency, drop)" if r.met else
                          "Front of the candidates judged (none within budget)"))
-    if r.stopped:
+    if r.reused:
+        console.print(f"Resumed: {r.reused} of the {len(r.trials)} trials were reused from an earlier run in the "
+                      f"same --out (same model, data and tool versions), {len(r.trials) - r.reused} made now.",
+                      highlight=False)
+    if r.stopped == "interrupted":
+        console.print("[yellow]The search was interrupted: the finished trials are kept.[/] Run the same command "
+                      "again to resume (they are reused, not made again).", highlight=False)
+    elif r.stopped:
         console.print(f"[yellow]The search stopped early ({r.stopped}): what was found so far is kept.[/] "
-                      "Run again with a larger --max-trials / --time-budget to search further.", highlight=False)
+                      "Run again with a larger --max-trials / --time-budget to search further (the finished "
+                      "trials are reused).", highlight=False)
     for w in r.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if r.chosen is not None:
