@@ -4,6 +4,7 @@ evaluation, its size against float16, and `convert -f` with the written recipe r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -355,3 +356,137 @@ def test_ctrl_c_mid_search_then_the_same_command_resumes_to_the_same_answer(outl
     assert chosen["float_layers"] == list(full.chosen.float_layers) and chosen["drop"] == full.chosen.drop
     assert chosen["drop_ci95"] == list(full.chosen.drop_ci95)
     assert (out / "outlier_cnn.autotune.tflite").stat().st_size == full.chosen.size_bytes
+
+
+# ---------------------------------------------------- several inputs by name, and regression (TF)
+@pytest.mark.slow
+def test_two_named_inputs_are_calibrated_ranked_and_judged_by_name(tmp_path):
+    import keras
+
+    import tflite_deploy as td
+    from tests.support import any_models as am
+    from tflite_deploy.datasets import open_dataset
+
+    model = am.two_in_two_out(tmp_path / "two.keras")
+    data = tmp_path / "two.npz"
+    np.savez(data, **am.two_in_data(500))
+    # a budget of 0: any disagreement with the float model misses it, so plain int8 does and the search runs
+    r = td.autotune(model, str(data), 0.0, tmp_path / "o")
+    assert r.task == "classification" and (r.eval_data, r.calibration_data) == (f"{data}:test", f"{data}:train")
+    assert all(t.error is None for t in r.trials), [t.error for t in r.trials]
+    assert r.trials[0].recipe.name == "int8" and not r.trials[0].within_budget
+    search = r.search_trials
+    assert search and r.quantizable_layers > 1 and len(search) < r.quantizable_layers
+    passing = [t for t in search if t.within_budget]
+    assert passing and r.chosen is not None
+
+    # the drops, by an evaluation of our own: Keras on both inputs, a bare LiteRT loop fed by name
+    test = open_dataset(f"{data}:test")
+    arrays, labels = test.take(), test.labels
+    keras_top1 = keras.models.load_model(model).predict([arrays["image"], arrays["vec"]], verbose=0)[0].argmax(1)
+    for trial, path in [(r.chosen, r.artifact),
+                        (passing[0], tmp_path / "o" / "candidates" / f"two.{passing[0].recipe.name}.tflite")]:
+        outs = am.direct_outputs(path, arrays)
+        scores = next(v for v in outs.values() if v.shape[-1] == 3)
+        drop = 100 * (np.mean(keras_top1 == labels) - np.mean(scores.reshape(len(labels), 3).argmax(1) == labels))
+        assert drop == pytest.approx(trial.drop, abs=1e-9), trial.recipe.name
+
+
+@pytest.mark.slow
+def test_a_regression_model_is_judged_by_the_mae_increase_in_target_units(tmp_path):
+    import tflite_deploy as td
+    from tests.support import any_models as am
+    from tflite_deploy.sources.tf_loader import tf_keras
+    from tflite_deploy.store import open_store
+
+    model, x_test, y_test = am.regression_mlp(tmp_path / "mlp.keras")
+    (x_train, y_train), _ = am.diabetes_split()
+    np.savez(tmp_path / "test.npz", features=x_test, y=y_test)
+    np.savez(tmp_path / "train.npz", features=x_train, y=y_train)
+    budget = 0.003                                   # standardised target units
+    r = td.autotune(model, str(tmp_path / "test.npz"), budget, tmp_path / "o", calibration=str(tmp_path / "train.npz"),
+                    store=tmp_path / "s.db")
+    assert r.task == "regression" and r.to_dict()["task"] == "regression"
+    keras_mae = float(np.mean(np.abs(tf_keras().models.load_model(model).predict(x_test, verbose=0)[:, 0] - y_test)))
+    assert r.reference_accuracy == pytest.approx(keras_mae, rel=1e-5)
+    int8 = r.trials[0]
+    assert int8.recipe.name == "int8" and int8.drop_ci95[1] > budget and not int8.within_budget
+    assert r.search_trials                           # full integer missed: the float-layer search ran
+    assert all(t.within_budget == (t.drop_ci95[1] <= budget) for t in r.trials if t.error is None)
+    c = r.chosen
+    assert c is not None and c.drop_ci95[1] <= budget
+    # the chosen file's MAE increase, by our own loop: its MAE minus the Keras model's, in target units
+    mae = float(np.mean(np.abs(next(iter(am.direct_outputs(r.artifact, {"features": x_test}).values())).reshape(-1)
+                               - y_test)))
+    assert c.accuracy == pytest.approx(mae, rel=1e-6) and c.drop == pytest.approx(mae - keras_mae, abs=1e-6)
+    with open_store(tmp_path / "s.db", create=False) as st:
+        trials = [x for x in st.results(st.resolve_run("latest")) if x.kind == "autotune"]
+    assert len(trials) == len(r.trials) and all("mae_change" in x.metrics for x in trials)
+    res = runner.invoke(app, ["autotune", "--help"])
+    assert "MAE" in res.output and "targets'" in res.output
+
+
+# ---------------------------------------------------------------------------- --allow-training
+@pytest.mark.slow
+def test_allow_training_adds_a_qat_trial_from_the_best_ptq_point_and_names_it_when_it_misses(outlier_model,
+                                                                                               tmp_path):
+    """On this model no training repairs int8: the dead unit's ±500 weights get no gradient, so they keep
+    setting the logits' scale, and QAT (like PTQ) loses ~90 points. The trial is recorded with its drop,
+    and the exit names it."""
+    from tflite_deploy.store import open_store
+
+    out, db = tmp_path / "o", tmp_path / "s.db"
+    res = runner.invoke(app, ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "2", "-r", "int8",
+                              "--max-trials", "0", "--allow-training", "--train-epochs", "1", "--out", str(out),
+                              "--store", str(db)], env={"COLUMNS": "200"})
+    assert res.exit_code == 1, res.output
+    doc = json.loads((out / "autotune.json").read_text())
+    plain, qat = doc["trials"]
+    assert plain["recipe"] == "int8" and plain["drop_ci95"][1] > 2 and not plain["within_budget"]
+    assert qat["stage"] == "qat" and qat["recipe"] == "int8-qat" and qat["error"] is None
+    assert qat["recipe_fields"]["optimize"][0]["technique"] == "qat" and qat["recipe_fields"]["optimize"][0][
+        "epochs"] == 1 and qat["recipe_fields"]["activations"] == "int8"
+    assert qat["drop_ci95"][1] > 2 and not qat["within_budget"] and qat["size_bytes"] > 0
+    assert "QAT tried (int8-qat" in res.output and f"{qat['drop']:+.2f}" in res.output
+    with open_store(db, create=False) as st:
+        rows = [x for x in st.results(st.resolve_run("latest")) if x.kind == "autotune"]
+    assert [x.settings["stage"] for x in rows] == ["plain", "qat"] and rows[1].metrics["top1_drop"] == qat["drop"]
+    # the held-out split was never trained on: the QAT trial's sidecar-free record names the calibration split
+    assert doc["calibration_data"] == "digits:train" and doc["eval_data"] == "digits:test"
+
+
+def test_a_qat_recipe_file_keeps_its_optimize_step(tmp_path):
+    from tflite_deploy.autotuning.output import write_recipe_file
+    from tflite_deploy.api import load_recipes
+    from tflite_deploy.recipes import OptimizeStep
+
+    recipe = dataclasses.replace(PRESETS["int8"], name="autotune", float_layers=("dense/BiasAdd",),
+                                 optimize=(OptimizeStep("qat", epochs=3),))
+    path = write_recipe_file(tmp_path, recipe, "m.keras", "digits:train")
+    again = load_recipes(["autotune"], [path])[0]
+    assert again.optimize == recipe.optimize and again.float_layers == recipe.float_layers
+
+
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_bad_train_epochs_name_the_flag(tmp_path, epochs):
+    r = runner.invoke(app, ["autotune", str(tmp_path / "missing.keras"), "--data", "digits", "--max-drop", "1",
+                            "--allow-training", "--train-epochs", str(epochs), "--out", str(tmp_path / "o"),
+                            "--no-store"])
+    assert r.exit_code != 0 and "--train-epochs" in r.output and "Traceback" not in r.output
+
+
+def test_the_report_speaks_of_mae_for_regression_and_of_resuming():
+    from rich.console import Console
+
+    from tflite_deploy.render.autotune import autotune_report
+
+    trials = (dataclasses.replace(_t(0, 100, 0.02, ok=False), reused=True), _t(1, 50, 0.004, ok=True))
+    r = AutotuneResult("mlp.keras", 0.01, "size", "d:test", "d:train", 92, 0.59, "dataset", trials, 0,
+                       task="regression", chosen=trials[1], artifact="o/mlp.autotune.tflite", recipe_file="o/a.yaml",
+                       recipe_name="autotune")
+    console = Console(record=True, width=200)
+    autotune_report(r, console)
+    text = console.export_text()
+    assert "MAE 0.59 (regression)" in text and "MAE increase (95% CI)" in text and "points" not in text
+    assert "Resumed: 1 of the 2 trials were reused" in text
+    assert r.to_dict()["reused_trials"] == 1 and r.to_dict()["trials"][0]["reused"] is True

@@ -20,11 +20,13 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def autotune(
-    model: Path = typer.Argument(..., help="A .keras/.h5 file or a SavedModel folder (a classifier)."),
+    model: Path = typer.Argument(..., help="A .keras/.h5 file or a SavedModel folder (a classifier or a "
+                                 "regression model; several inputs are fed by name)."),
     data: str = typer.Option(..., "--data", "-d", help="Labelled data: `digits` judges on digits:test and "
                              "calibrates on digits:train; X:test calibrates on X:train."),
-    max_drop: float = typer.Option(..., "--max-drop", help="Top-1 points you can afford to lose: the upper end "
-                                   "of the drop's 95% interval must be within it."),
+    max_drop: float = typer.Option(..., "--max-drop", help="What you can afford to lose: top-1 points for a "
+                                   "classifier; for a regression model (float targets) the MAE's increase, in the "
+                                   "targets' units. The upper end of its 95% interval must be within it."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the chosen .tflite, autotune.yaml, "
                                  "autotune.json and candidates/."),
     objective: str = typer.Option("size", "--objective", help="size or latency (of the survivors on --target)."),
@@ -40,6 +42,10 @@ def autotune(
     resume: Optional[bool] = typer.Option(None, "--resume/--fresh", help="Reuse the finished trials an earlier "
                                           "run left in --out for the same model and data (the default when there "
                                           "are any; --resume refuses when there are none), or start afresh."),
+    allow_training: bool = typer.Option(False, "--allow-training", help="When no int8 PTQ candidate meets the "
+                                        "budget, try QAT from the best one (a Keras classifier; trains on the "
+                                        "calibration split, never on the held-out one)."),
+    train_epochs: int = typer.Option(2, "--train-epochs", help="QAT epochs for --allow-training."),
     adb_server: AdbServer = None,
     benchmark_binary: Optional[Path] = typer.Option(
         None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
@@ -62,7 +68,8 @@ def autotune(
         result = api.autotune(model, data, max_drop, out_dir, calibration=calibration, objective=objective,
                               recipes=recipe or None, max_trials=max_trials, time_budget=time_budget, limit=limit,
                               target=target, adb_server=adb_server, benchmark_binary=benchmark_binary,
-                              progress=show, resume=resume,
+                              progress=show, resume=resume, allow_training=allow_training,
+                              train_epochs=train_epochs,
                               store=store_target(store, no_store), tag=tag)
     if as_json:
         print(dumps("autotune", [result.to_dict()]))
