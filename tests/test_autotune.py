@@ -429,12 +429,21 @@ def test_a_regression_model_is_judged_by_the_mae_increase_in_target_units(tmp_pa
 # ---------------------------------------------------------------------------- --allow-training
 @pytest.mark.slow
 def test_allow_training_adds_a_qat_trial_from_the_best_ptq_point_and_names_it_when_it_misses(outlier_model,
-                                                                                               tmp_path):
+                                                                                               tmp_path, monkeypatch):
     """On this model no training repairs int8: the dead unit's ±500 weights get no gradient, so they keep
     setting the logits' scale, and QAT (like PTQ) loses ~90 points. The trial is recorded with its drop,
     and the exit names it."""
+    from tflite_deploy.optimization import training
     from tflite_deploy.store import open_store
 
+    trained_on = []
+    apply_steps = training.apply_steps
+
+    def spy(source, recipe, dataset):
+        trained_on.append((dataset.name, len(dataset)))
+        return apply_steps(source, recipe, dataset)
+
+    monkeypatch.setattr(training, "apply_steps", spy)
     out, db = tmp_path / "o", tmp_path / "s.db"
     res = runner.invoke(app, ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "2", "-r", "int8",
                               "--max-trials", "0", "--allow-training", "--train-epochs", "1", "--out", str(out),
@@ -451,7 +460,10 @@ def test_allow_training_adds_a_qat_trial_from_the_best_ptq_point_and_names_it_wh
     with open_store(db, create=False) as st:
         rows = [x for x in st.results(st.resolve_run("latest")) if x.kind == "autotune"]
     assert [x.settings["stage"] for x in rows] == ["plain", "qat"] and rows[1].metrics["top1_drop"] == qat["drop"]
-    # the held-out split was never trained on: the QAT trial's sidecar-free record names the calibration split
+    # trained once, on the calibration split: never on the held-out one it is judged on
+    from tflite_deploy.datasets import open_dataset
+
+    assert trained_on == [("digits:train", len(open_dataset("digits:train")))]
     assert doc["calibration_data"] == "digits:train" and doc["eval_data"] == "digits:test"
 
 
