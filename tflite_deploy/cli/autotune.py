@@ -35,8 +35,8 @@ def autotune(
                                               ":train split of --data)."),
     recipe: List[str] = typer.Option([], "--recipe", "-r", help="Plain candidates (repeat; default int8, "
                                      "int8 per-tensor, int16x8, float16, dynamic)."),
-    max_trials: Optional[int] = typer.Option(None, "--max-trials", help="At most this many search trials made in this run "
-                                             "(trials reused from --out do not count)."),
+    max_trials: Optional[int] = typer.Option(None, "--max-trials", help="At most this many search trials made "
+                                             "in this run (trials reused from --out do not count)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop searching after this many "
                                                 "seconds (what was found is kept)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Judge on at most this many samples."),
