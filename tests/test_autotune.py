@@ -502,3 +502,35 @@ def test_the_report_speaks_of_mae_for_regression_and_of_resuming():
     assert "MAE 0.59 (regression)" in text and "MAE increase (95% CI)" in text and "points" not in text
     assert "Resumed: 1 of the 2 trials were reused" in text
     assert r.to_dict()["reused_trials"] == 1 and r.to_dict()["trials"][0]["reused"] is True
+
+
+def test_the_trial_log_keys_on_source_data_split_and_recipe(tmp_path):
+    from tflite_deploy.autotuning.resume import TRIALS_FILE, TrialLog, context_key
+    from tflite_deploy.datasets.base import ArrayDataset
+
+    x, y = np.arange(40, dtype=np.float32).reshape(20, 2), np.arange(20) % 3
+    ds = ArrayDataset(x, y)
+    split = lambda seed: ds.subset(np.sort(np.random.default_rng(seed).permutation(20)[:5]))  # noqa: E731
+    ctx = context_key("sha-a", split(0).fingerprint(), "cal", 5, {"tensorflow": "2.21.0"})
+    # another source, another split seed, other samples, another count judged, another TF: another context
+    for other in (context_key("sha-b", split(0).fingerprint(), "cal", 5, {"tensorflow": "2.21.0"}),
+                  context_key("sha-a", split(1).fingerprint(), "cal", 5, {"tensorflow": "2.21.0"}),
+                  context_key("sha-a", split(0).fingerprint(), "cal2", 5, {"tensorflow": "2.21.0"}),
+                  context_key("sha-a", split(0).fingerprint(), "cal", 4, {"tensorflow": "2.21.0"}),
+                  context_key("sha-a", split(0).fingerprint(), "cal", 5, {"tensorflow": "2.22.0"})):
+        assert other != ctx
+
+    log = TrialLog(tmp_path, ctx)
+    five = dataclasses.replace(PRESETS["int8"], name="int8-float1", float_layers=("a",))
+    log.add(Trial(0, "search", five, 4, 0.5, (0.1, 0.9), 97.0, 1.0, True), b"tfl3")
+    log.add(Trial(1, "plain", PRESETS["int8"], error="boom"), None)               # failures are not kept
+    with open(tmp_path / TRIALS_FILE, "a") as f:
+        f.write('{"context": "' + ctx + '", "key": "cut sh')                      # a line cut by a kill
+    again = TrialLog(tmp_path, ctx)
+    assert again.available == 1 and again.get("plain", PRESETS["int8"], 0, 1.0) is None
+    assert again.get("search", dataclasses.replace(five, float_layers=("b",)), 0, 1.0) is None  # another denylist
+    found = again.get("search", dataclasses.replace(five, name="renamed"), 3, 0.5)  # the name does not define it
+    assert found.data == b"tfl3" and found.trial.index == 3 and found.trial.reused
+    assert found.trial.within_budget is False                                     # re-judged: 0.9 > 0.5
+    assert TrialLog(tmp_path, "another context").available == 0
+    assert TrialLog(tmp_path, "another context").other_context == 1
