@@ -4,7 +4,9 @@ evaluation, its size against float16, and `convert -f` with the written recipe r
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -267,3 +269,268 @@ def test_data_roles_apply_the_preprocessing_to_both_sets():
     ev, cal = data_roles("photos", None, Preprocess(size=(32, 32)))
     assert ev.sample_shape == cal.sample_shape == (32, 32, 3)
     assert len(ev) + len(cal) == 32 and ev.name == "photos:test"
+
+
+# ----------------------------------------------------------------------------------- resume (TF)
+def _changed_copy(model_path, to):
+    """The same model with one weight nudged: another file, another sha256."""
+    from tflite_deploy.sources.tf_loader import tf_keras
+
+    m = tf_keras().models.load_model(model_path)
+    w, b = m.get_layer("conv1").get_weights()
+    w[0, 0, 0, 0] += 1e-3
+    m.get_layer("conv1").set_weights([w, b])
+    m.save(to)
+    return to
+
+
+@pytest.mark.slow
+def test_resume_reuses_the_trials_of_the_same_model_and_data_only(outlier_model, tmp_path):
+    import tflite_deploy as td
+    from tflite_deploy.datasets import open_dataset
+    from tflite_deploy.datasets.base import ArrayDataset
+
+    test = open_dataset("digits:test")
+    data = ArrayDataset(test.take(), test.labels, name="digits-test")
+    run = dict(calibration="digits:train", recipes=["int8", "float16"], max_trials=0)
+    out = tmp_path / "o"
+    first = td.autotune(outlier_model, data, 2.0, out, **run)
+    assert first.reused == 0 and len(first.trials) == 2
+    again = td.autotune(outlier_model, data, 2.0, out, **run)
+    assert again.reused == 2 and all(t.reused for t in again.trials)
+    assert [(t.drop, t.drop_ci95, t.size_bytes) for t in again.trials] == \
+        [(t.drop, t.drop_ci95, t.size_bytes) for t in first.trials]
+    assert again.chosen.recipe.name == first.chosen.recipe.name == "float16"
+    assert json.loads((out / "autotune.json").read_text())["reused_trials"] == 2
+    # another budget re-judges the same measurements: nothing is within a budget of -1
+    tight = td.autotune(outlier_model, data, 0.0, out, **run)
+    assert tight.reused == 2 and [t.within_budget for t in tight.trials] == \
+        [t.drop_ci95[1] <= 0.0 for t in first.trials]
+
+    # changed data (one label): nothing reused, and said so
+    labels = test.labels.copy()
+    labels[0] = (labels[0] + 1) % 10
+    other = td.autotune(outlier_model, ArrayDataset(test.take(), labels, name="digits-test"), 2.0, out, **run)
+    assert other.reused == 0 and any("another model, data" in w for w in other.warnings)
+    # changed model: nothing reused
+    changed = _changed_copy(outlier_model, tmp_path / "outlier_cnn.keras")
+    assert td.autotune(changed, data, 2.0, out, **run).reused == 0
+    # resume=False starts afresh; resume=True refuses where there is nothing to resume
+    assert td.autotune(outlier_model, data, 2.0, out, resume=False, **run).reused == 0
+    with pytest.raises(UserError, match="resume=True: nothing to resume"):
+        td.autotune(outlier_model, data, 2.0, tmp_path / "empty", resume=True, **run)
+    res = runner.invoke(app, ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "2", "-r", "int8",
+                              "--out", str(tmp_path / "empty2"), "--resume", "--no-store"])
+    assert res.exit_code == 2 and "--resume: nothing to resume" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_search_then_the_same_command_resumes_to_the_same_answer(outlier_model, tuned, tmp_path):
+    from tests.test_interrupt import assert_one_line, interrupt
+    from tflite_deploy.autotuning.resume import TRIALS_FILE
+
+    out = tmp_path / "o"
+    args = ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "2", "--out", str(out), "--no-store"]
+    log = out / TRIALS_FILE
+
+    def in_the_search():  # the 5 plain candidates and the ranking are logged: the search trials are under way
+        lines = log.read_text().splitlines() if log.is_file() else []
+        return sum('"trial"' in ln for ln in lines) >= 5 and any('"ranking"' in ln for ln in lines)
+
+    # each judgement takes 1.5 s longer, so that Ctrl-C lands in the search, not after it on a loaded machine
+    slowed = [sys.executable, "-c", "import time; from tflite_deploy.autotuning.judge import Judge; "
+              "judge = Judge.judge; Judge.judge = lambda self, data: (time.sleep(1.5), judge(self, data))[1]; "
+              "from tflite_deploy.cli import main; main()"]
+    r = interrupt([*slowed, *args], tmp_path, in_the_search)
+    assert_one_line(r, "run the same command again to resume")
+    finished = sum('"trial"' in ln for ln in log.read_text().splitlines())
+    full, _, _ = tuned
+    assert 5 <= finished < len(full.trials)
+
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    doc = items_of(json.loads(res.stdout), "autotune")[0]
+    assert doc["reused_trials"] == finished and len(doc["trials"]) == len(full.trials)
+    assert len(doc["trials"]) - doc["reused_trials"] < len(full.trials)        # fewer new trials
+    chosen = doc["trials"][doc["chosen"]]
+    assert chosen["float_layers"] == list(full.chosen.float_layers) and chosen["drop"] == full.chosen.drop
+    assert chosen["drop_ci95"] == list(full.chosen.drop_ci95)
+    assert (out / "outlier_cnn.autotune.tflite").stat().st_size == full.chosen.size_bytes
+
+
+# ---------------------------------------------------- several inputs by name, and regression (TF)
+@pytest.mark.slow
+def test_two_named_inputs_are_calibrated_ranked_and_judged_by_name(tmp_path):
+    import keras
+
+    import tflite_deploy as td
+    from tests.support import any_models as am
+    from tflite_deploy.datasets import open_dataset
+
+    model = am.two_in_two_out(tmp_path / "two.keras")
+    data = tmp_path / "two.npz"
+    np.savez(data, **am.two_in_data(500))
+    # a budget of 0: any disagreement with the float model misses it, so plain int8 does and the search runs
+    r = td.autotune(model, str(data), 0.0, tmp_path / "o")
+    assert r.task == "classification" and (r.eval_data, r.calibration_data) == (f"{data}:test", f"{data}:train")
+    assert all(t.error is None for t in r.trials), [t.error for t in r.trials]
+    assert r.trials[0].recipe.name == "int8" and not r.trials[0].within_budget
+    search = r.search_trials
+    assert search and r.quantizable_layers > 1 and len(search) < r.quantizable_layers
+    passing = [t for t in search if t.within_budget]
+    assert passing and r.chosen is not None
+
+    # the drops, by an evaluation of our own: Keras on both inputs, a bare LiteRT loop fed by name
+    test = open_dataset(f"{data}:test")
+    arrays, labels = test.take(), test.labels
+    keras_top1 = keras.models.load_model(model).predict([arrays["image"], arrays["vec"]], verbose=0)[0].argmax(1)
+    for trial, path in [(r.chosen, r.artifact),
+                        (passing[0], tmp_path / "o" / "candidates" / f"two.{passing[0].recipe.name}.tflite")]:
+        outs = am.direct_outputs(path, arrays)
+        scores = next(v for v in outs.values() if v.shape[-1] == 3)
+        drop = 100 * (np.mean(keras_top1 == labels) - np.mean(scores.reshape(len(labels), 3).argmax(1) == labels))
+        assert drop == pytest.approx(trial.drop, abs=1e-9), trial.recipe.name
+
+
+@pytest.mark.slow
+def test_a_regression_model_is_judged_by_the_mae_increase_in_target_units(tmp_path):
+    import tflite_deploy as td
+    from tests.support import any_models as am
+    from tflite_deploy.sources.tf_loader import tf_keras
+    from tflite_deploy.store import open_store
+
+    model, x_test, y_test = am.regression_mlp(tmp_path / "mlp.keras")
+    (x_train, y_train), _ = am.diabetes_split()
+    np.savez(tmp_path / "test.npz", features=x_test, y=y_test)
+    np.savez(tmp_path / "train.npz", features=x_train, y=y_train)
+    budget = 0.003                                   # standardised target units
+    r = td.autotune(model, str(tmp_path / "test.npz"), budget, tmp_path / "o", calibration=str(tmp_path / "train.npz"),
+                    store=tmp_path / "s.db")
+    assert r.task == "regression" and r.to_dict()["task"] == "regression"
+    keras_mae = float(np.mean(np.abs(tf_keras().models.load_model(model).predict(x_test, verbose=0)[:, 0] - y_test)))
+    assert r.reference_accuracy == pytest.approx(keras_mae, rel=1e-5)
+    int8 = r.trials[0]
+    assert int8.recipe.name == "int8" and int8.drop_ci95[1] > budget and not int8.within_budget
+    assert r.search_trials                           # full integer missed: the float-layer search ran
+    assert all(t.within_budget == (t.drop_ci95[1] <= budget) for t in r.trials if t.error is None)
+    c = r.chosen
+    assert c is not None and c.drop_ci95[1] <= budget
+    # the chosen file's MAE increase, by our own loop: its MAE minus the Keras model's, in target units
+    mae = float(np.mean(np.abs(next(iter(am.direct_outputs(r.artifact, {"features": x_test}).values())).reshape(-1)
+                               - y_test)))
+    assert c.accuracy == pytest.approx(mae, rel=1e-6) and c.drop == pytest.approx(mae - keras_mae, abs=1e-6)
+    with open_store(tmp_path / "s.db", create=False) as st:
+        trials = [x for x in st.results(st.resolve_run("latest")) if x.kind == "autotune"]
+    assert len(trials) == len(r.trials) and all("mae_change" in x.metrics for x in trials)
+    res = runner.invoke(app, ["autotune", "--help"])
+    assert "MAE" in res.output and "targets'" in res.output
+
+
+# ---------------------------------------------------------------------------- --allow-training
+@pytest.mark.slow
+def test_allow_training_adds_a_qat_trial_from_the_best_ptq_point_and_names_it_when_it_misses(outlier_model,
+                                                                                               tmp_path, monkeypatch):
+    """On this model no training repairs int8: the dead unit's ±500 weights get no gradient, so they keep
+    setting the logits' scale, and QAT (like PTQ) loses ~90 points. The trial is recorded with its drop,
+    and the exit names it."""
+    from tflite_deploy.optimization import training
+    from tflite_deploy.store import open_store
+
+    trained_on = []
+    apply_steps = training.apply_steps
+
+    def spy(source, recipe, dataset):
+        trained_on.append((dataset.name, len(dataset)))
+        return apply_steps(source, recipe, dataset)
+
+    monkeypatch.setattr(training, "apply_steps", spy)
+    out, db = tmp_path / "o", tmp_path / "s.db"
+    res = runner.invoke(app, ["autotune", str(outlier_model), "--data", "digits", "--max-drop", "2", "-r", "int8",
+                              "--max-trials", "0", "--allow-training", "--train-epochs", "1", "--out", str(out),
+                              "--store", str(db)], env={"COLUMNS": "200"})
+    assert res.exit_code == 1, res.output
+    doc = json.loads((out / "autotune.json").read_text())
+    plain, qat = doc["trials"]
+    assert plain["recipe"] == "int8" and plain["drop_ci95"][1] > 2 and not plain["within_budget"]
+    assert qat["stage"] == "qat" and qat["recipe"] == "int8-qat" and qat["error"] is None
+    assert qat["recipe_fields"]["optimize"][0]["technique"] == "qat" and qat["recipe_fields"]["optimize"][0][
+        "epochs"] == 1 and qat["recipe_fields"]["activations"] == "int8"
+    assert qat["drop_ci95"][1] > 2 and not qat["within_budget"] and qat["size_bytes"] > 0
+    assert "QAT tried (int8-qat" in res.output and f"{qat['drop']:+.2f}" in res.output
+    with open_store(db, create=False) as st:
+        rows = [x for x in st.results(st.resolve_run("latest")) if x.kind == "autotune"]
+    assert [x.settings["stage"] for x in rows] == ["plain", "qat"] and rows[1].metrics["top1_drop"] == qat["drop"]
+    # trained once, on the calibration split: never on the held-out one it is judged on
+    from tflite_deploy.datasets import open_dataset
+
+    assert trained_on == [("digits:train", len(open_dataset("digits:train")))]
+    assert doc["calibration_data"] == "digits:train" and doc["eval_data"] == "digits:test"
+
+
+def test_a_qat_recipe_file_keeps_its_optimize_step(tmp_path):
+    from tflite_deploy.autotuning.output import write_recipe_file
+    from tflite_deploy.api import load_recipes
+    from tflite_deploy.recipes import OptimizeStep
+
+    recipe = dataclasses.replace(PRESETS["int8"], name="autotune", float_layers=("dense/BiasAdd",),
+                                 optimize=(OptimizeStep("qat", epochs=3),))
+    path = write_recipe_file(tmp_path, recipe, "m.keras", "digits:train")
+    again = load_recipes(["autotune"], [path])[0]
+    assert again.optimize == recipe.optimize and again.float_layers == recipe.float_layers
+
+
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_bad_train_epochs_name_the_flag(tmp_path, epochs):
+    r = runner.invoke(app, ["autotune", str(tmp_path / "missing.keras"), "--data", "digits", "--max-drop", "1",
+                            "--allow-training", "--train-epochs", str(epochs), "--out", str(tmp_path / "o"),
+                            "--no-store"])
+    assert r.exit_code != 0 and "--train-epochs" in r.output and "Traceback" not in r.output
+
+
+def test_the_report_speaks_of_mae_for_regression_and_of_resuming():
+    from rich.console import Console
+
+    from tflite_deploy.render.autotune import autotune_report
+
+    trials = (dataclasses.replace(_t(0, 100, 0.02, ok=False), reused=True), _t(1, 50, 0.004, ok=True))
+    r = AutotuneResult("mlp.keras", 0.01, "size", "d:test", "d:train", 92, 0.59, "dataset", trials, 0,
+                       task="regression", chosen=trials[1], artifact="o/mlp.autotune.tflite", recipe_file="o/a.yaml",
+                       recipe_name="autotune")
+    console = Console(record=True, width=200)
+    autotune_report(r, console)
+    text = console.export_text()
+    assert "MAE 0.59 (regression)" in text and "MAE increase (95% CI)" in text and "points" not in text
+    assert "Resumed: 1 of the 2 trials were reused" in text
+    assert r.to_dict()["reused_trials"] == 1 and r.to_dict()["trials"][0]["reused"] is True
+
+
+def test_the_trial_log_keys_on_source_data_split_and_recipe(tmp_path):
+    from tflite_deploy.autotuning.resume import TRIALS_FILE, TrialLog, context_key
+    from tflite_deploy.datasets.base import ArrayDataset
+
+    x, y = np.arange(40, dtype=np.float32).reshape(20, 2), np.arange(20) % 3
+    ds = ArrayDataset(x, y)
+    split = lambda seed: ds.subset(np.sort(np.random.default_rng(seed).permutation(20)[:5]))  # noqa: E731
+    ctx = context_key("sha-a", split(0).fingerprint(), "cal", 5, {"tensorflow": "2.21.0"})
+    # another source, another split seed, other samples, another count judged, another TF: another context
+    for other in (context_key("sha-b", split(0).fingerprint(), "cal", 5, {"tensorflow": "2.21.0"}),
+                  context_key("sha-a", split(1).fingerprint(), "cal", 5, {"tensorflow": "2.21.0"}),
+                  context_key("sha-a", split(0).fingerprint(), "cal2", 5, {"tensorflow": "2.21.0"}),
+                  context_key("sha-a", split(0).fingerprint(), "cal", 4, {"tensorflow": "2.21.0"}),
+                  context_key("sha-a", split(0).fingerprint(), "cal", 5, {"tensorflow": "2.22.0"})):
+        assert other != ctx
+
+    log = TrialLog(tmp_path, ctx)
+    five = dataclasses.replace(PRESETS["int8"], name="int8-float1", float_layers=("a",))
+    log.add(Trial(0, "search", five, 4, 0.5, (0.1, 0.9), 97.0, 1.0, True), b"tfl3")
+    log.add(Trial(1, "plain", PRESETS["int8"], error="boom"), None)               # failures are not kept
+    with open(tmp_path / TRIALS_FILE, "a") as f:
+        f.write('{"context": "' + ctx + '", "key": "cut sh')                      # a line cut by a kill
+    again = TrialLog(tmp_path, ctx)
+    assert again.available == 1 and again.get("plain", PRESETS["int8"], 0, 1.0) is None
+    assert again.get("search", dataclasses.replace(five, float_layers=("b",)), 0, 1.0) is None  # another denylist
+    found = again.get("search", dataclasses.replace(five, name="renamed"), 3, 0.5)  # the name does not define it
+    assert found.data == b"tfl3" and found.trial.index == 3 and found.trial.reused
+    assert found.trial.within_budget is False                                     # re-judged: 0.9 > 0.5
+    assert TrialLog(tmp_path, "another context").available == 0
+    assert TrialLog(tmp_path, "another context").other_context == 1

@@ -465,7 +465,8 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
              time_budget: Optional[float] = None, limit: Optional[int] = None, target: str = "host",
              adb_server: Optional[str] = None, benchmark_binary: Optional[PathLike] = None,
              preprocess: Optional[Preprocess] = None, progress: Optional[ProgressCallback] = None,
-             store: StoreSpec = None, tag: Optional[str] = None, unsafe_deserialization: bool = False
+             store: StoreSpec = None, tag: Optional[str] = None, unsafe_deserialization: bool = False,
+             resume: Optional[bool] = None, allow_training: bool = False, train_epochs: int = 2
              ) -> "AutotuneResult":
     """The smallest (``objective="size"``) or fastest (``"latency"``) variant whose top-1 drop's upper 95%
     end is within ``max_drop`` points, judged on ``data``'s held-out split (``digits`` judges on
@@ -479,11 +480,18 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
     autotune``) and ``autotune.json`` into ``out``; every trial goes into the
     store (``store=``). Returns an :class:`~tflite_deploy.autotuning.records.AutotuneResult` (``chosen`` None
     when nothing met the budget; ``closest`` then says how near the candidates came).
+
+    ``allow_training``: when no int8 PTQ candidate meets the budget, one QAT trial (``train_epochs`` on the
+    calibration split; Keras classifiers) from the best of them, judged the same way.
+
+    Resume: every judged trial is logged in ``out`` (``autotune-trials.jsonl``) as it finishes; a later
+    run into the same ``out`` reuses those of the same model, data and tool versions instead of making
+    them again (``resume=None``; ``True`` refuses when there is nothing to reuse, ``False`` starts afresh).
     """
     from tflite_deploy.autotuning.run import PLAIN_RECIPES, autotune as autotune_verb, check_options, data_roles
     from tflite_deploy.sources import open_source
 
-    check_options(max_drop, objective, max_trials, time_budget)
+    check_options(max_drop, objective, max_trials, time_budget, train_epochs)
     plain = list(PLAIN_RECIPES) if recipes is None else load_recipes(recipes, recipe_files)
     if not plain:
         raise UserError("recipes= (--recipe) is empty: give at least one plain candidate, or leave it out.")
@@ -495,11 +503,11 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
         raise UserError(f"autotune searches with the TF converter's QuantizationDebugger: give the Keras or "
                         f"SavedModel source, not {model.path} ({model.framework}).")
     with _recording(store, tag) as rec:
-        def on_trial(trial: Any) -> None:
+        def on_trial(trial: Any, task: str) -> None:
             if rec:
                 from tflite_deploy.autotuning.records import trial_result
 
-                rec.result(trial_result(trial, model.name, max_drop))
+                rec.result(trial_result(trial, model.name, max_drop, task))
 
         def measure(paths: list[Path]) -> list[Result]:  # the survivors' latency, recorded under the same run
             results = bench(paths, [target], adb_server=adb_server, runs=30, warmup=3, min_seconds=0.3,
@@ -508,7 +516,8 @@ def autotune(model: Any, data: DataSpec, max_drop: float, out: PathLike = "out/a
 
         result = autotune_verb(model, eval_ds, cal_ds, max_drop, out, objective=objective, recipes=plain,
                                max_trials=max_trials, time_budget=time_budget, limit=limit, measure=measure,
-                               target=target, on_trial=on_trial, progress=progress)
+                               target=target, on_trial=on_trial, progress=progress, resume=resume,
+                               allow_training=allow_training, train_epochs=train_epochs)
         if rec and result.artifact:
             from tflite_deploy.autotuning.records import chosen_result
 

@@ -101,20 +101,27 @@ def two_in_data(n: int, seed: int = 0) -> dict[str, np.ndarray]:
 def regression_mlp(path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     """A tf_keras MLP trained on scikit-learn's diabetes set (real data, offline); returns the test split."""
     import tf_keras as keras
-    from sklearn.datasets import load_diabetes
 
     keras.utils.set_random_seed(0)
+    (x_train, y_train), (x_test, y_test) = diabetes_split()
+    model = keras.Sequential([keras.Input((10,), name="features"), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    model.fit(x_train, y_train, epochs=40, batch_size=32, verbose=0)
+    model.save(path)
+    return path, x_test, y_test
+
+
+def diabetes_split() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's diabetes set standardised, (train, test) as the regression MLP was trained and tested."""
+    from sklearn.datasets import load_diabetes
+
     d = load_diabetes()
     x = ((d.data - d.data.mean(0)) / d.data.std(0)).astype(np.float32)
     y = ((d.target - d.target.mean()) / d.target.std()).astype(np.float32)
     order = np.random.default_rng(0).permutation(len(x))
     train, test = order[:350], order[350:]
-    model = keras.Sequential([keras.Input((10,), name="features"), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(1)])
-    model.compile(keras.optimizers.Adam(0.01), "mse")
-    model.fit(x[train], y[train], epochs=40, batch_size=32, verbose=0)
-    model.save(path)
-    return path, x[test], y[test]
+    return (x[train], y[train]), (x[test], y[test])
 
 
 def direct_outputs(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,9 +1,13 @@
 """Judge a candidate on the held-out split: reference outputs computed once, a paired drop per trial.
 
-The reference is the float source model run once over the evaluation samples; each candidate's
-top-1 correctness is paired with the reference's sample by sample, and the drop's 95% interval is
-the paired bootstrap of :mod:`tflite_deploy.evaluation.run` (the same numbers ``eval`` reports).
-Unlabelled data is judged against the float model's own top-1 (the drop is then the disagreement).
+The reference is the float source model run once over the evaluation samples, by input name for a
+model with several inputs (a loaded Keras model directly, else through the reference cache ``eval`` uses). The task is ``eval``'s
+(:func:`~tflite_deploy.evaluation.run.choose_task`): for a classifier each candidate's top-1
+correctness is paired with the reference's sample by sample and the drop is in points; for a
+regression model (float targets) each candidate's absolute error is paired with the reference's and
+the "drop" is the MAE's increase in the targets' units. Either way the 95% interval is the paired
+bootstrap ``eval`` reports. Unlabelled data is judged against the float model's own top-1 (the drop
+is then the disagreement).
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ import numpy as np
 
 from tflite_deploy.datasets import Dataset
 from tflite_deploy.errors import DatasetError, UserError
-from tflite_deploy.evaluation.run import collect, paired_bootstrap, reference_predictor
+from tflite_deploy.evaluation.metrics import abs_errors, paired_bootstrap, regression_change
+from tflite_deploy.evaluation.reference import collect_named, keras_predictor, reference_outputs
+from tflite_deploy.evaluation.run import choose_task, pair_outputs
 from tflite_deploy.tflite.runtime import TfliteModel
 
 
 @dataclass(frozen=True)
 class Verdict:
-    accuracy: float                  # top-1 in points
-    drop: float                      # reference minus candidate, points
+    accuracy: float                  # classification: top-1 in points; regression: the MAE
+    drop: float                      # reference minus candidate top-1 in points, or candidate minus reference MAE
     drop_ci95: tuple[float, float]
 
 
@@ -39,32 +45,50 @@ class Judge:
             raise DatasetError(f"Dataset {dataset.name!r} has {self.samples} sample(s) to judge with: the drop's "
                                "interval needs many (a few hundred for a budget of a point).")
         self.batch_size, self.resamples = batch_size, resamples
-        if getattr(source, "keras_model", None) is not None:
-            model = source.keras_model
-            predict = lambda x: np.asarray(model.predict(x, verbose=0, batch_size=256), np.float32)  # noqa: E731
+        self.reference = str(source.path)
+        if getattr(source, "keras_model", None) is not None:  # loaded already (or in memory only): no second load
+            self.ref = collect_named(keras_predictor(source, f"reference {source.path}", dataset.name), dataset,
+                                     self.samples, batch_size)
         else:
-            predict = reference_predictor(source.path)
-        ref = collect(predict, dataset, self.samples, batch_size)
-        if ref.ndim != 2 or ref.shape[1] < 2:
-            raise UserError(f"autotune judges classifiers by their top-1 (one score per class); model "
-                            f"{source.path} outputs shape {ref.shape[1:]}.")
-        if dataset.labels is not None:
-            self.labels = np.asarray(dataset.labels[: self.samples])
-            self.label_source = "dataset"
-        else:
-            self.labels = ref.argmax(1)
+            self.ref, _ = reference_outputs(source.path, dataset, self.samples, batch_size)
+        task, key = choose_task("auto", dataset, self.ref, self.reference)
+        if task == "agreement":  # unlabelled: the float model's own top-1 is the truth
+            scores = [k for k, v in self.ref.items() if v.ndim == 2 and v.shape[1] > 1]
+            if not scores:
+                shapes = ", ".join(f"{k} {v.shape[1:]}" for k, v in self.ref.items())
+                raise UserError(f"autotune judges unlabelled data by agreement with the float model's top-1, but "
+                                f"model {source.path} outputs {shapes} (not one score per class): give data with "
+                                "targets (y as floats) to judge a regression model by its MAE.", param="data")
+            task, key = "classification", scores[0]
+            self.truth: np.ndarray = self.ref[key].argmax(1)
             self.label_source = "float model's top-1"
-        self.ref_correct = ref.argmax(1) == self.labels
-        self.reference_accuracy = 100 * float(self.ref_correct.mean())
+        elif task == "classification":
+            self.truth, self.label_source = np.asarray(dataset.labels[: self.samples]), "dataset"  # type: ignore[index]
+        else:
+            y = dataset.targets if dataset.targets is not None else dataset.labels
+            self.truth, self.label_source = np.asarray(y[: self.samples], np.float64), "dataset"  # type: ignore[index]
+        assert key is not None
+        self.task, self.key = task, key
+        ref_v = self.ref[key]
+        if task == "classification":
+            self.ref_correct = ref_v.argmax(1) == self.truth
+            self.reference_accuracy = 100 * float(self.ref_correct.mean())
+        else:
+            self.reference_accuracy = float(abs_errors(ref_v, self.truth).mean())  # the float model's MAE
         self._tmp = tempfile.TemporaryDirectory(prefix="tflite-deploy-autotune-")
 
     def judge(self, data: bytes) -> Verdict:
         path = Path(self._tmp.name) / "candidate.tflite"
         path.write_bytes(data)
         model = TfliteModel(path)
-        model.check_input(self.dataset.sample_shape, f"dataset {self.dataset.name!r}")
-        values = collect(model.predict, self.dataset, self.samples, self.batch_size)
-        correct = values.argmax(1) == self.labels
+        values = collect_named(lambda x: model.predict_named(x, self.dataset.name), self.dataset, self.samples,
+                               self.batch_size)
+        ref_v, var_v = pair_outputs(self.ref, values, self.reference, "the candidate")[self.key]
+        if self.task == "regression":
+            change = regression_change(ref_v, var_v, self.truth, self.resamples)
+            lo, hi = change["mae_change_ci95"]
+            return Verdict(float(abs_errors(var_v, self.truth).mean()), change["mae_change"], (lo, hi))
+        correct = var_v.argmax(1) == self.truth
         drop, lo, hi = paired_bootstrap(self.ref_correct, correct, self.resamples)
         return Verdict(100 * float(correct.mean()), drop, (lo, hi))
 

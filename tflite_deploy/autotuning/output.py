@@ -30,7 +30,7 @@ def write_recipe_file(out_dir: Path, recipe: Recipe, model_path: str, calibratio
     the same thing later; its comment says the command that remakes the file."""
     import yaml
 
-    fields = {k: v for k, v in recipe.to_dict().items() if k not in ("name", "optimize")}
+    fields = {k: v for k, v in recipe.to_dict().items() if k != "name" and (k != "optimize" or v)}
     doc = yaml.safe_dump({"recipes": {recipe.name: fields}}, sort_keys=False, width=200)
     head = (f"# Written by tflite-deploy autotune. Remake the chosen file with:\n"
             f"#   tflite-deploy convert {model_path} -f {Path(out_dir) / RECIPE_FILE} -r {recipe.name} "

@@ -14,11 +14,12 @@ class Trial:
     """One candidate made and judged: a plain recipe, or the search's int8 with some layers kept float.
 
     ``drop`` is the top-1 drop against the float model in points (reference minus variant) on the
-    held-out split, ``drop_ci95`` its paired-bootstrap 95% interval; the budget judges ``drop_ci95[1]``.
+    held-out split, or for a regression model the MAE's increase (variant minus reference, the targets'
+    units); ``drop_ci95`` its paired-bootstrap 95% interval; the budget judges ``drop_ci95[1]``.
     """
 
     index: int
-    stage: str                       # "plain" (a preset converted as `convert` would) or "search"
+    stage: str                       # "plain" (a preset converted as `convert` would), "search" or "qat"
     recipe: Recipe
     size_bytes: Optional[int] = None
     drop: Optional[float] = None
@@ -28,6 +29,7 @@ class Trial:
     within_budget: bool = False
     latency_ms: Optional[float] = None
     error: Optional[str] = None
+    reused: bool = False             # judged by an earlier run in the same OUT (resume), not made again
 
     @property
     def float_layers(self) -> tuple[str, ...]:
@@ -44,7 +46,8 @@ class Trial:
                 "size_bytes": self.size_bytes, "drop": self.drop,
                 "drop_ci95": list(self.drop_ci95) if self.drop_ci95 else None, "accuracy": self.accuracy,
                 "seconds": round(self.seconds, 3), "within_budget": self.within_budget,
-                "latency_ms": self.latency_ms, "error": self.error, "recipe_fields": self.recipe.to_dict()}
+                "latency_ms": self.latency_ms, "error": self.error, "reused": self.reused,
+                "recipe_fields": self.recipe.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class AutotuneResult:
     labels: str                      # "dataset" or "float model's top-1" (unlabelled data)
     trials: tuple[Trial, ...]
     quantizable_layers: int          # layers the sensitivity ranking covered (0 when no search ran)
+    task: str = "classification"     # or "regression": accuracy is then the MAE, the drop its increase
     ranking: tuple[str, ...] = ()    # layer names, most sensitive first
     chosen: Optional[Trial] = None
     artifact: Optional[str] = None   # the chosen .tflite written
@@ -74,6 +78,11 @@ class AutotuneResult:
     @property
     def search_trials(self) -> tuple[Trial, ...]:
         return tuple(t for t in self.trials if t.stage == "search")
+
+    @property
+    def reused(self) -> int:
+        """Trials taken from an earlier run in the same OUT (resume) rather than made again."""
+        return sum(t.reused for t in self.trials)
 
     @property
     def met(self) -> bool:
@@ -99,11 +108,12 @@ class AutotuneResult:
                 "quantizable_layers": self.quantizable_layers, "eval_data": self.eval_data}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "max_drop": self.max_drop, "objective": self.objective,
+        return {"model": self.model, "max_drop": self.max_drop, "objective": self.objective, "task": self.task,
                 "eval_data": self.eval_data, "calibration_data": self.calibration_data,
                 "eval_samples": self.eval_samples, "reference_accuracy": self.reference_accuracy,
                 "labels": self.labels, "met": self.met, "quantizable_layers": self.quantizable_layers,
-                "search_trials": len(self.search_trials), "ranking": list(self.ranking),
+                "search_trials": len(self.search_trials), "reused_trials": self.reused,
+                "ranking": list(self.ranking),
                 "trials": [t.to_dict() for t in self.trials], "pareto": [t.index for t in self.pareto],
                 "closest": [t.index for t in self.closest], "chosen": self.chosen.index if self.chosen else None,
                 "artifact": self.artifact, "recipe_file": self.recipe_file, "recipe_name": self.recipe_name,
@@ -137,15 +147,17 @@ def choose(trials: Sequence[Trial], objective: str) -> Optional[Trial]:
     return min(within, key=lambda t: (t.size_bytes or 0, t.drop_high))
 
 
-def trial_result(trial: Trial, model: str, max_drop: float) -> Result:
-    """A trial as a store record (kind ``autotune``): the variant it judged need not exist as a file."""
+def trial_result(trial: Trial, model: str, max_drop: float, task: str = "classification") -> Result:
+    """A trial as a store record (kind ``autotune``): the variant it judged need not exist as a file.
+    Metrics are named as ``eval`` names them: ``top1``/``top1_drop`` or, for regression, ``mae``/``mae_change``."""
+    names = ("top1", "top1_drop", "top1_drop_ci95") if task == "classification" else \
+        ("mae", "mae_change", "mae_change_ci95")
     return Result(kind="autotune", artifact=f"{model}.{trial.recipe.name}", runner="autotune", delegate="-",
                   recipe=trial.recipe.name, status="failed" if trial.error else "ok", error=trial.error,
-                  settings={"stage": trial.stage, "max_drop": max_drop, "float_layers": list(trial.float_layers),
-                            "recipe": trial.recipe.to_dict(), "size_bytes": trial.size_bytes},
-                  metrics={"trial": trial.index, "top1": trial.accuracy,
-                           "top1_drop": trial.drop,
-                           "top1_drop_ci95": list(trial.drop_ci95) if trial.drop_ci95 else None,
+                  settings={"stage": trial.stage, "max_drop": max_drop, "reused": trial.reused,
+                            "float_layers": list(trial.float_layers), "recipe": trial.recipe.to_dict(), "size_bytes": trial.size_bytes},
+                  metrics={"trial": trial.index, names[0]: trial.accuracy, names[1]: trial.drop,
+                           names[2]: list(trial.drop_ci95) if trial.drop_ci95 else None,
                            "within_budget": trial.within_budget, "seconds": round(trial.seconds, 3)})
 
 

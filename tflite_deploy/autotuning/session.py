@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
+import numpy as np
 
 from tflite_deploy.conversion.tf_converter import Calibration, configure, float_layer_names, representative
+from tflite_deploy.datasets.inputs import ModelInput, match_arrays
 from tflite_deploy.errors import ModelError
 from tflite_deploy.evaluation.layer_errors import LayerError, layer_errors_from_dump
 from tflite_deploy.recipes import Recipe
@@ -46,7 +48,7 @@ class QuantizeSession:
         with captured_native_stderr() as log:
             try:
                 self._debugger = tf.lite.experimental.QuantizationDebugger(
-                    converter=conv, debug_dataset=representative(calibration, RANKING_SAMPLES),
+                    converter=conv, debug_dataset=self._debug_dataset(calibration),
                     debug_options=tf.lite.experimental.QuantizationDebugOptions(fully_quantize=self._fully))
             except Exception as e:
                 raise ModelError(f"Model {source.path} could not be calibrated for {recipe.summary()}: "
@@ -54,6 +56,23 @@ class QuantizeSession:
                                  f"{log[0][-300:]}") from None
         # names a recipe's float_layers resolve against (convert -f checks them the same way)
         self.layer_names = float_layer_names(source)
+
+    def _debug_dataset(self, calibration: Calibration) -> Callable[[], Any]:
+        """The samples the per-layer comparison runs over. The converter takes a model with several inputs
+        by signature name (a dict per sample), but the debugger's own interpreter loop sets a list in the
+        order of its input tensors: so for several inputs the arrays are put in that order when it runs."""
+        if not isinstance(calibration, Mapping) or len(calibration) < 2:
+            return representative(calibration, RANKING_SAMPLES)
+        arrays = {k: v[:RANKING_SAMPLES] for k, v in calibration.items()}
+
+        def in_tensor_order() -> Iterator[list[np.ndarray]]:
+            details = self._debugger._quant_interpreter.get_input_details()
+            inputs = [ModelInput(str(d["name"]), (), "", str(d["name"])) for d in details]
+            keys = match_arrays(list(arrays), inputs, "the calibrated model", "the calibration samples")
+            for i in range(len(next(iter(arrays.values())))):
+                yield [arrays[keys[inp.name]][i:i + 1] for inp in inputs]
+
+        return in_tensor_order
 
     def ranking(self) -> list[LayerError]:
         """Per-layer error of the full-integer model, most sensitive first, restricted to layers a

@@ -20,11 +20,13 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def autotune(
-    model: Path = typer.Argument(..., help="A .keras/.h5 file or a SavedModel folder (a classifier)."),
+    model: Path = typer.Argument(..., help="A .keras/.h5 file or a SavedModel folder (a classifier or a "
+                                 "regression model; several inputs are fed by name)."),
     data: str = typer.Option(..., "--data", "-d", help="Labelled data: `digits` judges on digits:test and "
                              "calibrates on digits:train; X:test calibrates on X:train."),
-    max_drop: float = typer.Option(..., "--max-drop", help="Top-1 points you can afford to lose: the upper end "
-                                   "of the drop's 95% interval must be within it."),
+    max_drop: float = typer.Option(..., "--max-drop", help="What you can afford to lose: top-1 points for a "
+                                   "classifier; for a regression model (float targets) the MAE's increase, in the "
+                                   "targets' units. The upper end of its 95% interval must be within it."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the chosen .tflite, autotune.yaml, "
                                  "autotune.json and candidates/."),
     objective: str = typer.Option("size", "--objective", help="size or latency (of the survivors on --target)."),
@@ -33,10 +35,18 @@ def autotune(
                                               ":train split of --data)."),
     recipe: List[str] = typer.Option([], "--recipe", "-r", help="Plain candidates (repeat; default int8, "
                                      "int8 per-tensor, int16x8, float16, dynamic)."),
-    max_trials: Optional[int] = typer.Option(None, "--max-trials", help="At most this many search trials."),
+    max_trials: Optional[int] = typer.Option(None, "--max-trials", help="At most this many search trials made "
+                                             "in this run (trials reused from --out do not count)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop searching after this many "
                                                 "seconds (what was found is kept)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Judge on at most this many samples."),
+    resume: Optional[bool] = typer.Option(None, "--resume/--fresh", help="Reuse the finished trials an earlier "
+                                          "run left in --out for the same model and data (the default when there "
+                                          "are any; --resume refuses when there are none), or start afresh."),
+    allow_training: bool = typer.Option(False, "--allow-training", help="When no int8 PTQ candidate meets the "
+                                        "budget, try QAT from the best one (a Keras classifier; trains on the "
+                                        "calibration split, never on the held-out one)."),
+    train_epochs: int = typer.Option(2, "--train-epochs", help="QAT epochs for --allow-training."),
     adb_server: AdbServer = None,
     benchmark_binary: Optional[Path] = typer.Option(
         None, "--benchmark-binary", envvar="TFLITE_DEPLOY_BENCHMARK_BINARY",
@@ -59,12 +69,17 @@ def autotune(
         result = api.autotune(model, data, max_drop, out_dir, calibration=calibration, objective=objective,
                               recipes=recipe or None, max_trials=max_trials, time_budget=time_budget, limit=limit,
                               target=target, adb_server=adb_server, benchmark_binary=benchmark_binary,
-                              progress=show,
+                              progress=show, resume=resume, allow_training=allow_training,
+                              train_epochs=train_epochs,
                               store=store_target(store, no_store), tag=tag)
     if as_json:
         print(dumps("autotune", [result.to_dict()]))
     else:
         autotune_report(result, console())
     if result.stopped == "interrupted":
-        raise typer.Exit(130)
+        from tflite_deploy.errors import Interrupted
+
+        kept = len(result.trials) - result.reused
+        raise Interrupted(f"{len(result.trials)} finished trial(s) kept in {out_dir} ({kept} new): run the same "
+                          "command again to resume from them")
     raise typer.Exit(0 if result.met else 1)

@@ -50,17 +50,7 @@ def reference_predictor(path: str | Path, threads: Optional[int] = None, dataset
     source = load_model(p)
     where = f"reference {p}"
     if source.keras_model is not None:
-        model = source.keras_model
-        names = list(model.output_names)
-
-        def run_keras(x: Batch) -> dict[str, np.ndarray]:
-            arrays = feed(x, source.inputs, where, dataset)
-            args = [arrays[i.name] for i in source.inputs]
-            out = model.predict(args[0] if len(args) == 1 else args, verbose=0, batch_size=256)
-            out = out if isinstance(out, (list, tuple)) else [out]
-            return {n: np.asarray(o, np.float32) for n, o in zip(names, out)}
-
-        return run_keras
+        return keras_predictor(source, where, dataset)
     from tflite_deploy.sources.tf_loader import tensorflow
 
     tf = tensorflow()
@@ -72,6 +62,21 @@ def reference_predictor(path: str | Path, threads: Optional[int] = None, dataset
         return {k: np.asarray(v, np.float32) for k, v in sorted(out.items())}
 
     return run_saved
+
+
+def keras_predictor(source: Any, where: str, dataset: str = "the dataset") -> NamedPredictor:
+    """A loaded Keras source's outputs by name for a batch, its inputs fed by name."""
+    model = source.keras_model
+    names = list(model.output_names)
+
+    def run_keras(x: Batch) -> dict[str, np.ndarray]:
+        arrays = feed(x, source.inputs, where, dataset)
+        args = [arrays[i.name] for i in source.inputs]
+        out = model.predict(args[0] if len(args) == 1 else args, verbose=0, batch_size=256)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        return {n: np.asarray(o, np.float32) for n, o in zip(names, out)}
+
+    return run_keras
 
 
 def collect_named(predict: NamedPredictor, dataset: Dataset, limit: Optional[int], batch_size: int,

@@ -138,7 +138,7 @@ def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str
     for path in variants:
         model = TfliteModel(path, threads=threads, delegate=delegate)
         values = collect_named(lambda x: model.predict_named(x, ds.name), ds, n, batch_size, counter(str(path)))
-        pairs = _pair_outputs(ref_out, values, str(reference), str(path))
+        pairs = pair_outputs(ref_out, values, str(reference), str(path))
         metrics: dict[str, Any] = {"role": "variant", "reference": str(reference), "task": chosen}
         per_output = {name: agreement(r, v) for name, (r, v) in pairs.items()}
         main = key if key is not None else next(iter(pairs))
@@ -160,7 +160,7 @@ def evaluate(reference: str | Path, variants: Sequence[str | Path], dataset: str
     return results
 
 
-def _pair_outputs(ref: dict[str, np.ndarray], var: dict[str, np.ndarray], reference: str, path: str
+def pair_outputs(ref: dict[str, np.ndarray], var: dict[str, np.ndarray], reference: str, path: str
                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Reference and variant outputs side by side, by name (else in order when the names differ)."""
     if set(ref) == set(var):

@@ -20,7 +20,8 @@ def autotune_searches(rows: list[dict]) -> list[dict]:
             search["trials"].append({"index": m.get("trial"), "recipe": row["recipe"], "stage": s.get("stage"),
                                      "float_layers": len(s.get("float_layers") or ()),
                                      "size_mb": s["size_bytes"] / 1e6 if s.get("size_bytes") else None,
-                                     "drop": m.get("top1_drop"), "drop_ci": m.get("top1_drop_ci95"),
+                                     "drop": m.get("top1_drop", m.get("mae_change")),
+                                     "drop_ci": m.get("top1_drop_ci95", m.get("mae_change_ci95")),
                                      "within_budget": m.get("within_budget"), "error": doc.get("error")})
         elif row["kind"] == "convert" and doc.get("runner") == "autotune":
             summary = (doc.get("settings") or {}).get("autotune") or {}
