@@ -126,3 +126,30 @@ def test_convert_cli_takes_batch(gru, tmp_path):
     r = CliRunner().invoke(app, ["convert", str(gru["model"]), "-r", "float32", "--batch", "0", "--out",
                                  str(tmp_path / "no"), "--no-store"])
     assert r.exit_code != 0 and "--batch" in r.output and "Traceback" not in r.output
+
+
+def test_the_suggested_way_to_int8_an_unrolled_gru_works(gru, tmp_path):
+    """What the refusal suggests: the GRU unrolled (no WHILE loop) converts to full-integer int8."""
+    import tf_keras as keras
+
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.recipes import PRESETS
+    from tflite_deploy.tflite.reader import inspect_model
+
+    loaded = keras.models.load_model(gru["model"])
+    config = loaded.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "GRU":
+            layer["config"]["unroll"] = True
+    unrolled = keras.Model.from_config(config)
+    unrolled.set_weights(loaded.get_weights())
+    unrolled.save(tmp_path / "gru_unrolled.keras")
+    (art,) = convert(tmp_path / "gru_unrolled.keras", [PRESETS["int8"]], str(gru["data"]), tmp_path / "out", jobs=1)
+    assert not art.failed, art.reason
+    q = inspect_model(art.path).quantization
+    ops = inspect_model(art.path).op_histogram
+    assert q.kind == "int8" and not q.float_ops and q.activation_dtypes.get("int8", 0) > 0
+    assert "WHILE" not in ops and ops.get("FULLY_CONNECTED", 0) >= am.SEQ  # one step per token, unrolled
+    direct = next(iter(am.direct_outputs(art.path, {"tokens": gru["ids"]}).values()))
+    ref = loaded.predict(gru["ids"], verbose=0)
+    assert np.mean(direct.argmax(1) == ref.argmax(1)) > 0.9  # int8 keeps the float model's answers

@@ -67,7 +67,7 @@ def convert_bytes(source: SourceModel, recipe: Recipe, calibration: Optional[Cal
             f"Recipe {recipe.name!r} calibrates activations, and TensorFlow's converter crashes (SIGSEGV) calibrating "
             f"the WHILE loop that {', '.join(loops)} in {source.path} converts to (GRU and SimpleRNN have no fused "
             "TFLite op, unlike LSTM). Use float32, float16 or dynamic; for int8, re-save the model with the layer "
-            "unrolled (unroll=True) and a recipe with allow_float_fallback: true (its SPLIT stays float).")
+            "unrolled (unroll=True): one step per token, no loop, and it calibrates.")
     dynamic = getattr(source, "dynamic_batch", False)
     if batch is not None and dynamic:  # the user's static batch, whatever the layers
         data = _convert_once(source, recipe, calibration, batch)
