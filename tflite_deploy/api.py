@@ -102,7 +102,7 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
             out: PathLike = "out", *, recipe_files: Sequence[PathLike] = (), preprocess: Optional[Preprocess] = None,
             input_shape: str | Sequence[int] | None = None, progress: Optional[ProgressCallback] = None,
             store: StoreSpec = None, tag: Optional[str] = None, unsafe_deserialization: bool = False,
-            jobs: Optional[int] = None) -> list[Union[Artifact, ConversionFailure]]:
+            jobs: Optional[int] = None, batch: Optional[int] = None) -> list[Union[Artifact, ConversionFailure]]:
     """Convert ``model`` (a .keras/.h5 path, a SavedModel folder, a float .tflite, an .onnx, or a loaded
     SourceModel) with each recipe.
 
@@ -116,6 +116,8 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
     ``unsafe_deserialization``: load Lambda layers (runs the Python code stored in the file).
     ``jobs``: recipes converted at a time, each in its own worker process (a failed recipe is a
     :class:`ConversionFailure` in the list, the others are written).
+    ``batch``: convert a model with a dynamic batch with this static one (Keras/SavedModel); without it
+    the batch stays dynamic except where the converter needs a static one (LSTM/GRU loops): then 1.
     """
     chosen = load_recipes(recipes, recipe_files)
     dataset = _dataset(data, preprocess)
@@ -140,7 +142,7 @@ def convert(model: Any, recipes: Sequence[str | Recipe] = ("float32", "int8"), d
             if progress:
                 progress(e)
 
-        return convert_verb(model, chosen, dataset, out, progress=on_event, jobs=jobs)
+        return convert_verb(model, chosen, dataset, out, progress=on_event, jobs=jobs, batch=batch)
 
 
 # --------------------------------------------------------------------------------------- evaluate

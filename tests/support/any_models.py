@@ -41,6 +41,23 @@ def lstm_classifier(path: Path) -> Path:
     return path
 
 
+def gru_classifier(path: Path) -> Path:
+    """tf_keras Embedding + GRU with a dynamic batch (None), trained a few epochs (the LSTM's twin)."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((SEQ,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(VOCAB, 8)(inp)
+    x = keras.layers.GRU(8)(x)
+    out = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    ids, y = token_data(300, seed=1)
+    model.fit(ids, y, epochs=8, batch_size=32, verbose=0)
+    model.save(path)
+    return path
+
+
 def bert_like(path: Path, vocab: int = 30, seq: int = 16) -> Path:
     """Three int32 inputs (ids, mask, type_ids), token + type embeddings, one attention block."""
     import tf_keras as keras

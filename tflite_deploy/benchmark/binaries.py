@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from tflite_deploy.errors import UserError
-from tflite_deploy.hashing import sha256_file
+from tflite_deploy.hashing import cache_root, sha256_file
 
 # TensorFlow's documented nightly builds (tensorflow/lite/tools/benchmark/README.md).
 NIGHTLY_URL = ("https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/lite/tools/"
@@ -41,10 +41,6 @@ RUNTIMES = ("litert", "tflite")
 _MAGIC = {"binary": b"\x7fELF", "apk": b"PK\x03\x04"}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("TFLITE_DEPLOY_CACHE") or Path.home() / ".cache" / "tflite-deploy")
 
 
 def url_for(file: str) -> str:

@@ -47,6 +47,9 @@ def convert(
                                               "dimensions: the input shape to convert with, e.g. 1,3,224,224."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Recipes converted at a time, each in its own "
                                        "process (default: by cores and free memory; 1: in this process)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Static batch to convert a Keras/SavedModel model "
+                                        "with a dynamic batch with (default: dynamic, or 1 where the converter "
+                                        "needs a static one: LSTM/GRU layers)."),
     store: StoreTo = None, tag: RunTag = None, no_store: NoStore = False,
 ) -> None:
     """Convert a model with one or more recipes; writes NAME.RECIPE.tflite and a sidecar JSON each."""
@@ -55,7 +58,8 @@ def convert(
     with progress_bars(as_json) as progress:
         arts = api.convert(model, recipe, data, out_dir, recipe_files=recipe_files, preprocess=pre,
                            input_shape=input_shape, progress=progress, store=store_target(store, no_store),
-                           tag=tag, unsafe_deserialization=unsafe_deserialization, jobs=jobs)
+                           tag=tag, unsafe_deserialization=unsafe_deserialization, jobs=jobs,
+                           batch=batch)
     rows = convert_items(arts)
     if as_json:
         print(dumps("convert", rows))

@@ -48,7 +48,8 @@ ABORT_FOR_TESTS = "TFLITE_DEPLOY_TEST_ABORT_RECIPE"
 
 def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset: str | Dataset | None = None,
             out_dir: str | Path = "out", *, progress: Optional[ProgressCallback] = None,
-            input_shape: Optional[Sequence[int]] = None, jobs: Optional[int] = None) -> list[Converted]:
+            input_shape: Optional[Sequence[int]] = None, jobs: Optional[int] = None,
+            batch: Optional[int] = None) -> list[Converted]:
     """Convert ``model`` with each recipe into ``out_dir``; returns an :class:`Artifact`, or a
     :class:`ConversionFailure` (``.failed``) with its reason, per recipe, in recipe order.
 
@@ -60,12 +61,15 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     ``progress`` hears one ``convert`` event per recipe (item: the artifact or the failure).
     ``model`` may also be a float ``.tflite`` (quantized by the AI Edge Quantizer) or an ``.onnx``
     (converted by onnx2tf first; ``input_shape`` fixes its dynamic dimensions).
+    ``batch``: the static batch to convert a Keras/SavedModel model with a dynamic batch with. Without it
+    the batch stays dynamic, except where the converter needs a static one (recurrent layers): then 1.
     """
     if not recipes:
         raise RecipeError("No recipe given: name at least one (see `tflite-deploy recipes`).")
     if jobs is not None and jobs < 1:
         raise UserError(f"jobs must be 1 or more, not {jobs}: it is how many recipes convert at a time.", param="jobs")
     source = open_source(model, input_shape, dataset)
+    check_batch(source, batch)
     if source.framework == "tflite":  # the AI Edge Quantizer rewrites the float .tflite itself
         from tflite_deploy.conversion import aeq as quantizer
 
@@ -89,15 +93,31 @@ def convert(model: str | Path | SourceModel, recipes: Sequence[Recipe], dataset:
     isolated = [i for i, r in enumerate(recipes) if not r.optimize] if _on_disk(source) else []
     n_jobs = jobs or default_jobs(len(isolated), _conversion_bytes(source))
     if n_jobs > 1 and len(isolated) > 1:
-        _convert_in_workers(source, recipes, isolated, samples, out_dir, meta_common, n_jobs, finished)
+        _convert_in_workers(source, recipes, isolated, samples, out_dir, meta_common, n_jobs, finished, batch)
     for i, recipe in enumerate(recipes):
         if i not in done:
-            finished(i, _convert_here(source, recipe, samples, dataset, out_dir, meta_common))
+            finished(i, _convert_here(source, recipe, samples, dataset, out_dir, meta_common, batch))
     return [done[i] for i in range(len(recipes))]
 
 
+def check_batch(source: Any, batch: Optional[int]) -> None:
+    """Refuse a ``batch`` that cannot apply: not a whole number above 0, a source that is not traced by
+    TensorFlow here (a .tflite or ONNX source keeps its shapes), or a model whose batch is already fixed."""
+    if batch is None:
+        return
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise UserError(f"batch must be a whole number of 1 or more, not {batch!r}.", param="batch")
+    if source.framework not in ("tf_keras", "keras3", "saved_model"):
+        raise UserError(f"batch applies to Keras and SavedModel models; {source.path} ({source.framework}) keeps "
+                        "the shapes it has" + (" (fix an ONNX model's with input_shape)." if source.framework == "onnx"
+                                               else "."), param="batch")
+    if not source.dynamic_batch and source.input_shape and source.input_shape[0] != batch:
+        raise UserError(f"Model {source.path} has a fixed batch of {source.input_shape[0]}; batch={batch} cannot "
+                        "change it (re-save the model with a dynamic batch, or leave batch out).", param="batch")
+
+
 def _convert_here(source: Any, recipe: Recipe, samples: Any, dataset: Any,
-                  out_dir: str | Path, meta_common: dict[str, Any]) -> Converted:
+                  out_dir: str | Path, meta_common: dict[str, Any], batch: Optional[int] = None) -> Converted:
     started = time.perf_counter()
     try:
         if source.framework == "tflite":
@@ -110,14 +130,14 @@ def _convert_here(source: Any, recipe: Recipe, samples: Any, dataset: Any,
 
             variant, extra = apply_steps(source, recipe, dataset)
         return convert_to_artifact(variant, recipe, samples, out_dir, {**meta_common, **extra}, started,
-                                   check=check_full_integer)
+                                   check=check_full_integer, batch=batch)
     except Exception as e:  # one recipe's failure is its row; the sweep goes on
         return _failure(source, recipe, failure_message(e), time.perf_counter() - started)
 
 
 def _convert_in_workers(source: SourceModel, recipes: Sequence[Recipe], which: list[int],
                         samples: Any, out_dir: str | Path, meta_common: dict[str, Any],
-                        jobs: int, finished: Any) -> None:
+                        jobs: int, finished: Any, batch: Optional[int] = None) -> None:
     with tempfile.TemporaryDirectory(prefix="tflite-deploy-calibration-") as tmp:
         calib_path = None
         if isinstance(samples, dict):  # inputs by name: one array each, dtypes kept
@@ -127,7 +147,7 @@ def _convert_in_workers(source: SourceModel, recipes: Sequence[Recipe], which: l
             calib_path = str(Path(tmp) / "samples.npy")
             np.save(calib_path, samples)
         args = [(str(source.path), source.framework, getattr(source, "unsafe_deserialization", False), recipes[i],
-                 calib_path, str(out_dir), meta_common) for i in which]
+                 calib_path, str(out_dir), meta_common, batch) for i in which]
 
         def done(k: int, outcome: Outcome) -> None:
             i = which[k]
@@ -137,7 +157,7 @@ def _convert_in_workers(source: SourceModel, recipes: Sequence[Recipe], which: l
 
 
 def convert_in_worker(model_path: str, framework: str, unsafe: bool, recipe: Recipe, calib_path: Optional[str],
-                      out_dir: str, meta: dict[str, Any]) -> Artifact:
+                      out_dir: str, meta: dict[str, Any], batch: Optional[int] = None) -> Artifact:
     """One recipe in a worker process (see :mod:`tflite_deploy.conversion.workers`): load, convert, write."""
     if os.environ.get(ABORT_FOR_TESTS) == recipe.name:
         os.abort()
@@ -158,7 +178,8 @@ def convert_in_worker(model_path: str, framework: str, unsafe: bool, recipe: Rec
                                     time.perf_counter())
     source = load_model(model_path, unsafe_deserialization=unsafe)
     started = time.perf_counter()  # the recorded time is the conversion's, as in one process
-    return convert_to_artifact(source, recipe, calibration, out_dir, meta, started, check=check_full_integer)
+    return convert_to_artifact(source, recipe, calibration, out_dir, meta, started, check=check_full_integer,
+                               batch=batch)
 
 
 def _failure(source: SourceModel, recipe: Recipe, reason: str, seconds: float) -> ConversionFailure:

@@ -116,11 +116,10 @@ def digits() -> ArrayDataset:
 def photos(preprocess: Preprocess, crops_per_photo: int = 16) -> ArrayDataset:
     """Crops of scikit-learn's sample photos (china.jpg, flower.jpg), resized to ``preprocess.size``."""
     from PIL import Image
-    from sklearn.datasets import load_sample_images
 
     rng = np.random.default_rng(0)
     out = []
-    for img in load_sample_images().images:  # 427x640x3 uint8 each
+    for img in _sample_photos():  # 427x640x3 uint8 each
         h, w = img.shape[:2]
         for _ in range(crops_per_photo):
             side = int(rng.integers(min(h, w) // 2, min(h, w)))
@@ -133,3 +132,23 @@ def photos(preprocess: Preprocess, crops_per_photo: int = 16) -> ArrayDataset:
             a = np.asarray(crop)
             out.append(preprocess.normalize(a[..., None] if a.ndim == 2 else a))
     return ArrayDataset(np.stack(out), None, name="photos")
+
+
+def _sample_photos() -> list[np.ndarray]:
+    """The pixels ``sklearn.datasets.load_sample_images`` gives, read from its package folder without
+    importing scikit-learn (its import costs ~1.5 s, more than decoding the two photos)."""
+    from importlib.util import find_spec
+
+    from PIL import Image
+
+    spec = find_spec("sklearn")
+    folders = [Path(p) / "datasets" / "images" for p in (spec.submodule_search_locations or [])] if spec else []
+    jpgs = sorted(f for d in folders if d.is_dir() for f in d.iterdir() if f.is_file() and f.match("*.jpg"))
+    if not jpgs:
+        raise DatasetError("The bundled photos come with scikit-learn (its sample images), which is not "
+                           "installed here: install scikit-learn or give an image folder.")
+    out = []
+    for path in jpgs:
+        with Image.open(path) as im:
+            out.append(np.asarray(im))
+    return out

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from tflite_deploy.artifact import read_sidecar
 from tflite_deploy.errors import SourceMismatchError
-from tflite_deploy.hashing import sha256_file
+from tflite_deploy.hashing import sha256_remembered
 
 _TFLITE = ".tflite"
 
@@ -22,7 +22,7 @@ def source_of(path: str | Path) -> Optional[tuple[str, str]]:
     """(sha256, path as recorded) of the model ``path`` was made from, or None when unknown."""
     p = Path(path)
     if p.suffix.lower() != _TFLITE:
-        return (sha256_file(p), str(p)) if p.exists() else None
+        return (sha256_remembered(p), str(p)) if p.exists() else None
     side = read_sidecar(p) or {}
     src = side.get("source") or {}
     sha = src.get("sha256")

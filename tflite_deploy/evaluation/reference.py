@@ -20,7 +20,7 @@ import numpy as np
 
 from tflite_deploy.datasets import Dataset
 from tflite_deploy.datasets.inputs import Batch, feed, sample_count
-from tflite_deploy.hashing import sha256_file
+from tflite_deploy.hashing import cache_root, sha256_remembered
 from tflite_deploy.tflite.runtime import TfliteModel
 
 NamedPredictor = Callable[[Batch], dict[str, np.ndarray]]
@@ -29,8 +29,7 @@ CACHE_VERSION = "1"
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("TFLITE_DEPLOY_CACHE") or str(Path.home() / ".cache" / "tflite-deploy")
-    return Path(root) / "reference"
+    return cache_root() / "reference"
 
 
 def reference_predictor(path: str | Path, threads: Optional[int] = None, dataset: str = "the dataset"
@@ -112,7 +111,7 @@ def reference_outputs(reference: str | Path, dataset: Dataset, n: int, batch_siz
 
 
 def _key(reference: str | Path, dataset: Dataset, n: int) -> str:
-    h = hashlib.sha256(f"v{CACHE_VERSION}|{sha256_file(reference)}|{dataset.fingerprint()}|{n}".encode())
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{sha256_remembered(reference)}|{dataset.fingerprint()}|{n}".encode())
     return h.hexdigest()[:40]
 
 

@@ -32,6 +32,7 @@ class SourceModel:
     unsafe_deserialization: bool = False  # loaded with Lambda layers allowed (a worker loads it the same way)
     inputs: tuple[ModelInput, ...] = ()  # every input by name (the signature's names)
     recurrent: bool = False  # has LSTM/GRU/RNN layers (their loops need a static batch to convert)
+    while_loops: tuple[str, ...] = ()  # recurrent layers that convert to a WHILE loop (GRU, SimpleRNN: no fused op)
 
     @property
     def dynamic_batch(self) -> bool:
@@ -134,7 +135,7 @@ def _from_keras(p: Path, model: Any, framework: str, sha256: Optional[str] = Non
                          "Build it with a fixed input shape, or save it as a SavedModel with a signature.")
     inputs = tuple(_keras_input(t, i) for i, t in enumerate(model.inputs))
     sm = SourceModel(p, p.stem, sha256 or sha256_file(p), framework, inputs[0].shape, inputs[0].dtype,
-                     inputs=inputs, recurrent=_has_recurrent_layer(model))
+                     inputs=inputs, recurrent=_has_recurrent_layer(model), while_loops=_while_loop_layers(model))
     if framework == "tf_keras":
         sm.keras_model = model
     else:
@@ -166,6 +167,25 @@ def _has_recurrent_layer(model: Any) -> bool:
             return True
         stack += list(getattr(layer, "layers", []) or [])
     return False
+
+
+#: Recurrent layers TFLite has no fused op for: they convert to a WHILE loop of builtins unless unrolled.
+_LOOPED = ("GRU", "SimpleRNN", "RNN")
+
+
+def _while_loop_layers(model: Any) -> tuple[str, ...]:
+    """Names of the layers that become WHILE loops (``gru (GRU)``); LSTM becomes a fused op, unrolled layers none."""
+    found, seen, stack = [], set(), list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if type(layer).__name__ in _LOOPED and not getattr(layer, "unroll", False):
+            found.append(f"{layer.name} ({type(layer).__name__})")
+        stack += list(getattr(layer, "layers", []) or [])
+        stack += [w for w in (getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)) if w]
+    return tuple(sorted(found))
 
 
 def _keras_input(t: Any, i: int) -> ModelInput:

@@ -15,10 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from tflite_deploy.store.engine import DEFAULT_STORE, STORE_ENV, StoreError, resolve_store_url
-
 if TYPE_CHECKING:  # the Store class is imported when a store is opened
     from tflite_deploy.store.db import Store
+    from tflite_deploy.store.engine import DEFAULT_STORE, STORE_ENV, StoreError, resolve_store_url
+
+#: Names from :mod:`tflite_deploy.store.engine`, imported on first use: it imports SQLAlchemy (~0.3 s),
+#: which a command run with ``--no-store`` never needs.
+_ENGINE_NAMES = ("DEFAULT_STORE", "STORE_ENV", "StoreError", "resolve_store_url")
 
 __all__ = ["open_store", "record_results", "Store", "StoreError", "DEFAULT_STORE", "STORE_ENV",
            "resolve_store_url"]
@@ -37,6 +40,7 @@ def open_store(url_or_path: Optional[str | Path] = None, *, create: bool = True,
 
     from tflite_deploy.store import engine as _engine
     from tflite_deploy.store.db import Store
+    from tflite_deploy.store.engine import STORE_ENV, StoreError, resolve_store_url
 
     url = resolve_store_url(str(url_or_path) if url_or_path is not None else None)
     try:
@@ -87,9 +91,13 @@ def record_results(store_url: Optional[str], tag: Optional[str], argv: Sequence[
         return run
 
 
-def __getattr__(name: str):  # Store without importing SQLAlchemy on `import tflite_deploy.store`
+def __getattr__(name: str):  # Store and the engine's names without importing SQLAlchemy on `import tflite_deploy.store`
     if name == "Store":
         from tflite_deploy.store.db import Store
 
         return Store
+    if name in _ENGINE_NAMES:
+        from tflite_deploy.store import engine
+
+        return getattr(engine, name)
     raise AttributeError(name)

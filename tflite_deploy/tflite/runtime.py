@@ -180,8 +180,17 @@ class TfliteModel:
                 pass
         self._resize(1 if fixed is None else fixed)
         step = self._batch
-        parts = [self._run({k: v[i:i + step] for k, v in arrays.items()}) for i in range(0, n, step)]
+        parts = [self._run_padded({k: v[i:i + step] for k, v in arrays.items()}, step) for i in range(0, n, step)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _run_padded(self, arrays: Mapping[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
+        """A chunk short of a fixed batch (the last one) is padded with its last sample; the padding's
+        outputs are dropped (every sample's outputs are its own: no op mixes samples)."""
+        m = len(next(iter(arrays.values())))
+        if m == step:
+            return self._run(arrays)
+        padded = {k: np.concatenate([v, np.repeat(v[-1:], step - m, axis=0)]) for k, v in arrays.items()}
+        return {k: v[:m] for k, v in self._run(padded).items()}
 
     def predict(self, x: Batch) -> np.ndarray:
         """The first output (in signature name order) for a batch."""
