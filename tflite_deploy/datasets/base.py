@@ -245,6 +245,19 @@ def _hash_into(h: Any, x: Any) -> None:
     h.update(a.tobytes())
 
 
+def _sparse_labels(y: np.ndarray, n: int) -> np.ndarray:
+    """Whole-number labels stored one-hot ((n, classes) of 0/1, one 1 a row) or as a column ((n, 1))
+    as one class index per sample; anything else as it is. Float one-hot stays float: regression targets."""
+    whole = np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_
+    if not whole or y.ndim != 2 or len(y) != n:
+        return y
+    if y.shape[1] == 1:
+        return y[:, 0].astype(np.int64)
+    if np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        return y.argmax(axis=1).astype(np.int64)
+    return y
+
+
 class ArrayDataset(Dataset):
     """Samples already in memory (a ``.npz``/``.npy`` file, or a bundled set).
 
@@ -265,7 +278,7 @@ class ArrayDataset(Dataset):
             raise DatasetError(f"Dataset {name!r} is empty.")
         self.labels, self.targets = None, None
         if y is not None:
-            y = np.asarray(y)
+            y = _sparse_labels(np.asarray(y), n)
             if np.issubdtype(y.dtype, np.integer) and y.ndim == 1 and len(y) == n:
                 if y.min() < 0:
                     raise DatasetError(f"Dataset {name!r}: labels must not be negative.")
@@ -275,7 +288,8 @@ class ArrayDataset(Dataset):
             else:
                 raise DatasetError(
                     f"Dataset {name!r}: y must hold one whole number per sample (class labels) or float values "
-                    f"per sample (regression targets): {n} samples, y of shape {y.shape} and type {y.dtype}.")
+                    f"per sample (regression targets), or whole-number labels one-hot (one 1 per row): {n} samples, "
+                    f"y of shape {y.shape} and type {y.dtype}.")
         self.x, self.name, self.class_names, self._n = x, name, class_names, n
 
     def __len__(self) -> int:
