@@ -332,7 +332,7 @@ def test_clear_errors_for_folders_and_a_keras_reference_with_the_wrong_size(digi
 
 
 # ------------------------------------------------------------------- held-out kinds that broke
-@pytest.mark.parametrize("form", ["int64 one-hot", "bool one-hot", "int64 column"])
+@pytest.mark.parametrize("form", ["int64 one-hot", "bool one-hot", "float32 one-hot", "int64 column"])
 def test_labels_one_hot_or_in_a_column_are_class_labels(form, digits_variants, tmp_path):
     """y as users store it besides sparse labels: eval reads the same classes (it refused one-hot before)."""
     from tflite_deploy.datasets import open_dataset
@@ -341,6 +341,7 @@ def test_labels_one_hot_or_in_a_column_are_class_labels(form, digits_variants, t
     ds = open_dataset("digits:test")
     x, y = ds.take(), np.asarray(ds.labels)
     shaped = {"int64 one-hot": np.eye(10, dtype=np.int64)[y], "bool one-hot": np.eye(10, dtype=bool)[y],
+              "float32 one-hot": np.eye(10, dtype=np.float32)[y],
               "int64 column": y[:, None].astype(np.int64)}[form]
     np.savez(tmp_path / "sparse.npz", x=x, y=y.astype(np.int64))
     np.savez(tmp_path / "shaped.npz", x=x, y=shaped)

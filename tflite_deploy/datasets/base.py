@@ -246,14 +246,15 @@ def _hash_into(h: Any, x: Any) -> None:
 
 
 def _sparse_labels(y: np.ndarray, n: int) -> np.ndarray:
-    """Whole-number labels stored one-hot ((n, classes) of 0/1, one 1 a row) or as a column ((n, 1))
-    as one class index per sample; anything else as it is. Float one-hot stays float: regression targets."""
-    whole = np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_
-    if not whole or y.ndim != 2 or len(y) != n:
+    """Labels stored one-hot ((n, classes) of exact 0/1, one 1 a row: whole numbers, bool, or the floats
+    ``keras.utils.to_categorical`` writes) or whole numbers in a column ((n, 1)) as one class index per
+    sample; anything else as it is (float columns: regression targets)."""
+    if y.ndim != 2 or len(y) != n:
         return y
+    whole = np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_
     if y.shape[1] == 1:
-        return y[:, 0].astype(np.int64)
-    if np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        return y[:, 0].astype(np.int64) if whole else y
+    if (whole or np.issubdtype(y.dtype, np.floating)) and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
         return y.argmax(axis=1).astype(np.int64)
     return y
 
