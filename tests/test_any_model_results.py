@@ -155,7 +155,7 @@ def _eval_run(db: str, tag: str, model: str) -> int:
     raise AssertionError(f"no eval run of {model} under {tag}")
 
 
-def test_a_farm_plan_takes_a_regression_dataset_and_a_task_per_model(mlp, tmp_path):
+def test_a_farm_plan_takes_a_regression_dataset_and_a_task_per_model(mlp, two_out, tmp_path):
     from tflite_deploy.errors import UserError
     from tflite_deploy.farm.plan import load_plan
     from tflite_deploy.farm.run import FarmSettings, run_plan
@@ -164,6 +164,7 @@ def test_a_farm_plan_takes_a_regression_dataset_and_a_task_per_model(mlp, tmp_pa
     body = f"""\
         models:
           mlp: {{path: {mlp['model']}, dataset: {mlp['data']}, task: TASK}}
+          two: {{path: {two_out['model']}, dataset: {two_out['data']}}}
         recipes: [int8]
         targets: [host]
         delegates: [xnnpack]
@@ -181,7 +182,12 @@ def test_a_farm_plan_takes_a_regression_dataset_and_a_task_per_model(mlp, tmp_pa
     from tflite_deploy.store import open_store
 
     with open_store(str(db), create=False) as st:
-        (ev,) = [r for r in st.results() if r.kind == "eval"]
+        evals = {Path(r.artifact).name.split(".")[0]: r for r in st.results() if r.kind == "eval"}
+    assert set(evals) == {"mlp", "two"}
+    two = evals["two"].metrics  # named inputs, two outputs: each output judged on its own
+    assert two["task"] == "classification" and set(two["outputs"]) == {"output_0", "output_1"}
+    assert all(o["sqnr_db"] > 10 for o in two["outputs"].values())
+    ev = evals["mlp"]
     m = ev.metrics
     assert m["task"] == "regression" and ev.recipe == "int8"
     assert {"mae", "mae_ci95", "rmse", "mae_change", "mae_change_ci95"} <= set(m)
