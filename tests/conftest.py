@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ["TFLITE_DEPLOY_STORE"] = str(Path(tempfile.mkdtemp(prefix="tflite-deploy-test-store-")) / "tflite-deploy.db")
 # The reference-output cache of `eval` (tflite_deploy.evaluation.reference): one throw-away folder per session.
 os.environ["TFLITE_DEPLOY_CACHE"] = tempfile.mkdtemp(prefix="tflite-deploy-test-cache-")
-# adb fixtures: a private adb server per test and fake devices (tests/support/fixtures.py)
-pytest_plugins = ["tests.support.fixtures"]
+# adb fixtures: a private adb server per test and fake devices (tests/support/fixtures.py); the issue-27
+# models (LSTM, BERT-like, two in two out, regression MLP) converted once (tests/support/any_model_fixtures.py)
+pytest_plugins = ["tests.support.fixtures", "tests.support.any_model_fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,6 @@ against a plain LiteRT signature-runner loop (tests/support/any_models.direct_ou
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,63 +16,6 @@ pytestmark = pytest.mark.slow
 def _sqnr(ref: np.ndarray, var: np.ndarray) -> float:
     r, v = ref.astype(np.float64).ravel(), var.astype(np.float64).ravel()
     return float(10 * np.log10(np.sum(r ** 2) / np.sum((v - r) ** 2)))
-
-
-def _by_recipe(arts) -> dict:
-    failed = [a for a in arts if a.failed]
-    assert not failed, [a.reason for a in failed]
-    return {a.recipe: a for a in arts}
-
-
-# ------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="session")
-def lstm(tmp_path_factory) -> dict:
-    """The Embedding + LSTM classifier (dynamic batch) converted float32, dynamic and int8 (calibrated on tokens)."""
-    from tflite_deploy.conversion.run import convert
-    from tflite_deploy.recipes import PRESETS
-
-    root = tmp_path_factory.mktemp("lstm")
-    model = am.lstm_classifier(root / "lstm.keras")
-    ids, y = am.token_data(60, seed=2)
-    data = root / "tokens.npz"
-    np.savez(data, tokens=ids, y=y)
-    arts = convert(model, [PRESETS[r] for r in ("float32", "dynamic", "int8")], str(data), root / "out")
-    return {"model": model, "data": data, "ids": ids, "y": y, "arts": _by_recipe(arts), "root": root}
-
-
-def _named_inputs_case(root: Path, name: str, build, arrays: dict) -> dict:
-    """A model with inputs by name, its .npz of named arrays, and its float32 and int8 conversions."""
-    from tflite_deploy.conversion.run import convert
-    from tflite_deploy.recipes import PRESETS
-
-    model = build(root / f"{name}.keras")
-    data = root / f"{name}.npz"
-    np.savez(data, **arrays)
-    arts = convert(model, [PRESETS[r] for r in ("float32", "int8")], str(data), root / "out")
-    return {"model": model, "data": data, "arrays": arrays, "arts": _by_recipe(arts), "root": root}
-
-
-@pytest.fixture(scope="session")
-def bert(tmp_path_factory) -> dict:
-    return _named_inputs_case(tmp_path_factory.mktemp("bert"), "bert", am.bert_like, am.bert_data(40))
-
-
-@pytest.fixture(scope="session")
-def two_out(tmp_path_factory) -> dict:
-    return _named_inputs_case(tmp_path_factory.mktemp("two"), "two", am.two_in_two_out, am.two_in_data(40))
-
-
-@pytest.fixture(scope="session")
-def mlp(tmp_path_factory) -> dict:
-    from tflite_deploy.conversion.run import convert
-    from tflite_deploy.recipes import PRESETS
-
-    root = tmp_path_factory.mktemp("mlp")
-    model, x, y = am.regression_mlp(root / "mlp.keras")
-    data = root / "diabetes.npz"
-    np.savez(data, features=x, y=y)
-    arts = convert(model, [PRESETS[r] for r in ("float32", "int8")], str(data), root / "out")
-    return {"model": model, "data": data, "x": x, "y": y, "arts": _by_recipe(arts)}
 
 
 # ------------------------------------------------------------------------- recurrent, token ids
@@ -300,6 +241,29 @@ def test_bench_on_a_phone_feeds_valid_token_ids_through_value_files(lstm, adb_de
     assert list(pushed.rglob("*.tflite")) and not list(pushed.rglob("*.bin"))  # value files removed after
 
 
+def test_litert_runtime_refuses_token_inputs_it_cannot_be_given_values_for(lstm, digits_variants, adb_device,
+                                                                            benchmark_binary):
+    """LiteRT's benchmark_model has no input-value flags (litert/tools/benchmark_litert_model.h fills
+    inputs with random values of the whole type range): refused before the phone is touched."""
+    from typer.testing import CliRunner
+
+    from tflite_deploy.cli import app
+
+    model = lstm["arts"]["int8"].path
+    pushed = adb_device.sandbox / "data" / "local" / "tmp" / "tflite-deploy" / "models"
+    r = CliRunner().invoke(app, ["bench", str(model), "--device", adb_device.serial, "--runtime", "litert", "--runs",
+                                 "5", "--benchmark-binary", str(benchmark_binary), "--no-store"])
+    said = " ".join(r.stderr.split())
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "input 'tokens' (int32, shape [1, 12]) takes 0..49" in said and "--runtime tflite" in said
+    assert not list(pushed.rglob("*.tflite"))
+    r = CliRunner().invoke(app, ["bench", str(digits_variants["float32"].path), "--device", adb_device.serial,
+                                 "--runtime", "litert", "--data", "digits:test", "--benchmark-binary",
+                                 str(benchmark_binary), "--no-store"])
+    assert r.exit_code != 0 and "cannot take 'digits:test'" in " ".join(r.stderr.split())
+    assert "--runtime" in r.stderr
+
+
 def test_bench_value_flags_name_inputs_in_order_with_escaped_colons(bert):
     from tflite_deploy.benchmark.inputs import input_values
 
@@ -367,3 +331,40 @@ def test_clear_errors_for_folders_and_a_keras_reference_with_the_wrong_size(digi
     text = " ".join(r.stderr.split())
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert "(16, 16, 1)" in text and "float32" in text and "(?, 8, 8, 1)" in text
+
+
+# ------------------------------------------------------------------- held-out kinds that broke
+@pytest.mark.parametrize("form", ["int64 one-hot", "bool one-hot", "float32 one-hot", "int64 column"])
+def test_labels_one_hot_or_in_a_column_are_class_labels(form, digits_variants, tmp_path):
+    """y as users store it besides sparse labels: eval reads the same classes (it refused one-hot before)."""
+    from tflite_deploy.datasets import open_dataset
+    from tflite_deploy.evaluation.run import evaluate
+
+    ds = open_dataset("digits:test")
+    x, y = ds.take(), np.asarray(ds.labels)
+    shaped = {"int64 one-hot": np.eye(10, dtype=np.int64)[y], "bool one-hot": np.eye(10, dtype=bool)[y],
+              "float32 one-hot": np.eye(10, dtype=np.float32)[y],
+              "int64 column": y[:, None].astype(np.int64)}[form]
+    np.savez(tmp_path / "sparse.npz", x=x, y=y.astype(np.int64))
+    np.savez(tmp_path / "shaped.npz", x=x, y=shaped)
+    assert np.array_equal(open_dataset(str(tmp_path / "shaped.npz")).labels, y)
+    ref, var = digits_variants["float32"].path, digits_variants["int8"].path
+    sparse = evaluate(ref, [var], str(tmp_path / "sparse.npz"), cache=False)
+    got = evaluate(ref, [var], str(tmp_path / "shaped.npz"), cache=False)
+    assert got[1].settings["task"] == "classification"
+    assert got[1].metrics["top1"] == sparse[1].metrics["top1"] and got[1].metrics["top1_drop"] == sparse[1].metrics["top1_drop"]
+    assert got[1].metrics["top1"] == pytest.approx(100 * np.mean(_argmax_direct(var, x) == y))
+
+
+def _argmax_direct(path, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    name = next(iter(Interpreter(model_path=str(path)).get_signature_runner().get_input_details()))
+    return next(iter(am.direct_outputs(path, {name: x}).values())).argmax(1)
+
+
+def test_integer_y_in_several_columns_that_is_not_one_hot_is_refused():
+    from tflite_deploy.datasets.base import ArrayDataset
+
+    with pytest.raises(DatasetError, match=r"one-hot \(one 1 per row\).*shape \(4, 2\)"):
+        ArrayDataset(np.zeros((4, 3), np.float32), np.array([[0, 2], [1, 1], [0, 0], [1, 0]]), name="two-cols")

@@ -14,6 +14,8 @@ HOST_DELEGATES: tuple[str, ...] = ("xnnpack", "none", "reference")
 DEVICE_DELEGATES: tuple[str, ...] = ("xnnpack", "gpu", "nnapi", "cpu", "npu")
 #: The phone-side benchmark tools a user may choose; ``auto`` takes the one the phone has.
 DEVICE_RUNTIMES: tuple[str, ...] = ("auto", "litert", "tflite")
+#: What eval judges a model on: ``auto`` infers it from the targets' dtype and the outputs' shapes.
+TASKS: tuple[str, ...] = ("auto", "classification", "regression", "agreement")
 #: Where a model runs: ``host`` (this machine) or ``device`` (a phone over adb).
 TARGET_KINDS: tuple[str, ...] = ("host", "device")
 

@@ -106,6 +106,18 @@ def test_accuracy_and_size_verdicts() -> None:
     assert V.size_verdict(None, 5) == V.NOT_COMPARABLE
 
 
+def test_regression_verdict_judges_the_mae_by_its_intervals() -> None:
+    # the MAE change against the float model first (a larger change is worse), else the MAE's own interval
+    worse = V.regression_verdict(0.50, 0.56, [0.00, 0.01], [0.04, 0.08])
+    assert (worse.verdict, worse.basis) == ("worse", "MAE change intervals do not overlap")
+    assert worse.change == pytest.approx(0.06)
+    assert V.regression_verdict(0.56, 0.50, [0.04, 0.08], [0.00, 0.01]).verdict == "better"
+    assert V.regression_verdict(0.50, 0.52, [0.00, 0.03], [0.01, 0.05]).verdict == V.NO_CHANGE
+    only_mae = V.regression_verdict(0.50, 0.70, base_mae_ci=[0.45, 0.55], new_mae_ci=[0.62, 0.78])
+    assert (only_mae.verdict, only_mae.basis) == ("worse", "MAE intervals do not overlap")
+    assert V.regression_verdict(None, 0.5).verdict == V.NOT_COMPARABLE
+
+
 def test_pareto_front_keeps_only_undominated_points() -> None:
     from tflite_deploy.reporting.plots import pareto_front
 

@@ -359,6 +359,11 @@ def bench_devices(models: Sequence[str | Path], targets: Sequence[str], tool: Op
     settings = replace(settings, runtime=resolve_runtime(settings.runtime, tool_path))
     for d in settings.delegates:
         check_delegate(d, settings)
+    if settings.runtime == "litert":  # before any phone is touched: its tool cannot be given valid inputs
+        from tflite_deploy.benchmark.inputs import refuse_on_litert
+
+        for p in paths:
+            refuse_on_litert(p, settings.data)
     parsed = [parse_target(t if t.startswith("adb") else f"adb:{t}") for t in targets]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(parsed))) as pool:
         futures = [pool.submit(bench_one_device, t, paths, tool_path, settings, on_result) for t in parsed]

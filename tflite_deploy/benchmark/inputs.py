@@ -42,6 +42,32 @@ def needs_values(model: Any) -> bool:
     return bool(model.value_ranges())
 
 
+def refuse_on_litert(path: str | Path, data: Any = None) -> None:
+    """LiteRT's benchmark_model (litert/tools/benchmark_litert_model.h) has no input flags: its
+    PrepareInputData fills every input with random values over the type's whole range. Token ids
+    would then index outside their embedding, so a model with whole-number inputs (or a run asked to
+    use ``--data``) is refused on that runtime, naming the input and the way out."""
+    from tflite_deploy.errors import UserError
+    from tflite_deploy.tflite.runtime import TfliteModel
+
+    fix = ("use runtime=tflite (TFLite's benchmark_model, which bench gives valid values through "
+           "--input_layer_value_files), or bench it on the host")
+    if data is not None:
+        raise UserError(f"LiteRT's benchmark_model has no flag for input values, so it cannot take {data!r}: {fix}.",
+                        param="runtime")
+    m = TfliteModel(path)
+    ranges = m.value_ranges()
+    if not ranges:
+        return
+    details = {m.name_of(d): d for d in m.inputs}
+    said = "; ".join(f"input {name!r} ({np.dtype(details[name]['dtype']).name}, shape "
+                     f"{list(int(x) for x in details[name]['shape'])}) takes {lo}..{hi}"
+                     for name, (lo, hi) in ranges.items())
+    raise UserError(f"Model {Path(path).name}: {said}, but LiteRT's benchmark_model has no flag for input values "
+                    f"and would feed random values of the whole type range (ids outside the vocabulary): {fix}.",
+                    param="runtime")
+
+
 def input_values(path: str | Path, data: Any = None) -> Optional[InputValues]:
     """Values for every input of ``path`` (None for a float-only model and no data)."""
     from tflite_deploy.tflite.runtime import TfliteModel

@@ -245,6 +245,20 @@ def _hash_into(h: Any, x: Any) -> None:
     h.update(a.tobytes())
 
 
+def _sparse_labels(y: np.ndarray, n: int) -> np.ndarray:
+    """Labels stored one-hot ((n, classes) of exact 0/1, one 1 a row: whole numbers, bool, or the floats
+    ``keras.utils.to_categorical`` writes) or whole numbers in a column ((n, 1)) as one class index per
+    sample; anything else as it is (float columns: regression targets)."""
+    if y.ndim != 2 or len(y) != n:
+        return y
+    whole = np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_
+    if y.shape[1] == 1:
+        return y[:, 0].astype(np.int64) if whole else y
+    if (whole or np.issubdtype(y.dtype, np.floating)) and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        return y.argmax(axis=1).astype(np.int64)
+    return y
+
+
 class ArrayDataset(Dataset):
     """Samples already in memory (a ``.npz``/``.npy`` file, or a bundled set).
 
@@ -265,7 +279,7 @@ class ArrayDataset(Dataset):
             raise DatasetError(f"Dataset {name!r} is empty.")
         self.labels, self.targets = None, None
         if y is not None:
-            y = np.asarray(y)
+            y = _sparse_labels(np.asarray(y), n)
             if np.issubdtype(y.dtype, np.integer) and y.ndim == 1 and len(y) == n:
                 if y.min() < 0:
                     raise DatasetError(f"Dataset {name!r}: labels must not be negative.")
@@ -275,7 +289,8 @@ class ArrayDataset(Dataset):
             else:
                 raise DatasetError(
                     f"Dataset {name!r}: y must hold one whole number per sample (class labels) or float values "
-                    f"per sample (regression targets): {n} samples, y of shape {y.shape} and type {y.dtype}.")
+                    f"per sample (regression targets), or whole-number labels one-hot (one 1 per row): {n} samples, "
+                    f"y of shape {y.shape} and type {y.dtype}.")
         self.x, self.name, self.class_names, self._n = x, name, class_names, n
 
     def __len__(self) -> int:

@@ -84,10 +84,12 @@ def abs_errors(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.mean(np.abs(v - t), axis=1)
 
 
-def regression(values: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+def regression(values: np.ndarray, targets: np.ndarray, resamples: int = 2000) -> dict[str, Any]:
+    """MAE (with its 95% interval over samples: what compare judges a reference row on) and RMSE."""
     v = values.reshape(len(values), -1).astype(np.float64)
     t = targets.reshape(len(targets), -1).astype(np.float64)
-    return {"mae": float(np.mean(np.abs(v - t))), "rmse": float(np.sqrt(np.mean((v - t) ** 2)))}
+    mae, lo, hi = paired_bootstrap_mean(abs_errors(values, targets), np.zeros(len(v)), resamples)
+    return {"mae": mae, "mae_ci95": [lo, hi], "rmse": float(np.sqrt(np.mean((v - t) ** 2)))}
 
 
 def regression_change(ref: np.ndarray, var: np.ndarray, targets: np.ndarray, resamples: int) -> dict[str, Any]:

@@ -28,9 +28,9 @@ from tflite_deploy.evaluation.reference import collect_named, reference_outputs,
 from tflite_deploy.progress import ProgressCallback, report
 from tflite_deploy.result import Result
 from tflite_deploy.tflite.runtime import TfliteModel
+from tflite_deploy.vocabulary import TASKS
 
 Predictor = Callable[[np.ndarray], np.ndarray]
-TASKS = ("auto", "classification", "regression", "agreement")
 __all__ = ["Outputs", "TASKS", "agreement", "bootstrap_interval", "choose_task", "collect", "evaluate",
            "paired_bootstrap", "reference_predictor", "topk_correct"]
 
@@ -184,7 +184,7 @@ def _task_metrics(task: str, values: Optional[np.ndarray], truth: Optional[np.nd
         return {}
     if task == "classification":
         return accuracy(values, truth, top_k, resamples)
-    return regression(values, truth)
+    return regression(values, truth, resamples)
 
 
 def _truth(ds: Dataset, task: str, n: int, ref_out: dict[str, np.ndarray], key: Optional[str],

@@ -25,7 +25,7 @@ from tflite_deploy.datasets.base import PREPROCESS_KEYS, Preprocess, preprocess_
 from tflite_deploy.errors import DatasetError, UserError
 from tflite_deploy.farm.plan_bench import read_bench
 from tflite_deploy.farm.shapes import cheap_input_shape
-from tflite_deploy.vocabulary import DEVICE_DELEGATES, HOST_DELEGATES, NAME_RULE, is_valid_name
+from tflite_deploy.vocabulary import DEVICE_DELEGATES, HOST_DELEGATES, NAME_RULE, TASKS, is_valid_name
 
 _DEFINE_HINT = "Define your own inline or in recipe_files."
 
@@ -33,7 +33,7 @@ DEFAULT_CACHE = "~/.cache/tflite-deploy/farm"
 
 TOP_KEYS = ("models", "datasets", "recipes", "recipe_files", "targets", "delegates", "threads",
             "runs", "warmup", "repeats", "bench", "tag", "baseline", "thresholds", "cache")
-MODEL_KEYS = ("path", "dataset", "preprocess")
+MODEL_KEYS = ("path", "dataset", "preprocess", "task")
 DATASET_KEYS = ("spec", "preprocess")
 TARGET_FILTER_KEYS = ("all", "server", "min_sdk", "abi")
 THRESHOLD_KEYS = ("min_effect", "max_accuracy_drop")
@@ -63,6 +63,7 @@ class ModelSpec:
     path: Path
     dataset: Optional[DatasetSpec] = None
     preprocess: Optional[Preprocess] = None  # the model's own, else its dataset's
+    task: str = "auto"  # what its eval cells judge (vocabulary.TASKS); auto: from the dataset's targets
 
 
 @dataclass(frozen=True)
@@ -371,8 +372,11 @@ def _models(w: _Walk, node: Optional[yaml.Node], datasets: Mapping[str, DatasetS
                 spec = _dataset_spec(w, m["dataset"], f"{where}.dataset")
                 ds = DatasetSpec(ref, spec) if spec else None
         pre = _preprocess(w, m["preprocess"], f"{where}.preprocess") if "preprocess" in m else None
+        task = w.string(m["task"], f"{where}.task") if "task" in m else "auto"
+        if task is not None and task not in TASKS:
+            w.bad(m["task"], f"{where}.task", f"task must be one of {', '.join(TASKS)}, not {task!r}")
         if path is not None:
-            out.append((ModelSpec(name, path, ds, pre or (ds.preprocess if ds else None)), entry))
+            out.append((ModelSpec(name, path, ds, pre or (ds.preprocess if ds else None), task or "auto"), entry))
     return out
 
 

@@ -66,7 +66,8 @@ class CellExecutor:
     def _eval(self, cell: Cell) -> list[Result]:
         assert cell.dataset is not None
         pre = cell.preprocess
-        results = api.evaluate(cell.model.path, [cell.artifact], cell.dataset.spec, preprocess=pre)
+        results = api.evaluate(cell.model.path, [cell.artifact], cell.dataset.spec, preprocess=pre,
+                               task=cell.model.task)
         return [replace(r, recipe=cell.recipe.name) for r in results[1:]]
 
     def _bench(self, cell: Cell) -> list[Result]:

@@ -58,19 +58,15 @@ def comparison_table(cmp: Any, console: Console) -> None:
     b, n = cmp.base_run, cmp.new_run
     t = Table(title=f"run {b['id']} ({b['tag'] or 'no tag'}) -> run {n['id']} ({n['tag'] or 'no tag'}), "
                     f"min effect {cmp.min_effect:.0%}", title_justify="left")
-    for c in ("model", "recipe", "target", "delegate", "size", "top-1", "drop (95% CI)", "p50 base",
-              "p50 new", "change", "verdict", "basis"):
-        t.add_column(c, justify="right" if c in ("size", "top-1", "p50 base", "p50 new", "change") else "left")
+    for c in ("model", "recipe", "target", "delegate", "size", "top-1 / MAE", "drop / MAE change (95% CI)",
+              "p50 base", "p50 new", "change", "verdict", "basis"):
+        t.add_column(c, justify="right" if c in ("size", "top-1 / MAE", "p50 base", "p50 new", "change") else "left")
     for c in cmp.cells:
         d = c.to_dict()
         size = "-" if not d["new_size_bytes"] else f"{d['new_size_bytes'] / 1e6:.3g} MB"
         if d["base_size_bytes"] and d["new_size_bytes"]:
             size += f" ({_pct(d['new_size_bytes'] / d['base_size_bytes'])})"
-        acc = "-" if d["new_top1"] is None else f"{d['new_top1']:.1f}"
-        if c.accuracy.change is not None:
-            acc += f" ({c.accuracy.change:+.1f})"
-        ci = d["new_drop_ci95"]
-        drop = "-" if d["new_drop"] is None else f"{d['new_drop']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+        acc, drop = _accuracy_cells(d, c.accuracy.change)
         style = "bold red" if c.regression else VERDICT_STYLE.get(c.verdict, "yellow")
         word = c.verdict + (f" ({c.confirmation})" if getattr(c, "confirmation", "") else "")
         benched = bool(c.base and c.base.repeats) or bool(c.new and c.new.repeats)
@@ -81,6 +77,7 @@ def comparison_table(cmp: Any, console: Console) -> None:
                   ms(d["base_p50_ms"]), ms(d["new_p50_ms"]), _pct(c.latency.ratio),
                   f"[{style}]{word}[/]" if style else word, basis)
     console.print(t)
+    _output_sqnr_lines(cmp.cells, console)
     regs = cmp.regressions
     console.print(f"[bold red]{len(regs)} regression(s)[/]" if regs else "[green]no regressions[/]")
     if getattr(cmp, "confirmed", None):
@@ -90,6 +87,35 @@ def comparison_table(cmp: Any, console: Console) -> None:
     if left:
         console.print(f"[yellow]{len(left)} suspect(s) not re-measured[/] (--no-confirm, a device cell, or the "
                       "recorded bytes are gone): they count as regressions until a re-measurement clears them.")
+
+
+def _accuracy_cells(d: dict, change: Optional[float]) -> tuple[str, str]:
+    """The accuracy columns of a compare row: top-1 and its drop, or for regression the MAE and its change."""
+    if d.get("task") == "regression":
+        acc = "-" if d["new_mae"] is None else f"MAE {d['new_mae']:.4g}" + (f" ({change:+.3g})" if change is not None else "")
+        ci = d["new_mae_change_ci95"]
+        val = d["new_mae_change"]
+        return acc, "-" if val is None else f"{val:+.3g}" + (f" [{ci[0]:+.3g}, {ci[1]:+.3g}]" if ci else "")
+    acc = "-" if d["new_top1"] is None else f"{d['new_top1']:.1f}"
+    if change is not None:
+        acc += f" ({change:+.1f})"
+    ci = d["new_drop_ci95"]
+    drop = "-" if d["new_drop"] is None else f"{d['new_drop']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+    return acc, drop
+
+
+def _output_sqnr_lines(cells: list, console: Console) -> None:
+    """Per-output SQNR against the float model, base -> new, for models with several outputs."""
+    def db(v: Optional[float]) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    for c in cells:
+        d = c.to_dict()
+        if not d["outputs"]:
+            continue
+        parts = [f"{name} {db(o['base_sqnr_db'])} -> {db(o['new_sqnr_db'])}"
+                 + (f" ({o['change_db']:+.1f})" if o["change_db"] is not None else "") for name, o in d["outputs"].items()]
+        console.print(f"SQNR per output (dB), {d['model']}.{d['recipe']}: " + ", ".join(parts), highlight=False)
 
 
 def report_written(out_file: Any, markdown: Any, plots: int, rows: int, console: Console) -> None:

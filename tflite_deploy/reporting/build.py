@@ -42,10 +42,32 @@ def table_rows(run: dict, cells: dict) -> list:
                     "size_mb": c.size_bytes / 1e6 if c.size_bytes else None,
                     "gzip_mb": c.gzip_bytes / 1e6 if c.gzip_bytes else None,
                     "top1": c.top1, "drop": c.drop, "drop_ci": c.drop_ci,
+                    "task": c.task, "mae": c.mae, "mae_change": c.mae_change, "mae_change_ci": c.mae_change_ci,
+                    "accuracy": accuracy_text(c), "change": change_text(c), "outputs": outputs_text(c),
                     "p50_ms": c.p50, "repeats": len(c.repeats), "source": c.source_sha256, "note": "",
                     "agreement": c.agreement, "diverged": c.diverged, "nonfinite": c.nonfinite,
                     "sqnr_db": c.sqnr_db})
     return out
+
+
+def accuracy_text(c: Any) -> str:
+    """The accuracy cell of a report row: MAE for a regression model, top-1 (%) otherwise."""
+    if c.task == "regression":
+        return "-" if c.mae is None else f"MAE {c.mae:.4g}"
+    return "-" if c.top1 is None else f"{c.top1:.3g}%"
+
+
+def change_text(c: Any) -> str:
+    """Against the float model: the MAE change (positive: worse) or the top-1 drop (points), with the 95% CI."""
+    val, ci, fmt = (c.mae_change, c.mae_change_ci, "{:+.3g}") if c.task == "regression" else (c.drop, c.drop_ci, "{:+.2f}")
+    if val is None:
+        return "-"
+    return fmt.format(val) + (f" [{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "")
+
+
+def outputs_text(c: Any) -> str:
+    """Per-output SQNR (dB) of a model with several outputs, by name."""
+    return ", ".join(f"{name} {'-' if v is None else f'{v:.1f}'}" for name, v in c.output_sqnr.items())
 
 
 def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -> Report:
@@ -92,6 +114,13 @@ def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -
                               "Pareto front (ringed, joined by a dashed line: nothing both smaller and faster); points are recipes, "
                               "coloured by delegate.", plots.model_grid(pts, "size_mb", "size (MB)",
                                                                          "Size vs latency")))
+    pts = [r for r in latest_rows if r["p50_ms"] and r["mae_change"] is not None]
+    if pts:
+        rep.plots.append(Plot("mae-latency", "MAE change vs latency, per model and target",
+                              f"The latest results ({label}) of regression models: the MAE's change against "
+                              "the float model (positive: worse) with its 95% interval; one Pareto front per panel.",
+                              plots.model_grid(pts, "mae_change", "MAE change", "MAE change vs latency",
+                                               err_key="mae_change_ci")))
     pts = [r for r in latest_rows if r["p50_ms"] and r["drop"] is not None]
     if pts:
         rep.plots.append(Plot("drop-latency", "Accuracy drop vs latency, per model and target",

@@ -31,6 +31,12 @@ class Cell:
     top1_ci: Optional[list] = None
     drop: Optional[float] = None
     drop_ci: Optional[list] = None
+    task: Optional[str] = None  # "classification", "regression", "agreement" (eval --task)
+    mae: Optional[float] = None  # regression: against the targets, with its 95% interval
+    mae_ci: Optional[list] = None
+    mae_change: Optional[float] = None  # regression: MAE minus the float model's (positive: worse)
+    mae_change_ci: Optional[list] = None
+    output_sqnr: dict = field(default_factory=dict)  # per output name, dB against the reference (several outputs)
     artifact: Optional[str] = None
     sha256: Optional[str] = None  # the bytes the bench measured (kept by content: store/blobs.py)
     settings: dict = field(default_factory=dict)  # the bench settings (threads, runs, ...) as recorded
@@ -142,6 +148,10 @@ def _artifact_facts(f: Cell, row: dict, doc: dict, ok: bool) -> None:
         f.eval_status = "ok"
         f.top1, f.top1_ci = m.get("top1"), m.get("top1_ci95")
         f.drop, f.drop_ci = m.get("top1_drop"), m.get("top1_drop_ci95")
+        f.task = m.get("task") or ("classification" if f.top1 is not None else None)
+        f.mae, f.mae_ci = m.get("mae"), m.get("mae_ci95")
+        f.mae_change, f.mae_change_ci = m.get("mae_change"), m.get("mae_change_ci95")
+        f.output_sqnr = {name: o.get("sqnr_db") for name, o in (m.get("outputs") or {}).items()}
     elif f.eval_status != "ok":
         f.eval_status, f.error = row["status"], doc.get("error")
 
@@ -153,11 +163,33 @@ def _join(c: Cell, f: Cell) -> None:
     c.size_bytes = f.size_bytes or c.size_bytes
     c.gzip_bytes = f.gzip_bytes or c.gzip_bytes
     c.top1, c.top1_ci, c.drop, c.drop_ci = f.top1, f.top1_ci, f.drop, f.drop_ci
+    c.task, c.mae, c.mae_ci, c.mae_change, c.mae_change_ci = f.task, f.mae, f.mae_ci, f.mae_change, f.mae_change_ci
+    c.output_sqnr = f.output_sqnr
     c.source_sha256 = c.source_sha256 or f.source_sha256
     c.artifact_sha256 = f.artifact_sha256
     if c.sha256 and f.artifact_sha256 and c.sha256 != f.artifact_sha256:
         c.join_note = (f"size/accuracy are of other bytes ({f.artifact_sha256[:8]}) than the bench measured "
                        f"({c.sha256[:8]}): the artifact was re-made between the runs")
+
+
+def accuracy_of(b: Cell, n: Cell) -> V.AccuracyVerdict:
+    """The accuracy verdict by the cells' task: the MAE for regression, top-1 otherwise."""
+    if "regression" in (b.task, n.task):
+        if b.task != n.task:
+            return V.AccuracyVerdict(V.NOT_COMPARABLE, basis=f"task {b.task} on base, {n.task} on new")
+        return V.regression_verdict(b.mae, n.mae, b.mae_change_ci, n.mae_change_ci, b.mae_ci, n.mae_ci)
+    return V.accuracy_verdict(b.top1, n.top1, b.drop_ci, n.drop_ci, b.top1_ci, n.top1_ci)
+
+
+def output_sqnr_changes(b: Optional[Cell], n: Optional[Cell]) -> dict:
+    """{output name: {base_sqnr_db, new_sqnr_db, change_db}} for a model with several outputs."""
+    names = list((n.output_sqnr if n else {}) or (b.output_sqnr if b else {}))
+    out = {}
+    for name in names:
+        bs, ns = (b.output_sqnr.get(name) if b else None), (n.output_sqnr.get(name) if n else None)
+        out[name] = {"base_sqnr_db": bs, "new_sqnr_db": ns,
+                     "change_db": ns - bs if bs is not None and ns is not None else None}
+    return out
 
 
 @dataclass
@@ -236,6 +268,10 @@ class CellComparison:
             "size": self.size,
             "base_top1": b.top1 if b else None, "new_top1": n.top1 if n else None,
             "new_drop": n.drop if n else None, "new_drop_ci95": n.drop_ci if n else None,
+            "task": (n or b).task if (n or b) else None,
+            "base_mae": b.mae if b else None, "new_mae": n.mae if n else None,
+            "new_mae_change": n.mae_change if n else None, "new_mae_change_ci95": n.mae_change_ci if n else None,
+            "outputs": output_sqnr_changes(b, n),
             "accuracy": self.accuracy.__dict__, "note": self.note, "confirmation": self.confirmation,
             "compute": self.compute, "instructions": self.instructions,
             "base_instructions": b.instructions if b else None, "new_instructions": n.instructions if n else None,
@@ -264,7 +300,7 @@ def compare_cells(base: dict, new: dict, history: Optional[dict] = None, *, min_
             out.append(CellComparison(key, status, b, n, none_lat, none_acc, V.NOT_COMPARABLE, err))
             continue
         lat = V.latency_verdict(b.repeats, n.repeats, history.get(key, ()), min_effect=min_effect)
-        acc = V.accuracy_verdict(b.top1, n.top1, b.drop_ci, n.drop_ci, b.top1_ci, n.top1_ci)
+        acc = accuracy_of(b, n)
         notes = [n.join_note] if n.join_note else []
         if b.source_sha256 and n.source_sha256 and b.source_sha256 != n.source_sha256:
             notes.append(f"the source model changed ({b.source_sha256[:8]} -> {n.source_sha256[:8]})")

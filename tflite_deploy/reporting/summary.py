@@ -35,6 +35,10 @@ def best_sentences(rows: list) -> list[dict]:
         if drops:
             recipe = min(drops, key=lambda k: drops[k])
             parts.append(f"{recipe} loses least accuracy ({drops[recipe]:+.2f} points top-1)")
+        maes = {r["recipe"]: r["mae_change"] for r in mine if r.get("mae_change") is not None}
+        if maes:
+            recipe = min(maes, key=lambda k: maes[k])
+            parts.append(f"{recipe} loses least accuracy (MAE {maes[recipe]:+.3g} against the float model)")
         if parts:
             out.append({"model": model, "text": f"{model}: " + "; ".join(parts) + "."})
     return out

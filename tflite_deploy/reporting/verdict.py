@@ -211,6 +211,29 @@ def accuracy_verdict(base_top1: Optional[float], new_top1: Optional[float],
     return AccuracyVerdict(NO_CHANGE if change == 0 else NOT_COMPARABLE, change, "no intervals stored")
 
 
+def regression_verdict(base_mae: Optional[float], new_mae: Optional[float],
+                       base_change_ci: Optional[Sequence[float]] = None,
+                       new_change_ci: Optional[Sequence[float]] = None,
+                       base_mae_ci: Optional[Sequence[float]] = None,
+                       new_mae_ci: Optional[Sequence[float]] = None) -> AccuracyVerdict:
+    """A regression model's accuracy: worse when its MAE rose beyond noise, i.e. the 95% intervals of
+    the MAE change against the float model (else of the MAE itself) do not overlap. ``change``: the
+    MAE, new minus base (positive: worse)."""
+    if base_mae is None or new_mae is None:
+        return AccuracyVerdict(NOT_COMPARABLE, basis="no MAE on " + ("base" if base_mae is None else "new"))
+    change = float(new_mae - base_mae)
+    # both intervals grow with a worse model, like the top-1 drop's: the same overlap rule
+    for lo_hi, what in (((base_change_ci, new_change_ci), "MAE change"), ((base_mae_ci, new_mae_ci), "MAE")):
+        b, n = lo_hi
+        if b and n:
+            if n[0] > b[1]:
+                return AccuracyVerdict("worse", change, f"{what} intervals do not overlap")
+            if n[1] < b[0]:
+                return AccuracyVerdict("better", change, f"{what} intervals do not overlap")
+            return AccuracyVerdict(NO_CHANGE, change, f"{what} intervals overlap")
+    return AccuracyVerdict(NO_CHANGE if change == 0 else NOT_COMPARABLE, change, "no intervals stored")
+
+
 def size_verdict(base_bytes: Optional[int], new_bytes: Optional[int], min_effect: float = 0.01) -> str:
     """Sizes are exact: larger/smaller past a small tolerance (default 1%)."""
     if not base_bytes or not new_bytes:
