@@ -318,8 +318,12 @@ def test_stored_compare_flags_a_dropped_delegate_and_report_grid(adb_device, dig
     db = tmp_path / "phone.db"
     model = digits_variants["float32"].path
     adb_device.fake.env["FAKE_DELEGATES"] = "gpu=exact"  # the baseline: a GPU that agrees
-    evaluate_on_device(model, "digits:test", [adb_device.serial], delegates=["xnnpack", "gpu"], samples=N,
-                       benchmark_binary=benchmark_binary, store=db, tag="phones")
+    events = []
+    first = evaluate_on_device(model, "digits:test", [adb_device.serial], delegates=["xnnpack", "gpu"], samples=N,
+                               benchmark_binary=benchmark_binary, store=db, tag="phones", progress=events.append)
+    assert [(e.done, e.total) for e in events] == [(0, 2), (1, 2), (2, 2)] and all(e.stage == "eval on device"
+                                                                                   for e in events)
+    assert [r.delegate for r in first] == ["xnnpack", "gpu"] and all(r.metrics["identical"] for r in first)
     adb_device.fake.env["FAKE_DELEGATES"] = "gpu=nan"  # a driver update that breaks it
     evaluate_on_device(model, "digits:test", [adb_device.serial], delegates=["xnnpack", "gpu"], samples=N,
                        benchmark_binary=benchmark_binary, store=db, tag="phones")

@@ -180,7 +180,8 @@ def evaluate_on_device(variant: PathLike, data: DataSpec, devices: Sequence[str]
                        benchmark_binary: Optional[PathLike] = None, threads: Optional[int] = None,
                        min_agreement: float = 0.99, min_sqnr_db: float = 30.0, gpu_precision: str = "fp16",
                        timeout: Optional[float] = None, save_outputs: Optional[PathLike] = None,
-                       preprocess: Optional[Preprocess] = None, store: StoreSpec = None, tag: Optional[str] = None, force: bool = False,
+                       preprocess: Optional[Preprocess] = None, progress: Optional[ProgressCallback] = None,
+                       store: StoreSpec = None, tag: Optional[str] = None, force: bool = False,
                        cache: bool = True) -> list[Result]:
     """Accuracy on the phone: ``variant`` run by each delegate on each device, sample by sample, against the
     same variant on the host (LiteRT) and, when given, the float ``reference``.
@@ -212,9 +213,20 @@ def evaluate_on_device(variant: PathLike, data: DataSpec, devices: Sequence[str]
         ref_out, _ = reference_outputs(reference, dataset, min(samples, len(dataset)), 64, threads, cache=cache)
     if adb_server:
         devices = [d if d.startswith("adb://") else f"adb://{adb_server}/{d.removeprefix('adb:')}" for d in devices]
+    import threading
+
+    total = len(devices) * len(opts.delegates)
+    finished, counting = [0], threading.Lock()  # one worker thread per phone reports here
     with _recording(store, tag) as rec:
-        results = _marked(eval_devices(variant, dataset, devices, benchmark_binary, opts, ref_out), marks)
-        return [rec.result(r) for r in results] if rec else results
+        def done(r: Result) -> Result:  # recorded as each phone x delegate completes
+            r = _marked([r], marks)[0]
+            with counting:
+                finished[0] += 1
+                report_progress(progress, "eval on device", finished[0], total, f"{r.target} {r.delegate}")
+            return rec.result(r) if rec else r
+
+        report_progress(progress, "eval on device", 0, total, "running the host side")
+        return eval_devices(variant, dataset, devices, benchmark_binary, opts, ref_out, on_result=done)
 
 
 def _marked(results: list[Result], marks: Mapping[str, str]) -> list[Result]:

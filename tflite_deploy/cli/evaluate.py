@@ -72,12 +72,14 @@ def eval_cmd(
         reference, variants = (None, models) if len(models) == 1 else (models[0], models[1:])
         ds = open_data(data, api.preprocess(size, scale, mean, std, color, layout))
         results = []
-        for variant in variants:
-            results += api.evaluate_on_device(
-                variant, ds, device, delegates=delegate, samples=samples, reference=reference, adb_server=adb_server,
-                benchmark_binary=benchmark_binary, threads=threads, min_agreement=min_agreement / 100,
-                min_sqnr_db=min_sqnr, gpu_precision=gpu_precision, timeout=timeout, save_outputs=save_outputs,
-                store=store_target(store, no_store), tag=tag, force=force, cache=not no_cache)
+        with progress_bars(as_json) as progress:
+            for variant in variants:
+                results += api.evaluate_on_device(
+                    variant, ds, device, delegates=delegate, samples=samples, reference=reference,
+                    adb_server=adb_server, benchmark_binary=benchmark_binary, threads=threads,
+                    min_agreement=min_agreement / 100, min_sqnr_db=min_sqnr, gpu_precision=gpu_precision,
+                    timeout=timeout, save_outputs=save_outputs, progress=progress,
+                    store=store_target(store, no_store), tag=tag, force=force, cache=not no_cache)
         if as_json:
             print(dumps("eval", [r.to_dict() for r in results]))
         else:

@@ -202,7 +202,7 @@ def _failed(side: HostSide, variant: Path, target: str, delegate: str, error: st
 
 
 def eval_one_device(target: DeviceTarget, variant: Path, tool: Optional[Path], side: HostSide, opts: DeviceEvalOptions,
-                    on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
+                    on_result: Optional[Callable[[Result], Optional[Result]]] = None) -> list[Result]:
     """Every delegate of ``opts`` on one phone. Never raises for device faults: they become failed results."""
     name = f"adb:{target.serial}" if target.server == AdbServer.from_env() else str(target)
     s = opts.bench_options()
@@ -212,10 +212,8 @@ def eval_one_device(target: DeviceTarget, variant: Path, tool: Optional[Path], s
     facts: dict = {"serial": target.serial}
     results: list[Result] = []
 
-    def emit(r: Result) -> None:
-        results.append(r)
-        if on_result:
-            on_result(r)
+    def emit(r: Result) -> None:  # on_result may return the Result as recorded (the store's copy)
+        results.append((on_result(r) or r) if on_result else r)
 
     try:
         dev = AdbDevice.open(target, timeout=30)
@@ -336,10 +334,12 @@ def _run_problem(text: str, exit_code: int, delegate: str, runs: int) -> Optiona
 
 def eval_devices(variant: str | Path, ds: Dataset, targets: Sequence[str], tool: Optional[str | Path],
                  opts: DeviceEvalOptions = DeviceEvalOptions(), reference: Optional[dict[str, np.ndarray]] = None,
-                 on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
+                 on_result: Optional[Callable[[Result], Optional[Result]]] = None) -> list[Result]:
     """``variant`` on every target × delegate, compared with the host; results in target order.
 
-    ``reference``: the float reference's outputs on the same samples (by output name), when given."""
+    ``reference``: the float reference's outputs on the same samples (by output name), when given.
+    ``on_result`` hears each Result as it completes (from the device's worker thread) and may return
+    the Result to keep in its place (e.g. as recorded in the store)."""
     opts.check()
     path = Path(variant)
     if not path.is_file():
