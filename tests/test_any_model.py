@@ -363,8 +363,11 @@ def _argmax_direct(path, x: np.ndarray) -> np.ndarray:
     return next(iter(am.direct_outputs(path, {name: x}).values())).argmax(1)
 
 
-def test_integer_y_in_several_columns_that_is_not_one_hot_is_refused():
+def test_whole_numbers_in_several_columns_are_regression_targets_and_multi_hot_bool_is_refused():
     from tflite_deploy.datasets.base import ArrayDataset
 
-    with pytest.raises(DatasetError, match=r"one-hot \(one 1 per row\).*shape \(4, 2\)"):
-        ArrayDataset(np.zeros((4, 3), np.float32), np.array([[0, 2], [1, 1], [0, 0], [1, 0]]), name="two-cols")
+    counts = np.array([[0, 2], [1, 1], [0, 0], [1, 0]])
+    ds = ArrayDataset(np.zeros((4, 3), np.float32), counts, name="counts")
+    assert ds.labels is None and np.array_equal(ds.targets, counts) and ds.targets.dtype == np.float64
+    with pytest.raises(DatasetError, match=r"one-hot \(one 1 per row\).*shape \(4, 3\) and type bool"):
+        ArrayDataset(np.zeros((4, 3), np.float32), np.array([[1, 1, 0]] * 4, bool), name="multi-hot")

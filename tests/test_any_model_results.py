@@ -103,6 +103,8 @@ def test_compare_calls_a_regression_model_with_a_higher_mae_less_accurate(mlp, w
     res = CliRunner().invoke(app, ["compare", "base", "worse", "--store", db, "--no-confirm"])
     assert res.exit_code == 1, res.output
     assert "MAE" in res.output and "less accurate" in res.output
+    api.report(["base", "worse"], tmp_path / "r.html", store=db)
+    assert f"worse (MAE {cell.accuracy.change:+.3g})" in (tmp_path / "r.html").read_text()
 
 
 def test_compare_and_report_show_sqnr_per_output_and_mae(mlp, two_out, tmp_path):

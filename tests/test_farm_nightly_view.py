@@ -80,3 +80,22 @@ def test_nightly_confirms_with_the_plans_benchmark_binary_and_cooldown(tmp_path:
     farm_run.nightly("plan.yaml", tmp_path, farm_run.FarmSettings())
     farm_run.nightly("plan.yaml", tmp_path, farm_run.FarmSettings(benchmark_tool="/cli/benchmark_model"))
     assert [(k["tool"], k["cooldown"]) for k in asked] == [("/lab/benchmark_model", 2.0), ("/cli/benchmark_model", 2.0)]
+
+
+def test_nightly_shows_a_regression_models_mae_where_a_classifier_shows_top1(tmp_path: Path) -> None:
+    def cell(mae: float, ci: list) -> Cell:
+        c = _cell(PHONE_A, "int8", 1.0, 100_000)
+        c.key = ("price_mlp", "int8", PHONE_A, "xnnpack")
+        c.task, c.mae, c.mae_ci, c.mae_change, c.mae_change_ci = "regression", mae, [mae - 0.01, mae + 0.01], \
+            sum(ci) / 2, ci
+        return c
+
+    b, n = cell(0.5, [0.00, 0.01]), cell(0.6, [0.09, 0.11])
+    cmp = Comparison({"id": 1, "tag": "base"}, {"id": 2, "tag": "nightly"}, compare_cells({b.key: b}, {n.key: n}), 0.05)
+    nightly = _nightly(tmp_path)
+    nightly.comparison, nightly.regressions = cmp, cmp.regressions
+    buf = io.StringIO()
+    night(nightly, Console(file=buf, width=160, force_terminal=False, color_system=None))
+    text = buf.getvalue()
+    assert cmp.cells[0].regressed == ["less accurate"]
+    assert "MAE 0.5 -> 0.6" in text and "MAE 0.6 (+0.1)" in text, text

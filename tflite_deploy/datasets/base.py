@@ -286,10 +286,12 @@ class ArrayDataset(Dataset):
                 self.labels = y
             elif np.issubdtype(y.dtype, np.floating) and y.ndim >= 1 and len(y) == n:
                 self.targets = y
+            elif np.issubdtype(y.dtype, np.integer) and y.ndim >= 2 and len(y) == n:
+                self.targets = y.astype(np.float64)  # several whole numbers a sample (counts): regression targets
             else:
                 raise DatasetError(
-                    f"Dataset {name!r}: y must hold one whole number per sample (class labels) or float values "
-                    f"per sample (regression targets), or whole-number labels one-hot (one 1 per row): {n} samples, "
+                    f"Dataset {name!r}: y must hold one whole number per sample (class labels), labels one-hot "
+                    f"(one 1 per row), or numbers per sample (regression targets): {n} samples, "
                     f"y of shape {y.shape} and type {y.dtype}.")
         self.x, self.name, self.class_names, self._n = x, name, class_names, n
 

@@ -144,16 +144,18 @@ def _change(c: Any) -> str:
         parts.append(f"size {b.size_bytes / 1e6:.3g} -> {n.size_bytes / 1e6:.3g} MB")
     if b.top1 is not None and n.top1 is not None:
         parts.append(f"top-1 {b.top1:.1f} -> {n.top1:.1f}")
+    if b.mae is not None and n.mae is not None:  # a regression model
+        parts.append(f"MAE {b.mae:.4g} -> {n.mae:.4g}")
     return ", ".join(p for p in parts if p) or "-"
 
 
 def _compact_table(cmp: Any, names: dict[str, str]) -> Table:
-    from tflite_deploy.render.store import VERDICT_STYLE
+    from tflite_deploy.render.store import VERDICT_STYLE, accuracy_cells
 
     b, n = cmp.base_run, cmp.new_run
     t = Table(title=f"run {b['id']} ({b['tag'] or 'no tag'}) -> run {n['id']} ({n['tag'] or 'no tag'}), "
                     f"min effect {cmp.min_effect:.0%}", title_justify="left")
-    for col in ("model", "recipe", "target", "delegate", "p50 base", "p50 new", "change", "size", "top-1",
+    for col in ("model", "recipe", "target", "delegate", "p50 base", "p50 new", "change", "size", "top-1 / MAE",
                 "verdict"):
         t.add_column(col, no_wrap=True, justify="right" if col in ("p50 base", "p50 new", "change") else "left")
     for c in cmp.cells:
@@ -161,9 +163,7 @@ def _compact_table(cmp: Any, names: dict[str, str]) -> Table:
         size = "-"
         if d["base_size_bytes"] and d["new_size_bytes"]:
             size = f"{(d['new_size_bytes'] / d['base_size_bytes'] - 1) * 100:+.0f}%"
-        acc = "-" if d["new_top1"] is None else f"{d['new_top1']:.1f}"
-        if c.accuracy.change is not None:
-            acc += f" ({c.accuracy.change:+.1f})"
+        acc = accuracy_cells(d, c.accuracy.change)[0]
         ratio = c.latency.ratio
         style = "bold red" if c.regression else VERDICT_STYLE.get(c.verdict, "yellow")
         t.add_row(d["model"] or "-", d["recipe"] or "-", names.get(d["target"], d["target"]), d["delegate"],

@@ -66,7 +66,7 @@ def comparison_table(cmp: Any, console: Console) -> None:
         size = "-" if not d["new_size_bytes"] else f"{d['new_size_bytes'] / 1e6:.3g} MB"
         if d["base_size_bytes"] and d["new_size_bytes"]:
             size += f" ({_pct(d['new_size_bytes'] / d['base_size_bytes'])})"
-        acc, drop = _accuracy_cells(d, c.accuracy.change)
+        acc, drop = accuracy_cells(d, c.accuracy.change)
         style = "bold red" if c.regression else VERDICT_STYLE.get(c.verdict, "yellow")
         word = c.verdict + (f" ({c.confirmation})" if getattr(c, "confirmation", "") else "")
         benched = bool(c.base and c.base.repeats) or bool(c.new and c.new.repeats)
@@ -89,7 +89,7 @@ def comparison_table(cmp: Any, console: Console) -> None:
                       "recorded bytes are gone): they count as regressions until a re-measurement clears them.")
 
 
-def _accuracy_cells(d: dict, change: Optional[float]) -> tuple[str, str]:
+def accuracy_cells(d: dict, change: Optional[float]) -> tuple[str, str]:
     """The accuracy columns of a compare row: top-1 and its drop, or for regression the MAE and its change."""
     if d.get("task") == "regression":
         acc = "-" if d["new_mae"] is None else f"MAE {d['new_mae']:.4g}" + (f" ({change:+.3g})" if change is not None else "")
