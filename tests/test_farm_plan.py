@@ -99,6 +99,9 @@ def test_readme_example_is_a_valid_plan(tmp_path: Path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
     keras_file(tmp_path / "models/mobilenet_v2.keras", [None, 224, 224, 3])
     keras_file(tmp_path / "models/digits_cnn.keras", [None, 8, 8, 1])
+    keras_file(tmp_path / "models/price_mlp.keras", [None, 10])
+    import numpy as np
+    np.savez(tmp_path / "val.npz", x=np.zeros((5, 10), np.float32), y=np.linspace(0, 1, 5).astype(np.float32))
     (tmp_path / "my-recipes.yaml").write_text("recipes:\n  int8-pt: {base: int8, per_channel: false}\n")
     (tmp_path / "val").mkdir()
     from PIL import Image
@@ -106,7 +109,8 @@ def test_readme_example_is_a_valid_plan(tmp_path: Path) -> None:
     for i in range(5):
         Image.new("RGB", (300, 250)).save(tmp_path / "val" / "cat" / f"{i}.png")
     plan = load_plan(write(tmp_path, block))
-    assert len(plan.models) == 2 and len(plan.recipes) >= 3
+    assert len(plan.models) == 3 and len(plan.recipes) >= 3
+    assert {m.name: m.task for m in plan.models}["price"] == "regression"
 
 
 def test_all_problems_listed_at_once_with_lines(tmp_path: Path) -> None:
