@@ -83,10 +83,19 @@ def read_onnx(path: str | Path) -> OnnxInfo:
 
 
 def unsupported_ops(info: OnnxInfo) -> list[str]:
-    """Op types onnx2tf has no converter module for."""
+    """Op types onnx2tf has no converter module for (``onnx2tf/ops/<Op>.py``).
+
+    Looked up as files: finding ``onnx2tf.ops.X`` as a module would import onnx2tf, which imports
+    TensorFlow in this process, whose C++ start-up logs to the terminal before any setting applies.
+    """
     import importlib.util
 
-    return [op for op in info.op_types if importlib.util.find_spec(f"onnx2tf.ops.{op}") is None]
+    spec = importlib.util.find_spec("onnx2tf")  # a top-level lookup imports nothing
+    folders = [Path(p) / "ops" for p in (spec.submodule_search_locations or [])] if spec else []
+    if not folders:
+        raise ModelError("Converting ONNX models needs onnx2tf, which is not installed: pip install onnx2tf "
+                         "(with --no-deps: it pins older TensorFlow and numpy; see the README).")
+    return [op for op in info.op_types if not any((f / f"{op}.py").is_file() for f in folders)]
 
 
 def resolve_shape(info: OnnxInfo, path: Path, input_shape: Optional[Sequence[int]]) -> Optional[list[int]]:

