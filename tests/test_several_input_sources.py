@@ -61,3 +61,47 @@ def test_convert_of_an_onnx_model_prints_no_tensorflow_log_lines(tmp_path):
     p = subprocess.run([*cmd, "convert", str(bad), "-r", "float32", "--out", str(tmp_path / "o2"), "--no-store"],
                        capture_output=True, text=True, env=env)
     assert p.returncode != 0 and "bad.onnx" in p.stdout + p.stderr and "Traceback" not in p.stdout + p.stderr
+
+
+# ---------------------------------------------------------------------- a float .tflite with two inputs
+def test_a_two_input_float_tflite_quantizes_by_input_name_and_evaluates(tmp_path):
+    """Keras 3 two-in two-out model -> float32 .tflite (our convert) -> that .tflite as the source of
+    dynamic and int8 (the AI Edge Quantizer, calibrated by input name) -> eval against the float .tflite."""
+    from tests.support import any_models as am
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.evaluation.run import evaluate
+    from tflite_deploy.recipes import PRESETS
+    from tflite_deploy.sources.tflite import load_tflite_source
+    from tflite_deploy.tflite.reader import inspect_model
+
+    arrays = am.two_in_data(48, seed=3)
+    data = tmp_path / "two.npz"
+    np.savez(data, **arrays)
+    (f32,) = convert(am.two_in_two_out(tmp_path / "two.keras"), [PRESETS["float32"]], None, tmp_path / "float")
+    assert not f32.failed, f32.reason
+    source = load_tflite_source(f32.path)
+    assert [i.name for i in source.inputs] == ["image", "vec"]
+    assert [i.shape[1:] for i in source.inputs] == [(8, 8, 1), (4,)]
+    arts = {a.recipe: a for a in convert(f32.path, [PRESETS["dynamic"], PRESETS["int8"]], str(data), tmp_path / "q")}
+    assert not any(a.failed for a in arts.values()), [a.reason for a in arts.values() if a.failed]
+    assert [i["name"] for i in arts["int8"].meta["source"]["inputs"]] == ["image", "vec"]
+    assert inspect_model(arts["int8"].path).quantization.activation_dtypes.get("int8", 0) > 0
+
+    feed = {"image": arrays["image"], "vec": arrays["vec"]}
+    ref = am.direct_outputs(f32.path, feed)
+    results = evaluate(f32.path, [arts["dynamic"].path, arts["int8"].path], str(data), cache=False)
+    for r, recipe in zip(results[1:], ("dynamic", "int8")):
+        direct = am.direct_outputs(arts[recipe].path, feed)
+        per = r.metrics["outputs"]
+        for name in ("output_0", "output_1"):
+            assert per[name]["max_abs_error"] == pytest.approx(float(np.max(np.abs(direct[name] - ref[name]))),
+                                                               rel=1e-4, abs=1e-7)
+        assert r.metrics["top1"] == pytest.approx(100 * np.mean(direct["output_0"].argmax(1) == arrays["y"]))
+    assert results[2].metrics["outputs"]["output_1"]["sqnr_db"] > 15  # int8 stays close to the float model
+
+    # calibration is by name: a .npz whose arrays are not the model's inputs is refused, naming them
+    np.savez(tmp_path / "wrong.npz", pixels=arrays["image"], vec=arrays["vec"])
+    from tflite_deploy.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="no array for.*image"):
+        convert(f32.path, [PRESETS["int8"]], str(tmp_path / "wrong.npz"), tmp_path / "w")
