@@ -105,3 +105,42 @@ def test_a_two_input_float_tflite_quantizes_by_input_name_and_evaluates(tmp_path
 
     with pytest.raises(DatasetError, match="no array for.*image"):
         convert(f32.path, [PRESETS["int8"]], str(tmp_path / "wrong.npz"), tmp_path / "w")
+
+
+# --------------------------------------------------------------------------- an ONNX model with two inputs
+def test_a_two_input_onnx_model_converts_and_evaluates_against_onnx_runtime(tmp_path):
+    import onnxruntime as ort
+
+    from tests.support import any_models as am
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.errors import ModelError
+    from tflite_deploy.evaluation.run import evaluate
+    from tflite_deploy.recipes import PRESETS
+    from tflite_deploy.tflite.reader import inspect_model
+
+    model = _gemm_onnx(tmp_path / "two.onnx", {"a": 4, "b": 3})
+    rng = np.random.default_rng(5)
+    arrays = {"a": rng.random((64, 4)).astype(np.float32), "b": rng.random((64, 3)).astype(np.float32)}
+    data = tmp_path / "two.npz"
+    np.savez(data, **arrays)
+    arts = {a.recipe: a for a in convert(model, [PRESETS["float32"], PRESETS["int8"]], str(data), tmp_path / "out")}
+    assert not any(a.failed for a in arts.values()), [a.reason for a in arts.values() if a.failed]
+    assert [i["name"] for i in arts["int8"].meta["source"]["inputs"]] == ["a", "b"]
+    report = inspect_model(arts["int8"].path)
+    assert sorted(t.signature_name for t in report.inputs) == ["a", "b"]
+    assert report.quantization.kind == "int8" and not report.quantization.float_ops
+
+    onnx_out = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, arrays)[0]
+    results = evaluate(model, [arts["float32"].path, arts["int8"].path], str(data), cache=False)
+    assert results[0].runner == "onnxruntime"
+    for r, recipe in zip(results[1:], ("float32", "int8")):
+        direct = next(iter(am.direct_outputs(arts[recipe].path, arrays).values()))
+        assert r.metrics["max_abs_error"] == pytest.approx(float(np.max(np.abs(direct - onnx_out))), rel=1e-4,
+                                                           abs=1e-7)
+    assert results[1].metrics["max_abs_error"] < 1e-4  # onnx2tf's float model is the ONNX model
+    assert 15 < results[2].metrics["sqnr_db"] < results[1].metrics["sqnr_db"]
+
+    # several inputs: only the batch may be dynamic, and input_shape (one input's) is refused by name
+    with pytest.raises(ModelError, match="input_shape fixes the one input") as e:
+        convert(model, [PRESETS["float32"]], None, tmp_path / "o", input_shape=(1, 4))
+    assert e.value.param == "input_shape"
