@@ -140,6 +140,12 @@ def test_a_two_input_onnx_model_converts_and_evaluates_against_onnx_runtime(tmp_
     assert results[1].metrics["max_abs_error"] < 1e-4  # onnx2tf's float model is the ONNX model
     assert 15 < results[2].metrics["sqnr_db"] < results[1].metrics["sqnr_db"]
 
+    from tflite_deploy.benchmark.host import bench_host
+    from tflite_deploy.benchmark.options import BenchOptions
+
+    benched = bench_host([model, arts["int8"].path], BenchOptions(runs=5, warmup=1, min_seconds=0.0))
+    assert [r.runner for r in benched][0] == "onnxruntime" and all(r.ok and r.latency.count >= 5 for r in benched)
+
     # several inputs: only the batch may be dynamic, and input_shape (one input's) is refused by name
     with pytest.raises(ModelError, match="input_shape fixes the one input") as e:
         convert(model, [PRESETS["float32"]], None, tmp_path / "o", input_shape=(1, 4))
