@@ -150,3 +150,40 @@ def test_a_two_input_onnx_model_converts_and_evaluates_against_onnx_runtime(tmp_
     with pytest.raises(ModelError, match="input_shape fixes the one input") as e:
         convert(model, [PRESETS["float32"]], None, tmp_path / "o", input_shape=(1, 4))
     assert e.value.param == "input_shape"
+
+
+# --------------------------------------------------------------- a float .tflite taking token ids
+def test_a_token_model_float_tflite_calibrates_on_integer_ids(tmp_path):
+    """One int32 input: the AI Edge Quantizer is fed the ids as int32 (it used to get them as float32 and
+    refuse), and the int32 input is no recipe's business (its I/O check ignored it wrongly)."""
+    import tf_keras as keras
+
+    from tests.support import any_models as am
+    from tflite_deploy.conversion.run import convert
+    from tflite_deploy.evaluation.run import evaluate
+    from tflite_deploy.recipes import PRESETS
+    from tflite_deploy.tflite.reader import inspect_model
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((am.SEQ,), dtype="int32", name="tokens")
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(am.VOCAB, 16)(inp))
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(16, activation="relu")(x)))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    ids, y = am.token_data(300, seed=1)
+    model.fit(ids, y, epochs=10, batch_size=32, verbose=0)
+    model.save(tmp_path / "bag.keras")
+    test_ids, test_y = am.token_data(60, seed=2)
+    data = tmp_path / "tokens.npz"
+    np.savez(data, tokens=test_ids, y=test_y)
+    (f32,) = convert(tmp_path / "bag.keras", [PRESETS["float32"]], None, tmp_path / "float")
+    arts = {a.recipe: a for a in convert(f32.path, [PRESETS["dynamic"], PRESETS["int8"]], str(data), tmp_path / "q")}
+    assert not any(a.failed for a in arts.values()), [a.reason for a in arts.values() if a.failed]
+    int8 = inspect_model(arts["int8"].path)
+    assert int8.inputs[0].dtype == "int32" and int8.quantization.activation_dtypes.get("int8", 0) > 0
+    results = evaluate(f32.path, [arts["int8"].path], str(data), cache=False)
+    ref = next(iter(am.direct_outputs(f32.path, {"tokens": test_ids}).values()))
+    direct = next(iter(am.direct_outputs(arts["int8"].path, {"tokens": test_ids}).values()))
+    assert results[0].metrics["top1"] == pytest.approx(100 * np.mean(ref.argmax(1) == test_y)) and \
+        results[0].metrics["top1"] > 60
+    assert results[1].metrics["top1"] == pytest.approx(100 * np.mean(direct.argmax(1) == test_y))
+    assert results[1].metrics["max_abs_error"] == pytest.approx(float(np.max(np.abs(direct - ref))), rel=1e-4, abs=1e-7)

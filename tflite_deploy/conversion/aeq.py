@@ -186,7 +186,9 @@ def _check_io(source: TfliteSource, recipe: Recipe, data: bytes) -> None:
     """Make sure the model's I/O types are what the recipe's ``io`` asked for."""
     interp = interpreter(data, source.path)
     want = np.dtype("float32") if recipe.activations == "float32" else np.dtype(recipe.io)
-    got = {np.dtype(d["dtype"]).name for d in interp.get_input_details() + interp.get_output_details()}
+    # token ids, masks and indices (int32/int64/bool) are no recipe's business: they stay as they are
+    kept = {"int32", "int64", "bool"}
+    got = {np.dtype(d["dtype"]).name for d in interp.get_input_details() + interp.get_output_details()} - kept
     if got != {want.name}:
         raise ModelError(f"The AI Edge Quantizer made {', '.join(sorted(got))} inputs/outputs for model "
                          f"{source.path} with recipe {recipe.name!r}, which asks for {want.name} I/O; "

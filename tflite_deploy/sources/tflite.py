@@ -31,7 +31,8 @@ class TfliteSource:
     op_outputs: tuple[str, ...]  # op output tensor names: what AEQ's rules match
     op_types: tuple[str, ...]
     framework: str = "tflite"
-    #: every input by signature name when there are several (calibration feeds them by name); empty for one
+    #: every input by signature name when there are several or the one is not float (calibration feeds them
+    #: by name, dtypes kept); empty for one float input
     inputs: tuple[ModelInput, ...] = ()
 
     @property
@@ -65,7 +66,8 @@ def load_tflite_source(path: str | Path) -> TfliteSource:
     types = tuple(sorted({op["op_name"] for op in interp._get_ops_details()}))
     inp = report.inputs[0]
     shape = tuple(None if d < 0 else int(d) for d in inp.shape)
-    named = _signature_inputs(interp, signature) if len(inputs) > 1 else ()
+    # by name when there are several, or when the one input is not float (token ids: dtype kept in calibration)
+    named = _signature_inputs(interp, signature) if len(inputs) > 1 or not inp.dtype.startswith("float") else ()
     first = named[0] if named else None
     return TfliteSource(p, p.stem, sha256_file(p), first.shape if first else shape, first.dtype if first else inp.dtype,
                         signature, first.name if first else inputs[0], outputs, types, inputs=named)
