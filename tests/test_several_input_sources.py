@@ -187,3 +187,17 @@ def test_a_token_model_float_tflite_calibrates_on_integer_ids(tmp_path):
         results[0].metrics["top1"] > 60
     assert results[1].metrics["top1"] == pytest.approx(100 * np.mean(direct.argmax(1) == test_y))
     assert results[1].metrics["max_abs_error"] == pytest.approx(float(np.max(np.abs(direct - ref))), rel=1e-4, abs=1e-7)
+
+
+def test_an_onnx_reference_with_two_inputs_names_the_missing_array(tmp_path):
+    from tflite_deploy.errors import DatasetError
+    from tflite_deploy.evaluation.reference import reference_predictor
+
+    model = _gemm_onnx(tmp_path / "two.onnx", {"a": 4, "b": 3})
+    predict = reference_predictor(model, dataset="two.npz")
+    x = {"a": np.ones((2, 4), np.float32), "b": np.ones((2, 3), np.float32)}
+    assert predict(x)["output_0"].shape == (2, 2)
+    with pytest.raises(DatasetError, match=r"'two.npz' has no array for .*'b'.*it holds a"):
+        predict({"a": x["a"]})
+    with pytest.raises(DatasetError, match="one array of samples, but .* takes 2 inputs"):
+        predict(x["a"])
