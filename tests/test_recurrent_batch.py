@@ -153,3 +153,23 @@ def test_the_suggested_way_to_int8_an_unrolled_gru_works(gru, tmp_path):
     direct = next(iter(am.direct_outputs(art.path, {"tokens": gru["ids"]}).values()))
     ref = loaded.predict(gru["ids"], verbose=0)
     assert np.mean(direct.argmax(1) == ref.argmax(1)) > 0.9  # int8 keeps the float model's answers
+
+    from tflite_deploy.evaluation.run import evaluate
+
+    (_, result) = evaluate(tmp_path / "gru_unrolled.keras", [art.path], str(gru["data"]), cache=False)
+    assert result.metrics["top1"] == pytest.approx(100 * np.mean(direct.argmax(1) == gru["y"]))
+    assert result.metrics["max_abs_error"] == pytest.approx(float(np.max(np.abs(direct - ref))), rel=1e-4, abs=1e-6)
+
+
+def test_bench_of_the_batch_4_gru_feeds_valid_token_ids(gru):
+    from tflite_deploy.benchmark.host import bench_host
+    from tflite_deploy.benchmark.options import BenchOptions
+    from tflite_deploy.tflite.runtime import TfliteModel
+
+    m = TfliteModel(gru["b4"]["float32"].path)
+    assert m.value_ranges() == {"tokens": (0, am.VOCAB - 1)}
+    m.fill_random_input()
+    ids = m.interpreter.get_tensor(m.input["index"])
+    assert ids.shape == (4, am.SEQ) and ids.min() >= 0 and ids.max() <= am.VOCAB - 1
+    (r,) = bench_host([gru["b4"]["float32"].path], BenchOptions(runs=5, warmup=1, min_seconds=0.0))
+    assert r.ok and r.latency.count >= 5

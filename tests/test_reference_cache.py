@@ -32,6 +32,7 @@ def _counting_hash(monkeypatch) -> list[Path]:
 
 def test_a_remembered_hash_is_used_while_the_file_is_unchanged_and_redone_when_it_changes(tmp_path, monkeypatch):
     monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(hashing, "REMEMBER_FROM_BYTES", 0)  # these small files stand for a big model
     f = tmp_path / "model.keras"
     f.write_bytes(b"a" * 100_000)
     calls = _counting_hash(monkeypatch)
@@ -67,14 +68,24 @@ def test_a_remembered_hash_is_used_while_the_file_is_unchanged_and_redone_when_i
 
 def test_a_folder_reference_is_remembered_by_all_its_files(tmp_path, monkeypatch):
     monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(hashing, "REMEMBER_FROM_BYTES", 0)
     saved = tmp_path / "saved_model"
     (saved / "variables").mkdir(parents=True)
     (saved / "saved_model.pb").write_bytes(b"graph")
     (saved / "variables" / "variables.data").write_bytes(b"weights")
     first = hashing.sha256_remembered(saved)
     assert first == hashing.sha256_file(saved)
+    assert len(list((tmp_path / "cache" / "hashes").iterdir())) == 1
     (saved / "variables" / "variables.data").write_bytes(b"weightz")
     assert hashing.sha256_remembered(saved) == hashing.sha256_file(saved) != first
+
+
+def test_small_files_are_hashed_each_time_and_leave_no_memo(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFLITE_DEPLOY_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "small.tflite"
+    f.write_bytes(b"x" * 1000)
+    assert hashing.sha256_remembered(f) == hashing.sha256_file(f)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_the_bundled_photos_come_without_importing_scikit_learn():

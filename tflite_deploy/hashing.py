@@ -26,6 +26,10 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+#: Smaller files are hashed every time (a few ms): no memo files for them, e.g. for temporary SavedModels.
+REMEMBER_FROM_BYTES = 16 << 20
+
+
 def sha256_remembered(path: str | Path) -> str:
     """:func:`sha256_file`, remembered under the cache by the file's stat key (size, mtime, ctime, inode).
 
@@ -35,6 +39,8 @@ def sha256_remembered(path: str | Path) -> str:
     """
     p = Path(path).resolve()
     key = _stat_key(p)
+    if sum(size for _, size, *_ in key) < REMEMBER_FROM_BYTES:
+        return sha256_file(p)
     memo = cache_root() / "hashes" / f"{hashlib.sha256(str(p).encode()).hexdigest()[:32]}.json"
     try:
         seen = json.loads(memo.read_text())

@@ -24,11 +24,12 @@ import re
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from tflite_deploy.artifact import Artifact, save_artifact
+from tflite_deploy.datasets.inputs import sample_count
 from tflite_deploy.errors import ModelError, RecipeError
 from tflite_deploy.tflite.native_output import captured_native_stderr
 from tflite_deploy.recipes import Recipe
@@ -137,7 +138,7 @@ def quantize_bytes(source: TfliteSource, recipe: Recipe, calibration: Optional[n
             cal = None
             if q.need_calibration:
                 assert calibration is not None
-                cal = _calibrate(source, rules, calibration[: recipe.calibration_samples])
+                cal = _calibrate(source, rules, calibration, recipe.calibration_samples)
             data = bytes(q.quantize(cal, enable_progress_report=False).quantized_model)
         except (RecipeError, ModelError):
             raise
@@ -155,21 +156,29 @@ def quantize_bytes(source: TfliteSource, recipe: Recipe, calibration: Optional[n
     return data
 
 
-def _calibrate(source: TfliteSource, rules: list, samples: np.ndarray) -> dict:
-    """Activation ranges over all samples (min/max, as the TF converter), in large batches."""
+def _calibrate(source: TfliteSource, rules: list, samples: Any, count: int) -> dict:
+    """Activation ranges over the first ``count`` samples (min/max, as the TF converter), in large batches.
+
+    ``samples``: one array (a single-input model) or arrays by signature input name, dtypes kept
+    (token ids stay integers; floats go in as float32)."""
     from ai_edge_quantizer import calibrator, recipe_manager
     from ai_edge_quantizer.utils import qsv_utils
 
     manager = recipe_manager.RecipeManager()
     manager.load_quantization_recipe(rules)
     cal = calibrator.Calibrator(source.data, num_threads=1, qsv_update_func=qsv_utils.min_max_update)
-    x = samples.astype(np.float32)
+    named = samples if isinstance(samples, Mapping) else {source.input_name: samples}
+    named = {k: (v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v)[:count] for k, v in named.items()}
+    n = sample_count(named)
+
+    def calls(step: int) -> list[dict[str, np.ndarray]]:
+        return [{k: v[i:i + step] for k, v in named.items()} for i in range(0, n, step)]
+
     try:
-        batches = [x[i:i + _CALIBRATION_BATCH] for i in range(0, len(x), _CALIBRATION_BATCH)]
-        cal.calibrate({source.signature: [{source.input_name: b} for b in batches]}, manager)
+        cal.calibrate({source.signature: calls(_CALIBRATION_BATCH)}, manager)
     except (ValueError, RuntimeError):  # a model with a fixed batch size: one sample per call
         cal.reset_model_qsvs()
-        cal.calibrate({source.signature: [{source.input_name: x[i:i + 1]} for i in range(len(x))]}, manager)
+        cal.calibrate({source.signature: calls(1)}, manager)
     return cal.get_model_qsvs()
 
 
@@ -177,7 +186,9 @@ def _check_io(source: TfliteSource, recipe: Recipe, data: bytes) -> None:
     """Make sure the model's I/O types are what the recipe's ``io`` asked for."""
     interp = interpreter(data, source.path)
     want = np.dtype("float32") if recipe.activations == "float32" else np.dtype(recipe.io)
-    got = {np.dtype(d["dtype"]).name for d in interp.get_input_details() + interp.get_output_details()}
+    # token ids, masks and indices (int32/int64/bool) are no recipe's business: they stay as they are
+    kept = {"int32", "int64", "bool"}
+    got = {np.dtype(d["dtype"]).name for d in interp.get_input_details() + interp.get_output_details()} - kept
     if got != {want.name}:
         raise ModelError(f"The AI Edge Quantizer made {', '.join(sorted(got))} inputs/outputs for model "
                          f"{source.path} with recipe {recipe.name!r}, which asks for {want.name} I/O; "

@@ -40,7 +40,7 @@ def reference_predictor(path: str | Path, threads: Optional[int] = None, dataset
         from tflite_deploy.sources.onnx_runtime import onnx_reference
 
         onnx = onnx_reference(p, threads)
-        return lambda x: {"output_0": np.asarray(onnx(x), np.float32)}
+        return lambda x: {"output_0": np.asarray(onnx(x, dataset), np.float32)}
     if p.suffix == ".tflite":
         m = TfliteModel(p, threads=threads)
         return lambda x: m.predict_named(x, dataset)

@@ -63,10 +63,12 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
                         param="input_shape") from None
 
 
-def _samples(dataset: Any, n: int = 20) -> Optional[np.ndarray]:
+def _samples(dataset: Any, n: int = 20) -> Optional[np.ndarray | dict[str, np.ndarray]]:
+    """The first samples for onnx2tf's checks: one float array, or arrays by input name (dtypes kept)."""
     if dataset is None:
         return None
     from tflite_deploy.datasets import open_dataset
 
     ds = open_dataset(dataset) if isinstance(dataset, str) else dataset
-    return np.asarray(ds.take(n), dtype=np.float32)
+    x = ds.take(n)
+    return {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x, dtype=np.float32)

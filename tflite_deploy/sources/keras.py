@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from tflite_deploy.datasets.inputs import ModelInput
 from tflite_deploy.errors import ModelError
-from tflite_deploy.hashing import sha256_file
+from tflite_deploy.hashing import sha256_remembered
 from tflite_deploy.sources.tf_loader import tensorflow, tf_keras
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -134,7 +134,7 @@ def _from_keras(p: Path, model: Any, framework: str, sha256: Optional[str] = Non
         raise ModelError(f"Model {p} has no defined inputs (a subclassed model that was never built?). "
                          "Build it with a fixed input shape, or save it as a SavedModel with a signature.")
     inputs = tuple(_keras_input(t, i) for i, t in enumerate(model.inputs))
-    sm = SourceModel(p, p.stem, sha256 or sha256_file(p), framework, inputs[0].shape, inputs[0].dtype,
+    sm = SourceModel(p, p.stem, sha256 or sha256_remembered(p), framework, inputs[0].shape, inputs[0].dtype,
                      inputs=inputs, recurrent=_has_recurrent_layer(model), while_loops=_while_loop_layers(model))
     if framework == "tf_keras":
         sm.keras_model = model
@@ -225,7 +225,7 @@ def _load_saved_model(p: Path, name: str) -> SourceModel:
                    for k, spec in sorted(sig.structured_input_signature[1].items()))
     if not inputs:
         raise ModelError(f"SavedModel {p}: its 'serving_default' signature takes no inputs.")
-    return SourceModel(p, name, sha256_file(p), "saved_model", inputs[0].shape, inputs[0].dtype,
+    return SourceModel(p, name, sha256_remembered(p), "saved_model", inputs[0].shape, inputs[0].dtype,
                        saved_model_dir=p, inputs=inputs)
 
 

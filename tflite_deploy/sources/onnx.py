@@ -36,14 +36,24 @@ _TIMEOUT_S = 1800
 
 
 @dataclasses.dataclass(frozen=True)
+class OnnxInput:
+    """One input the ``.onnx`` file declares."""
+
+    name: str
+    shape: tuple[Any, ...]  # ints, or names/None for dynamic dimensions
+    dtype: str
+
+
+@dataclasses.dataclass(frozen=True)
 class OnnxInfo:
-    """What the ``.onnx`` file declares about its one input."""
+    """What the ``.onnx`` file declares about its inputs (``input_*``: the first one's)."""
 
     opset: int
     input_name: str
     input_shape: tuple[Any, ...]  # ints, or names/None for dynamic dimensions
     input_dtype: str
     op_types: tuple[str, ...]
+    inputs: tuple[OnnxInput, ...] = ()
 
 
 def read_onnx(path: str | Path) -> OnnxInfo:
@@ -72,21 +82,32 @@ def read_onnx(path: str | Path) -> OnnxInfo:
     except Exception as e:
         raise ModelError(f"Model {p} is not a valid ONNX model: {_first_line(e)}") from None
     inits = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise ModelError(f"Model {p} has {len(inputs)} inputs; tflite-deploy handles single-input models for now.")
-    inp = inputs[0]
-    ttype = inp.type.tensor_type
-    dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in ttype.shape.dim)
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type).name
-    return OnnxInfo(opset, inp.name, dims, dtype, tuple(sorted({n.op_type for n in model.graph.node})))
+    declared = []
+    for inp in (i for i in model.graph.input if i.name not in inits):
+        ttype = inp.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in ttype.shape.dim)
+        declared.append(OnnxInput(inp.name, dims, onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type).name))
+    if not declared:
+        raise ModelError(f"Model {p} declares no input: nothing to feed it.")
+    first = declared[0]
+    return OnnxInfo(opset, first.name, first.shape, first.dtype, tuple(sorted({n.op_type for n in model.graph.node})),
+                    tuple(declared))
 
 
 def unsupported_ops(info: OnnxInfo) -> list[str]:
-    """Op types onnx2tf has no converter module for."""
+    """Op types onnx2tf has no converter module for (``onnx2tf/ops/<Op>.py``).
+
+    Looked up as files: finding ``onnx2tf.ops.X`` as a module would import onnx2tf, which imports
+    TensorFlow in this process, whose C++ start-up logs to the terminal before any setting applies.
+    """
     import importlib.util
 
-    return [op for op in info.op_types if importlib.util.find_spec(f"onnx2tf.ops.{op}") is None]
+    spec = importlib.util.find_spec("onnx2tf")  # a top-level lookup imports nothing
+    folders = [Path(p) / "ops" for p in (spec.submodule_search_locations or [])] if spec else []
+    if not folders:
+        raise ModelError("Converting ONNX models needs onnx2tf, which is not installed: pip install onnx2tf "
+                         "(with --no-deps: it pins older TensorFlow and numpy; see the README).")
+    return [op for op in info.op_types if not any((f / f"{op}.py").is_file() for f in folders)]
 
 
 def resolve_shape(info: OnnxInfo, path: Path, input_shape: Optional[Sequence[int]]) -> Optional[list[int]]:
@@ -95,6 +116,8 @@ def resolve_shape(info: OnnxInfo, path: Path, input_shape: Optional[Sequence[int
     A dynamic batch dimension is fine (the converted model keeps it dynamic); any other dynamic
     dimension needs ``input_shape`` (the CLI's ``--input-shape``), in the ONNX file's own layout.
     """
+    if len(info.inputs) > 1:
+        return _several_inputs_shape(info, path, input_shape)
     shown = "(" + ", ".join(str(d) if d else "?" for d in info.input_shape) + ")"
     if input_shape is None:
         dynamic = [i for i, d in enumerate(info.input_shape) if not isinstance(d, int) or d <= 0]
@@ -117,6 +140,21 @@ def resolve_shape(info: OnnxInfo, path: Path, input_shape: Optional[Sequence[int
     return shape
 
 
+def _several_inputs_shape(info: OnnxInfo, path: Path, input_shape: Optional[Sequence[int]]) -> None:
+    """A model with several inputs converts with the shapes it declares (a dynamic batch is fine)."""
+    names = ", ".join(i.name for i in info.inputs)
+    if input_shape is not None:
+        raise ModelError(f"input_shape fixes the one input of a single-input ONNX model; model {path} has "
+                         f"{len(info.inputs)} inputs ({names}). Export it with static shapes (all but the batch).",
+                         param="input_shape")
+    for inp in info.inputs:
+        if any(not isinstance(d, int) or d <= 0 for d in inp.shape[1:]) or not inp.shape:
+            shown = "(" + ", ".join(str(d) if d else "?" for d in inp.shape) + ")"
+            raise ModelError(f"Model {path} has dynamic input dimensions: input {inp.name!r} is {shown}. With "
+                             f"several inputs ({names}) only the batch may be dynamic: export it with static shapes.")
+    return None
+
+
 @dataclasses.dataclass
 class OnnxSource(SourceModel):
     """An ``.onnx`` converted by onnx2tf (``framework`` is ``onnx``); ``onnx_input_shape`` is the
@@ -126,11 +164,12 @@ class OnnxSource(SourceModel):
 
 
 def load_onnx(path: str | Path, input_shape: Optional[Sequence[int]] = None,
-              samples: Optional[np.ndarray] = None) -> OnnxSource:
+              samples: Optional[np.ndarray | dict[str, np.ndarray]] = None) -> OnnxSource:
     """Convert ``path`` with onnx2tf and return a :class:`~tflite_deploy.sources.keras.SourceModel` for it.
 
-    ``samples`` (channels-last, as the converted model takes them) feed onnx2tf's own checks;
-    without them it gets fixed pseudo-random data, never a download.
+    ``samples`` (channels-last, as the converted model takes them; arrays by input name for a model
+    with several inputs) feed onnx2tf's own checks; without them it gets fixed pseudo-random data,
+    never a download.
     """
     p = Path(path)
     info = read_onnx(p)
@@ -148,21 +187,26 @@ def load_onnx(path: str | Path, input_shape: Optional[Sequence[int]] = None,
                          "_tmp": tmp}, onnx_input_shape=None if shape is None else tuple(shape))
 
 
-def _run_onnx2tf(path: Path, info: OnnxInfo, shape: Optional[list[int]], samples: Optional[np.ndarray],
-                 work: Path) -> Path:
+def _run_onnx2tf(path: Path, info: OnnxInfo, shape: Optional[list[int]], samples: Any, work: Path) -> Path:
     model_copy = work / "model.onnx"  # onnx2tf may rewrite the file it is given
     if shape is None:
         shutil.copyfile(path, model_copy)
     else:
         _fix_input_shape(path, info.input_name, shape, model_copy)
-    data = _sample_data(info, shape, samples)
-    np.save(work / "samples.npy", data)
-    np.save(work / _ONNX2TF_SAMPLE_FILE, data.astype(np.float32))  # found locally: no download
+    declared = info.inputs or (OnnxInput(info.input_name, info.input_shape, info.input_dtype),)
+    custom = []
+    for k, inp in enumerate(declared):
+        mine = samples.get(inp.name) if isinstance(samples, dict) else samples if k == 0 else None
+        data = _sample_data(inp, shape if k == 0 else None, mine)
+        np.save(work / f"samples_{k}.npy", data)
+        custom.append([inp.name, str(work / f"samples_{k}.npy")])
+        if k == 0:
+            np.save(work / _ONNX2TF_SAMPLE_FILE, data.astype(np.float32))  # found locally: no download
     out = work / "saved_model"
     kwargs: dict[str, Any] = {
         "input_onnx_file_path": str(model_copy), "output_folder_path": str(out),
         "output_signaturedefs": True, "not_use_onnxsim": True, "verbosity": "error",
-        "custom_input_op_name_np_data_path": [[info.input_name, str(work / "samples.npy")]],
+        "custom_input_op_name_np_data_path": custom,
     }
     code = "import json, sys, onnx2tf; onnx2tf.convert(**json.loads(sys.argv[1]))"
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
@@ -198,15 +242,15 @@ def _fix_input_shape(path: Path, input_name: str, shape: list[int], out: Path) -
     onnx.save(model, str(out))
 
 
-def _sample_data(info: OnnxInfo, shape: Optional[list[int]], samples: Optional[np.ndarray]) -> np.ndarray:
+def _sample_data(inp: OnnxInput, shape: Optional[list[int]], samples: Optional[np.ndarray]) -> np.ndarray:
     """Samples in the converted model's (channels-last) layout for onnx2tf's checks."""
-    dims = list(shape) if shape is not None else [d if isinstance(d, int) and d > 0 else 1 for d in info.input_shape]
+    dims = list(shape) if shape is not None else [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
     dims[0] = 1
     if len(dims) >= 3:  # onnx2tf turns NC... into N...C
         dims = [dims[0], *dims[2:], dims[1]]
     if samples is not None and tuple(samples.shape[1:]) == tuple(dims[1:]):
-        return np.asarray(samples[:20], dtype=info.input_dtype)
-    return np.random.default_rng(0).random(size=[20, *dims[1:]]).astype(info.input_dtype)
+        return np.asarray(samples[:20], dtype=inp.dtype)
+    return np.random.default_rng(0).random(size=[20, *dims[1:]]).astype(inp.dtype)
 
 
 def _explain(log: str) -> str:

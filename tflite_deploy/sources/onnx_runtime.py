@@ -11,7 +11,7 @@ element by element with the TFLite variants'.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -42,19 +42,18 @@ class OnnxRuntimeModel:
             text = str(e).strip().splitlines()
             raise ModelError(f"Model {self.path} could not be loaded by ONNX Runtime: "
                              f"{text[0][:400] if text else type(e).__name__}") from None
-        ins = self.session.get_inputs()
-        if len(ins) != 1:
-            raise ModelError(f"Model {self.path} has {len(ins)} inputs; tflite-deploy handles single-input models.")
-        self.input = ins[0]
+        self.all_inputs = list(self.session.get_inputs())
+        self.input = self.all_inputs[0]
         self.output_name = self.session.get_outputs()[0].name
-        self.input_shape = tuple(d if isinstance(d, int) and d > 0 else None for d in self.input.shape)
+        self.input_shape = _shape(self.input)
         self.input_dtype = _np_dtype(self.input.type)
-        self._feed: Optional[np.ndarray] = None
+        self._feed: Optional[dict[str, np.ndarray]] = None
 
     # ---------------------------------------------------------------------------------- layout
-    def to_model_layout(self, x: np.ndarray) -> tuple[np.ndarray, bool]:
-        """``x`` in the ONNX input's layout, and whether it was moved from channels-last."""
-        want = self.input_shape[1:]
+    def to_model_layout(self, x: np.ndarray, input_shape: Optional[tuple] = None) -> tuple[np.ndarray, bool]:
+        """``x`` in the ONNX input's layout (the first input's unless ``input_shape``), and whether it
+        was moved from channels-last."""
+        want = (input_shape or self.input_shape)[1:]
         got = tuple(x.shape[1:])
         if _fits(want, got):
             return x, False
@@ -66,31 +65,50 @@ class OnnxRuntimeModel:
         raise ModelError(f"Model {self.path} takes inputs of shape {shown} (batch left out), but the dataset "
                          f"gives samples of shape {got}, in neither this layout nor its channels-last form.")
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Float outputs for a float batch (in the ONNX or the channels-last layout)."""
-        feed, moved = self.to_model_layout(np.asarray(x))
-        feed = feed.astype(self.input_dtype)
-        if self.input_shape[0] is None:
+    def predict(self, x: Any, dataset: str = "the dataset") -> np.ndarray:
+        """Float outputs for a batch (in the ONNX or the channels-last layout): one array, or arrays by
+        input name for a model with several inputs (dtypes kept: token ids stay integers)."""
+        feed, moved = {}, False
+        for inp, a in self._arrays(x, dataset).items():
+            laid, was_moved = self.to_model_layout(np.asarray(a), _shape(inp))
+            feed[inp.name], moved = laid.astype(_np_dtype(inp.type)), moved or was_moved
+        n = len(next(iter(feed.values())))
+        if all(_shape(i)[0] is None for i in self.all_inputs):
             y = self._run(feed)
         else:  # a fixed batch size (usually 1): one call per sample
-            y = np.concatenate([self._run(feed[i:i + 1]) for i in range(len(feed))])
+            y = np.concatenate([self._run({k: v[i:i + 1] for k, v in feed.items()}) for i in range(n)])
         if moved and y.ndim >= 3:  # NCHW outputs back to NHWC, as onnx2tf's model gives them
             y = np.moveaxis(y, 1, -1)
         return y.astype(np.float32)
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run([self.output_name], {self.input.name: x})[0])
+    def _arrays(self, x: Any, dataset: str) -> dict[Any, np.ndarray]:
+        """{ONNX input: array}: one array for a single-input model, else matched by input name."""
+        if not isinstance(x, Mapping) and len(self.all_inputs) == 1:
+            return {self.input: x}
+        from tflite_deploy.datasets.inputs import ModelInput, match_arrays
+
+        wanted = [ModelInput(i.name, _shape(i), _np_dtype(i.type).name) for i in self.all_inputs]
+        if not isinstance(x, Mapping):
+            from tflite_deploy.datasets.inputs import feed
+
+            feed(x, wanted, f"model {self.path}", dataset)  # raises: one array for several inputs
+        names = match_arrays(list(x), wanted, f"model {self.path}", dataset)
+        return {i: x[names[i.name]] for i in self.all_inputs}
+
+    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(self.session.run([self.output_name], feed)[0])
 
     # ----------------------------------------------------------------------------- for bench
     def fill_random_input(self, seed: int = 0) -> None:
-        """A fixed random batch of one sample, for latency runs that need no data."""
-        shape = [1 if d is None else d for d in self.input_shape]
-        self._feed = np.random.default_rng(seed).random(size=shape).astype(self.input_dtype)
+        """A fixed random batch of one sample per input, for latency runs that need no data."""
+        rng = np.random.default_rng(seed)
+        self._feed = {i.name: rng.random(size=[1 if d is None else d for d in _shape(i)]).astype(_np_dtype(i.type))
+                      for i in self.all_inputs}
 
     def invoke(self) -> None:
         if self._feed is None:
             self.fill_random_input()
-        self.session.run([self.output_name], {self.input.name: self._feed})
+        self.session.run([self.output_name], self._feed)
 
     def coverage(self) -> Any:
         from tflite_deploy.result import DelegateCoverage
@@ -107,6 +125,10 @@ class OnnxRuntimeModel:
 def onnx_reference(path: str | Path, threads: Optional[int] = None) -> Any:
     """A reference predictor for ``evaluate``: the ``.onnx`` run by ONNX Runtime."""
     return OnnxRuntimeModel(path, threads).predict
+
+
+def _shape(inp: Any) -> tuple[Optional[int], ...]:
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in inp.shape)
 
 
 def _fits(want: tuple, got: tuple) -> bool:
