@@ -1,7 +1,7 @@
 """A farm run with two phones, one of which freezes completely (no stream answered, not even a new one)
 during a short command or just as a benchmark starts: that phone's cell fails well within a minute,
 its other cell is not run, the healthy phone finishes, and once the phone is back, ``--resume`` runs
-the lost phone's cells and nothing else. Default liveness settings; adb 29 and adb 36."""
+the lost phone's cells and nothing else. Default liveness settings; adb 29 and adb 36, a point each."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from tflite_deploy.store import open_store
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["short-command", "benchmark-start"])
+# one freeze point per adb version (pairs, ~28 s each): tests/test_device_freeze.py runs every point on both
+@pytest.mark.parametrize("adb_binary, point", [("adb29", "benchmark-start"), ("adb36", "short-command")],
+                         indirect=["adb_binary"])
 def test_a_phone_freezing_in_a_farm_run_is_given_up_and_resumed_when_back(
         point, tmp_path: Path, adb_server, fake_devices, digits_keras: Path, digits_variants: dict,
         benchmark_binary: Path) -> None:

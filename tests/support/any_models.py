@@ -26,29 +26,21 @@ def token_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def lstm_classifier(path: Path) -> Path:
     """tf_keras Embedding + LSTM with a dynamic batch (None), trained a few epochs."""
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((SEQ,), dtype="int32", name="tokens")
-    x = keras.layers.Embedding(VOCAB, 8)(inp)
-    x = keras.layers.LSTM(8)(x)
-    out = keras.layers.Dense(3, activation="softmax")(x)
-    model = keras.Model(inp, out)
-    model.compile("adam", "sparse_categorical_crossentropy")
-    ids, y = token_data(300, seed=1)
-    model.fit(ids, y, epochs=8, batch_size=32, verbose=0)
-    model.save(path)
-    return path
+    return _recurrent_classifier(path, "LSTM")
 
 
 def gru_classifier(path: Path) -> Path:
     """tf_keras Embedding + GRU with a dynamic batch (None), trained a few epochs (the LSTM's twin)."""
+    return _recurrent_classifier(path, "GRU")
+
+
+def _recurrent_classifier(path: Path, layer: str) -> Path:
     import tf_keras as keras
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((SEQ,), dtype="int32", name="tokens")
     x = keras.layers.Embedding(VOCAB, 8)(inp)
-    x = keras.layers.GRU(8)(x)
+    x = getattr(keras.layers, layer)(8)(x)
     out = keras.layers.Dense(3, activation="softmax")(x)
     model = keras.Model(inp, out)
     model.compile("adam", "sparse_categorical_crossentropy")
