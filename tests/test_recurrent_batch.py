@@ -24,9 +24,7 @@ def gru(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("gru")
     model = am.gru_classifier(root / "gru.keras")
-    ids, y = am.token_data(60, seed=2)
-    data = root / "tokens.npz"
-    np.savez(data, tokens=ids, y=y)
+    ids, y, data = am.token_npz(root)
     recipes = [PRESETS[r] for r in ("float32", "dynamic", "int8")]
     default = convert(model, recipes, str(data), root / "b1")
     four = convert(model, recipes[:2], str(data), root / "b4", batch=4)

@@ -26,9 +26,7 @@ def lstm(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("lstm")
     model = am.lstm_classifier(root / "lstm.keras")
-    ids, y = am.token_data(60, seed=2)
-    data = root / "tokens.npz"
-    np.savez(data, tokens=ids, y=y)
+    ids, y, data = am.token_npz(root)
     arts = convert(model, [PRESETS[r] for r in ("float32", "dynamic", "int8")], str(data), root / "out")
     return {"model": model, "data": data, "ids": ids, "y": y, "arts": _by_recipe(arts), "root": root}
 

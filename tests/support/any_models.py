@@ -24,6 +24,14 @@ def token_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return ids, y.astype(np.int64)
 
 
+def token_npz(root: Path, n: int = 60, seed: int = 2) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Held-out token ids and labels, and the ``.npz`` (``tokens``, ``y``) the recurrent classifiers read."""
+    ids, y = token_data(n, seed=seed)
+    data = root / "tokens.npz"
+    np.savez(data, tokens=ids, y=y)
+    return ids, y, data
+
+
 def lstm_classifier(path: Path) -> Path:
     """tf_keras Embedding + LSTM with a dynamic batch (None), trained a few epochs."""
     return _recurrent_classifier(path, "LSTM")

@@ -114,20 +114,17 @@ def build_report(store: Any, refs: Sequence[str], *, min_effect: float = 0.05) -
                               "Pareto front (ringed, joined by a dashed line: nothing both smaller and faster); points are recipes, "
                               "coloured by delegate.", plots.model_grid(pts, "size_mb", "size (MB)",
                                                                          "Size vs latency")))
-    pts = [r for r in latest_rows if r["p50_ms"] and r["mae_change"] is not None]
-    if pts:
-        rep.plots.append(Plot("mae-latency", "MAE change vs latency, per model and target",
-                              f"The latest results ({label}) of regression models: the MAE's change against "
-                              "the float model (positive: worse) with its 95% interval; one Pareto front per panel.",
-                              plots.model_grid(pts, "mae_change", "MAE change", "MAE change vs latency",
-                                               err_key="mae_change_ci")))
-    pts = [r for r in latest_rows if r["p50_ms"] and r["drop"] is not None]
-    if pts:
-        rep.plots.append(Plot("drop-latency", "Accuracy drop vs latency, per model and target",
-                              f"The latest results ({label}): top-1 drop against the float model (points) with "
-                              "its 95% interval; one Pareto front per panel.",
-                              plots.model_grid(pts, "drop", "top-1 drop (points)", "Accuracy drop vs latency",
-                                               err_key="drop_ci")))
+    for key, slug, what, caption in (  # the accuracy cost with its interval, against latency
+            ("mae_change", "mae", "MAE change", " of regression models: the MAE's change against the float model "
+             "(positive: worse)"),
+            ("drop", "drop", "Accuracy drop", ": top-1 drop against the float model (points)")):
+        pts = [r for r in latest_rows if r["p50_ms"] and r[key] is not None]
+        if pts:
+            axis = "top-1 drop (points)" if key == "drop" else what
+            rep.plots.append(Plot(f"{slug}-latency", f"{what} vs latency, per model and target",
+                                  f"The latest results ({label}){caption} "
+                                  "with its 95% interval; one Pareto front per panel.",
+                                  plots.model_grid(pts, key, axis, f"{what} vs latency", err_key=f"{key}_ci")))
     for target in sorted({r["target"] for r in latest_rows}):
         samples = _samples(latest, target)
         if samples:
